@@ -1,0 +1,2 @@
+// Placeholder until the example generator lands.
+int main() { return 0; }

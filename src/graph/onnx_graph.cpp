@@ -1,0 +1,402 @@
+#include "graph/onnx_graph.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+#include <onnx/version_converter/convert.h>
+
+#include <climits>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <queue>
+#include <set>
+
+#include "graph/tensor_proto.h"
+#include "io/atomic_file.h"
+#include "util/error.h"
+
+namespace dpl {
+
+namespace fs = std::filesystem;
+
+OnnxGraph OnnxGraph::load(const std::string& path) {
+  DPL_CHECK(fs::exists(path), "model file {} does not exist", path);
+  DPL_CHECK(fs::is_regular_file(path), "model path {} is not a file", path);
+  std::ifstream f(path, std::ios::binary);
+  DPL_CHECK(f.good(), "model file {} cannot be opened", path);
+  google::protobuf::io::IstreamInputStream zin(&f);
+  google::protobuf::io::CodedInputStream cin(&zin);
+  cin.SetTotalBytesLimit(INT_MAX);
+  onnx::ModelProto m;
+  bool ok = m.ParseFromCodedStream(&cin) && cin.ConsumedEntireMessage();
+  DPL_CHECK(ok, "{} is not a valid ONNX model (the file is truncated or not an ONNX protobuf)", path);
+  DPL_CHECK(m.has_graph() && m.ir_version() > 0,
+            "{} is not a valid ONNX model (no graph or no IR version in the file)", path);
+  std::string dir = fs::path(path).parent_path().string();
+  return from_model(std::move(m), dir);
+}
+
+OnnxGraph OnnxGraph::from_model(onnx::ModelProto model, std::string base_dir) {
+  OnnxGraph g;
+  g.model_ = std::move(model);
+  g.base_dir_ = std::move(base_dir);
+  // Bring external weights into memory once, so every later pass sees plain tensors.
+  for (auto& init : *g.graph().mutable_initializer()) inline_external_data(init, g.base_dir_);
+  g.update_maps();
+  return g;
+}
+
+void OnnxGraph::prepare(int target_opset) {
+  convert_constant_to_init();
+  if (opset() < target_opset) {
+    // Some adapters (Softmax 12->13) need the input shapes.
+    infer_shapes();
+    convert_to_opset(target_opset);
+  }
+  set_names();
+  topologize();
+  infer_shapes();
+}
+
+int64_t OnnxGraph::opset() const {
+  for (const auto& op : model_.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+  return 1;
+}
+
+void OnnxGraph::convert_to_opset(int target) {
+  // The converter rejects imports of other domains it has no adapters for (ai.onnx.ml in
+  // TFLite exports, unused); keep them aside and restore them after.
+  std::vector<onnx::OperatorSetIdProto> others;
+  onnx::ModelProto in = model_;
+  in.clear_opset_import();
+  for (const auto& op : model_.opset_import()) {
+    if (op.domain().empty() || op.domain() == "ai.onnx")
+      *in.add_opset_import() = op;
+    else
+      others.push_back(op);
+  }
+  onnx::ModelProto out;
+  try {
+    out = onnx::version_conversion::ConvertVersion(in, target);
+  } catch (const std::exception& e) {
+    fail("converting the model from opset {} to {} failed: {}", opset(), target, e.what());
+  }
+  for (const auto& op : others) *out.add_opset_import() = op;
+  model_ = std::move(out);
+  update_maps();
+}
+
+void OnnxGraph::infer_shapes() {
+  onnx::ShapeInferenceOptions opts;
+  opts.check_type = false;
+  opts.error_mode = 0;  // leave shapes unknown where inference cannot tell, never abort
+  opts.enable_data_propagation = true;
+  try {
+    onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(), opts);
+  } catch (const std::exception& e) {
+    fail("shape inference failed: {}", e.what());
+  }
+  update_maps();
+}
+
+void OnnxGraph::set_names() {
+  std::set<std::string> used;
+  for (const auto& n : graph().node())
+    if (!n.name().empty()) used.insert(n.name());
+  std::set<std::string> seen;
+  for (int i = 0; i < node_count(); ++i) {
+    auto& n = mutable_node(i);
+    std::string name = n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name();
+    if (seen.count(name) || (n.name().empty() && used.count(name))) {
+      int k = 1;
+      while (seen.count(name + "_" + std::to_string(k)) || used.count(name + "_" + std::to_string(k))) ++k;
+      name += "_" + std::to_string(k);
+    }
+    seen.insert(name);
+    n.set_name(name);
+  }
+  update_maps();
+}
+
+void OnnxGraph::convert_constant_to_init() {
+  auto* nodes = graph().mutable_node();
+  for (int i = nodes->size() - 1; i >= 0; --i) {
+    const auto& n = nodes->Get(i);
+    if (n.op_type() != "Constant" || n.output_size() != 1) continue;
+    onnx::TensorProto t;
+    bool ok = true;
+    for (const auto& a : n.attribute()) {
+      if (a.name() == "value") {
+        t = a.t();
+      } else if (a.name() == "value_float") {
+        t.set_data_type(onnx::TensorProto::FLOAT);
+        t.add_float_data(a.f());
+      } else if (a.name() == "value_floats") {
+        t.set_data_type(onnx::TensorProto::FLOAT);
+        t.add_dims(a.floats_size());
+        for (float v : a.floats()) t.add_float_data(v);
+      } else if (a.name() == "value_int") {
+        t.set_data_type(onnx::TensorProto::INT64);
+        t.add_int64_data(a.i());
+      } else if (a.name() == "value_ints") {
+        t.set_data_type(onnx::TensorProto::INT64);
+        t.add_dims(a.ints_size());
+        for (auto v : a.ints()) t.add_int64_data(v);
+      } else {
+        ok = false;  // sparse or string constants stay as nodes
+      }
+    }
+    if (!ok) continue;
+    inline_external_data(t, base_dir_);
+    t.set_name(n.output(0));
+    *graph().add_initializer() = std::move(t);
+    nodes->DeleteSubrange(i, 1);
+  }
+  update_maps();
+}
+
+void OnnxGraph::topologize() {
+  const auto& g = graph();
+  std::set<std::string> avail;
+  for (const auto& in : g.input()) avail.insert(in.name());
+  for (const auto& in : g.initializer()) avail.insert(in.name());
+  avail.insert("");
+  int n = g.node_size();
+  std::unordered_map<std::string, int> prod;
+  for (int i = 0; i < n; ++i)
+    for (const auto& o : g.node(i).output()) prod[o] = i;
+  std::vector<int> pending(n, 0);
+  std::vector<std::vector<int>> users(n);
+  for (int i = 0; i < n; ++i) {
+    std::set<int> deps;
+    for (const auto& in : g.node(i).input()) {
+      if (avail.count(in)) continue;
+      auto it = prod.find(in);
+      DPL_CHECK(it != prod.end(), "tensor '{}' used by node '{}' ({}) is not produced by any node, input or initializer",
+                in, g.node(i).name(), g.node(i).op_type());
+      if (it->second != i) deps.insert(it->second);
+    }
+    pending[i] = static_cast<int>(deps.size());
+    for (int d : deps) users[d].push_back(i);
+  }
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  for (int i = 0; i < n; ++i)
+    if (pending[i] == 0) ready.push(i);
+  std::vector<int> order;
+  while (!ready.empty()) {
+    int i = ready.top();
+    ready.pop();
+    order.push_back(i);
+    for (int u : users[i])
+      if (--pending[u] == 0) ready.push(u);
+  }
+  DPL_CHECK(static_cast<int>(order.size()) == n, "the graph has a cycle ({} of {} nodes could be ordered)",
+            order.size(), n);
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> sorted;
+  for (int i : order) *sorted.Add() = g.node(i);
+  graph().mutable_node()->Swap(&sorted);
+  update_maps();
+}
+
+std::vector<std::string> OnnxGraph::network_inputs() const {
+  std::vector<std::string> r;
+  for (const auto& in : graph().input())
+    if (!is_initializer(in.name())) r.push_back(in.name());
+  return r;
+}
+
+std::vector<std::string> OnnxGraph::network_outputs() const {
+  std::vector<std::string> r;
+  for (const auto& o : graph().output()) r.push_back(o.name());
+  return r;
+}
+
+int OnnxGraph::producer(const std::string& tensor) const {
+  auto it = producer_.find(tensor);
+  return it == producer_.end() ? -1 : it->second;
+}
+
+const std::vector<int>& OnnxGraph::consumers(const std::string& tensor) const {
+  static const std::vector<int> none;
+  auto it = consumers_.find(tensor);
+  return it == consumers_.end() ? none : it->second;
+}
+
+int OnnxGraph::node_index(const std::string& node_name) const {
+  auto it = node_index_.find(node_name);
+  DPL_CHECK(it != node_index_.end(), "no node named '{}' in the graph", node_name);
+  return it->second;
+}
+
+namespace {
+std::optional<Shape> shape_of(const onnx::ValueInfoProto& v) {
+  if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return std::nullopt;
+  Shape s;
+  for (const auto& d : v.type().tensor_type().shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  return s;
+}
+}  // namespace
+
+std::optional<Shape> OnnxGraph::tensor_shape(const std::string& tensor) const {
+  if (const auto* p = initializer_proto(tensor)) return Shape(p->dims().begin(), p->dims().end());
+  for (const auto* list : {&graph().input(), &graph().output(), &graph().value_info()})
+    for (const auto& v : *list)
+      if (v.name() == tensor) return shape_of(v);
+  return std::nullopt;
+}
+
+DType OnnxGraph::value_type(const std::string& tensor) const {
+  if (const auto* p = initializer_proto(tensor)) return static_cast<DType>(p->data_type());
+  for (const auto* list : {&graph().input(), &graph().output(), &graph().value_info()})
+    for (const auto& v : *list)
+      if (v.name() == tensor && v.type().has_tensor_type())
+        return static_cast<DType>(v.type().tensor_type().elem_type());
+  return DType::Undefined;
+}
+
+const onnx::TensorProto* OnnxGraph::initializer_proto(const std::string& name) const {
+  auto it = init_index_.find(name);
+  return it == init_index_.end() ? nullptr : &graph().initializer(it->second);
+}
+
+Tensor OnnxGraph::get_initializer(const std::string& name) const {
+  const auto* p = initializer_proto(name);
+  DPL_CHECK(p != nullptr, "no initializer named '{}'", name);
+  return tensor_from_proto(*p, base_dir_);
+}
+
+void OnnxGraph::set_initializer(const std::string& name, const Tensor& value) {
+  auto it = init_index_.find(name);
+  if (it != init_index_.end()) {
+    *graph().mutable_initializer(it->second) = tensor_to_proto(value, name);
+  } else {
+    *graph().add_initializer() = tensor_to_proto(value, name);
+    init_index_[name] = graph().initializer_size() - 1;
+  }
+}
+
+void OnnxGraph::del_initializer(const std::string& name) {
+  auto it = init_index_.find(name);
+  if (it == init_index_.end()) return;
+  graph().mutable_initializer()->DeleteSubrange(it->second, 1);
+  // An initializer may also be listed as a graph input (IR < 4 models).
+  auto* inputs = graph().mutable_input();
+  for (int i = inputs->size() - 1; i >= 0; --i)
+    if (inputs->Get(i).name() == name) inputs->DeleteSubrange(i, 1);
+  update_maps();
+}
+
+void OnnxGraph::insert_node(const onnx::NodeProto& node, int index) {
+  auto* nodes = graph().mutable_node();
+  *nodes->Add() = node;
+  if (index >= 0 && index < nodes->size() - 1)
+    for (int i = nodes->size() - 1; i > index; --i) nodes->SwapElements(i, i - 1);
+  update_maps();
+}
+
+void OnnxGraph::remove_node(int index) {
+  DPL_CHECK(index >= 0 && index < node_count(), "node index {} out of range", index);
+  graph().mutable_node()->DeleteSubrange(index, 1);
+  update_maps();
+}
+
+void OnnxGraph::replace_uses(const std::string& from, const std::string& to) {
+  for (auto& n : *graph().mutable_node())
+    for (auto& in : *n.mutable_input())
+      if (in == from) in = to;
+  for (auto& o : *graph().mutable_output())
+    if (o.name() == from) o.set_name(to);
+  update_maps();
+}
+
+void OnnxGraph::add_network_output(const std::string& tensor) {
+  for (const auto& o : graph().output())
+    if (o.name() == tensor) return;
+  auto* v = graph().add_output();
+  v->set_name(tensor);
+  for (const auto& vi : graph().value_info())
+    if (vi.name() == tensor) *v->mutable_type() = vi.type();
+  if (!v->has_type()) {
+    DType t = value_type(tensor);
+    v->mutable_type()->mutable_tensor_type()->set_elem_type(
+        static_cast<int>(t == DType::Undefined ? DType::F32 : t));
+  }
+}
+
+void OnnxGraph::del_network_output(const std::string& tensor) {
+  auto* outs = graph().mutable_output();
+  for (int i = outs->size() - 1; i >= 0; --i)
+    if (outs->Get(i).name() == tensor) outs->DeleteSubrange(i, 1);
+}
+
+std::string OnnxGraph::serialize() const {
+  std::string s;
+  DPL_CHECK(model_.SerializeToString(&s), "the model could not be serialized (over 2 GB? save it to a file)");
+  return s;
+}
+
+void OnnxGraph::save(const std::string& path, bool force_external) const {
+  size_t total = model_.ByteSizeLong();
+  constexpr size_t kProtoLimit = (size_t{1} << 31) - (size_t{64} << 20);  // 2 GB less some margin
+  if (!force_external && total < kProtoLimit) {
+    std::string bytes = serialize();
+    write_file_atomic(path, bytes);
+    return;
+  }
+  // Large model: move every tensor over 1 KiB into "<file>.data", as onnx.save does.
+  onnx::ModelProto m = model_;
+  std::string data_name = fs::path(path).filename().string() + ".data";
+  std::string data_path = (fs::path(path).parent_path() / data_name).string();
+  AtomicFile data(data_path);
+  int64_t offset = 0;
+  for (auto& init : *m.mutable_graph()->mutable_initializer()) {
+    if (!init.has_raw_data() || init.raw_data().size() < 1024) continue;
+    const std::string& raw = init.raw_data();
+    // 4 KiB alignment lets readers map the file.
+    int64_t pad = (4096 - offset % 4096) % 4096;
+    data.write(std::string(static_cast<size_t>(pad), '\0'));
+    offset += pad;
+    data.write(raw);
+    init.clear_external_data();
+    auto add = [&](const char* k, const std::string& v) {
+      auto* e = init.add_external_data();
+      e->set_key(k);
+      e->set_value(v);
+    };
+    add("location", data_name);
+    add("offset", std::to_string(offset));
+    add("length", std::to_string(raw.size()));
+    init.set_data_location(onnx::TensorProto::EXTERNAL);
+    offset += static_cast<int64_t>(raw.size());
+    init.clear_raw_data();
+  }
+  data.commit();
+  std::string bytes;
+  DPL_CHECK(m.SerializeToString(&bytes), "the model graph alone is over 2 GB and cannot be saved");
+  write_file_atomic(path, bytes);
+}
+
+void OnnxGraph::update_maps() {
+  producer_.clear();
+  consumers_.clear();
+  node_index_.clear();
+  init_index_.clear();
+  const auto& g = graph();
+  for (int i = 0; i < g.initializer_size(); ++i) init_index_[g.initializer(i).name()] = i;
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    if (!n.name().empty()) node_index_[n.name()] = i;
+    for (const auto& o : n.output())
+      if (!o.empty()) producer_[o] = i;
+    for (const auto& in : n.input()) {
+      if (in.empty()) continue;
+      auto& c = consumers_[in];
+      if (c.empty() || c.back() != i) c.push_back(i);
+    }
+  }
+}
+
+}  // namespace dpl

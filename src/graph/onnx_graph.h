@@ -1,0 +1,99 @@
+// ONNXGraph of the original (seed section 3), on libonnx's protobuf classes: the model
+// plus lookup maps (producer, consumers, initializers, shapes) kept in step with edits.
+#pragma once
+#include <onnx/onnx_pb.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace dpl {
+
+class OnnxGraph {
+ public:
+  OnnxGraph() = default;
+  // Reads a model file (external data resolved against its folder). Does not modify it;
+  // call prepare() for the standard clean-up.
+  static OnnxGraph load(const std::string& path);
+  static OnnxGraph from_model(onnx::ModelProto model, std::string base_dir = "");
+
+  // The tool's load sequence (SPEC 1.1): opset 13, Constant -> initializer, unique node
+  // names, topological order, shape inference.
+  void prepare(int target_opset = 13);
+
+  onnx::ModelProto& model() { return model_; }
+  const onnx::ModelProto& model() const { return model_; }
+  onnx::GraphProto& graph() { return *model_.mutable_graph(); }
+  const onnx::GraphProto& graph() const { return model_.graph(); }
+  const std::string& base_dir() const { return base_dir_; }
+
+  // ai.onnx opset of the model.
+  int64_t opset() const;
+  void convert_to_opset(int target);
+  // Runs ONNX shape inference; value_info gets every inferable shape. Failures are
+  // reported with the node's name.
+  void infer_shapes();
+  // Unnamed nodes become <OpType>_<index>; duplicates get a suffix.
+  void set_names();
+  void convert_constant_to_init();
+  // Sorts nodes topologically (stable: keeps the file's order where it is already valid).
+  void topologize();
+
+  // Graph inputs that are not initializers / graph outputs.
+  std::vector<std::string> network_inputs() const;
+  std::vector<std::string> network_outputs() const;
+
+  // Node index producing `tensor`, or -1 (graph input, initializer, unknown).
+  int producer(const std::string& tensor) const;
+  // Node indices consuming `tensor`, in node order.
+  const std::vector<int>& consumers(const std::string& tensor) const;
+  int node_index(const std::string& node_name) const;
+  const onnx::NodeProto& node(int i) const { return graph().node(i); }
+  onnx::NodeProto& mutable_node(int i) { return *graph().mutable_node(i); }
+  int node_count() const { return graph().node_size(); }
+
+  // Shape from value_info/inputs/outputs/initializers; unknown dims are -1. nullopt when
+  // nothing is known.
+  std::optional<Shape> tensor_shape(const std::string& tensor) const;
+  DType value_type(const std::string& tensor) const;
+
+  bool is_initializer(const std::string& name) const { return init_index_.count(name) != 0; }
+  Tensor get_initializer(const std::string& name) const;
+  const onnx::TensorProto* initializer_proto(const std::string& name) const;
+  // Adds or replaces.
+  void set_initializer(const std::string& name, const Tensor& value);
+  void del_initializer(const std::string& name);
+
+  // Inserts before position `index` (-1: at the end). Keeps maps up to date.
+  void insert_node(const onnx::NodeProto& node, int index = -1);
+  void remove_node(int index);
+  void remove_node(const std::string& node_name) { remove_node(node_index(node_name)); }
+  // Replaces every use of tensor `from` as a node input (and graph output) by `to`.
+  void replace_uses(const std::string& from, const std::string& to);
+
+  void add_network_output(const std::string& tensor);
+  void del_network_output(const std::string& tensor);
+
+  // Writes atomically (temporary name, then rename). Tensors go to external data
+  // ("<file>.data") when the model would pass protobuf's 2 GB limit, or when forced.
+  void save(const std::string& path, bool force_external = false) const;
+  std::string serialize() const;
+  OnnxGraph copy() const { return *this; }
+
+  // Rebuilds the lookup maps; edits through mutable graph() must call it.
+  void update_maps();
+
+ private:
+  onnx::ModelProto model_;
+  std::string base_dir_;
+  std::unordered_map<std::string, int> producer_;
+  std::unordered_map<std::string, std::vector<int>> consumers_;
+  std::unordered_map<std::string, int> node_index_;
+  std::unordered_map<std::string, int> init_index_;
+};
+
+}  // namespace dpl

@@ -1,0 +1,199 @@
+#include "runtime/session.h"
+
+#include <map>
+
+#include "graph/node_convert.h"
+#include "runtime/op_registry.h"
+#include "runtime/parallel.h"
+#include "util/error.h"
+
+namespace dpl {
+
+struct Session::NodeRun {
+  NodeDesc desc;
+  std::unique_ptr<Op> op;
+  std::vector<int> in_slots;   // -1 for omitted optional inputs
+  std::vector<int> out_slots;  // -1 for omitted optional outputs
+};
+
+Session::~Session() = default;
+
+int Session::slot(const std::string& name) {
+  auto it = slot_of_.find(name);
+  if (it != slot_of_.end()) return it->second;
+  int s = static_cast<int>(slot_names_.size());
+  slot_of_[name] = s;
+  slot_names_.push_back(name);
+  consts_.emplace_back();
+  return s;
+}
+
+Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(opts)) {
+  set_num_threads(opts_.threads);
+  const auto& g = graph.graph();
+  const int opset = static_cast<int>(graph.opset());
+
+  // Refuse the model up front, naming every missing operator once.
+  std::map<std::string, int> missing;
+  for (const auto& n : g.node()) {
+    bool std_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    std::string key = std_domain ? n.op_type() : n.domain() + "::" + n.op_type();
+    if (!std_domain || !OpRegistry::instance().has(n.op_type())) missing[key]++;
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (auto& [k, c] : missing) list += (list.empty() ? "" : ", ") + k + (c > 1 ? " (" + std::to_string(c) + " nodes)" : "");
+    fail("the model uses {} operator type(s) the runtime does not support: {}", missing.size(), list);
+  }
+
+  for (const auto& init : g.initializer()) consts_[slot(init.name())] = graph.get_initializer(init.name());
+  inputs_ = graph.network_inputs();
+  outputs_ = graph.network_outputs();
+  for (const auto& in : inputs_) {
+    slot(in);
+    input_shapes_[in] = graph.tensor_shape(in).value_or(Shape{});
+    input_types_[in] = graph.value_type(in);
+  }
+  if (!inputs_.empty()) {
+    const Shape& s = input_shapes_[inputs_[0]];
+    declared_batch_ = s.empty() ? 0 : s[0];
+  }
+
+  nodes_.resize(g.node_size());
+  for (int i = 0; i < g.node_size(); ++i) {
+    NodeRun& nr = nodes_[i];
+    nr.desc = node_desc_from_proto(g.node(i), opset);
+    for (const auto& in : nr.desc.inputs) nr.in_slots.push_back(in.empty() ? -1 : slot(in));
+    for (const auto& out : nr.desc.outputs) nr.out_slots.push_back(out.empty() ? -1 : slot(out));
+  }
+  // consts_ is complete now: pointers into it stay valid.
+  for (auto& nr : nodes_) {
+    for (int s : nr.in_slots) nr.desc.const_inputs.push_back(s >= 0 && consts_[s].defined() ? &consts_[s] : nullptr);
+    nr.op = OpRegistry::instance().create(nr.desc.op_type);
+    try {
+      nr.op->init(nr.desc);
+    } catch (const Error& e) {
+      fail("node '{}' ({}): {}", nr.desc.name, nr.desc.op_type, e.what());
+    }
+  }
+}
+
+Shape Session::input_shape(const std::string& name) const {
+  auto it = input_shapes_.find(name);
+  DPL_CHECK(it != input_shapes_.end(), "the model has no input named '{}'", name);
+  return it->second;
+}
+
+DType Session::input_type(const std::string& name) const {
+  auto it = input_types_.find(name);
+  DPL_CHECK(it != input_types_.end(), "the model has no input named '{}'", name);
+  return it->second;
+}
+
+const NodeDesc& Session::node(int i) const { return nodes_.at(i).desc; }
+
+int Session::node_count() const { return static_cast<int>(nodes_.size()); }
+
+void Session::check_feed(const std::string& name, const Tensor& t) const {
+  auto it = input_shapes_.find(name);
+  if (it == input_shapes_.end()) return;  // a cached intermediate fed to run_range
+  DType want = input_types_.at(name);
+  DPL_CHECK(want == DType::Undefined || t.dtype() == want, "input '{}' must be {}, got {}", name, dtype_name(want),
+            dtype_name(t.dtype()));
+  const Shape& decl = it->second;
+  if (decl.empty()) return;
+  DPL_CHECK(decl.size() == t.shape().size(), "input '{}' must have rank {} (shape {}), got shape {}", name,
+            decl.size(), shape_str(decl), shape_str(t.shape()));
+  // Dim 0 is the batch: any size is accepted there.
+  for (size_t d = 1; d < decl.size(); ++d)
+    DPL_CHECK(decl[d] < 0 || decl[d] == t.shape()[d], "input '{}' must have shape {}, got {}", name,
+              shape_str(decl), shape_str(t.shape()));
+}
+
+TensorMap Session::run(const TensorMap& feeds, const std::vector<std::string>& fetch) {
+  for (const auto& in : inputs_)
+    DPL_CHECK(feeds.count(in), "no value given for model input '{}'", in);
+  return run_range(0, node_count(), feeds, fetch.empty() ? outputs_ : fetch);
+}
+
+TensorMap Session::run_range(int first, int last, const TensorMap& feeds, const std::vector<std::string>& fetch) {
+  DPL_CHECK(first >= 0 && first <= last && last <= node_count(), "node range [{}, {}) out of range", first, last);
+  set_num_threads(opts_.threads);
+  std::vector<Tensor> vals(slot_names_.size());
+  for (const auto& [name, t] : feeds) {
+    auto it = slot_of_.find(name);
+    if (it == slot_of_.end()) continue;
+    check_feed(name, t);
+    vals[it->second] = t;
+    if (hook_ && input_shapes_.count(name)) hook_(name, t);
+  }
+  OpContext ctx;
+  ctx.threads = opts_.threads;
+  ctx.declared_batch = declared_batch_;
+  ctx.actual_batch = declared_batch_;
+  if (!inputs_.empty() && vals[slot_of_[inputs_[0]]].defined() && vals[slot_of_[inputs_[0]]].rank() > 0)
+    ctx.actual_batch = vals[slot_of_[inputs_[0]]].dim(0);
+
+  // Last use of every slot inside the range; fetched and kept tensors are never freed.
+  std::vector<int> last_use(slot_names_.size(), -1);
+  for (int i = first; i < last; ++i)
+    for (int s : nodes_[i].in_slots)
+      if (s >= 0) last_use[s] = i;
+  std::vector<char> pinned(slot_names_.size(), 0);
+  for (const auto& f : fetch) {
+    auto it = slot_of_.find(f);
+    DPL_CHECK(it != slot_of_.end(), "'{}' is not a tensor of the model", f);
+    pinned[it->second] = 1;
+  }
+  for (const auto& k : opts_.keep)
+    if (slot_of_.count(k)) pinned[slot_of_[k]] = 1;
+
+  std::vector<const Tensor*> ins;
+  std::vector<Tensor> outs;
+  for (int i = first; i < last; ++i) {
+    NodeRun& nr = nodes_[i];
+    ins.clear();
+    for (size_t k = 0; k < nr.in_slots.size(); ++k) {
+      int s = nr.in_slots[k];
+      if (s < 0) {
+        ins.push_back(nullptr);
+        continue;
+      }
+      const Tensor* t = consts_[s].defined() ? &consts_[s] : &vals[s];
+      DPL_CHECK(t->defined(), "node '{}' ({}) needs tensor '{}', which has no value (not fed or freed)", nr.desc.name,
+                nr.desc.op_type, slot_names_[s]);
+      ins.push_back(t);
+    }
+    outs.assign(nr.out_slots.size(), Tensor());
+    try {
+      nr.op->forward(ctx, ins, outs);
+    } catch (const Error& e) {
+      fail("node '{}' ({}): {}", nr.desc.name, nr.desc.op_type, e.what());
+    }
+    for (size_t k = 0; k < nr.out_slots.size(); ++k) {
+      int s = nr.out_slots[k];
+      if (s < 0) continue;
+      DPL_CHECK(outs[k].defined(), "node '{}' ({}) produced no value for output '{}'", nr.desc.name, nr.desc.op_type,
+                slot_names_[s]);
+      vals[s] = std::move(outs[k]);
+      if (hook_) hook_(slot_names_[s], vals[s]);
+    }
+    if (!opts_.keep_all)
+      for (int s : nr.in_slots)
+        if (s >= 0 && last_use[s] == i && !pinned[s]) vals[s] = Tensor();
+  }
+
+  TensorMap result;
+  for (const auto& f : fetch) {
+    int s = slot_of_[f];
+    const Tensor& t = consts_[s].defined() ? consts_[s] : vals[s];
+    DPL_CHECK(t.defined(), "tensor '{}' was not computed by nodes [{}, {})", f, first, last);
+    result[f] = t;
+  }
+  if (opts_.keep_all)
+    for (size_t s = 0; s < vals.size(); ++s)
+      if (vals[s].defined()) result.emplace(slot_names_[s], vals[s]);
+  return result;
+}
+
+}  // namespace dpl

@@ -1,0 +1,67 @@
+// Runs a graph on batches. Every produced tensor passes through an optional hook (where
+// calibration observers attach); intermediates are freed right after their last consumer
+// unless asked to keep them. Any contiguous range of nodes can be run alone on cached
+// inputs (run_range), which is what layer-wise reconstruction and profiling need.
+#pragma once
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "graph/onnx_graph.h"
+#include "runtime/op.h"
+
+namespace dpl {
+
+using TensorMap = std::unordered_map<std::string, Tensor>;
+// Called once per graph input and once per node output, in execution order.
+using TensorHook = std::function<void(const std::string& name, const Tensor& value)>;
+
+struct SessionOptions {
+  int threads = 1;
+  bool keep_all = false;         // never free intermediates
+  std::set<std::string> keep;    // tensors to keep (and return on request) in any case
+};
+
+class Session {
+ public:
+  // The graph must be topologically sorted with named nodes (OnnxGraph::prepare does it).
+  // Throws one error listing every operator the runtime lacks.
+  explicit Session(const OnnxGraph& graph, SessionOptions opts = {});
+  ~Session();
+
+  // Runs the whole graph. `fetch` defaults to the graph outputs.
+  TensorMap run(const TensorMap& feeds, const std::vector<std::string>& fetch = {});
+  // Runs nodes [first, last) in graph order. `feeds` must hold every non-constant tensor
+  // those nodes read and do not produce themselves.
+  TensorMap run_range(int first, int last, const TensorMap& feeds, const std::vector<std::string>& fetch);
+
+  void set_hook(TensorHook hook) { hook_ = std::move(hook); }
+  const std::vector<std::string>& input_names() const { return inputs_; }
+  const std::vector<std::string>& output_names() const { return outputs_; }
+  // Declared shape of a graph input (-1 for symbolic dims).
+  Shape input_shape(const std::string& name) const;
+  DType input_type(const std::string& name) const;
+  int node_count() const;
+  const NodeDesc& node(int i) const;
+
+ private:
+  struct NodeRun;
+  int slot(const std::string& name);
+  void check_feed(const std::string& name, const Tensor& t) const;
+
+  SessionOptions opts_;
+  TensorHook hook_;
+  std::vector<std::string> inputs_, outputs_;
+  std::unordered_map<std::string, Shape> input_shapes_;
+  std::unordered_map<std::string, DType> input_types_;
+  std::unordered_map<std::string, int> slot_of_;
+  std::vector<std::string> slot_names_;
+  std::vector<Tensor> consts_;      // per slot: initializer value, or undefined
+  std::vector<NodeRun> nodes_;
+  int64_t declared_batch_ = 0;
+};
+
+}  // namespace dpl

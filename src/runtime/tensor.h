@@ -1,0 +1,80 @@
+// A plain dense tensor: element type, shape, and a shared, 64-byte aligned buffer in
+// row-major (C) order. Copies share the buffer (like ncnn's Mat); clone() copies data.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/dtype.h"
+#include "util/error.h"
+
+namespace dpl {
+
+using Shape = std::vector<int64_t>;
+
+int64_t shape_numel(const Shape& s);
+std::string shape_str(const Shape& s);
+// Row-major strides in elements.
+std::vector<int64_t> shape_strides(const Shape& s);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Allocates numel elements, contents uninitialized.
+  Tensor(DType dtype, Shape shape);
+
+  template <typename T>
+  static Tensor from_vector(Shape shape, const std::vector<T>& values);
+  template <typename T>
+  static Tensor scalar(T v) { return from_vector<T>({}, {v}); }
+  static Tensor zeros(DType dtype, Shape shape);
+
+  bool defined() const { return dtype_ != DType::Undefined; }
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  // dim(-1) is the last axis.
+  int64_t dim(int axis) const;
+  int64_t numel() const { return numel_; }
+  size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+
+  void* raw() { return buf_.get(); }
+  const void* raw() const { return buf_.get(); }
+  template <typename T> T* data() { check_type(DTypeOf<T>::value); return static_cast<T*>(raw()); }
+  template <typename T> const T* data() const { check_type(DTypeOf<T>::value); return static_cast<const T*>(raw()); }
+
+  // Same buffer, new shape (numel must match).
+  Tensor reshaped(Shape shape) const;
+  Tensor clone() const;
+  // Copy of rows [begin, begin + count) along axis 0.
+  Tensor slice_rows(int64_t begin, int64_t count) const;
+  // Stacks tensors of equal trailing shape along axis 0.
+  static Tensor concat_rows(const std::vector<Tensor>& parts);
+  // Reads element i converted to double / int64 (any numeric dtype); for shape-like inputs.
+  double at_f64(int64_t i) const;
+  int64_t at_i64(int64_t i) const;
+  std::vector<int64_t> to_i64_vector() const;
+  std::vector<float> to_f32_vector() const;
+  // Shares the buffer: writes through one copy are seen through the other.
+  bool shares_buffer_with(const Tensor& o) const { return buf_ && buf_ == o.buf_; }
+
+ private:
+  void check_type(DType want) const;
+  DType dtype_ = DType::Undefined;
+  Shape shape_;
+  int64_t numel_ = 0;
+  std::shared_ptr<uint8_t> buf_;
+};
+
+template <typename T>
+Tensor Tensor::from_vector(Shape shape, const std::vector<T>& values) {
+  Tensor t(DTypeOf<T>::value, std::move(shape));
+  DPL_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "from_vector: {} values for shape {}",
+            values.size(), shape_str(t.shape()));
+  T* d = t.data<T>();
+  for (size_t i = 0; i < values.size(); ++i) d[i] = values[i];
+  return t;
+}
+
+}  // namespace dpl
