@@ -69,7 +69,10 @@ int run(int argc, char** argv) {
 
   OnnxGraph graph = OnnxGraph::load(model);
   graph.prepare();
-  Session session(graph, SessionOptions{threads, false, {}});
+  SessionOptions so;
+  so.threads = threads;
+  so.fuse = true;  // plain inference: let kernels absorb their followers
+  Session session(graph, so);
 
   auto fixed = parse_input_shapes(shapes);
   std::vector<InputSpec> specs;

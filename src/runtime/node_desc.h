@@ -53,6 +53,13 @@ struct NodeDesc {
   // Per input: the initializer's value when the input is a constant, else nullptr.
   // Lets kernels pre-pack weights once per session.
   std::vector<const Tensor*> const_inputs;
+  // Inference sessions only: nodes that followed this one in the graph and that the op
+  // agreed to apply itself (Op::can_absorb), in order. Their extra operands (e.g. the
+  // other input of a residual Add) are appended to `inputs`/`const_inputs`, and `outputs`
+  // is the last absorbed node's outputs.
+  std::vector<NodeDesc> absorbed;
+  // Index in `inputs` where absorbed operands start (== own input count).
+  size_t own_inputs = 0;
 
   bool has_input(size_t i) const { return i < inputs.size() && !inputs[i].empty(); }
   const Tensor* constant(size_t i) const { return i < const_inputs.size() ? const_inputs[i] : nullptr; }

@@ -30,6 +30,15 @@ class Op {
   // Tensor per node output; the kernel allocates and fills them.
   virtual void forward(OpContext& ctx, const std::vector<const Tensor*>& inputs,
                        std::vector<Tensor>& outputs) = 0;
+  // Fusion in inference sessions (SessionOptions::fuse): the session offers the node that
+  // consumes this op's output. `extra_inputs_ready` says whether the follower's other
+  // operands are computed before this node runs. Returning true makes the session drop the
+  // follower and pass it to init() in NodeDesc::absorbed. Called before init().
+  // Synthetic follower types: "dpl.Swish" (x * Sigmoid(x), YOLOX's SiLU).
+  virtual bool can_absorb(const NodeDesc& self, const NodeDesc& follower, bool extra_inputs_ready) const {
+    (void)self, (void)follower, (void)extra_inputs_ready;
+    return false;
+  }
   // Reconstruction (AdaRound/BRECQ) will add a backward pass to the kernels that need one;
   // an op reports whether it has one so the trainer can refuse a region it cannot train.
   virtual bool has_backward() const { return false; }

@@ -23,6 +23,10 @@ struct SessionOptions {
   int threads = 1;
   bool keep_all = false;         // never free intermediates
   std::set<std::string> keep;    // tensors to keep (and return on request) in any case
+  // Let kernels absorb the nodes that follow them (Conv+BN+ReLU, Conv+Add, SiLU...).
+  // For plain inference only: absorbed nodes' outputs are never computed on their own, so
+  // hooks do not see them, and node indices (run_range) refer to the fused plan.
+  bool fuse = false;
 };
 
 class Session {
@@ -50,6 +54,7 @@ class Session {
  private:
   struct NodeRun;
   int slot(const std::string& name);
+  void fuse_nodes(const OnnxGraph& graph);
   void check_feed(const std::string& name, const Tensor& t) const;
 
   SessionOptions opts_;
