@@ -1,0 +1,439 @@
+// MaxPool and AveragePool (1-D/2-D/3-D and beyond), GlobalAveragePool, GlobalMaxPool.
+//
+// Max and average pooling over a box are separable: the box maximum is the maximum over
+// one axis of the maxima over the others, and the box mean (whose divisor is a product
+// of per-axis tap counts, with or without padding) is the mean of per-axis means. So a
+// k x k pool runs as one 1-D pass per spatial axis (2k taps per output instead of k^2),
+// each pass a contiguous, vectorizable loop; slices (n, c) run in parallel. MaxPool's
+// optional Indices output takes the direct path, which tracks the argmax per window.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "runtime/op_registry.h"
+#include "runtime/parallel.h"
+
+namespace dpl {
+namespace {
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// One spatial axis of a pooling window, with per-output tap tables.
+struct Axis1D {
+  int64_t in = 0, out = 0, k = 1, s = 1, d = 1, pb = 0, pe = 0;
+  std::vector<int64_t> first;  // input position of the first in-bounds tap, per output
+  std::vector<int64_t> n;      // number of in-bounds taps, per output
+  std::vector<double> inv;     // 1 / divisor (AveragePool), per output
+  int64_t o_lo = 0, o_hi = 0;  // outputs [o_lo, o_hi) have all k taps in bounds
+
+  bool identity() const { return k == 1 && s == 1 && pb == 0 && out == in; }
+
+  void build(bool count_include_pad) {
+    first.assign(out, 0);
+    n.assign(out, 0);
+    inv.assign(out, 0.0);
+    o_lo = out;
+    o_hi = out;
+    for (int64_t o = 0; o < out; ++o) {
+      const int64_t start = o * s - pb;
+      const int64_t j_lo = start >= 0 ? 0 : ceil_div(-start, d);
+      const int64_t j_hi = in - 1 - start >= 0 ? std::min(k - 1, floor_div(in - 1 - start, d)) : -1;
+      const int64_t cnt = std::max<int64_t>(0, j_hi - j_lo + 1);
+      first[o] = start + j_lo * d;
+      n[o] = cnt;
+      int64_t div = cnt;
+      if (count_include_pad) {
+        const int64_t lim = in + pe - 1 - start;  // taps inside the padded extent
+        div = lim >= 0 ? std::min(k, floor_div(lim, d) + 1) : 0;
+      }
+      inv[o] = div > 0 ? 1.0 / static_cast<double>(div) : 0.0;
+      if (cnt == k) {
+        if (o_lo == out) o_lo = o;
+        o_hi = o + 1;
+      }
+    }
+    if (o_lo == out) o_lo = o_hi = 0;
+  }
+};
+
+struct PoolAttrs {
+  std::vector<int64_t> kernel, strides, pads, dilations;
+  std::string auto_pad = "NOTSET";
+  bool ceil_mode = false;
+  bool count_include_pad = false;
+  int64_t storage_order = 0;
+
+  void parse(const NodeDesc& node) {
+    const Attributes& a = node.attrs;
+    kernel = a.get_ints("kernel_shape");
+    DPL_CHECK(!kernel.empty(), "{} '{}': attribute kernel_shape is required", node.op_type, node.name);
+    const size_t m = kernel.size();
+    strides = a.get_ints("strides", std::vector<int64_t>(m, 1));
+    dilations = a.get_ints("dilations", std::vector<int64_t>(m, 1));
+    pads = a.get_ints("pads", std::vector<int64_t>(2 * m, 0));
+    auto_pad = a.get_string("auto_pad", "NOTSET");
+    ceil_mode = a.get_int("ceil_mode", 0) != 0;
+    count_include_pad = a.get_int("count_include_pad", 0) != 0;
+    storage_order = a.get_int("storage_order", 0);
+    DPL_CHECK(strides.size() == m && dilations.size() == m && pads.size() == 2 * m,
+              "{} '{}': kernel_shape has {} axes but strides/dilations/pads have {}/{}/{} values", node.op_type,
+              node.name, m, strides.size(), dilations.size(), pads.size());
+    for (size_t i = 0; i < m; ++i) {
+      DPL_CHECK(kernel[i] >= 1 && strides[i] >= 1 && dilations[i] >= 1,
+                "{} '{}': kernel_shape, strides and dilations must be positive", node.op_type, node.name);
+      DPL_CHECK(pads[i] >= 0 && pads[i + m] >= 0, "{} '{}': negative pads", node.op_type, node.name);
+    }
+    DPL_CHECK(auto_pad == "NOTSET" || auto_pad == "VALID" || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER",
+              "{} '{}': unknown auto_pad '{}'", node.op_type, node.name, auto_pad);
+    DPL_CHECK(storage_order == 0 || storage_order == 1, "{} '{}': storage_order must be 0 or 1", node.op_type,
+              node.name);
+  }
+
+  std::vector<Axis1D> axes(const Shape& x, const std::string& op) const {
+    const size_t m = kernel.size();
+    DPL_CHECK(x.size() == m + 2, "{}: input of shape {} does not match a {}-D kernel_shape", op, shape_str(x), m);
+    std::vector<Axis1D> r(m);
+    for (size_t i = 0; i < m; ++i) {
+      Axis1D& a = r[i];
+      a.in = x[i + 2];
+      a.k = kernel[i];
+      a.s = strides[i];
+      a.d = dilations[i];
+      const int64_t ke = (a.k - 1) * a.d + 1;
+      if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+        a.out = ceil_div(a.in, a.s);
+        const int64_t total = std::max<int64_t>(0, (a.out - 1) * a.s + ke - a.in);
+        const int64_t small = total / 2;
+        a.pb = auto_pad == "SAME_UPPER" ? small : total - small;
+        a.pe = total - a.pb;
+      } else {
+        if (auto_pad == "NOTSET") {
+          a.pb = pads[i];
+          a.pe = pads[i + m];
+        }
+        const int64_t span = a.in + a.pb + a.pe - ke;
+        DPL_CHECK(span >= 0, "{}: kernel extent {} exceeds the padded input {} on spatial axis {}", op, ke,
+                  a.in + a.pb + a.pe, i);
+        if (ceil_mode && auto_pad == "NOTSET") {
+          a.out = ceil_div(span, a.s) + 1;
+          // The last window must start inside the input or the leading padding.
+          if ((a.out - 1) * a.s >= a.in + a.pb) --a.out;
+        } else {
+          a.out = span / a.s + 1;
+        }
+      }
+      a.build(count_include_pad);
+    }
+    return r;
+  }
+};
+
+template <typename T>
+constexpr T lowest_value() {
+  if constexpr (std::numeric_limits<T>::has_infinity) return -std::numeric_limits<T>::infinity();
+  else return std::numeric_limits<T>::lowest();
+}
+
+// 1-D pool along the contiguous axis: `rows` rows of a.in values -> rows of a.out values.
+template <typename T, bool IsMax>
+void pass_last(const Axis1D& a, const T* src, T* dst, int64_t rows) {
+  const int64_t s = a.s, d = a.d, k = a.k;
+  const T invk = static_cast<T>(1.0 / static_cast<double>(k));
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* x = src + r * a.in;
+    T* y = dst + r * a.out;
+    auto border = [&](int64_t o) {
+      const int64_t cnt = a.n[o];
+      const T* p = x + a.first[o];
+      if constexpr (IsMax) {
+        T m = lowest_value<T>();
+        for (int64_t t = 0; t < cnt; ++t) m = p[t * d] > m ? p[t * d] : m;
+        y[o] = m;
+      } else {
+        T acc = 0;
+        for (int64_t t = 0; t < cnt; ++t) acc += p[t * d];
+        y[o] = acc * static_cast<T>(a.inv[o]);
+      }
+    };
+    for (int64_t o = 0; o < a.o_lo; ++o) border(o);
+    for (int64_t o = a.o_hi; o < a.out; ++o) border(o);
+    if (a.o_lo >= a.o_hi) continue;
+    const T* base = x + a.o_lo * s - a.pb;
+    T* yy = y + a.o_lo;
+    const int64_t cnt = a.o_hi - a.o_lo;
+    if (s == 1) {
+      for (int64_t o = 0; o < cnt; ++o) yy[o] = base[o];
+      for (int64_t j = 1; j < k; ++j) {
+        const T* b = base + j * d;
+        if constexpr (IsMax) {
+          for (int64_t o = 0; o < cnt; ++o) yy[o] = b[o] > yy[o] ? b[o] : yy[o];
+        } else {
+          for (int64_t o = 0; o < cnt; ++o) yy[o] += b[o];
+        }
+      }
+    } else {
+      for (int64_t o = 0; o < cnt; ++o) yy[o] = base[o * s];
+      for (int64_t j = 1; j < k; ++j) {
+        const T* b = base + j * d;
+        if constexpr (IsMax) {
+          for (int64_t o = 0; o < cnt; ++o) yy[o] = b[o * s] > yy[o] ? b[o * s] : yy[o];
+        } else {
+          for (int64_t o = 0; o < cnt; ++o) yy[o] += b[o * s];
+        }
+      }
+    }
+    if constexpr (!IsMax) {
+      for (int64_t o = 0; o < cnt; ++o) yy[o] *= invk;
+    }
+  }
+}
+
+// 1-D pool along an outer axis: [outer, a.in, inner] -> [outer, a.out, inner].
+template <typename T, bool IsMax>
+void pass_mid(const Axis1D& a, const T* src, T* dst, int64_t outer, int64_t inner) {
+  for (int64_t q = 0; q < outer; ++q) {
+    const T* x = src + q * a.in * inner;
+    T* y = dst + q * a.out * inner;
+    for (int64_t o = 0; o < a.out; ++o) {
+      T* yo = y + o * inner;
+      const int64_t cnt = a.n[o];
+      if (cnt == 0) {
+        std::fill_n(yo, inner, IsMax ? lowest_value<T>() : T(0));
+        continue;
+      }
+      const T* r0 = x + a.first[o] * inner;
+      std::memcpy(yo, r0, inner * sizeof(T));
+      for (int64_t t = 1; t < cnt; ++t) {
+        const T* rt = r0 + t * a.d * inner;
+        if constexpr (IsMax) {
+          for (int64_t i = 0; i < inner; ++i) yo[i] = rt[i] > yo[i] ? rt[i] : yo[i];
+        } else {
+          for (int64_t i = 0; i < inner; ++i) yo[i] += rt[i];
+        }
+      }
+      if constexpr (!IsMax) {
+        const T w = static_cast<T>(a.inv[o]);
+        for (int64_t i = 0; i < inner; ++i) yo[i] *= w;
+      }
+    }
+  }
+}
+
+// Separable pooling of every (n, c) slice.
+template <typename T, bool IsMax>
+void pool_separable(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y) {
+  const int m = static_cast<int>(axes.size());
+  const int64_t nc = x.shape()[0] * x.shape()[1];
+  int64_t in_slice = 1, out_slice = 1;
+  for (const auto& a : axes) in_slice *= a.in, out_slice *= a.out;
+  // Passes run from the last axis to the first; record each one's geometry.
+  struct Pass { int axis; int64_t outer, inner, out_size; };
+  std::vector<Pass> passes;
+  {
+    std::vector<int64_t> cur(m);
+    for (int i = 0; i < m; ++i) cur[i] = axes[i].in;
+    for (int i = m - 1; i >= 0; --i) {
+      if (axes[i].identity()) continue;
+      int64_t outer = 1, inner = 1;
+      for (int j = 0; j < i; ++j) outer *= cur[j];
+      for (int j = i + 1; j < m; ++j) inner *= cur[j];
+      cur[i] = axes[i].out;
+      passes.push_back({i, outer, inner, outer * axes[i].out * inner});
+    }
+  }
+  const T* xs = x.data<T>();
+  T* ys = y.data<T>();
+  if (passes.empty()) {
+    std::memcpy(ys, xs, x.bytes());
+    return;
+  }
+  int64_t buf_size = 0;
+  for (size_t p = 0; p + 1 < passes.size(); ++p) buf_size = std::max(buf_size, passes[p].out_size);
+  int64_t work = in_slice;
+  for (const auto& a : axes) work = std::max(work, out_slice * a.k);
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work));
+  parallel_for(
+      nc,
+      [&](int64_t b, int64_t e) {
+        std::vector<T> buf0(buf_size), buf1(buf_size);
+        for (int64_t c = b; c < e; ++c) {
+          const T* src = xs + c * in_slice;
+          for (size_t p = 0; p < passes.size(); ++p) {
+            const Pass& ps = passes[p];
+            T* dst = p + 1 == passes.size() ? ys + c * out_slice : (p % 2 == 0 ? buf0.data() : buf1.data());
+            const Axis1D& a = axes[ps.axis];
+            if (ps.inner == 1) pass_last<T, IsMax>(a, src, dst, ps.outer);
+            else pass_mid<T, IsMax>(a, src, dst, ps.outer, ps.inner);
+            src = dst;
+          }
+        }
+      },
+      grain);
+}
+
+// Direct MaxPool that also reports the flat index of each maximum (first one on ties).
+template <typename T>
+void maxpool_with_indices(const std::vector<Axis1D>& axes, int64_t storage_order, const Tensor& x, Tensor& y,
+                          Tensor& idx) {
+  const int m = static_cast<int>(axes.size());
+  const int64_t nc = x.shape()[0] * x.shape()[1];
+  int64_t in_slice = 1, out_slice = 1;
+  for (const auto& a : axes) in_slice *= a.in, out_slice *= a.out;
+  // Element offset (row-major) and reported index stride (row- or column-major) per axis.
+  std::vector<int64_t> off(m, 1), rep(m, 1);
+  for (int i = m - 2; i >= 0; --i) off[i] = off[i + 1] * axes[i + 1].in;
+  if (storage_order == 1) {
+    for (int i = 1; i < m; ++i) rep[i] = rep[i - 1] * axes[i - 1].in;
+  } else {
+    rep = off;
+  }
+  const T* xs = x.data<T>();
+  T* ys = y.data<T>();
+  int64_t* is = idx.data<int64_t>();
+  parallel_for(
+      nc,
+      [&](int64_t b, int64_t e) {
+        std::vector<int64_t> o(m), t(m);
+        for (int64_t c = b; c < e; ++c) {
+          const T* xc = xs + c * in_slice;
+          std::fill(o.begin(), o.end(), 0);
+          for (int64_t oi = 0; oi < out_slice; ++oi) {
+            T best = lowest_value<T>();
+            int64_t best_idx = -1;
+            bool empty = false;
+            for (int i = 0; i < m; ++i) {
+              t[i] = 0;
+              if (axes[i].n[o[i]] == 0) empty = true;
+            }
+            while (!empty) {
+              int64_t eoff = 0, roff = 0;
+              for (int i = 0; i < m; ++i) {
+                const int64_t pos = axes[i].first[o[i]] + t[i] * axes[i].d;
+                eoff += pos * off[i];
+                roff += pos * rep[i];
+              }
+              if (best_idx < 0 || xc[eoff] > best) {
+                best = xc[eoff];
+                best_idx = roff;
+              }
+              int i = m - 1;
+              for (; i >= 0; --i) {
+                if (++t[i] < axes[i].n[o[i]]) break;
+                t[i] = 0;
+              }
+              if (i < 0) break;
+            }
+            ys[c * out_slice + oi] = best;
+            is[c * out_slice + oi] = best_idx < 0 ? -1 : c * in_slice + best_idx;
+            for (int i = m - 1; i >= 0; --i) {
+              if (++o[i] < axes[i].out) break;
+              o[i] = 0;
+            }
+          }
+        }
+      },
+      std::max<int64_t>(1, 4096 / std::max<int64_t>(1, out_slice)));
+}
+
+template <bool IsMax>
+class PoolOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    name_ = node.op_type;
+    attrs_.parse(node);
+    if (!IsMax) {
+      DPL_CHECK(node.outputs.size() == 1, "AveragePool '{}' has one output, got {}", node.name, node.outputs.size());
+    }
+    want_indices_ = IsMax && node.outputs.size() > 1 && !node.outputs[1].empty();
+  }
+
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x = *in[0];
+    const auto axes = attrs_.axes(x.shape(), name_);
+    Shape ys = {x.shape()[0], x.shape()[1]};
+    for (const auto& a : axes) ys.push_back(a.out);
+    out[0] = Tensor(x.dtype(), ys);
+    if (want_indices_) {
+      out[1] = Tensor(DType::I64, ys);
+      dispatch_dtype(x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, bool>) fail("MaxPool: bool input is not supported");
+        else maxpool_with_indices<T>(axes, attrs_.storage_order, x, out[0], out[1]);
+      });
+      return;
+    }
+    if constexpr (IsMax) {
+      dispatch_dtype(x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, bool>) fail("MaxPool: bool input is not supported");
+        else pool_separable<T, true>(axes, x, out[0]);
+      });
+    } else {
+      if (x.dtype() == DType::F32) pool_separable<float, false>(axes, x, out[0]);
+      else if (x.dtype() == DType::F64) pool_separable<double, false>(axes, x, out[0]);
+      else fail("AveragePool: element type {} is not supported (float, double)", dtype_name(x.dtype()));
+    }
+  }
+
+ private:
+  std::string name_;
+  PoolAttrs attrs_;
+  bool want_indices_ = false;
+};
+
+template <typename T, bool IsMax>
+void global_pool(const Tensor& x, Tensor& y, int64_t nc, int64_t sp) {
+  const T* xs = x.data<T>();
+  T* ys = y.data<T>();
+  parallel_for(
+      nc,
+      [&](int64_t b, int64_t e) {
+        for (int64_t c = b; c < e; ++c) {
+          const T* p = xs + c * sp;
+          if constexpr (IsMax) {
+            T m = lowest_value<T>();
+#pragma omp simd reduction(max : m)
+            for (int64_t i = 0; i < sp; ++i) m = p[i] > m ? p[i] : m;
+            ys[c] = m;
+          } else {
+            T acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t i = 0; i < sp; ++i) acc += p[i];
+            ys[c] = sp > 0 ? acc / static_cast<T>(sp) : T(0);
+          }
+        }
+      },
+      std::max<int64_t>(1, 32768 / std::max<int64_t>(1, sp)));
+}
+
+template <bool IsMax>
+class GlobalPoolOp : public Op {
+ public:
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x = *in[0];
+    const char* name = IsMax ? "GlobalMaxPool" : "GlobalAveragePool";
+    DPL_CHECK(x.rank() >= 2, "{}: input must have rank >= 2 (N, C, ...), got shape {}", name, shape_str(x.shape()));
+    Shape ys = x.shape();
+    for (int i = 2; i < x.rank(); ++i) ys[i] = 1;
+    out[0] = Tensor(x.dtype(), ys);
+    const int64_t nc = x.shape()[0] * x.shape()[1];
+    const int64_t sp = nc > 0 ? x.numel() / nc : 0;
+    if (x.dtype() == DType::F32) global_pool<float, IsMax>(x, out[0], nc, sp);
+    else if (x.dtype() == DType::F64) global_pool<double, IsMax>(x, out[0], nc, sp);
+    else if (IsMax && x.dtype() == DType::U8) global_pool<uint8_t, true>(x, out[0], nc, sp);
+    else if (IsMax && x.dtype() == DType::I8) global_pool<int8_t, true>(x, out[0], nc, sp);
+    else fail("{}: element type {} is not supported", name, dtype_name(x.dtype()));
+  }
+};
+
+}  // namespace
+
+DPL_REGISTER_OP("MaxPool", PoolOp<true>);
+DPL_REGISTER_OP("AveragePool", PoolOp<false>);
+DPL_REGISTER_OP("GlobalMaxPool", GlobalPoolOp<true>);
+DPL_REGISTER_OP("GlobalAveragePool", GlobalPoolOp<false>);
+
+}  // namespace dpl
