@@ -1,0 +1,153 @@
+// BatchNormalization. Inference (training_mode=0, every opset): per channel
+// y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a, folded once per
+// session when the parameters are initializers. training_mode=1 (opset 14/15) normalizes
+// with the batch's own statistics and also returns the updated running mean/variance.
+#include <cmath>
+#include <vector>
+
+#include "runtime/op_registry.h"
+#include "runtime/parallel.h"
+
+namespace dpl {
+namespace {
+
+std::vector<double> to_f64(const Tensor& t) {
+  std::vector<double> v(t.numel());
+  for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.at_f64(i);
+  return v;
+}
+
+// y[n, c, :] = x[n, c, :] * a[c] + b[c]
+template <typename T>
+void affine_channels(const T* x, T* y, int64_t n, int64_t c, int64_t sp, const std::vector<T>& a,
+                     const std::vector<T>& b) {
+  parallel_for(
+      n * c,
+      [&](int64_t beg, int64_t end) {
+        for (int64_t i = beg; i < end; ++i) {
+          const T ai = a[i % c], bi = b[i % c];
+          const T* xp = x + i * sp;
+          T* yp = y + i * sp;
+#pragma omp simd
+          for (int64_t j = 0; j < sp; ++j) yp[j] = xp[j] * ai + bi;
+        }
+      },
+      std::max<int64_t>(1, 32768 / std::max<int64_t>(1, sp)));
+}
+
+class BatchNormOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    name_ = node.name;
+    eps_ = node.attrs.get_float("epsilon", 1e-5f);
+    momentum_ = node.attrs.get_float("momentum", 0.9f);
+    training_ = node.attrs.get_int("training_mode", 0) != 0;
+    DPL_CHECK(node.attrs.get_int("spatial", 1) == 1, "BatchNormalization '{}': spatial=0 is not supported", name_);
+    DPL_CHECK(node.inputs.size() == 5, "BatchNormalization '{}' needs 5 inputs (X, scale, B, mean, var), got {}",
+              name_, node.inputs.size());
+    for (size_t i = 1; i < 5; ++i) DPL_CHECK(node.has_input(i), "BatchNormalization '{}': input {} is missing", name_, i);
+    if (!training_) {
+      bool all_const = true;
+      for (size_t i = 1; i < 5; ++i) all_const = all_const && node.constant(i) != nullptr;
+      if (all_const) {
+        fold(*node.constant(1), *node.constant(2), *node.constant(3), *node.constant(4));
+        folded_ = true;
+      }
+    }
+  }
+
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x = *in[0];
+    DPL_CHECK(x.rank() >= 2, "BatchNormalization '{}': input must have rank >= 2 (N, C, ...), got {}", name_,
+              shape_str(x.shape()));
+    const int64_t n = x.shape()[0], c = x.shape()[1];
+    const int64_t sp = n * c > 0 ? x.numel() / (n * c) : 0;
+    for (size_t i = 1; i < 5; ++i)
+      DPL_CHECK(in[i]->numel() == c, "BatchNormalization '{}': input {} has {} values for {} channels", name_, i,
+                in[i]->numel(), c);
+    out[0] = Tensor(x.dtype(), x.shape());
+    if (training_) {
+      forward_training(x, in, out, n, c, sp);
+      return;
+    }
+    if (!folded_) fold(*in[1], *in[2], *in[3], *in[4]);
+    if (x.dtype() == DType::F32) affine_channels<float>(x.data<float>(), out[0].data<float>(), n, c, sp, af_, bf_);
+    else if (x.dtype() == DType::F64) affine_channels<double>(x.data<double>(), out[0].data<double>(), n, c, sp, ad_, bd_);
+    else fail("BatchNormalization '{}': element type {} is not supported (float, double)", name_, dtype_name(x.dtype()));
+  }
+
+ private:
+  void fold(const Tensor& scale, const Tensor& bias, const Tensor& mean, const Tensor& var) {
+    const auto s = to_f64(scale), b = to_f64(bias), m = to_f64(mean), v = to_f64(var);
+    DPL_CHECK(s.size() == b.size() && s.size() == m.size() && s.size() == v.size(),
+              "BatchNormalization '{}': scale, B, mean and var must have the same length", name_);
+    const size_t c = s.size();
+    ad_.resize(c), bd_.resize(c), af_.resize(c), bf_.resize(c);
+    for (size_t i = 0; i < c; ++i) {
+      ad_[i] = s[i] / std::sqrt(v[i] + static_cast<double>(eps_));
+      bd_[i] = b[i] - m[i] * ad_[i];
+      af_[i] = static_cast<float>(ad_[i]);
+      bf_[i] = static_cast<float>(bd_[i]);
+    }
+  }
+
+  void forward_training(const Tensor& x, const std::vector<const Tensor*>& in, std::vector<Tensor>& out, int64_t n,
+                        int64_t c, int64_t sp) {
+    DPL_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64,
+              "BatchNormalization '{}': element type {} is not supported (float, double)", name_, dtype_name(x.dtype()));
+    // Batch statistics per channel (population variance), in double.
+    std::vector<double> mean(c, 0.0), var(c, 0.0);
+    const double cnt = static_cast<double>(n * sp);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      double s = 0;
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t j = 0; j < sp; ++j) s += x.at_f64((b * c + ch) * sp + j);
+      mean[ch] = cnt > 0 ? s / cnt : 0.0;
+      double q = 0;
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t j = 0; j < sp; ++j) {
+          const double dlt = x.at_f64((b * c + ch) * sp + j) - mean[ch];
+          q += dlt * dlt;
+        }
+      var[ch] = cnt > 0 ? q / cnt : 0.0;
+    }
+    const auto s = to_f64(*in[1]), bias = to_f64(*in[2]), rm = to_f64(*in[3]), rv = to_f64(*in[4]);
+    std::vector<double> a(c), b(c);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      a[ch] = s[ch] / std::sqrt(var[ch] + static_cast<double>(eps_));
+      b[ch] = bias[ch] - mean[ch] * a[ch];
+    }
+    if (x.dtype() == DType::F32) {
+      std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end());
+      affine_channels<float>(x.data<float>(), out[0].data<float>(), n, c, sp, af, bf);
+    } else {
+      affine_channels<double>(x.data<double>(), out[0].data<double>(), n, c, sp, a, b);
+    }
+    const double mom = momentum_;
+    auto running = [&](size_t slot, const std::vector<double>& old, const std::vector<double>& cur) {
+      if (out.size() <= slot) return;
+      const Tensor& like = *in[slot + 2];
+      out[slot] = Tensor(like.dtype(), like.shape());
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const double v = old[ch] * mom + cur[ch] * (1.0 - mom);
+        if (like.dtype() == DType::F32) out[slot].data<float>()[ch] = static_cast<float>(v);
+        else if (like.dtype() == DType::F64) out[slot].data<double>()[ch] = v;
+        else fail("BatchNormalization '{}': running statistics must be float or double", name_);
+      }
+    };
+    running(1, rm, mean);
+    running(2, rv, var);
+  }
+
+  std::string name_;
+  float eps_ = 1e-5f, momentum_ = 0.9f;
+  bool training_ = false, folded_ = false;
+  std::vector<double> ad_, bd_;
+  std::vector<float> af_, bf_;
+};
+
+}  // namespace
+
+DPL_REGISTER_OP("BatchNormalization", BatchNormOp);
+
+}  // namespace dpl
