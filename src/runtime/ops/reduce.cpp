@@ -1,0 +1,298 @@
+// ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2,
+// ReduceSumSquare, ReduceLogSum, ReduceLogSumExp.
+//
+// Axes come from the `axes` attribute, or from the second input (ReduceSum from opset 13,
+// every reduction from opset 18). No axes reduces everything unless noop_with_empty_axes
+// is set (then the input passes through). Adjacent dimensions that are both reduced or
+// both kept are merged, so the work is a short loop nest over [kept/reduced] blocks whose
+// innermost block is either a contiguous row reduced to one value or a contiguous row
+// accumulated element-wise into the output. Sums accumulate in double (float inputs) or
+// 64-bit integers; max/min in the element type.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "runtime/op_registry.h"
+#include "runtime/parallel.h"
+
+namespace dpl {
+namespace {
+
+enum class RK { Sum, Mean, Max, Min, Prod, L1, L2, SumSquare, LogSum, LogSumExp };
+
+struct Plan {
+  std::vector<int64_t> dims;     // merged dimensions
+  std::vector<char> red;         // per merged dimension: reduced?
+  std::vector<int64_t> istride;  // input strides of the merged dimensions
+  std::vector<int64_t> ostride;  // output strides (0 for reduced dimensions)
+  int64_t out_count = 1, red_count = 1;
+};
+
+Plan make_plan(const Shape& shape, const std::vector<char>& reduced) {
+  Plan p;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 1) continue;
+    if (!p.dims.empty() && p.red.back() == reduced[i]) {
+      p.dims.back() *= shape[i];
+    } else {
+      p.dims.push_back(shape[i]);
+      p.red.push_back(reduced[i]);
+    }
+  }
+  if (p.dims.empty()) {
+    p.dims.push_back(1);
+    p.red.push_back(0);
+  }
+  const size_t m = p.dims.size();
+  p.istride.assign(m, 1);
+  p.ostride.assign(m, 0);
+  for (int i = static_cast<int>(m) - 2; i >= 0; --i) p.istride[i] = p.istride[i + 1] * p.dims[i + 1];
+  int64_t os = 1;
+  for (int i = static_cast<int>(m) - 1; i >= 0; --i) {
+    if (p.red[i]) {
+      p.red_count *= p.dims[i];
+    } else {
+      p.ostride[i] = os;
+      os *= p.dims[i];
+    }
+  }
+  p.out_count = os;
+  return p;
+}
+
+// Accumulates acc[out] = comb(acc[out], load(x_index, out_index)) over the elements whose
+// first merged index lies in [b0, e0).
+template <typename A, typename Load, typename Comb>
+void accumulate(const Plan& p, A* acc, A ident, int64_t b0, int64_t e0, Load load, Comb comb) {
+  const int m = static_cast<int>(p.dims.size());
+  const int64_t L = p.dims[m - 1];
+  const bool last_red = p.red[m - 1] != 0;
+  // Odometer over merged dims [0, m-1); dim 0 restricted to [b0, e0).
+  std::vector<int64_t> idx(std::max(m - 1, 0), 0);
+  if (m == 1) {
+    // Only one dimension: the range applies to it directly.
+    if (last_red) {
+      A a = acc[0];
+      for (int64_t j = b0; j < e0; ++j) a = comb(a, load(j, 0));
+      acc[0] = a;
+    } else {
+      for (int64_t j = b0; j < e0; ++j) acc[j] = comb(acc[j], load(j, j));
+    }
+    return;
+  }
+  idx[0] = b0;
+  if (b0 >= e0) return;
+  while (true) {
+    int64_t in_off = 0, out_off = 0;
+    for (int i = 0; i < m - 1; ++i) in_off += idx[i] * p.istride[i], out_off += idx[i] * p.ostride[i];
+    if (last_red) {
+      // Four independent chains so the loop is not bound by the add latency.
+      A a0 = acc[out_off], a1 = ident, a2 = ident, a3 = ident;
+      int64_t j = 0;
+      for (; j + 4 <= L; j += 4) {
+        a0 = comb(a0, load(in_off + j, out_off));
+        a1 = comb(a1, load(in_off + j + 1, out_off));
+        a2 = comb(a2, load(in_off + j + 2, out_off));
+        a3 = comb(a3, load(in_off + j + 3, out_off));
+      }
+      for (; j < L; ++j) a0 = comb(a0, load(in_off + j, out_off));
+      acc[out_off] = comb(comb(a0, a1), comb(a2, a3));
+    } else {
+      A* ap = acc + out_off;
+      for (int64_t j = 0; j < L; ++j) ap[j] = comb(ap[j], load(in_off + j, out_off + j));
+    }
+    int i = m - 2;
+    for (; i >= 0; --i) {
+      const int64_t lim = i == 0 ? e0 : p.dims[i];
+      if (++idx[i] < lim) break;
+      idx[i] = i == 0 ? b0 : 0;
+    }
+    if (i < 0) break;
+  }
+}
+
+template <typename T>
+using AccOf = std::conditional_t<std::is_floating_point_v<T>, double,
+                                 std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>;
+
+template <RK K, typename A>
+A init_value() {
+  if constexpr (K == RK::Max) {
+    if constexpr (std::numeric_limits<A>::has_infinity) return -std::numeric_limits<A>::infinity();
+    else return std::numeric_limits<A>::lowest();
+  } else if constexpr (K == RK::Min) {
+    if constexpr (std::numeric_limits<A>::has_infinity) return std::numeric_limits<A>::infinity();
+    else return std::numeric_limits<A>::max();
+  } else if constexpr (K == RK::Prod) {
+    return A(1);
+  } else {
+    return A(0);
+  }
+}
+
+// Runs the accumulation, in parallel over the first merged dimension when it is kept
+// (different chunks then write different outputs).
+template <typename A, typename Load, typename Comb>
+void run_plan(const Plan& p, A* acc, A ident, Load load, Comb comb) {
+  const int64_t d0 = p.dims[0];
+  if (!p.red[0] && p.dims.size() > 1) {
+    const int64_t per = std::max<int64_t>(1, p.istride[0]);
+    parallel_for(
+        d0, [&](int64_t b, int64_t e) { accumulate(p, acc, ident, b, e, load, comb); },
+        std::max<int64_t>(1, 32768 / per));
+  } else {
+    accumulate(p, acc, ident, 0, d0, load, comb);
+  }
+}
+
+template <RK K, typename T>
+void reduce_typed(const Tensor& x, const Plan& p, Tensor& y) {
+  const T* xs = x.data<T>();
+  T* ys = y.data<T>();
+  const int64_t n_out = p.out_count;
+  if constexpr (K == RK::Max || K == RK::Min) {
+    std::vector<T> acc(n_out, init_value<K, T>());
+    auto load = [xs](int64_t i, int64_t) { return xs[i]; };
+    if constexpr (K == RK::Max) run_plan(p, acc.data(), init_value<K, T>(), load, [](T a, T b) { return b > a ? b : a; });
+    else run_plan(p, acc.data(), init_value<K, T>(), load, [](T a, T b) { return b < a ? b : a; });
+    for (int64_t o = 0; o < n_out; ++o) ys[o] = acc[o];
+  } else {
+    using A = AccOf<T>;
+    std::vector<A> acc(n_out, init_value<K, A>());
+    auto add = [](A a, A b) { return a + b; };
+    if constexpr (K == RK::Prod) {
+      run_plan(p, acc.data(), A(1), [xs](int64_t i, int64_t) { return static_cast<A>(xs[i]); },
+               [](A a, A b) { return a * b; });
+    } else if constexpr (K == RK::L1) {
+      run_plan(p, acc.data(), A(0),
+               [xs](int64_t i, int64_t) {
+                 const A v = static_cast<A>(xs[i]);
+                 if constexpr (std::is_signed_v<A>) return v < 0 ? -v : v;
+                 else return v;
+               },
+               add);
+    } else if constexpr (K == RK::L2 || K == RK::SumSquare) {
+      run_plan(p, acc.data(), A(0), [xs](int64_t i, int64_t) { const A v = static_cast<A>(xs[i]); return v * v; }, add);
+    } else if constexpr (K == RK::LogSumExp) {
+      // Stable form: m + log(sum(exp(x - m))) with m the maximum of each output's set.
+      std::vector<T> mx(n_out, init_value<RK::Max, T>());
+      run_plan(p, mx.data(), init_value<RK::Max, T>(), [xs](int64_t i, int64_t) { return xs[i]; },
+               [](T a, T b) { return b > a ? b : a; });
+      const T* mp = mx.data();
+      run_plan(p, acc.data(), A(0),
+               [xs, mp](int64_t i, int64_t o) {
+                 const double mo = std::isfinite(static_cast<double>(mp[o])) ? static_cast<double>(mp[o]) : 0.0;
+                 return static_cast<A>(std::exp(static_cast<double>(xs[i]) - mo));
+               },
+               add);
+      for (int64_t o = 0; o < n_out; ++o) {
+        const double mo = std::isfinite(static_cast<double>(mp[o])) ? static_cast<double>(mp[o]) : 0.0;
+        ys[o] = static_cast<T>(std::log(static_cast<double>(acc[o])) + mo);
+      }
+      return;
+    } else {
+      run_plan(p, acc.data(), A(0), [xs](int64_t i, int64_t) { return static_cast<A>(xs[i]); }, add);
+    }
+    for (int64_t o = 0; o < n_out; ++o) {
+      A v = acc[o];
+      if constexpr (K == RK::Mean) {
+        ys[o] = p.red_count > 0 ? static_cast<T>(v / static_cast<A>(p.red_count)) : T(0);
+        continue;
+      } else if constexpr (K == RK::L2) {
+        ys[o] = static_cast<T>(std::sqrt(static_cast<double>(v)));
+        continue;
+      } else if constexpr (K == RK::LogSum) {
+        ys[o] = static_cast<T>(std::log(static_cast<double>(v)));
+        continue;
+      } else {
+        ys[o] = static_cast<T>(v);
+      }
+    }
+  }
+}
+
+const char* rk_name(RK k) {
+  switch (k) {
+    case RK::Sum: return "ReduceSum";
+    case RK::Mean: return "ReduceMean";
+    case RK::Max: return "ReduceMax";
+    case RK::Min: return "ReduceMin";
+    case RK::Prod: return "ReduceProd";
+    case RK::L1: return "ReduceL1";
+    case RK::L2: return "ReduceL2";
+    case RK::SumSquare: return "ReduceSumSquare";
+    case RK::LogSum: return "ReduceLogSum";
+    case RK::LogSumExp: return "ReduceLogSumExp";
+  }
+  return "Reduce";
+}
+
+template <RK K>
+class ReduceOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    name_ = node.name;
+    keepdims_ = node.attrs.get_int("keepdims", 1) != 0;
+    noop_ = node.attrs.get_int("noop_with_empty_axes", 0) != 0;
+    has_attr_axes_ = node.attrs.has("axes");
+    attr_axes_ = node.attrs.get_ints("axes");
+    axes_input_ = node.has_input(1);
+    DPL_CHECK(!(has_attr_axes_ && axes_input_), "{} '{}': axes given both as attribute and as input", rk_name(K),
+              name_);
+  }
+
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x = *in[0];
+    const int r = x.rank();
+    std::vector<int64_t> axes = attr_axes_;
+    if (axes_input_ && in.size() > 1 && in[1]) axes = in[1]->to_i64_vector();
+    if (axes.empty() && noop_) {
+      out[0] = x;
+      return;
+    }
+    std::vector<char> reduced(r, axes.empty() ? 1 : 0);
+    for (int64_t a : axes) {
+      const int64_t ax = a < 0 ? a + r : a;
+      DPL_CHECK(ax >= 0 && ax < r, "{} '{}': axis {} out of range for rank {}", rk_name(K), name_, a, r);
+      reduced[ax] = 1;
+    }
+    Shape ys;
+    for (int i = 0; i < r; ++i) {
+      if (!reduced[i]) ys.push_back(x.shape()[i]);
+      else if (keepdims_) ys.push_back(1);
+    }
+    out[0] = Tensor(x.dtype(), ys);
+    const Plan p = make_plan(x.shape(), reduced);
+    dispatch_dtype(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (std::is_same_v<T, bool>) {
+        fail("{} '{}': bool input is not supported", rk_name(K), name_);
+      } else if constexpr (!std::is_floating_point_v<T> && (K == RK::L2 || K == RK::LogSum || K == RK::LogSumExp)) {
+        fail("{} '{}': element type {} is not supported (float, double)", rk_name(K), name_, dtype_name(x.dtype()));
+      } else {
+        reduce_typed<K, T>(x, p, out[0]);
+      }
+    });
+  }
+
+ private:
+  std::string name_;
+  bool keepdims_ = true, noop_ = false, has_attr_axes_ = false, axes_input_ = false;
+  std::vector<int64_t> attr_axes_;
+};
+
+}  // namespace
+
+DPL_REGISTER_OP("ReduceSum", ReduceOp<RK::Sum>);
+DPL_REGISTER_OP("ReduceMean", ReduceOp<RK::Mean>);
+DPL_REGISTER_OP("ReduceMax", ReduceOp<RK::Max>);
+DPL_REGISTER_OP("ReduceMin", ReduceOp<RK::Min>);
+DPL_REGISTER_OP("ReduceProd", ReduceOp<RK::Prod>);
+DPL_REGISTER_OP("ReduceL1", ReduceOp<RK::L1>);
+DPL_REGISTER_OP("ReduceL2", ReduceOp<RK::L2>);
+DPL_REGISTER_OP("ReduceSumSquare", ReduceOp<RK::SumSquare>);
+DPL_REGISTER_OP("ReduceLogSum", ReduceOp<RK::LogSum>);
+DPL_REGISTER_OP("ReduceLogSumExp", ReduceOp<RK::LogSumExp>);
+
+}  // namespace dpl

@@ -1,0 +1,140 @@
+// Softmax, LogSoftmax and Hardmax.
+// Opset >= 13: along one axis (default -1): the tensor is [outer, len, inner].
+// Opset < 13: the tensor is flattened to 2-D at `axis` (default 1) and every row of
+// prod(shape[axis:]) values is normalized: the same code with len = that product, inner = 1.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "runtime/op_registry.h"
+#include "runtime/parallel.h"
+
+namespace dpl {
+namespace {
+
+enum class Kind { Softmax, LogSoftmax, Hardmax };
+
+template <typename T, Kind K>
+void row_kernel(const T* x, T* y, int64_t len) {
+  if constexpr (K == Kind::Hardmax) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < len; ++j)
+      if (x[j] > x[best]) best = j;
+    for (int64_t j = 0; j < len; ++j) y[j] = T(0);
+    if (len > 0) y[best] = T(1);
+  } else {
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t j = 0; j < len; ++j) m = x[j] > m ? x[j] : m;
+    T sum = 0;
+    if constexpr (K == Kind::Softmax) {
+      for (int64_t j = 0; j < len; ++j) {
+        y[j] = std::exp(x[j] - m);
+        sum += y[j];
+      }
+      const T inv = T(1) / sum;
+      for (int64_t j = 0; j < len; ++j) y[j] *= inv;
+    } else {
+      for (int64_t j = 0; j < len; ++j) sum += std::exp(x[j] - m);
+      const T off = m + std::log(sum);
+      for (int64_t j = 0; j < len; ++j) y[j] = x[j] - off;
+    }
+  }
+}
+
+// One outer block [len, inner] with inner > 1: per-position reductions over rows.
+template <typename T, Kind K>
+void block_kernel(const T* x, T* y, int64_t len, int64_t inner, std::vector<T>& m, std::vector<T>& s,
+                  std::vector<int64_t>& best) {
+  if constexpr (K == Kind::Hardmax) {
+    std::fill(best.begin(), best.end(), 0);
+    for (int64_t j = 1; j < len; ++j)
+      for (int64_t i = 0; i < inner; ++i)
+        if (x[j * inner + i] > x[best[i] * inner + i]) best[i] = j;
+    std::fill_n(y, len * inner, T(0));
+    if (len > 0)
+      for (int64_t i = 0; i < inner; ++i) y[best[i] * inner + i] = T(1);
+  } else {
+    std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
+    for (int64_t j = 0; j < len; ++j)
+      for (int64_t i = 0; i < inner; ++i) m[i] = x[j * inner + i] > m[i] ? x[j * inner + i] : m[i];
+    std::fill(s.begin(), s.end(), T(0));
+    for (int64_t j = 0; j < len; ++j)
+      for (int64_t i = 0; i < inner; ++i) {
+        const T e = std::exp(x[j * inner + i] - m[i]);
+        if constexpr (K == Kind::Softmax) y[j * inner + i] = e;
+        s[i] += e;
+      }
+    if constexpr (K == Kind::Softmax) {
+      for (int64_t i = 0; i < inner; ++i) s[i] = T(1) / s[i];
+      for (int64_t j = 0; j < len; ++j)
+        for (int64_t i = 0; i < inner; ++i) y[j * inner + i] *= s[i];
+    } else {
+      for (int64_t i = 0; i < inner; ++i) s[i] = m[i] + std::log(s[i]);
+      for (int64_t j = 0; j < len; ++j)
+        for (int64_t i = 0; i < inner; ++i) y[j * inner + i] = x[j * inner + i] - s[i];
+    }
+  }
+}
+
+template <typename T, Kind K>
+void run(const T* x, T* y, int64_t outer, int64_t len, int64_t inner) {
+  const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, len * inner));
+  parallel_for(
+      outer,
+      [&](int64_t b, int64_t e) {
+        if (inner == 1) {
+          for (int64_t o = b; o < e; ++o) row_kernel<T, K>(x + o * len, y + o * len, len);
+        } else {
+          std::vector<T> m(inner), s(inner);
+          std::vector<int64_t> best(inner);
+          for (int64_t o = b; o < e; ++o)
+            block_kernel<T, K>(x + o * len * inner, y + o * len * inner, len, inner, m, s, best);
+        }
+      },
+      grain);
+}
+
+template <Kind K>
+class SoftmaxOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    name_ = node.name;
+    op_ = node.op_type;
+    legacy_ = node.opset < 13;
+    axis_ = node.attrs.get_int("axis", legacy_ ? 1 : -1);
+  }
+
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x = *in[0];
+    const int r = std::max(1, x.rank());
+    const int64_t axis = axis_ < 0 ? axis_ + r : axis_;
+    DPL_CHECK(axis >= 0 && axis < r, "{} '{}': axis {} out of range for rank {}", op_, name_, axis_, x.rank());
+    const Shape& sh = x.shape();
+    auto dim = [&](int i) { return x.rank() == 0 ? int64_t{1} : sh[i]; };
+    int64_t outer = 1, len = 1, inner = 1;
+    for (int i = 0; i < axis; ++i) outer *= dim(i);
+    if (legacy_) {
+      for (int i = static_cast<int>(axis); i < r; ++i) len *= dim(i);
+    } else {
+      len = dim(static_cast<int>(axis));
+      for (int i = static_cast<int>(axis) + 1; i < r; ++i) inner *= dim(i);
+    }
+    out[0] = Tensor(x.dtype(), sh);
+    if (x.dtype() == DType::F32) run<float, K>(x.data<float>(), out[0].data<float>(), outer, len, inner);
+    else if (x.dtype() == DType::F64) run<double, K>(x.data<double>(), out[0].data<double>(), outer, len, inner);
+    else fail("{} '{}': element type {} is not supported (float, double)", op_, name_, dtype_name(x.dtype()));
+  }
+
+ private:
+  std::string name_, op_;
+  bool legacy_ = false;
+  int64_t axis_ = -1;
+};
+
+}  // namespace
+
+DPL_REGISTER_OP("Softmax", SoftmaxOp<Kind::Softmax>);
+DPL_REGISTER_OP("LogSoftmax", SoftmaxOp<Kind::LogSoftmax>);
+DPL_REGISTER_OP("Hardmax", SoftmaxOp<Kind::Hardmax>);
+
+}  // namespace dpl
