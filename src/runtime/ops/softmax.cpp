@@ -35,8 +35,9 @@ void row_kernel(const T* x, T* y, int64_t len) {
       for (int64_t j = 0; j < len; ++j) y[j] *= inv;
     } else {
       for (int64_t j = 0; j < len; ++j) sum += std::exp(x[j] - m);
-      const T off = m + std::log(sum);
-      for (int64_t j = 0; j < len; ++j) y[j] = x[j] - off;
+      // (x - m) - log(sum): subtracting m first keeps large inputs exact.
+      const T ls = std::log(sum);
+      for (int64_t j = 0; j < len; ++j) y[j] = (x[j] - m) - ls;
     }
   }
 }
@@ -69,9 +70,9 @@ void block_kernel(const T* x, T* y, int64_t len, int64_t inner, std::vector<T>& 
       for (int64_t j = 0; j < len; ++j)
         for (int64_t i = 0; i < inner; ++i) y[j * inner + i] *= s[i];
     } else {
-      for (int64_t i = 0; i < inner; ++i) s[i] = m[i] + std::log(s[i]);
+      for (int64_t i = 0; i < inner; ++i) s[i] = std::log(s[i]);
       for (int64_t j = 0; j < len; ++j)
-        for (int64_t i = 0; i < inner; ++i) y[j * inner + i] = x[j * inner + i] - s[i];
+        for (int64_t i = 0; i < inner; ++i) y[j * inner + i] = (x[j * inner + i] - m[i]) - s[i];
     }
   }
 }
