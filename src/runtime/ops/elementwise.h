@@ -1,0 +1,200 @@
+// Helpers shared by the elementwise kernel files (unary_math, activation, binary_arith...):
+// type predicates for dispatch, a generic unary-op class, and float math written so the
+// compiler vectorizes it (no calls into libm inside the loops).
+#pragma once
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "runtime/broadcast.h"
+#include "runtime/op_registry.h"
+
+namespace dpl::ew {
+
+template <typename T>
+inline constexpr bool is_float_v = std::is_floating_point_v<T>;
+template <typename T>
+inline constexpr bool is_bool_v = std::is_same_v<T, bool>;
+template <typename T>
+inline constexpr bool is_numeric_v = std::is_arithmetic_v<T> && !is_bool_v<T>;
+template <typename T>
+inline constexpr bool is_signed_numeric_v = is_numeric_v<T> && std::is_signed_v<T>;
+
+// Integer + - * that wrap on overflow (two's complement) instead of being undefined;
+// plain arithmetic for floats.
+template <typename T>
+inline T wrap_add(T a, T b) {
+  if constexpr (std::is_integral_v<T> && !is_bool_v<T>) {
+    using U = std::make_unsigned_t<decltype(+a)>;  // at least unsigned int
+    return static_cast<T>(static_cast<U>(static_cast<std::make_unsigned_t<T>>(a)) +
+                          static_cast<U>(static_cast<std::make_unsigned_t<T>>(b)));
+  } else {
+    return a + b;
+  }
+}
+template <typename T>
+inline T wrap_sub(T a, T b) {
+  if constexpr (std::is_integral_v<T> && !is_bool_v<T>) {
+    using U = std::make_unsigned_t<decltype(+a)>;
+    return static_cast<T>(static_cast<U>(static_cast<std::make_unsigned_t<T>>(a)) -
+                          static_cast<U>(static_cast<std::make_unsigned_t<T>>(b)));
+  } else {
+    return a - b;
+  }
+}
+template <typename T>
+inline T wrap_mul(T a, T b) {
+  if constexpr (std::is_integral_v<T> && !is_bool_v<T>) {
+    using U = std::make_unsigned_t<decltype(+a)>;
+    return static_cast<T>(static_cast<U>(static_cast<std::make_unsigned_t<T>>(a)) *
+                          static_cast<U>(static_cast<std::make_unsigned_t<T>>(b)));
+  } else {
+    return a * b;
+  }
+}
+
+// exp(x) for float, max relative error about 1.5e-7 over the whole range (with gradual
+// underflow to denormals and overflow to inf; NaN propagates). Branch-free so loops over it
+// vectorize: n = round(x / ln2), r = x - n ln2 in two parts, e^r by a degree-7 polynomial
+// (Taylor coefficients), 2^n applied as two exact power-of-two factors.
+inline float exp_fast(float x) {
+  float xc = x >= -104.0f ? x : -104.0f;  // NaN compares false and becomes -104 here
+  xc = xc <= 88.8f ? xc : 88.8f;
+  // Round to nearest with the 1.5 * 2^23 trick (exact for |v| < 2^22).
+  const float v = xc * 1.44269504088896341f;
+  const float n = (v + 12582912.0f) - 12582912.0f;
+  float r = xc - n * 0.693145751953125f;  // ln2 high part (exactly representable, 16 bits)
+  r = r - n * 1.42860682030941723212e-6f;  // ln2 - high part
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t ni = static_cast<int32_t>(n);
+  const int32_t n1 = ni >> 1, n2 = ni - n1;  // each in [-75, 64]: normal powers of two
+  const float s1 = std::bit_cast<float>((n1 + 127) << 23);
+  const float s2 = std::bit_cast<float>((n2 + 127) << 23);
+  const float res = p * s1 * s2;
+  return x == x ? res : x;
+}
+
+// 1 / (1 + exp(-x)), relative error about 2e-7.
+inline float sigmoid_fast(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
+
+// tanh(x): odd polynomial near 0 (where 1 - 2/(e^2x + 1) cancels), else through exp_fast.
+// Relative error about 3e-7.
+inline float tanh_fast(float x) {
+  const float a = std::fabs(x);
+  const float z = x * x;
+  // Minimax-style odd polynomial for |x| < 0.625 (Cephes tanhf coefficients).
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = p * z * x + x;
+  const float e = exp_fast(2.0f * a);
+  float big = 1.0f - 2.0f / (e + 1.0f);
+  big = std::copysign(big, x);
+  return a < 0.625f ? small : (x == x ? big : x);
+}
+
+// Element type conversion with Cast's semantics (see cast.cpp); returns x itself when it
+// already has type `to`. float16 <-> float32 scalar conversions (round half to even).
+Tensor cast_tensor(const Tensor& x, DType to);
+uint16_t f32_to_f16(float f);
+float f16_to_f32(uint16_t h);
+
+// float16 support for kernels that compute in float32. When some input is float16, runs
+// op.forward on float32 copies of those inputs, converts float32 outputs back to float16
+// when input `value_input` was float16 (the input whose type the outputs follow), and
+// returns true; returns false, doing nothing, when no input is float16.
+bool forward_f16_as_f32(Op& op, OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out,
+                        size_t value_input = 0);
+
+// Input i, which the operator requires (a clear error when the graph omits it).
+inline const Tensor& required_input(const std::vector<const Tensor*>& in, size_t i) {
+  DPL_CHECK(i < in.size() && in[i] != nullptr && in[i]->defined(), "required input {} is missing", i);
+  return *in[i];
+}
+
+// Generic unary operator: Fn provides
+//   template <typename T> static constexpr bool supports = ...;
+//   void init(const NodeDesc&)                      (attributes; may be empty)
+//   template <typename T> T operator()(T x) const    (the elementwise function)
+//   static constexpr bool heavy                      (costly per element: smaller grain)
+template <typename Fn>
+class UnaryOp : public Op {
+ public:
+  void init(const NodeDesc& node) override { fn_.init(node); }
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    if (forward_f16_as_f32(*this, ctx, in, out)) return;
+    const Tensor& x = required_input(in, 0);
+    dispatch_dtype(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (Fn::template supports<T>) {
+        Tensor y(x.dtype(), x.shape());
+        const Fn fn = fn_;
+        parallel_map(x.data<T>(), y.data<T>(), x.numel(), [fn](T v) { return fn(v); },
+                     Fn::heavy ? kElementwiseGrainHeavy : kElementwiseGrain);
+        out[0] = std::move(y);
+      } else {
+        fail("element type {} is not supported", dtype_name(x.dtype()));
+      }
+    });
+  }
+
+ private:
+  Fn fn_;
+};
+
+// Generic binary operator over two inputs of one element type, with broadcasting. Fn
+// provides
+//   template <typename T> static constexpr bool supports = ...;
+//   template <typename T> using out_t = ...;          (T, or bool for comparisons)
+//   void init(const NodeDesc&)
+//   template <typename T> out_t<T> operator()(T a, T b) const
+//   static constexpr bool heavy
+// and optionally template <typename T> void check(const Tensor& a, const Tensor& b) const,
+// run before the loop (e.g. integer division by zero, which cannot throw from the loop).
+template <typename Fn>
+class BinaryOp : public Op {
+ public:
+  void init(const NodeDesc& node) override { fn_.init(node); }
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    if (forward_f16_as_f32(*this, ctx, in, out)) return;
+    const Tensor& a = required_input(in, 0);
+    const Tensor& b = required_input(in, 1);
+    DPL_CHECK(a.dtype() == b.dtype(), "input types differ ({} and {})", dtype_name(a.dtype()), dtype_name(b.dtype()));
+    const Shape shape = broadcast_shape(a.shape(), b.shape());
+    dispatch_dtype(a.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (Fn::template supports<T>) {
+        using TO = typename Fn::template out_t<T>;
+        const Fn fn = fn_;
+        if constexpr (requires { fn.template check<T>(a, b); }) fn.template check<T>(a, b);
+        Tensor y(DTypeOf<TO>::value, shape);
+        broadcast_binary<TO, T, T>(a, b, y, [fn](T p, T q) { return fn(p, q); },
+                                   Fn::heavy ? kElementwiseGrainHeavy : kElementwiseGrain);
+        out[0] = std::move(y);
+      } else {
+        fail("element type {} is not supported", dtype_name(a.dtype()));
+      }
+    });
+  }
+
+ private:
+  Fn fn_;
+};
+
+// Base for functors without attributes.
+struct NoAttrs {
+  void init(const NodeDesc&) {}
+};
+
+}  // namespace dpl::ew
