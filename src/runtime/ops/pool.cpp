@@ -138,55 +138,53 @@ constexpr T lowest_value() {
 }
 
 // 1-D pool along the contiguous axis: `rows` rows of a.in values -> rows of a.out values.
+// A row whose windows reach outside the input is first copied into `pad` with the
+// padding value around it (lowest for max, 0 for average), so every output runs the same
+// tap-outer loop, which vectorizes over the outputs when the stride is 1.
 template <typename T, bool IsMax>
-void pass_last(const Axis1D& a, const T* src, T* dst, int64_t rows) {
-  const int64_t s = a.s, d = a.d, k = a.k;
-  const T invk = static_cast<T>(1.0 / static_cast<double>(k));
+void pass_last(const Axis1D& a, const T* src, T* dst, int64_t rows, std::vector<T>& pad) {
+  const int64_t s = a.s, d = a.d, k = a.k, out = a.out;
+  const bool direct = a.o_lo == 0 && a.o_hi == out;  // no window leaves the input
+  const int64_t plen = (out - 1) * s + (k - 1) * d + 1;
+  const T fill = IsMax ? lowest_value<T>() : T(0);
+  if (!direct) {
+    pad.assign(static_cast<size_t>(plen), fill);
+  }
+  const int64_t copy_lo = std::min(a.pb, plen), copy_n = std::max<int64_t>(0, std::min(a.in, plen - a.pb));
   for (int64_t r = 0; r < rows; ++r) {
     const T* x = src + r * a.in;
-    T* y = dst + r * a.out;
-    auto border = [&](int64_t o) {
-      const int64_t cnt = a.n[o];
-      const T* p = x + a.first[o];
-      if constexpr (IsMax) {
-        T m = lowest_value<T>();
-        for (int64_t t = 0; t < cnt; ++t) m = p[t * d] > m ? p[t * d] : m;
-        y[o] = m;
-      } else {
-        T acc = 0;
-        for (int64_t t = 0; t < cnt; ++t) acc += p[t * d];
-        y[o] = acc * static_cast<T>(a.inv[o]);
-      }
-    };
-    for (int64_t o = 0; o < a.o_lo; ++o) border(o);
-    for (int64_t o = a.o_hi; o < a.out; ++o) border(o);
-    if (a.o_lo >= a.o_hi) continue;
-    const T* base = x + a.o_lo * s - a.pb;
-    T* yy = y + a.o_lo;
-    const int64_t cnt = a.o_hi - a.o_lo;
+    T* y = dst + r * out;
+    const T* base;
+    if (direct) {
+      base = x - a.pb;  // pb is 0 or the windows would leave the input
+    } else {
+      std::memcpy(pad.data() + copy_lo, x, static_cast<size_t>(copy_n) * sizeof(T));
+      base = pad.data();
+    }
     if (s == 1) {
-      for (int64_t o = 0; o < cnt; ++o) yy[o] = base[o];
+      for (int64_t o = 0; o < out; ++o) y[o] = base[o];
       for (int64_t j = 1; j < k; ++j) {
         const T* b = base + j * d;
         if constexpr (IsMax) {
-          for (int64_t o = 0; o < cnt; ++o) yy[o] = b[o] > yy[o] ? b[o] : yy[o];
+          for (int64_t o = 0; o < out; ++o) y[o] = b[o] > y[o] ? b[o] : y[o];
         } else {
-          for (int64_t o = 0; o < cnt; ++o) yy[o] += b[o];
+          for (int64_t o = 0; o < out; ++o) y[o] += b[o];
         }
       }
     } else {
-      for (int64_t o = 0; o < cnt; ++o) yy[o] = base[o * s];
+      for (int64_t o = 0; o < out; ++o) y[o] = base[o * s];
       for (int64_t j = 1; j < k; ++j) {
         const T* b = base + j * d;
         if constexpr (IsMax) {
-          for (int64_t o = 0; o < cnt; ++o) yy[o] = b[o * s] > yy[o] ? b[o * s] : yy[o];
+          for (int64_t o = 0; o < out; ++o) y[o] = b[o * s] > y[o] ? b[o * s] : y[o];
         } else {
-          for (int64_t o = 0; o < cnt; ++o) yy[o] += b[o * s];
+          for (int64_t o = 0; o < out; ++o) y[o] += b[o * s];
         }
       }
     }
     if constexpr (!IsMax) {
-      for (int64_t o = 0; o < cnt; ++o) yy[o] *= invk;
+      const double* inv = a.inv.data();
+      for (int64_t o = 0; o < out; ++o) y[o] *= static_cast<T>(inv[o]);
     }
   }
 }
@@ -258,20 +256,65 @@ void pool_separable(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y)
   parallel_for(
       nc,
       [&](int64_t b, int64_t e) {
-        std::vector<T> buf0(buf_size), buf1(buf_size);
+        std::vector<T> buf0(buf_size), buf1(buf_size), pad;
         for (int64_t c = b; c < e; ++c) {
           const T* src = xs + c * in_slice;
           for (size_t p = 0; p < passes.size(); ++p) {
             const Pass& ps = passes[p];
             T* dst = p + 1 == passes.size() ? ys + c * out_slice : (p % 2 == 0 ? buf0.data() : buf1.data());
             const Axis1D& a = axes[ps.axis];
-            if (ps.inner == 1) pass_last<T, IsMax>(a, src, dst, ps.outer);
+            if (ps.inner == 1) pass_last<T, IsMax>(a, src, dst, ps.outer, pad);
             else pass_mid<T, IsMax>(a, src, dst, ps.outer, ps.inner);
             src = dst;
           }
         }
       },
       grain);
+}
+
+// Stride-1 2-D MaxPool (YOLOX's SPP: 5x5/9x9/13x13 on 13x13 maps). Each slice is copied
+// into a plane padded with the lowest value; with unit strides both passes are then flat
+// loops over the padded plane (row ends produce values that are never read), which
+// vectorize fully even when rows are shorter than a vector register or two.
+template <typename T>
+void maxpool2d_stride1(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y) {
+  const Axis1D &ah = axes[0], &aw = axes[1];
+  const int64_t nc = x.shape()[0] * x.shape()[1];
+  const int64_t H = ah.in, W = aw.in, OH = ah.out, OW = aw.out;
+  const int64_t PW = OW + (aw.k - 1) * aw.d, PH = OH + (ah.k - 1) * ah.d;
+  // Input rows/columns that land inside the padded plane.
+  const int64_t r0 = std::max<int64_t>(0, -ah.pb), r1 = std::min<int64_t>(H, PH - ah.pb);
+  const int64_t c0 = std::max<int64_t>(0, -aw.pb), c1 = std::min<int64_t>(W, PW - aw.pb);
+  const T* xs = x.data<T>();
+  T* ys = y.data<T>();
+  const int64_t n_h = PH * PW - (aw.k - 1) * aw.d;  // horizontal pass outputs (flat)
+  const int64_t n_v = (OH - 1) * PW + OW;           // vertical pass outputs (flat)
+  parallel_for(
+      nc,
+      [&](int64_t b, int64_t e) {
+        std::vector<T> P(PH * PW, lowest_value<T>()), Tm(PH * PW), O(OH * PW);
+        for (int64_t c = b; c < e; ++c) {
+          const T* xc = xs + c * H * W;
+          for (int64_t r = r0; r < r1; ++r)
+            std::memcpy(&P[(r + ah.pb) * PW + c0 + aw.pb], xc + r * W + c0, (c1 - c0) * sizeof(T));
+          T* tp = Tm.data();
+          const T* pp = P.data();
+          for (int64_t i = 0; i < n_h; ++i) tp[i] = pp[i];
+          for (int64_t j = 1; j < aw.k; ++j) {
+            const T* q = pp + j * aw.d;
+            for (int64_t i = 0; i < n_h; ++i) tp[i] = q[i] > tp[i] ? q[i] : tp[i];
+          }
+          T* op = O.data();
+          for (int64_t i = 0; i < n_v; ++i) op[i] = tp[i];
+          for (int64_t j = 1; j < ah.k; ++j) {
+            const T* q = tp + j * ah.d * PW;
+            for (int64_t i = 0; i < n_v; ++i) op[i] = q[i] > op[i] ? q[i] : op[i];
+          }
+          T* yc = ys + c * OH * OW;
+          for (int64_t r = 0; r < OH; ++r) std::memcpy(yc + r * OW, op + r * PW, OW * sizeof(T));
+        }
+      },
+      std::max<int64_t>(1, 16384 / std::max<int64_t>(1, PH * PW * (ah.k + aw.k))));
 }
 
 // Direct MaxPool that also reports the flat index of each maximum (first one on ties).
@@ -369,6 +412,8 @@ class PoolOp : public Op {
       dispatch_dtype(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         if constexpr (std::is_same_v<T, bool>) fail("MaxPool: bool input is not supported");
+        else if (axes.size() == 2 && axes[0].s == 1 && axes[1].s == 1 && axes[0].out > 0 && axes[1].out > 0)
+          maxpool2d_stride1<T>(axes, x, out[0]);
         else pool_separable<T, true>(axes, x, out[0]);
       });
     } else {

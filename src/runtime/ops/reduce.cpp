@@ -61,46 +61,60 @@ Plan make_plan(const Shape& shape, const std::vector<char>& reduced) {
   return p;
 }
 
-// Accumulates acc[out] = comb(acc[out], load(x_index, out_index)) over the elements whose
-// first merged index lies in [b0, e0).
-template <typename A, typename Load, typename Comb>
-void accumulate(const Plan& p, A* acc, A ident, int64_t b0, int64_t e0, Load load, Comb comb) {
+enum class Comb { Add, Mul, Max, Min };
+
+template <Comb C, typename A>
+inline A combine(A a, A b) {
+  if constexpr (C == Comb::Add) return a + b;
+  else if constexpr (C == Comb::Mul) return a * b;
+  else if constexpr (C == Comb::Max) return b > a ? b : a;
+  else return b < a ? b : a;
+}
+
+// Reduces load(i, out) for i in [begin, begin + n) with 16 independent partial results,
+// which the compiler keeps in vector registers (the loop is not bound by add latency).
+template <Comb C, typename A, typename Load>
+inline A reduce_row(int64_t begin, int64_t n, int64_t out, A ident, const Load& load) {
+  constexpr int P = 16;
+  A part[P];
+  for (int t = 0; t < P; ++t) part[t] = ident;
+  int64_t j = 0;
+  for (; j + P <= n; j += P)
+    for (int t = 0; t < P; ++t) part[t] = combine<C>(part[t], load(begin + j + t, out));
+  for (; j < n; ++j) part[0] = combine<C>(part[0], load(begin + j, out));
+  for (int w = P / 2; w > 0; w /= 2)
+    for (int t = 0; t < w; ++t) part[t] = combine<C>(part[t], part[t + w]);
+  return part[0];
+}
+
+// Accumulates acc[out] = combine(acc[out], load(x_index, out_index)) over the elements
+// whose first merged index lies in [b0, e0).
+template <Comb C, typename A, typename Load>
+void accumulate(const Plan& p, A* acc, A ident, int64_t b0, int64_t e0, const Load& load) {
   const int m = static_cast<int>(p.dims.size());
   const int64_t L = p.dims[m - 1];
   const bool last_red = p.red[m - 1] != 0;
-  // Odometer over merged dims [0, m-1); dim 0 restricted to [b0, e0).
-  std::vector<int64_t> idx(std::max(m - 1, 0), 0);
+  if (b0 >= e0) return;
   if (m == 1) {
     // Only one dimension: the range applies to it directly.
     if (last_red) {
-      A a = acc[0];
-      for (int64_t j = b0; j < e0; ++j) a = comb(a, load(j, 0));
-      acc[0] = a;
+      acc[0] = combine<C>(acc[0], reduce_row<C, A>(b0, e0 - b0, 0, ident, load));
     } else {
-      for (int64_t j = b0; j < e0; ++j) acc[j] = comb(acc[j], load(j, j));
+      for (int64_t j = b0; j < e0; ++j) acc[j] = combine<C>(acc[j], load(j, j));
     }
     return;
   }
+  // Odometer over merged dims [0, m-1); dim 0 restricted to [b0, e0).
+  std::vector<int64_t> idx(m - 1, 0);
   idx[0] = b0;
-  if (b0 >= e0) return;
   while (true) {
     int64_t in_off = 0, out_off = 0;
     for (int i = 0; i < m - 1; ++i) in_off += idx[i] * p.istride[i], out_off += idx[i] * p.ostride[i];
     if (last_red) {
-      // Four independent chains so the loop is not bound by the add latency.
-      A a0 = acc[out_off], a1 = ident, a2 = ident, a3 = ident;
-      int64_t j = 0;
-      for (; j + 4 <= L; j += 4) {
-        a0 = comb(a0, load(in_off + j, out_off));
-        a1 = comb(a1, load(in_off + j + 1, out_off));
-        a2 = comb(a2, load(in_off + j + 2, out_off));
-        a3 = comb(a3, load(in_off + j + 3, out_off));
-      }
-      for (; j < L; ++j) a0 = comb(a0, load(in_off + j, out_off));
-      acc[out_off] = comb(comb(a0, a1), comb(a2, a3));
+      acc[out_off] = combine<C>(acc[out_off], reduce_row<C, A>(in_off, L, out_off, ident, load));
     } else {
       A* ap = acc + out_off;
-      for (int64_t j = 0; j < L; ++j) ap[j] = comb(ap[j], load(in_off + j, out_off + j));
+      for (int64_t j = 0; j < L; ++j) ap[j] = combine<C>(ap[j], load(in_off + j, out_off + j));
     }
     int i = m - 2;
     for (; i >= 0; --i) {
@@ -133,16 +147,16 @@ A init_value() {
 
 // Runs the accumulation, in parallel over the first merged dimension when it is kept
 // (different chunks then write different outputs).
-template <typename A, typename Load, typename Comb>
-void run_plan(const Plan& p, A* acc, A ident, Load load, Comb comb) {
+template <Comb C, typename A, typename Load>
+void run_plan(const Plan& p, A* acc, A ident, const Load& load) {
   const int64_t d0 = p.dims[0];
   if (!p.red[0] && p.dims.size() > 1) {
     const int64_t per = std::max<int64_t>(1, p.istride[0]);
     parallel_for(
-        d0, [&](int64_t b, int64_t e) { accumulate(p, acc, ident, b, e, load, comb); },
+        d0, [&](int64_t b, int64_t e) { accumulate<C>(p, acc, ident, b, e, load); },
         std::max<int64_t>(1, 32768 / per));
   } else {
-    accumulate(p, acc, ident, 0, d0, load, comb);
+    accumulate<C>(p, acc, ident, 0, d0, load);
   }
 }
 
@@ -154,45 +168,40 @@ void reduce_typed(const Tensor& x, const Plan& p, Tensor& y) {
   if constexpr (K == RK::Max || K == RK::Min) {
     std::vector<T> acc(n_out, init_value<K, T>());
     auto load = [xs](int64_t i, int64_t) { return xs[i]; };
-    if constexpr (K == RK::Max) run_plan(p, acc.data(), init_value<K, T>(), load, [](T a, T b) { return b > a ? b : a; });
-    else run_plan(p, acc.data(), init_value<K, T>(), load, [](T a, T b) { return b < a ? b : a; });
+    if constexpr (K == RK::Max) run_plan<Comb::Max>(p, acc.data(), init_value<K, T>(), load);
+    else run_plan<Comb::Min>(p, acc.data(), init_value<K, T>(), load);
     for (int64_t o = 0; o < n_out; ++o) ys[o] = acc[o];
   } else {
     using A = AccOf<T>;
     std::vector<A> acc(n_out, init_value<K, A>());
-    auto add = [](A a, A b) { return a + b; };
     if constexpr (K == RK::Prod) {
-      run_plan(p, acc.data(), A(1), [xs](int64_t i, int64_t) { return static_cast<A>(xs[i]); },
-               [](A a, A b) { return a * b; });
+      run_plan<Comb::Mul>(p, acc.data(), A(1), [xs](int64_t i, int64_t) { return static_cast<A>(xs[i]); });
     } else if constexpr (K == RK::L1) {
-      run_plan(p, acc.data(), A(0),
+      run_plan<Comb::Add>(p, acc.data(), A(0),
                [xs](int64_t i, int64_t) {
                  const A v = static_cast<A>(xs[i]);
                  if constexpr (std::is_signed_v<A>) return v < 0 ? -v : v;
                  else return v;
-               },
-               add);
+               });
     } else if constexpr (K == RK::L2 || K == RK::SumSquare) {
-      run_plan(p, acc.data(), A(0), [xs](int64_t i, int64_t) { const A v = static_cast<A>(xs[i]); return v * v; }, add);
+      run_plan<Comb::Add>(p, acc.data(), A(0), [xs](int64_t i, int64_t) { const A v = static_cast<A>(xs[i]); return v * v; });
     } else if constexpr (K == RK::LogSumExp) {
       // Stable form: m + log(sum(exp(x - m))) with m the maximum of each output's set.
       std::vector<T> mx(n_out, init_value<RK::Max, T>());
-      run_plan(p, mx.data(), init_value<RK::Max, T>(), [xs](int64_t i, int64_t) { return xs[i]; },
-               [](T a, T b) { return b > a ? b : a; });
+      run_plan<Comb::Max>(p, mx.data(), init_value<RK::Max, T>(), [xs](int64_t i, int64_t) { return xs[i]; });
       const T* mp = mx.data();
-      run_plan(p, acc.data(), A(0),
+      run_plan<Comb::Add>(p, acc.data(), A(0),
                [xs, mp](int64_t i, int64_t o) {
                  const double mo = std::isfinite(static_cast<double>(mp[o])) ? static_cast<double>(mp[o]) : 0.0;
                  return static_cast<A>(std::exp(static_cast<double>(xs[i]) - mo));
-               },
-               add);
+               });
       for (int64_t o = 0; o < n_out; ++o) {
         const double mo = std::isfinite(static_cast<double>(mp[o])) ? static_cast<double>(mp[o]) : 0.0;
         ys[o] = static_cast<T>(std::log(static_cast<double>(acc[o])) + mo);
       }
       return;
     } else {
-      run_plan(p, acc.data(), A(0), [xs](int64_t i, int64_t) { return static_cast<A>(xs[i]); }, add);
+      run_plan<Comb::Add>(p, acc.data(), A(0), [xs](int64_t i, int64_t) { return static_cast<A>(xs[i]); });
     }
     for (int64_t o = 0; o < n_out; ++o) {
       A v = acc[o];
