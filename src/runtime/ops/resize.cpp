@@ -41,6 +41,14 @@ struct AxisTable {
   std::vector<char> outside;  // per output: extrapolation value instead
   bool identity = false;
   int64_t repeat = 0;         // > 0: nearest with idx[j] == j / repeat (integer upsampling)
+  bool any_outside = false;
+  // Integer upsampling (out = in * period): for i in [per_lo, per_hi), output i*period+p
+  // reads input i + per_d[t*period+p] with weight per_w[t*period+p] for every phase p and
+  // tap t (no clamping there), so rows run as phase-unrolled vector loops.
+  int64_t period = 0, per_lo = 0, per_hi = 0;
+  std::vector<int64_t> per_d;
+  std::vector<double> per_w;
+  std::vector<int32_t> idx_tm;  // idx in tap-major order ([tap][out]), 32-bit: vector gathers
 };
 
 double source_coord(const ResizeAttrs& a, int64_t o, int64_t in, double scale, double len_out, double r0, double r1,
@@ -83,6 +91,45 @@ void cubic_weights(double r, double A, double* c) {
   c[1] = ((A + 2) * r - (A + 3)) * r * r + 1;
   c[2] = ((A + 2) * r2 - (A + 3)) * r2 * r2 + 1;
   c[3] = ((A * r3 - 5 * A) * r3 + 8 * A) * r3 - 4 * A;
+}
+
+// Detects the periodic interior of an integer upsampling table (see AxisTable::period).
+void find_period(AxisTable& t) {
+  if (t.in < 4 || t.out % t.in != 0) return;
+  const int64_t k = t.out / t.in;
+  if (k != 2 && k != 3 && k != 4 && k != 8) return;
+  const int K = t.taps;
+  const int64_t mid = t.in / 2;
+  std::vector<int64_t> d(K * k);
+  std::vector<double> w(K * k);
+  for (int64_t p = 0; p < k; ++p)
+    for (int q = 0; q < K; ++q) {
+      d[q * k + p] = t.idx[(mid * k + p) * K + q] - mid;
+      w[q * k + p] = t.w[(mid * k + p) * K + q];
+    }
+  auto matches = [&](int64_t i) {
+    for (int64_t p = 0; p < k; ++p) {
+      const int64_t o = i * k + p;
+      if (t.outside[o]) return false;
+      for (int q = 0; q < K; ++q) {
+        const int64_t src = i + d[q * k + p];
+        // Unclamped position and (up to rounding) the same weight.
+        if (src < 0 || src >= t.in || t.idx[o * K + q] != src) return false;
+        if (std::fabs(t.w[o * K + q] - w[q * k + p]) > 1e-9) return false;
+      }
+    }
+    return true;
+  };
+  if (!matches(mid)) return;
+  int64_t lo = mid, hi = mid + 1;
+  while (lo > 0 && matches(lo - 1)) --lo;
+  while (hi < t.in && matches(hi)) ++hi;
+  if (hi - lo < 2) return;
+  t.period = k;
+  t.per_lo = lo;
+  t.per_hi = hi;
+  t.per_d = std::move(d);
+  t.per_w = std::move(w);
 }
 
 AxisTable build_axis(const ResizeAttrs& a, int64_t in, int64_t out, double scale, double len_out, double r0,
@@ -142,7 +189,52 @@ AxisTable build_axis(const ResizeAttrs& a, int64_t in, int64_t out, double scale
     for (int64_t o = 0; o < out && rep; ++o) rep = !t.outside[o] && t.idx[o] == o / k;
     if (rep) t.repeat = k;
   }
+  DPL_CHECK(in <= INT32_MAX, "Resize: axis of {} elements is too long", in);
+  find_period(t);
+  t.idx_tm.resize(t.idx.size());
+  for (int64_t o = 0; o < out; ++o) {
+    t.any_outside = t.any_outside || t.outside[o];
+    for (int k = 0; k < t.taps; ++k) t.idx_tm[k * out + o] = static_cast<int32_t>(t.idx[o * t.taps + k]);
+  }
   return t;
+}
+
+// ---- periodic interiors of integer upsampling -------------------------------------------
+
+// y[i*P + p] = sum_t w[t][p] * x[i + d[t][p]] for i in [lo, hi): the phases unroll, the
+// loop over i vectorizes (grouped stores).
+template <int P, int K, typename T>
+void periodic_row(const T* x, T* y, int64_t lo, int64_t hi, const int64_t* d, const T* w) {
+  int64_t D[K][P];
+  T W[K][P];
+  for (int t = 0; t < K; ++t)
+    for (int p = 0; p < P; ++p) D[t][p] = d[t * P + p], W[t][p] = w[t * P + p];
+  for (int64_t i = lo; i < hi; ++i) {
+    for (int p = 0; p < P; ++p) {
+      T acc = W[0][p] * x[i + D[0][p]];
+      for (int t = 1; t < K; ++t) acc += W[t][p] * x[i + D[t][p]];
+      y[i * P + p] = acc;
+    }
+  }
+}
+
+template <int K, typename T>
+void periodic_dispatch(int64_t P, const T* x, T* y, int64_t lo, int64_t hi, const int64_t* d, const T* w) {
+  switch (P) {
+    case 2: periodic_row<2, K, T>(x, y, lo, hi, d, w); break;
+    case 3: periodic_row<3, K, T>(x, y, lo, hi, d, w); break;
+    case 4: periodic_row<4, K, T>(x, y, lo, hi, d, w); break;
+    default: periodic_row<8, K, T>(x, y, lo, hi, d, w); break;
+  }
+}
+
+// Nearest: y[i*P + p] = x[i + d[p]].
+template <int P, typename U>
+void periodic_copy(const U* x, U* y, int64_t lo, int64_t hi, const int64_t* d) {
+  int64_t D[P];
+  for (int p = 0; p < P; ++p) D[p] = d[p];
+  for (int64_t i = lo; i < hi; ++i)
+    for (int p = 0; p < P; ++p) y[i * P + p] = x[i + D[p]];
 }
 
 // ---- nearest: a gather through the tables --------------------------------------------
@@ -167,8 +259,23 @@ struct NearestCtx {
         }
         return;
       }
-      const int64_t* ip = t.idx.data();
-      for (int64_t j = 0; j < t.out; ++j) o[j] = t.outside[j] ? ext : s[ip[j]];
+      const int32_t* ip = t.idx_tm.data();
+      if (t.any_outside) {
+        for (int64_t j = 0; j < t.out; ++j) o[j] = t.outside[j] ? ext : s[ip[j]];
+      } else if (t.period > 0) {
+        const int64_t a = t.per_lo * t.period, b = t.per_hi * t.period;
+        for (int64_t j = 0; j < a; ++j) o[j] = s[ip[j]];
+        for (int64_t j = b; j < t.out; ++j) o[j] = s[ip[j]];
+        const int64_t* d = t.per_d.data();
+        switch (t.period) {
+          case 2: periodic_copy<2>(s, o, t.per_lo, t.per_hi, d); break;
+          case 3: periodic_copy<3>(s, o, t.per_lo, t.per_hi, d); break;
+          case 4: periodic_copy<4>(s, o, t.per_lo, t.per_hi, d); break;
+          default: periodic_copy<8>(s, o, t.per_lo, t.per_hi, d); break;
+        }
+      } else {
+        for (int64_t j = 0; j < t.out; ++j) o[j] = s[ip[j]];
+      }
       return;
     }
     const int64_t ob = out_block[d];
@@ -212,26 +319,45 @@ void resize_nearest(const std::vector<AxisTable>& ax, int first, const void* xv,
 
 // ---- linear / cubic: separable passes ----------------------------------------------------
 
-// Along the contiguous axis: rows of t.in -> rows of t.out.
+// Along the contiguous axis: rows of t.in -> rows of t.out. `w` is tap-major like
+// t.idx_tm; `pw` is t.per_w in the element type.
 template <typename T>
-void pass_last(const AxisTable& t, const std::vector<T>& w, const T* src, T* dst, int64_t rows, T ext) {
+void pass_last(const AxisTable& t, const std::vector<T>& w, const std::vector<T>& pw, const T* src, T* dst,
+               int64_t rows, T ext) {
   const int K = t.taps;
-  const int64_t* ip = t.idx.data();
-  const T* wp = w.data();
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* x = src + r * t.in;
-    T* y = dst + r * t.out;
+  const int64_t out = t.out;
+  const int32_t* i0 = t.idx_tm.data();
+  const T* w0 = w.data();
+  // Outputs [a, b) are the periodic interior (none when a == b).
+  const int64_t a = t.period > 0 ? t.per_lo * t.period : 0, b = t.period > 0 ? t.per_hi * t.period : 0;
+  auto gather = [&](const T* x, T* y, int64_t lo, int64_t hi) {
     if (K == 2) {
-      for (int64_t o = 0; o < t.out; ++o) y[o] = wp[2 * o] * x[ip[2 * o]] + wp[2 * o + 1] * x[ip[2 * o + 1]];
+      const int32_t* i1 = i0 + out;
+      const T* w1 = w0 + out;
+      for (int64_t o = lo; o < hi; ++o) y[o] = w0[o] * x[i0[o]] + w1[o] * x[i1[o]];
     } else {
-      for (int64_t o = 0; o < t.out; ++o) {
-        T acc = 0;
-        for (int k = 0; k < K; ++k) acc += wp[o * K + k] * x[ip[o * K + k]];
-        y[o] = acc;
+      for (int64_t o = lo; o < hi; ++o) y[o] = w0[o] * x[i0[o]];
+      for (int k = 1; k < K; ++k) {
+        const int32_t* ik = i0 + k * out;
+        const T* wk = w0 + k * out;
+        for (int64_t o = lo; o < hi; ++o) y[o] += wk[o] * x[ik[o]];
       }
     }
-    for (int64_t o = 0; o < t.out; ++o)
-      if (t.outside[o]) y[o] = ext;
+  };
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* x = src + r * t.in;
+    T* y = dst + r * out;
+    if (a < b) {
+      gather(x, y, 0, a);
+      gather(x, y, b, out);
+      if (K == 2) periodic_dispatch<2, T>(t.period, x, y, t.per_lo, t.per_hi, t.per_d.data(), pw.data());
+      else periodic_dispatch<4, T>(t.period, x, y, t.per_lo, t.per_hi, t.per_d.data(), pw.data());
+    } else {
+      gather(x, y, 0, out);
+    }
+    if (t.any_outside)
+      for (int64_t o = 0; o < out; ++o)
+        if (t.outside[o]) y[o] = ext;
   }
 }
 
@@ -250,22 +376,34 @@ void pass_mid(const AxisTable& t, const std::vector<T>& w, const T* src, T* dst,
         continue;
       }
       const int64_t* ip = &t.idx[o * K];
-      const T* wp = &w[o * K];
-      bool started = false;
+      // Taps with non-zero weight (at grid points only one remains).
+      const T* rows_[4];
+      T ws[4];
+      int n = 0;
       for (int k = 0; k < K; ++k) {
-        const T wk = wp[k];
+        const T wk = w[k * t.out + o];
         if (wk == T(0)) continue;
-        const T* xr = x + ip[k] * inner;
-        if (!started) {
-          if (wk == T(1)) std::memcpy(yo, xr, inner * sizeof(T));
-          else
-            for (int64_t i = 0; i < inner; ++i) yo[i] = wk * xr[i];
-          started = true;
-        } else {
-          for (int64_t i = 0; i < inner; ++i) yo[i] += wk * xr[i];
+        rows_[n] = x + ip[k] * inner;
+        ws[n++] = wk;
+      }
+      if (n == 0) {
+        std::fill_n(yo, inner, T(0));
+      } else if (n == 1 && ws[0] == T(1)) {
+        std::memcpy(yo, rows_[0], inner * sizeof(T));
+      } else if (n == 1) {
+        const T a = ws[0];
+        const T* r0 = rows_[0];
+        for (int64_t i = 0; i < inner; ++i) yo[i] = a * r0[i];
+      } else if (n >= 2) {
+        const T a = ws[0], b = ws[1];
+        const T *r0 = rows_[0], *r1 = rows_[1];
+        for (int64_t i = 0; i < inner; ++i) yo[i] = a * r0[i] + b * r1[i];
+        for (int k = 2; k < n; ++k) {
+          const T c = ws[k];
+          const T* rk = rows_[k];
+          for (int64_t i = 0; i < inner; ++i) yo[i] += c * rk[i];
         }
       }
-      if (!started) std::fill_n(yo, inner, T(0));
     }
   }
 }
@@ -287,8 +425,15 @@ void resize_separable(const std::vector<AxisTable>& ax, int first, const T* x, T
   }
   int64_t in_slice = 1, out_slice = 1;
   for (int d = first; d < r; ++d) in_slice *= ax[d].in, out_slice *= ax[d].out;
-  std::vector<std::vector<T>> weights;
-  for (const auto& t : ax) weights.emplace_back(t.w.begin(), t.w.end());
+  // Weights in the element type, tap-major ([tap][out]) like AxisTable::idx_tm.
+  std::vector<std::vector<T>> weights, per_weights;
+  for (const auto& t : ax) {
+    std::vector<T> wt(t.w.size());
+    for (int64_t o = 0; o < t.out; ++o)
+      for (int k = 0; k < t.taps; ++k) wt[k * t.out + o] = static_cast<T>(t.w[o * t.taps + k]);
+    weights.push_back(std::move(wt));
+    per_weights.emplace_back(t.per_w.begin(), t.per_w.end());
+  }
   int64_t buf = 0;
   for (size_t p = 0; p + 1 < passes.size(); ++p) buf = std::max(buf, passes[p].size);
   parallel_for(
@@ -300,7 +445,8 @@ void resize_separable(const std::vector<AxisTable>& ax, int first, const T* x, T
           for (size_t p = 0; p < passes.size(); ++p) {
             const Pass& ps = passes[p];
             T* dst = p + 1 == passes.size() ? y + s * out_slice : (p % 2 == 0 ? b0.data() : b1.data());
-            if (ps.inner == 1) pass_last<T>(ax[ps.axis], weights[ps.axis], src, dst, ps.outer, ext);
+            if (ps.inner == 1)
+              pass_last<T>(ax[ps.axis], weights[ps.axis], per_weights[ps.axis], src, dst, ps.outer, ext);
             else pass_mid<T>(ax[ps.axis], weights[ps.axis], src, dst, ps.outer, ps.inner, ext);
             src = dst;
           }
