@@ -12,7 +12,9 @@
 #include <fstream>
 #include <queue>
 #include <set>
+#include <unordered_set>
 
+#include "graph/simplifier.h"
 #include "graph/tensor_proto.h"
 #include "io/atomic_file.h"
 #include "util/error.h"
@@ -20,6 +22,134 @@
 namespace dpl {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+bool is_std_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+
+const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+void set_int_attr(onnx::NodeProto& n, const std::string& name, int64_t v) {
+  for (auto& a : *n.mutable_attribute())
+    if (a.name() == name) {
+      a.set_type(onnx::AttributeProto::INT);
+      a.set_i(v);
+      return;
+    }
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+// The IR version each opset was released with (onnx/helper.py's VERSION_TABLE).
+int64_t ir_version_for_opset(int64_t opset) {
+  if (opset <= 8) return 3;
+  if (opset == 9) return 4;
+  if (opset == 10) return 5;
+  if (opset == 11) return 6;
+  if (opset <= 14) return 7;
+  return 8;
+}
+
+// Below opset 13, Softmax/LogSoftmax/Hardmax coerce their input to 2-D at `axis` and work
+// on the flattened rows; opset 13 works on one axis. libonnx's adapter inserts a Reshape to
+// the literal input shape, which needs the shape known and breaks symbolic dimensions.
+// Where the axis is not provably the last one, the node becomes Flatten(x, axis) ->
+// op(axis=1) -> Reshape(., Shape(x)) here, which is exact for any input shape; the 2-D
+// intermediates get a rank-2 value_info so the adapter only sets axis=-1 on them.
+int rewrite_coerced_softmax(OnnxGraph& g) {
+  static const std::set<std::string> kOps = {"Softmax", "LogSoftmax", "Hardmax"};
+  auto& gp = g.graph();
+  std::unordered_set<std::string> taken;
+  for (const auto* list : {&gp.input(), &gp.output(), &gp.value_info()})
+    for (const auto& v : *list) taken.insert(v.name());
+  for (const auto& t : gp.initializer()) taken.insert(t.name());
+  for (const auto& n : gp.node()) {
+    for (const auto& s : n.input()) taken.insert(s);
+    for (const auto& s : n.output()) taken.insert(s);
+  }
+  auto fresh = [&](const std::string& base) {
+    std::string name = base;
+    for (int k = 1; taken.count(name); ++k) name = base + "_" + std::to_string(k);
+    taken.insert(name);
+    return name;
+  };
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> out;
+  std::vector<onnx::ValueInfoProto> infos;
+  int rewritten = 0;
+  for (const auto& n : gp.node()) {
+    if (!is_std_domain(n.domain()) || !kOps.count(n.op_type()) || n.input_size() < 1 || n.output_size() < 1) {
+      *out.Add() = n;
+      continue;
+    }
+    const auto* a = find_attr(n, "axis");
+    int64_t axis = a ? a->i() : 1;
+    const std::string& x = n.input(0);
+    const std::string& y = n.output(0);
+    auto shape = g.tensor_shape(x);
+    if (shape) {
+      const int64_t r = static_cast<int64_t>(shape->size());
+      if (axis < 0) axis += r;
+      DPL_CHECK(axis >= 0 && axis <= std::max<int64_t>(r - 1, 0), "node '{}' ({}): axis out of range for input rank {}",
+                n.name(), n.op_type(), r);
+      if (axis == r - 1 || r == 0) {
+        *out.Add() = n;  // already over the last axis: the adapter only sets axis = -1
+        continue;
+      }
+    } else if (axis == -1) {
+      *out.Add() = n;
+      continue;
+    }
+    const std::string base = n.name().empty() ? y : n.name();
+    const std::string flat = fresh(y + "_flat2d"), res2d = fresh(y + "_2d"), shp = fresh(y + "_inshape");
+    onnx::NodeProto* f = out.Add();
+    f->set_op_type("Flatten");
+    if (!n.name().empty()) f->set_name(base + "_flatten");
+    f->add_input(x);
+    f->add_output(flat);
+    set_int_attr(*f, "axis", axis);
+    onnx::NodeProto* s = out.Add();
+    *s = n;
+    s->set_input(0, flat);
+    s->set_output(0, res2d);
+    set_int_attr(*s, "axis", 1);
+    onnx::NodeProto* sh = out.Add();
+    sh->set_op_type("Shape");
+    if (!n.name().empty()) sh->set_name(base + "_shape");
+    sh->add_input(x);
+    sh->add_output(shp);
+    onnx::NodeProto* r = out.Add();
+    r->set_op_type("Reshape");
+    if (!n.name().empty()) r->set_name(base + "_reshape");
+    r->add_input(res2d);
+    r->add_input(shp);
+    r->add_output(y);
+    DType t = g.value_type(x);
+    for (const auto& name : {flat, res2d}) {
+      onnx::ValueInfoProto v;
+      v.set_name(name);
+      auto* tt = v.mutable_type()->mutable_tensor_type();
+      tt->set_elem_type(static_cast<int>(t == DType::Undefined ? DType::F32 : t));
+      tt->mutable_shape()->add_dim();
+      tt->mutable_shape()->add_dim();
+      infos.push_back(std::move(v));
+    }
+    ++rewritten;
+  }
+  if (rewritten) {
+    gp.mutable_node()->Swap(&out);
+    for (auto& v : infos) *gp.add_value_info() = std::move(v);
+    g.update_maps();
+  }
+  return rewritten;
+}
+
+}  // namespace
 
 OnnxGraph OnnxGraph::load(const std::string& path) {
   DPL_CHECK(fs::exists(path), "model file {} does not exist", path);
@@ -48,11 +178,14 @@ OnnxGraph OnnxGraph::from_model(onnx::ModelProto model, std::string base_dir) {
   return g;
 }
 
-void OnnxGraph::prepare(int target_opset) {
+void OnnxGraph::prepare(int target_opset, bool simplify_graph) {
+  if (simplify_graph) {
+    prepare(SimplifyOptions{}, target_opset);
+    return;
+  }
   convert_constant_to_init();
   if (opset() < target_opset) {
-    // Some adapters (Softmax 12->13) need the input shapes.
-    infer_shapes();
+    infer_shapes();  // the adapters read input shapes
     convert_to_opset(target_opset);
   }
   set_names();
@@ -60,20 +193,29 @@ void OnnxGraph::prepare(int target_opset) {
   infer_shapes();
 }
 
+void OnnxGraph::prepare(const SimplifyOptions& opts, int target_opset) {
+  prepare(target_opset, false);
+  simplify(*this, opts);
+  set_names();
+}
+
 int64_t OnnxGraph::opset() const {
   for (const auto& op : model_.opset_import())
-    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+    if (is_std_domain(op.domain())) return op.version();
   return 1;
 }
 
 void OnnxGraph::convert_to_opset(int target) {
+  const int64_t from = opset();
+  if (from == target) return;
+  if (from < 13 && target >= 13 && from >= 5) rewrite_coerced_softmax(*this);
   // The converter rejects imports of other domains it has no adapters for (ai.onnx.ml in
   // TFLite exports, unused); keep them aside and restore them after.
   std::vector<onnx::OperatorSetIdProto> others;
   onnx::ModelProto in = model_;
   in.clear_opset_import();
   for (const auto& op : model_.opset_import()) {
-    if (op.domain().empty() || op.domain() == "ai.onnx")
+    if (is_std_domain(op.domain()))
       *in.add_opset_import() = op;
     else
       others.push_back(op);
@@ -82,11 +224,14 @@ void OnnxGraph::convert_to_opset(int target) {
   try {
     out = onnx::version_conversion::ConvertVersion(in, target);
   } catch (const std::exception& e) {
-    fail("converting the model from opset {} to {} failed: {}", opset(), target, e.what());
+    fail("converting the model from opset {} to {} failed: {}", from, target, e.what());
   }
   for (const auto& op : others) *out.add_opset_import() = op;
+  if (target > from) out.set_ir_version(std::max<int64_t>(out.ir_version(), ir_version_for_opset(target)));
   model_ = std::move(out);
   update_maps();
+  // Adapters add Constant nodes (Clip min/max, Unsqueeze axes, Resize scales...).
+  convert_constant_to_init();
 }
 
 void OnnxGraph::infer_shapes() {
@@ -123,11 +268,14 @@ void OnnxGraph::set_names() {
 
 void OnnxGraph::convert_constant_to_init() {
   auto* nodes = graph().mutable_node();
-  for (int i = nodes->size() - 1; i >= 0; --i) {
+  std::vector<char> remove(nodes->size(), 0);
+  bool any = false;
+  for (int i = 0; i < nodes->size(); ++i) {
     const auto& n = nodes->Get(i);
-    if (n.op_type() != "Constant" || n.output_size() != 1) continue;
+    if (n.op_type() != "Constant" || !is_std_domain(n.domain()) || n.output_size() != 1) continue;
+    if (is_initializer(n.output(0))) continue;
     onnx::TensorProto t;
-    bool ok = true;
+    bool ok = n.attribute_size() == 1;
     for (const auto& a : n.attribute()) {
       if (a.name() == "value") {
         t = a.t();
@@ -153,9 +301,13 @@ void OnnxGraph::convert_constant_to_init() {
     inline_external_data(t, base_dir_);
     t.set_name(n.output(0));
     *graph().add_initializer() = std::move(t);
-    nodes->DeleteSubrange(i, 1);
+    remove[i] = 1;
+    any = true;
   }
-  update_maps();
+  if (any)
+    remove_nodes(remove);
+  else
+    update_maps();
 }
 
 void OnnxGraph::topologize() {
@@ -167,7 +319,12 @@ void OnnxGraph::topologize() {
   int n = g.node_size();
   std::unordered_map<std::string, int> prod;
   for (int i = 0; i < n; ++i)
-    for (const auto& o : g.node(i).output()) prod[o] = i;
+    for (const auto& o : g.node(i).output())
+      if (!o.empty()) {
+        auto [it, fresh] = prod.emplace(o, i);
+        DPL_CHECK(fresh, "tensor '{}' is produced by two nodes ('{}' and '{}')", o, g.node(it->second).name(),
+                  g.node(i).name());
+      }
   std::vector<int> pending(n, 0);
   std::vector<std::vector<int>> users(n);
   for (int i = 0; i < n; ++i) {
@@ -177,7 +334,7 @@ void OnnxGraph::topologize() {
       auto it = prod.find(in);
       DPL_CHECK(it != prod.end(), "tensor '{}' used by node '{}' ({}) is not produced by any node, input or initializer",
                 in, g.node(i).name(), g.node(i).op_type());
-      if (it->second != i) deps.insert(it->second);
+      deps.insert(it->second);  // a node reading its own output is a cycle too
     }
     pending[i] = static_cast<int>(deps.size());
     for (int d : deps) users[d].push_back(i);
@@ -193,8 +350,15 @@ void OnnxGraph::topologize() {
     for (int u : users[i])
       if (--pending[u] == 0) ready.push(u);
   }
-  DPL_CHECK(static_cast<int>(order.size()) == n, "the graph has a cycle ({} of {} nodes could be ordered)",
-            order.size(), n);
+  if (static_cast<int>(order.size()) != n) {
+    std::string stuck;
+    int shown = 0;
+    for (int i = 0; i < n && shown < 5; ++i)
+      if (pending[i] > 0) {
+        stuck += (shown++ ? ", '" : "'") + g.node(i).name() + "' (" + g.node(i).op_type() + ")";
+      }
+    fail("the graph has a cycle: {} of {} nodes cannot be ordered, among them {}", n - order.size(), n, stuck);
+  }
   google::protobuf::RepeatedPtrField<onnx::NodeProto> sorted;
   for (int i : order) *sorted.Add() = g.node(i);
   graph().mutable_node()->Swap(&sorted);
@@ -214,6 +378,17 @@ std::vector<std::string> OnnxGraph::network_outputs() const {
   return r;
 }
 
+bool OnnxGraph::is_network_input(const std::string& tensor) const {
+  auto it = vi_index_.find(tensor);
+  return it != vi_index_.end() && it->second.first == 0 && !is_initializer(tensor);
+}
+
+bool OnnxGraph::is_network_output(const std::string& tensor) const {
+  for (const auto& o : graph().output())
+    if (o.name() == tensor) return true;
+  return false;
+}
+
 int OnnxGraph::producer(const std::string& tensor) const {
   auto it = producer_.find(tensor);
   return it == producer_.end() ? -1 : it->second;
@@ -231,30 +406,51 @@ int OnnxGraph::node_index(const std::string& node_name) const {
   return it->second;
 }
 
-namespace {
-std::optional<Shape> shape_of(const onnx::ValueInfoProto& v) {
-  if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return std::nullopt;
-  Shape s;
-  for (const auto& d : v.type().tensor_type().shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
-  return s;
+const onnx::ValueInfoProto* OnnxGraph::value_info(const std::string& tensor) const {
+  auto it = vi_index_.find(tensor);
+  if (it == vi_index_.end()) return nullptr;
+  const auto& [kind, idx] = it->second;
+  const auto& g = graph();
+  return kind == 0 ? &g.input(idx) : kind == 1 ? &g.output(idx) : &g.value_info(idx);
 }
-}  // namespace
 
 std::optional<Shape> OnnxGraph::tensor_shape(const std::string& tensor) const {
   if (const auto* p = initializer_proto(tensor)) return Shape(p->dims().begin(), p->dims().end());
-  for (const auto* list : {&graph().input(), &graph().output(), &graph().value_info()})
-    for (const auto& v : *list)
-      if (v.name() == tensor) return shape_of(v);
-  return std::nullopt;
+  const auto* v = value_info(tensor);
+  if (!v || !v->type().has_tensor_type() || !v->type().tensor_type().has_shape()) return std::nullopt;
+  Shape s;
+  for (const auto& d : v->type().tensor_type().shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  return s;
 }
 
 DType OnnxGraph::value_type(const std::string& tensor) const {
   if (const auto* p = initializer_proto(tensor)) return static_cast<DType>(p->data_type());
-  for (const auto* list : {&graph().input(), &graph().output(), &graph().value_info()})
-    for (const auto& v : *list)
-      if (v.name() == tensor && v.type().has_tensor_type())
-        return static_cast<DType>(v.type().tensor_type().elem_type());
+  const auto* v = value_info(tensor);
+  if (v && v->type().has_tensor_type()) return static_cast<DType>(v->type().tensor_type().elem_type());
   return DType::Undefined;
+}
+
+void OnnxGraph::set_input_shape(const std::string& input, const Shape& shape) {
+  onnx::ValueInfoProto* v = nullptr;
+  for (auto& in : *graph().mutable_input())
+    if (in.name() == input) v = &in;
+  DPL_CHECK(v != nullptr && !is_initializer(input), "the model has no input named '{}'", input);
+  auto* tt = v->mutable_type()->mutable_tensor_type();
+  if (tt->has_shape())
+    DPL_CHECK(tt->shape().dim_size() == static_cast<int>(shape.size()),
+              "input '{}' has rank {}, the shape given ({}) has rank {}", input, tt->shape().dim_size(),
+              shape_str(shape), shape.size());
+  onnx::TensorShapeProto old = tt->shape();
+  auto* s = tt->mutable_shape();
+  s->clear_dim();
+  for (size_t i = 0; i < shape.size(); ++i) {
+    DPL_CHECK(shape[i] >= -1, "input '{}': dimension {} of shape {} is negative", input, i, shape_str(shape));
+    auto* d = s->add_dim();
+    if (shape[i] >= 0)
+      d->set_dim_value(shape[i]);
+    else if (static_cast<int>(i) < old.dim_size())
+      *d = old.dim(static_cast<int>(i));
+  }
 }
 
 const onnx::TensorProto* OnnxGraph::initializer_proto(const std::string& name) const {
@@ -291,8 +487,10 @@ void OnnxGraph::del_initializer(const std::string& name) {
 
 void OnnxGraph::insert_node(const onnx::NodeProto& node, int index) {
   auto* nodes = graph().mutable_node();
+  DPL_CHECK(index >= -1 && index <= nodes->size(), "insert position {} out of range (the graph has {} nodes)", index,
+            nodes->size());
   *nodes->Add() = node;
-  if (index >= 0 && index < nodes->size() - 1)
+  if (index >= 0)
     for (int i = nodes->size() - 1; i > index; --i) nodes->SwapElements(i, i - 1);
   update_maps();
 }
@@ -300,6 +498,20 @@ void OnnxGraph::insert_node(const onnx::NodeProto& node, int index) {
 void OnnxGraph::remove_node(int index) {
   DPL_CHECK(index >= 0 && index < node_count(), "node index {} out of range", index);
   graph().mutable_node()->DeleteSubrange(index, 1);
+  update_maps();
+}
+
+void OnnxGraph::remove_nodes(const std::vector<char>& remove) {
+  auto* nodes = graph().mutable_node();
+  DPL_CHECK(static_cast<int>(remove.size()) == nodes->size(), "remove_nodes: {} flags for {} nodes", remove.size(),
+            nodes->size());
+  int w = 0;
+  for (int r = 0; r < nodes->size(); ++r) {
+    if (remove[r]) continue;
+    if (w != r) nodes->SwapElements(w, r);
+    ++w;
+  }
+  nodes->DeleteSubrange(w, nodes->size() - w);
   update_maps();
 }
 
@@ -312,24 +524,39 @@ void OnnxGraph::replace_uses(const std::string& from, const std::string& to) {
   update_maps();
 }
 
+std::string OnnxGraph::unique_tensor_name(const std::string& base) const {
+  auto used = [&](const std::string& s) {
+    return producer_.count(s) || consumers_.count(s) || init_index_.count(s) || vi_index_.count(s);
+  };
+  std::string name = base;
+  for (int k = 1; used(name); ++k) name = base + "_" + std::to_string(k);
+  return name;
+}
+
 void OnnxGraph::add_network_output(const std::string& tensor) {
-  for (const auto& o : graph().output())
-    if (o.name() == tensor) return;
-  auto* v = graph().add_output();
-  v->set_name(tensor);
-  for (const auto& vi : graph().value_info())
-    if (vi.name() == tensor) *v->mutable_type() = vi.type();
-  if (!v->has_type()) {
-    DType t = value_type(tensor);
-    v->mutable_type()->mutable_tensor_type()->set_elem_type(
-        static_cast<int>(t == DType::Undefined ? DType::F32 : t));
+  if (is_network_output(tensor)) return;
+  onnx::ValueInfoProto v;
+  v.set_name(tensor);
+  if (const auto* known = value_info(tensor)) v.mutable_type()->CopyFrom(known->type());
+  if (const auto* p = initializer_proto(tensor)) {
+    auto* tt = v.mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(p->data_type());
+    tt->mutable_shape()->clear_dim();
+    for (auto d : p->dims()) tt->mutable_shape()->add_dim()->set_dim_value(d);
   }
+  if (!v.has_type()) {
+    DType t = value_type(tensor);
+    v.mutable_type()->mutable_tensor_type()->set_elem_type(static_cast<int>(t == DType::Undefined ? DType::F32 : t));
+  }
+  *graph().add_output() = std::move(v);
+  update_maps();
 }
 
 void OnnxGraph::del_network_output(const std::string& tensor) {
   auto* outs = graph().mutable_output();
   for (int i = outs->size() - 1; i >= 0; --i)
     if (outs->Get(i).name() == tensor) outs->DeleteSubrange(i, 1);
+  update_maps();
 }
 
 std::string OnnxGraph::serialize() const {
@@ -346,14 +573,25 @@ void OnnxGraph::save(const std::string& path, bool force_external) const {
     write_file_atomic(path, bytes);
     return;
   }
-  // Large model: move every tensor over 1 KiB into "<file>.data", as onnx.save does.
+  // Large model: move every tensor of 1 KiB or more into "<file>.data", as onnx.save does.
+  constexpr size_t kMinExternal = 1024;
   onnx::ModelProto m = model_;
   std::string data_name = fs::path(path).filename().string() + ".data";
   std::string data_path = (fs::path(path).parent_path() / data_name).string();
   AtomicFile data(data_path);
   int64_t offset = 0;
   for (auto& init : *m.mutable_graph()->mutable_initializer()) {
-    if (!init.has_raw_data() || init.raw_data().size() < 1024) continue;
+    if (!init.has_raw_data()) {
+      // Typed fields (float_data...) of a large tensor: write it as raw bytes.
+      DType dt = static_cast<DType>(init.data_type());
+      int64_t n = 1;
+      for (auto d : init.dims()) n *= d;
+      if (!dtype_supported(dt) || init.data_location() == onnx::TensorProto::EXTERNAL ||
+          static_cast<size_t>(n) * dtype_size(dt) < kMinExternal)
+        continue;
+      init = tensor_to_proto(tensor_from_proto(init, base_dir_), init.name());
+    }
+    if (init.raw_data().size() < kMinExternal) continue;
     const std::string& raw = init.raw_data();
     // 4 KiB alignment lets readers map the file.
     int64_t pad = (4096 - offset % 4096) % 4096;
@@ -384,8 +622,13 @@ void OnnxGraph::update_maps() {
   consumers_.clear();
   node_index_.clear();
   init_index_.clear();
+  vi_index_.clear();
   const auto& g = graph();
   for (int i = 0; i < g.initializer_size(); ++i) init_index_[g.initializer(i).name()] = i;
+  // First entry wins: inputs, then outputs, then value_info.
+  for (int i = 0; i < g.input_size(); ++i) vi_index_.emplace(g.input(i).name(), std::make_pair(0, i));
+  for (int i = 0; i < g.output_size(); ++i) vi_index_.emplace(g.output(i).name(), std::make_pair(1, i));
+  for (int i = 0; i < g.value_info_size(); ++i) vi_index_.emplace(g.value_info(i).name(), std::make_pair(2, i));
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
     if (!n.name().empty()) node_index_[n.name()] = i;

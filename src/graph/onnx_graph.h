@@ -13,17 +13,22 @@
 
 namespace dpl {
 
+struct SimplifyOptions;  // graph/simplifier.h
+
 class OnnxGraph {
  public:
   OnnxGraph() = default;
-  // Reads a model file (external data resolved against its folder). Does not modify it;
-  // call prepare() for the standard clean-up.
+  // Reads a model file (external data resolved against its folder and read into memory).
+  // Does not modify it; call prepare() for the standard clean-up.
   static OnnxGraph load(const std::string& path);
   static OnnxGraph from_model(onnx::ModelProto model, std::string base_dir = "");
 
-  // The tool's load sequence (SPEC 1.1): opset 13, Constant -> initializer, unique node
-  // names, topological order, shape inference.
-  void prepare(int target_opset = 13);
+  // The tool's load sequence (SPEC 1.1): Constant -> initializer, opset conversion to
+  // `target_opset` (when lower), unique node names, topological order, shape inference,
+  // then the simplifier (graph/simplifier.h) with default options when `simplify`.
+  void prepare(int target_opset = 13, bool simplify = true);
+  // Same, simplifying with `opts` (e.g. fixed shapes for symbolic input dimensions).
+  void prepare(const SimplifyOptions& opts, int target_opset = 13);
 
   onnx::ModelProto& model() { return model_; }
   const onnx::ModelProto& model() const { return model_; }
@@ -33,33 +38,47 @@ class OnnxGraph {
 
   // ai.onnx opset of the model.
   int64_t opset() const;
+  // libonnx's version converter, made to work where it cannot alone: Softmax, LogSoftmax
+  // and Hardmax below opset 13 (which flatten their input at `axis`) are rewritten first as
+  // Flatten -> op -> Reshape(Shape(x)) when their axis is not provably the last one, imports
+  // of other domains are kept aside, Constant nodes the adapters create become
+  // initializers, and the IR version is raised to the one the target opset came with.
   void convert_to_opset(int target);
-  // Runs ONNX shape inference; value_info gets every inferable shape. Failures are
-  // reported with the node's name.
+  // Runs ONNX shape inference; value_info gets every inferable shape. Nodes inference cannot
+  // handle leave their outputs unknown.
   void infer_shapes();
   // Unnamed nodes become <OpType>_<index>; duplicates get a suffix.
   void set_names();
   void convert_constant_to_init();
   // Sorts nodes topologically (stable: keeps the file's order where it is already valid).
+  // Throws on a cycle or on a tensor nothing produces.
   void topologize();
 
   // Graph inputs that are not initializers / graph outputs.
   std::vector<std::string> network_inputs() const;
   std::vector<std::string> network_outputs() const;
+  bool is_network_input(const std::string& tensor) const;
+  bool is_network_output(const std::string& tensor) const;
 
   // Node index producing `tensor`, or -1 (graph input, initializer, unknown).
   int producer(const std::string& tensor) const;
   // Node indices consuming `tensor`, in node order.
   const std::vector<int>& consumers(const std::string& tensor) const;
+  // Index of the named node; throws when there is none.
   int node_index(const std::string& node_name) const;
+  bool has_node(const std::string& node_name) const { return node_index_.count(node_name) != 0; }
   const onnx::NodeProto& node(int i) const { return graph().node(i); }
   onnx::NodeProto& mutable_node(int i) { return *graph().mutable_node(i); }
   int node_count() const { return graph().node_size(); }
 
-  // Shape from value_info/inputs/outputs/initializers; unknown dims are -1. nullopt when
-  // nothing is known.
+  // Shape from initializers/inputs/outputs/value_info; unknown dims are -1. nullopt when
+  // nothing is known (not even the rank).
   std::optional<Shape> tensor_shape(const std::string& tensor) const;
   DType value_type(const std::string& tensor) const;
+  // Declared type/shape entry of a tensor (input, output or value_info), or nullptr.
+  const onnx::ValueInfoProto* value_info(const std::string& tensor) const;
+  // Sets the shape of a graph input; -1 keeps that dimension as declared (symbolic or not).
+  void set_input_shape(const std::string& input, const Shape& shape);
 
   bool is_initializer(const std::string& name) const { return init_index_.count(name) != 0; }
   Tensor get_initializer(const std::string& name) const;
@@ -72,14 +91,19 @@ class OnnxGraph {
   void insert_node(const onnx::NodeProto& node, int index = -1);
   void remove_node(int index);
   void remove_node(const std::string& node_name) { remove_node(node_index(node_name)); }
+  // Removes every node whose flag is set (one pass; remove.size() == node_count()).
+  void remove_nodes(const std::vector<char>& remove);
   // Replaces every use of tensor `from` as a node input (and graph output) by `to`.
   void replace_uses(const std::string& from, const std::string& to);
+  // A tensor name not used anywhere in the graph: `base`, else `base_1`, `base_2`...
+  std::string unique_tensor_name(const std::string& base) const;
 
   void add_network_output(const std::string& tensor);
   void del_network_output(const std::string& tensor);
 
-  // Writes atomically (temporary name, then rename). Tensors go to external data
-  // ("<file>.data") when the model would pass protobuf's 2 GB limit, or when forced.
+  // Writes atomically (temporary name, then rename). Tensors of 1 KiB or more go to external
+  // data ("<file>.data" next to it) when the model would pass protobuf's 2 GB limit, or
+  // when forced.
   void save(const std::string& path, bool force_external = false) const;
   std::string serialize() const;
   OnnxGraph copy() const { return *this; }
@@ -94,6 +118,9 @@ class OnnxGraph {
   std::unordered_map<std::string, std::vector<int>> consumers_;
   std::unordered_map<std::string, int> node_index_;
   std::unordered_map<std::string, int> init_index_;
+  // tensor -> (0: input, 1: output, 2: value_info; index in that list). Indices, not
+  // pointers, so that copies stay valid.
+  std::unordered_map<std::string, std::pair<int, int>> vi_index_;
 };
 
 }  // namespace dpl

@@ -1,0 +1,119 @@
+#include <spdlog/spdlog.h>
+
+#include <set>
+#include <unordered_map>
+
+#include "graph/node_convert.h"
+#include "graph/passes/passes.h"
+#include "graph/tensor_proto.h"
+#include "runtime/op_registry.h"
+#include "util/error.h"
+
+namespace dpl::passes {
+
+namespace {
+
+bool has_subgraph(const onnx::NodeProto& n) {
+  for (const auto& a : n.attribute())
+    if (a.type() == onnx::AttributeProto::GRAPH || a.type() == onnx::AttributeProto::GRAPHS) return true;
+  return false;
+}
+
+// The inferred shape (when fully known) and type must agree with what the kernel made;
+// when they do not, one of the two is wrong and the node is better left alone.
+std::string disagreement(const OnnxGraph& g, const std::string& name, const Tensor& t) {
+  DType want = g.value_type(name);
+  if (want != DType::Undefined && want != t.dtype())
+    return fmt::format("inferred type {} but the kernel made {}", dtype_name(want), dtype_name(t.dtype()));
+  if (auto s = g.tensor_shape(name)) {
+    bool known = true;
+    for (auto d : *s) known = known && d >= 0;
+    if (known && *s != t.shape())
+      return fmt::format("inferred shape {} but the kernel made {}", shape_str(*s), shape_str(t.shape()));
+  }
+  return "";
+}
+
+}  // namespace
+
+int fold_constants(OnnxGraph& g, const SimplifyOptions& opts, SimplifyStats& stats) {
+  static const std::set<std::string> kNonDeterministic = {"RandomNormal",      "RandomUniform", "RandomNormalLike",
+                                                          "RandomUniformLike", "Multinomial",   "Bernoulli"};
+  const int opset = static_cast<int>(g.opset());
+  std::unordered_map<std::string, Tensor> values;  // decoded initializers and folded outputs
+  auto value = [&](const std::string& name) -> const Tensor* {
+    auto it = values.find(name);
+    if (it == values.end()) it = values.emplace(name, g.get_initializer(name)).first;
+    return &it->second;
+  };
+  std::vector<char> remove(g.node_count(), 0);
+  int folded = 0;
+  for (int i = 0; i < g.node_count(); ++i) {
+    const onnx::NodeProto& n = g.node(i);
+    const bool std_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    if (!std_domain || n.op_type() == "Constant" || kNonDeterministic.count(n.op_type()) ||
+        opts.no_fold_ops.count(n.op_type()) || has_subgraph(n))
+      continue;
+    bool all_const = true, any_input = false;
+    for (const auto& in : n.input()) {
+      if (in.empty()) continue;
+      any_input = true;
+      all_const = all_const && g.is_initializer(in);
+    }
+    if (!all_const || !any_input) continue;
+    bool feeds_output = false, clash = false;
+    for (const auto& out : n.output()) {
+      feeds_output = feeds_output || g.is_network_output(out);
+      clash = clash || g.is_initializer(out);
+    }
+    if (feeds_output || clash) continue;
+    if (!OpRegistry::instance().has(n.op_type())) {
+      stats.not_folded[n.op_type() + " (not implemented)"]++;
+      continue;
+    }
+
+    std::vector<const Tensor*> ins;
+    std::vector<Tensor> outs(n.output_size());
+    try {
+      NodeDesc d = node_desc_from_proto(n, opset);
+      for (const auto& in : n.input()) ins.push_back(in.empty() ? nullptr : value(in));
+      d.const_inputs = ins;
+      auto op = OpRegistry::instance().create(n.op_type());
+      op->init(d);
+      OpContext ctx;
+      op->forward(ctx, ins, outs);
+    } catch (const std::exception& e) {
+      spdlog::debug("simplify: node '{}' ({}) not folded: {}", n.name(), n.op_type(), e.what());
+      stats.not_folded[n.op_type() + " (kernel refused: " + e.what() + ")"]++;
+      continue;
+    }
+    std::string why;
+    size_t bytes = 0;
+    for (int k = 0; k < n.output_size() && why.empty(); ++k) {
+      if (n.output(k).empty()) continue;
+      if (!outs[k].defined())
+        why = "output " + n.output(k) + " not computed";
+      else
+        why = disagreement(g, n.output(k), outs[k]);
+      bytes += outs[k].bytes();
+    }
+    if (!why.empty()) {
+      spdlog::warn("simplify: node '{}' ({}) not folded: {}", n.name(), n.op_type(), why);
+      stats.not_folded[n.op_type() + " (" + why + ")"]++;
+      continue;
+    }
+    if (opts.max_folded_bytes > 0 && bytes > static_cast<size_t>(opts.max_folded_bytes)) continue;
+    for (int k = 0; k < n.output_size(); ++k) {
+      const std::string& name = n.output(k);
+      if (name.empty()) continue;
+      g.set_initializer(name, outs[k]);
+      values[name] = std::move(outs[k]);
+    }
+    remove[i] = 1;
+    ++folded;
+  }
+  if (folded) g.remove_nodes(remove);
+  return folded;
+}
+
+}  // namespace dpl::passes

@@ -1,0 +1,53 @@
+// The simplifier's passes (graph/simplifier.h runs them in a loop). Each one returns how
+// many changes it made and leaves the graph's lookup maps up to date. They expect a graph
+// whose value_info is current (OnnxGraph::infer_shapes) where they read shapes.
+#pragma once
+#include <map>
+#include <string>
+#include <unordered_set>
+
+#include "graph/onnx_graph.h"
+#include "graph/simplifier.h"
+
+namespace dpl::passes {
+
+// Nodes whose inputs are all initializers are run with the runtime's kernels and replaced
+// by initializers holding their outputs. Operators the runtime lacks, kernels that refuse
+// the node, non-deterministic operators, nodes with subgraphs and nodes producing a graph
+// output stay; the first two are counted in stats.not_folded.
+int fold_constants(OnnxGraph& g, const SimplifyOptions& opts, SimplifyStats& stats);
+
+// Shape (with its opset-15 start/end) and Size of a tensor whose (needed) dimensions are all
+// known become int64 initializers; so do Gather (axis 0) and 1-D Slice with constant
+// indices reading a Shape node, when the dimensions they pick are known (the other ones
+// may stay symbolic).
+int fold_shapes(OnnxGraph& g);
+
+// Identity, and Dropout in inference mode (no training_mode input set to true, mask unused),
+// are removed: consumers read the input instead. When the output is a graph output, the
+// input's producer is renamed to produce it, so graph output names never change.
+int remove_identity(OnnxGraph& g);
+
+// Flatten(x, axis=rank-1) -> Softmax/LogSoftmax/Hardmax(axis=-1 or 1) -> Reshape(to the
+// shape of x) is the same as the operator on x over the last axis (what opset conversion
+// leaves for a Softmax whose input rank was unknown); the Flatten and Reshape go.
+int collapse_softmax_reshape(OnnxGraph& g);
+
+// Nodes none of whose outputs reach a graph output.
+int remove_dead_nodes(OnnxGraph& g);
+
+// Initializers no node (or subgraph) reads and no graph output names (with their graph
+// input entries, IR < 4).
+int remove_unused_initializers(OnnxGraph& g);
+
+// Initializers also listed as graph inputs (IR < 4 style; in IR >= 4 they would be
+// overridable inputs) stop being graph inputs. Does nothing below IR 4.
+int drop_initializer_inputs(OnnxGraph& g);
+
+// Names read by the nodes of a node's subgraph attributes (If/Loop/Scan bodies), recursively.
+// Outer tensors a subgraph uses are not node inputs, so passes must not lose them.
+void collect_subgraph_reads(const onnx::NodeProto& node, std::unordered_set<std::string>& names);
+// collect_subgraph_reads over every node of the graph.
+std::unordered_set<std::string> subgraph_reads(const OnnxGraph& g);
+
+}  // namespace dpl::passes

@@ -1,0 +1,150 @@
+#include "graph/simplifier.h"
+
+#include <onnx/checker.h>
+#include <spdlog/spdlog.h>
+
+#include <functional>
+#include <unordered_set>
+
+#include "graph/passes/passes.h"
+#include "util/error.h"
+
+namespace dpl {
+
+namespace {
+
+// Empty when the model passes onnx::checker::check_model, else its message.
+std::string check_message(const onnx::ModelProto& m) {
+  try {
+    onnx::checker::check_model(m);
+  } catch (const std::exception& e) {
+    std::string s = e.what();
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s.empty() ? "unknown checker error" : s;
+  }
+  return "";
+}
+
+// value_info entries of tensors that no longer exist, or that are initializers or graph
+// inputs/outputs (declared elsewhere), go.
+void prune_value_info(OnnxGraph& g) {
+  std::unordered_set<std::string> produced;
+  for (const auto& n : g.graph().node())
+    for (const auto& o : n.output()) produced.insert(o);
+  auto* vi = g.graph().mutable_value_info();
+  int w = 0;
+  for (int r = 0; r < vi->size(); ++r) {
+    const std::string& name = vi->Get(r).name();
+    if (!produced.count(name) || g.is_initializer(name) || g.is_network_output(name)) continue;
+    if (w != r) vi->SwapElements(w, r);
+    ++w;
+  }
+  vi->DeleteSubrange(w, vi->size() - w);
+  g.update_maps();
+}
+
+// Imports of other domains no node uses (the ai.onnx.ml import of TFLite exports).
+void drop_unused_imports(OnnxGraph& g) {
+  std::unordered_set<std::string> used;
+  std::function<void(const onnx::GraphProto&)> walk = [&](const onnx::GraphProto& gr) {
+    for (const auto& n : gr.node()) {
+      used.insert(n.domain());
+      for (const auto& a : n.attribute()) {
+        if (a.has_g()) walk(a.g());
+        for (const auto& s : a.graphs()) walk(s);
+      }
+    }
+  };
+  walk(g.graph());
+  auto* imports = g.model().mutable_opset_import();
+  for (int i = imports->size() - 1; i >= 0; --i) {
+    const std::string& d = imports->Get(i).domain();
+    if (!d.empty() && d != "ai.onnx" && !used.count(d)) imports->DeleteSubrange(i, 1);
+  }
+}
+
+}  // namespace
+
+std::string SimplifyStats::summary() const {
+  std::string s = fmt::format(
+      "{} -> {} nodes, {} -> {} initializers in {} iteration(s): {} folded, {} shape(s) folded, {} "
+      "Identity/Dropout removed, {} Softmax reshape(s) collapsed, {} dead node(s) and {} initializer(s) "
+      "removed",
+      nodes_before, nodes_after, initializers_before, initializers_after, iterations, folded, shapes_folded,
+      identities_removed, softmax_collapsed, dead_removed, initializers_removed);
+  if (!not_folded.empty()) {
+    s += "; not folded:";
+    for (const auto& [k, v] : not_folded) s += fmt::format(" {} x{}", k, v);
+  }
+  return s;
+}
+
+SimplifyStats simplify(OnnxGraph& g, const SimplifyOptions& opts) {
+  SimplifyStats st;
+  st.nodes_before = g.node_count();
+  st.initializers_before = g.graph().initializer_size();
+  const std::string check_before = opts.check ? check_message(g.model()) : "";
+
+  g.convert_constant_to_init();
+  if (!opts.input_shapes.empty()) {
+    for (const auto& [name, shape] : opts.input_shapes) g.set_input_shape(name, shape);
+    // Shapes inferred for the old input shapes would contradict the new ones.
+    g.graph().clear_value_info();
+    g.update_maps();
+  }
+  if (opts.remove_initializer_inputs) passes::drop_initializer_inputs(g);
+  g.topologize();
+
+  for (int it = 0; it < opts.max_iterations; ++it) {
+    st.iterations = it + 1;
+    int changes = 0;
+    g.infer_shapes();
+    if (opts.fold_shapes) {
+      int k = passes::fold_shapes(g);
+      st.shapes_folded += k;
+      changes += k;
+    }
+    if (opts.fold_constants) {
+      int k = passes::fold_constants(g, opts, st);
+      st.folded += k;
+      changes += k;
+    }
+    if (opts.remove_identity) {
+      int k = passes::remove_identity(g);
+      st.identities_removed += k;
+      changes += k;
+    }
+    {
+      int k = passes::collapse_softmax_reshape(g);
+      st.softmax_collapsed += k;
+      changes += k;
+    }
+    if (opts.remove_dead) {
+      int k = passes::remove_dead_nodes(g);
+      st.dead_removed += k;
+      changes += k;
+      int u = passes::remove_unused_initializers(g);
+      st.initializers_removed += u;
+      changes += u;
+    }
+    if (changes == 0) break;
+  }
+  prune_value_info(g);
+  drop_unused_imports(g);
+  g.update_maps();
+  st.nodes_after = g.node_count();
+  st.initializers_after = g.graph().initializer_size();
+
+  if (opts.check) {
+    std::string after = check_message(g.model());
+    if (!after.empty()) {
+      if (check_before.empty())
+        fail("the simplified model fails the ONNX checker (the original passed it): {}", after);
+      spdlog::warn("the model fails the ONNX checker (it did before simplification too): {}", after);
+    }
+  }
+  spdlog::debug("simplify: {}", st.summary());
+  return st;
+}
+
+}  // namespace dpl

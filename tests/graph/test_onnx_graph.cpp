@@ -1,0 +1,478 @@
+// OnnxGraph: editing with the lookup maps kept right, save/load (external data included),
+// Constant -> initializer, names, topological order, clear errors on bad files, and the
+// opset conversion of Softmax/Upsample.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "graph/model_builder.h"
+#include "graph/onnx_graph.h"
+#include "graph/tensor_proto.h"
+#include "runtime/session.h"
+#include "tensor_compare.h"
+#include "util/error.h"
+
+namespace dpl::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A temporary folder removed at the end of the test.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() /
+           ("dpl_graph_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+// Every map of the graph agrees with a scan of its nodes.
+void expect_maps_consistent(const OnnxGraph& g) {
+  std::map<std::string, int> prod;
+  std::map<std::string, std::vector<int>> cons;
+  for (int i = 0; i < g.node_count(); ++i) {
+    for (const auto& o : g.node(i).output()) prod[o] = i;
+    for (const auto& in : g.node(i).input())
+      if (cons[in].empty() || cons[in].back() != i) cons[in].push_back(i);
+    if (!g.node(i).name().empty()) {
+      EXPECT_EQ(g.node_index(g.node(i).name()), i);
+    }
+  }
+  for (const auto& [t, i] : prod) EXPECT_EQ(g.producer(t), i) << t;
+  for (const auto& [t, c] : cons) EXPECT_EQ(g.consumers(t), c) << t;
+}
+
+// x -> Relu(r) -> Sigmoid(y)
+OnnxGraph chain() {
+  ModelBuilder b;
+  b.input("x", {2, 3}).node("Relu", {"x"}, {"r"}, "relu").node("Sigmoid", {"r"}, {"y"}, "sig").output("y");
+  return b.graph();
+}
+
+TEST(OnnxGraph, InsertAndRemoveKeepMapsRight) {
+  OnnxGraph g = chain();
+  EXPECT_EQ(g.producer("r"), 0);
+  EXPECT_EQ(g.producer("x"), -1);
+  EXPECT_EQ(g.consumers("r"), std::vector<int>{1});
+  // Insert Neg between Relu and Sigmoid.
+  onnx::NodeProto neg;
+  neg.set_op_type("Neg");
+  neg.set_name("neg");
+  neg.add_input("r");
+  neg.add_output("n");
+  g.insert_node(neg, 1);
+  g.mutable_node(2).set_input(0, "n");
+  g.update_maps();
+  ASSERT_EQ(g.node_count(), 3);
+  EXPECT_EQ(g.node(1).name(), "neg");
+  EXPECT_EQ(g.node_index("sig"), 2);
+  EXPECT_EQ(g.producer("n"), 1);
+  EXPECT_EQ(g.consumers("r"), std::vector<int>{1});
+  EXPECT_EQ(g.consumers("n"), std::vector<int>{2});
+  expect_maps_consistent(g);
+  // And remove it again.
+  g.remove_node("neg");
+  g.replace_uses("n", "r");
+  ASSERT_EQ(g.node_count(), 2);
+  EXPECT_EQ(g.producer("n"), -1);
+  EXPECT_EQ(g.consumers("r"), std::vector<int>{1});
+  EXPECT_FALSE(g.has_node("neg"));
+  expect_maps_consistent(g);
+  EXPECT_THROW(g.node_index("neg"), Error);
+  EXPECT_THROW(g.remove_node(7), Error);
+  EXPECT_THROW(g.insert_node(neg, 9), Error);
+}
+
+TEST(OnnxGraph, RemoveNodesKeepsOrder) {
+  ModelBuilder b;
+  b.input("x", {2});
+  std::string prev = "x";
+  for (int i = 0; i < 6; ++i) {
+    b.node("Relu", {prev}, {"t" + std::to_string(i)}, "n" + std::to_string(i));
+    prev = "t" + std::to_string(i);
+  }
+  b.output(prev);
+  OnnxGraph g = b.graph();
+  g.remove_nodes({1, 0, 0, 1, 0, 1});
+  ASSERT_EQ(g.node_count(), 3);
+  EXPECT_EQ(g.node(0).name(), "n1");
+  EXPECT_EQ(g.node(1).name(), "n2");
+  EXPECT_EQ(g.node(2).name(), "n4");
+  expect_maps_consistent(g);
+}
+
+TEST(OnnxGraph, OutputsInitializersAndShapes) {
+  OnnxGraph g = chain();
+  EXPECT_EQ(g.network_inputs(), std::vector<std::string>{"x"});
+  EXPECT_EQ(g.network_outputs(), std::vector<std::string>{"y"});
+  g.infer_shapes();
+  EXPECT_EQ(g.tensor_shape("r"), (Shape{2, 3}));
+  EXPECT_EQ(g.value_type("r"), DType::F32);
+  EXPECT_FALSE(g.tensor_shape("nothing").has_value());
+
+  g.add_network_output("r");
+  EXPECT_EQ(g.network_outputs(), (std::vector<std::string>{"y", "r"}));
+  EXPECT_TRUE(g.is_network_output("r"));
+  EXPECT_EQ(g.tensor_shape("r"), (Shape{2, 3}));  // the new output keeps the inferred type
+  g.add_network_output("r");                     // no duplicate
+  EXPECT_EQ(g.network_outputs().size(), 2u);
+  g.del_network_output("r");
+  EXPECT_EQ(g.network_outputs(), std::vector<std::string>{"y"});
+
+  Tensor w = Tensor::from_vector<float>({3}, {1.f, 2.f, 3.f});
+  g.set_initializer("w", w);
+  EXPECT_TRUE(g.is_initializer("w"));
+  expect_tensor_near(g.get_initializer("w"), w, 0, 0);
+  EXPECT_EQ(g.tensor_shape("w"), (Shape{3}));
+  g.set_initializer("w", Tensor::from_vector<int64_t>({2}, {7, 8}));  // replaces
+  EXPECT_EQ(g.get_initializer("w").to_i64_vector(), (std::vector<int64_t>{7, 8}));
+  EXPECT_EQ(g.graph().initializer_size(), 1);
+  g.del_initializer("w");
+  EXPECT_FALSE(g.is_initializer("w"));
+  EXPECT_THROW(g.get_initializer("w"), Error);
+
+  g.set_input_shape("x", {5, -1});  // -1: as declared
+  EXPECT_EQ(g.tensor_shape("x"), (Shape{5, 3}));
+  EXPECT_THROW(g.set_input_shape("x", {5, 3, 1}), Error);
+  EXPECT_THROW(g.set_input_shape("nope", {1}), Error);
+  EXPECT_NE(g.unique_tensor_name("r"), "r");
+  EXPECT_EQ(g.unique_tensor_name("fresh"), "fresh");
+}
+
+TEST(OnnxGraph, CopyIsIndependent) {
+  OnnxGraph g = chain();
+  OnnxGraph c = g.copy();
+  c.remove_node(0);
+  c.replace_uses("r", "x");
+  EXPECT_EQ(g.node_count(), 2);
+  EXPECT_EQ(c.node_count(), 1);
+  EXPECT_EQ(g.producer("r"), 0);
+  EXPECT_EQ(c.producer("r"), -1);
+  expect_maps_consistent(g);
+  expect_maps_consistent(c);
+}
+
+OnnxGraph model_with_weights() {
+  ModelBuilder b;
+  b.input("x", {1, 4096})
+      .init("w", random_tensor({4096}, 1))
+      .init("small", Tensor::from_vector<float>({2}, {1.f, 2.f}))
+      .init("idx", Tensor::from_vector<int64_t>({300}, std::vector<int64_t>(300, 3)))
+      .node("Mul", {"x", "w"}, {"y"}, "mul")
+      .output("y");
+  // A large tensor in float_data (not raw) must go to external data too.
+  onnx::TensorProto* t = b.model().mutable_graph()->add_initializer();
+  t->set_name("typed");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->add_dims(512);
+  for (int i = 0; i < 512; ++i) t->add_float_data(0.5f * i);
+  return b.graph();
+}
+
+void expect_same_initializers(const OnnxGraph& a, const OnnxGraph& b) {
+  ASSERT_EQ(a.graph().initializer_size(), b.graph().initializer_size());
+  for (const auto& init : a.graph().initializer()) {
+    SCOPED_TRACE(init.name());
+    ASSERT_TRUE(b.is_initializer(init.name()));
+    expect_tensor_near(b.get_initializer(init.name()), a.get_initializer(init.name()), 0, 0);
+  }
+}
+
+TEST(OnnxGraph, SaveAndReloadEqual) {
+  TempDir dir;
+  OnnxGraph g = model_with_weights();
+  g.save(dir.file("m.onnx"));
+  EXPECT_FALSE(fs::exists(dir.file("m.onnx.data")));
+  OnnxGraph r = OnnxGraph::load(dir.file("m.onnx"));
+  EXPECT_EQ(r.serialize(), g.serialize());
+  expect_same_initializers(g, r);
+}
+
+TEST(OnnxGraph, SaveWithForcedExternalData) {
+  TempDir dir;
+  OnnxGraph g = model_with_weights();
+  g.save(dir.file("m.onnx"), /*force_external=*/true);
+  ASSERT_TRUE(fs::exists(dir.file("m.onnx.data")));
+  // The file itself references the data file for the big tensors only.
+  onnx::ModelProto raw;
+  {
+    std::ifstream f(dir.file("m.onnx"), std::ios::binary);
+    ASSERT_TRUE(raw.ParseFromIstream(&f));
+  }
+  std::set<std::string> external;
+  for (const auto& t : raw.graph().initializer())
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+      external.insert(t.name());
+      EXPECT_FALSE(t.has_raw_data());
+      EXPECT_EQ(t.float_data_size(), 0);
+    }
+  EXPECT_EQ(external, (std::set<std::string>{"w", "idx", "typed"}));
+  EXPECT_GE(fs::file_size(dir.file("m.onnx.data")), 4096u * 4 + 300 * 8 + 512 * 4);
+  EXPECT_LT(fs::file_size(dir.file("m.onnx")), 1024u);
+  // Reloading reads it back into memory; the data file may then go away.
+  OnnxGraph r = OnnxGraph::load(dir.file("m.onnx"));
+  fs::remove(dir.file("m.onnx.data"));
+  expect_same_initializers(g, r);
+  for (const auto& t : r.graph().initializer()) EXPECT_NE(t.data_location(), onnx::TensorProto::EXTERNAL);
+  // Copies made after loading are complete models.
+  r.save(dir.file("again.onnx"));
+  expect_same_initializers(g, OnnxGraph::load(dir.file("again.onnx")));
+}
+
+TEST(OnnxGraph, BadFilesGiveClearErrors) {
+  TempDir dir;
+  auto expect_error = [](const std::string& path, const std::string& part) {
+    try {
+      OnnxGraph::load(path);
+      ADD_FAILURE() << "no error for " << path;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
+  };
+  expect_error(dir.file("missing.onnx"), "does not exist");
+  expect_error(dir.path.string(), "not a file");
+  OnnxGraph g = model_with_weights();
+  std::string bytes = g.serialize();
+  {
+    std::ofstream f(dir.file("truncated.onnx"), std::ios::binary);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  }
+  expect_error(dir.file("truncated.onnx"), "not a valid ONNX model");
+  {
+    std::ofstream f(dir.file("text.onnx"));
+    f << "this is not a model at all, just some text\n";
+  }
+  expect_error(dir.file("text.onnx"), "not a valid ONNX model");
+  { std::ofstream f(dir.file("empty.onnx")); }
+  expect_error(dir.file("empty.onnx"), "not a valid ONNX model");
+  // External data that is missing.
+  g.save(dir.file("ext.onnx"), true);
+  fs::remove(dir.file("ext.onnx.data"));
+  expect_error(dir.file("ext.onnx"), "cannot be opened");
+}
+
+TEST(OnnxGraph, ConstantNodesBecomeInitializers) {
+  ModelBuilder b;
+  b.input("x", {3})
+      .node("Constant", {}, {"c_tensor"})
+      .attr("value", Tensor::from_vector<float>({3}, {1.f, 2.f, 3.f}))
+      .node("Constant", {}, {"c_float"})
+      .attr("value_float", 0.5f)
+      .node("Constant", {}, {"c_ints"})
+      .attr("value_ints", std::vector<int64_t>{1, 3})
+      .node("Add", {"x", "c_tensor"}, {"a"})
+      .node("Mul", {"a", "c_float"}, {"y"})
+      .output("y")
+      .output("c_ints");
+  OnnxGraph g = b.graph();
+  g.convert_constant_to_init();
+  ASSERT_EQ(g.node_count(), 2);
+  for (const auto& n : g.graph().node()) EXPECT_NE(n.op_type(), "Constant");
+  EXPECT_EQ(g.get_initializer("c_tensor").to_f32_vector(), (std::vector<float>{1.f, 2.f, 3.f}));
+  Tensor f = g.get_initializer("c_float");
+  EXPECT_EQ(f.shape(), Shape{});
+  EXPECT_EQ(f.to_f32_vector(), std::vector<float>{0.5f});
+  EXPECT_EQ(g.get_initializer("c_ints").dtype(), DType::I64);
+  EXPECT_EQ(g.get_initializer("c_ints").to_i64_vector(), (std::vector<int64_t>{1, 3}));
+  expect_maps_consistent(g);
+}
+
+TEST(OnnxGraph, SetNamesMakesUniqueNames) {
+  ModelBuilder b;
+  b.input("x", {2})
+      .node("Relu", {"x"}, {"a"}, "Relu_1")  // a name that a generated one would clash with
+      .node("Relu", {"a"}, {"b"})            // would be Relu_1
+      .node("Neg", {"b"}, {"c"}, "dup")
+      .node("Neg", {"c"}, {"d"}, "dup")
+      .node("Abs", {"d"}, {"e"})
+      .output("e");
+  OnnxGraph g = b.graph();
+  g.set_names();
+  std::set<std::string> names;
+  for (const auto& n : g.graph().node()) {
+    EXPECT_FALSE(n.name().empty());
+    names.insert(n.name());
+  }
+  EXPECT_EQ(names.size(), 5u);
+  EXPECT_EQ(g.node(0).name(), "Relu_1");
+  EXPECT_EQ(g.node(2).name(), "dup");
+  EXPECT_EQ(g.node(4).name(), "Abs_4");
+  EXPECT_TRUE(g.node(1).name().rfind("Relu_1", 0) == 0 && g.node(1).name() != "Relu_1") << g.node(1).name();
+  expect_maps_consistent(g);
+}
+
+TEST(OnnxGraph, TopologizeSortsAShuffledGraph) {
+  // A diamond plus a chain, written in reverse order.
+  ModelBuilder b;
+  b.input("x", {2});
+  std::vector<std::tuple<std::string, std::vector<std::string>, std::string>> nodes = {
+      {"Relu", {"x"}, "a"},       {"Neg", {"a"}, "b"},       {"Abs", {"a"}, "c"},  {"Add", {"b", "c"}, "d"},
+      {"Sigmoid", {"d"}, "e"},    {"Mul", {"e", "x"}, "f"},  {"Relu", {"f"}, "g"},
+  };
+  std::vector<int> order = {6, 3, 5, 0, 4, 2, 1};
+  for (int i : order) {
+    auto& [op, ins, out] = nodes[i];
+    b.node(op, ins, {out}, "n" + std::to_string(i));
+  }
+  b.output("g");
+  OnnxGraph g = b.graph();
+  g.topologize();
+  std::set<std::string> ready = {"x"};
+  for (const auto& n : g.graph().node()) {
+    for (const auto& in : n.input()) EXPECT_TRUE(ready.count(in)) << n.name() << " reads " << in << " too early";
+    for (const auto& o : n.output()) ready.insert(o);
+  }
+  expect_maps_consistent(g);
+  // Stable: an already sorted graph keeps its order.
+  std::vector<std::string> before;
+  for (const auto& n : g.graph().node()) before.push_back(n.name());
+  g.topologize();
+  for (int i = 0; i < g.node_count(); ++i) EXPECT_EQ(g.node(i).name(), before[i]);
+}
+
+TEST(OnnxGraph, CycleGivesAClearError) {
+  ModelBuilder b;
+  b.input("x", {2})
+      .node("Add", {"x", "c"}, {"a"}, "first")
+      .node("Relu", {"a"}, {"b"}, "second")
+      .node("Neg", {"b"}, {"c"}, "third")
+      .node("Abs", {"x"}, {"y"}, "free")
+      .output("y");
+  OnnxGraph g = b.graph();
+  try {
+    g.topologize();
+    FAIL() << "no error for a cycle";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("cycle"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("first"), std::string::npos) << msg;
+  }
+  // A node reading its own output.
+  ModelBuilder s;
+  s.input("x", {2}).node("Add", {"x", "y"}, {"y"}, "self").output("y");
+  OnnxGraph sg = s.graph();
+  EXPECT_THROW(sg.topologize(), Error);
+  // And an input nothing produces.
+  ModelBuilder m;
+  m.input("x", {2}).node("Add", {"x", "ghost"}, {"y"}, "add").output("y");
+  OnnxGraph mg = m.graph();
+  try {
+    mg.topologize();
+    FAIL() << "no error for an unknown tensor";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ghost"), std::string::npos) << e.what();
+  }
+}
+
+// Softmax below opset 13 normalizes over everything from `axis` on; the conversion must
+// keep that, also when the input shape is only known at run time.
+std::vector<float> coerced_softmax(const Tensor& x, int axis) {
+  int64_t rows = 1, cols = 1;
+  for (int i = 0; i < x.rank(); ++i) (i < axis ? rows : cols) *= x.dim(i);
+  std::vector<float> v = x.to_f32_vector(), r(v.size());
+  for (int64_t i = 0; i < rows; ++i) {
+    double m = -1e30, s = 0;
+    for (int64_t j = 0; j < cols; ++j) m = std::max<double>(m, v[i * cols + j]);
+    for (int64_t j = 0; j < cols; ++j) s += std::exp(v[i * cols + j] - m);
+    for (int64_t j = 0; j < cols; ++j) r[i * cols + j] = static_cast<float>(std::exp(v[i * cols + j] - m) / s);
+  }
+  return r;
+}
+
+void check_softmax_model(OnnxGraph g, const Tensor& x, int axis) {
+  g.prepare();
+  EXPECT_EQ(g.opset(), 13);
+  for (const auto& n : g.graph().node())
+    if (n.op_type() == "Softmax") {
+      ASSERT_EQ(n.attribute_size(), 1);
+      EXPECT_EQ(n.attribute(0).i(), -1);
+    }
+  Session s(g);
+  TensorMap out = s.run({{"x", x}});
+  const Tensor& y = out.at("y");
+  EXPECT_EQ(y.shape(), x.shape());
+  expect_tensor_near(y, Tensor::from_vector<float>(x.shape(), coerced_softmax(x, axis)), 1e-5, 1e-7);
+}
+
+TEST(OnnxGraph, SoftmaxOpset11ConversionWithKnownShape) {
+  ModelBuilder b(11, 6);
+  b.input("x", {2, 3, 2, 2}).node("Softmax", {"x"}, {"y"}).attr("axis", int64_t{1}).output("y");
+  check_softmax_model(b.graph(), random_tensor({2, 3, 2, 2}, 3, -2.f, 2.f), 1);
+}
+
+TEST(OnnxGraph, SoftmaxOpset11ConversionWithSymbolicShape) {
+  // Dims unknown: libonnx's adapter alone would write a Reshape to a literal shape.
+  ModelBuilder b(11, 6);
+  b.input("x", {-1, 3, -1, -1}).node("Softmax", {"x"}, {"y"}).attr("axis", int64_t{2}).output("y");
+  check_softmax_model(b.graph(), random_tensor({2, 3, 4, 5}, 4, -2.f, 2.f), 2);
+}
+
+TEST(OnnxGraph, SoftmaxOpset9ConversionWithUnknownRank) {
+  // The rank is unknown before run time (the adapter alone fails: "input shape is unknown").
+  ModelBuilder b(9, 4);
+  b.input("x", {}, DType::F32, /*rank_known=*/false)
+      .node("Softmax", {"x"}, {"y"})  // default axis 1
+      .output("y");
+  OnnxGraph g = b.graph();
+  check_softmax_model(g, random_tensor({2, 3, 4}, 5, -3.f, 3.f), 1);
+  // LogSoftmax goes the same way.
+  ModelBuilder l(9, 4);
+  l.input("x", {}, DType::F32, false).node("LogSoftmax", {"x"}, {"y"}).attr("axis", int64_t{2}).output("y");
+  OnnxGraph lg = l.graph();
+  lg.prepare();
+  Tensor x = random_tensor({2, 3, 4, 2}, 6, -3.f, 3.f);
+  TensorMap out = Session(lg).run({{"x", x}});
+  std::vector<float> want = coerced_softmax(x, 2);
+  for (auto& v : want) v = std::log(v);
+  expect_tensor_near(out.at("y"), Tensor::from_vector<float>(x.shape(), want), 1e-5, 1e-6);
+}
+
+TEST(OnnxGraph, SoftmaxOverLastAxisStaysOneNode) {
+  ModelBuilder b(11, 6);
+  b.input("x", {-1, 5}).node("Softmax", {"x"}, {"y"}).attr("axis", int64_t{1}).output("y");
+  OnnxGraph g = b.graph();
+  g.prepare();
+  ASSERT_EQ(g.node_count(), 1);
+  EXPECT_EQ(g.node(0).op_type(), "Softmax");
+  check_softmax_model(b.graph(), random_tensor({3, 5}, 7, -2.f, 2.f), 1);
+}
+
+TEST(OnnxGraph, PrepareConvertsUpsampleToResize) {
+  ModelBuilder b(9, 4);
+  b.input("x", {1, 1, 2, 2})
+      .init("scales", Tensor::from_vector<float>({4}, {1.f, 1.f, 2.f, 3.f}))
+      .node("Upsample", {"x", "scales"}, {"y"})
+      .attr("mode", std::string("nearest"))
+      .output("y");
+  OnnxGraph g = b.graph();
+  g.prepare();
+  EXPECT_EQ(g.opset(), 13);
+  EXPECT_GE(g.model().ir_version(), 7);
+  bool resize = false;
+  for (const auto& n : g.graph().node()) {
+    EXPECT_NE(n.op_type(), "Upsample");
+    EXPECT_NE(n.op_type(), "Constant");
+    EXPECT_FALSE(n.name().empty());
+    resize = resize || n.op_type() == "Resize";
+  }
+  EXPECT_TRUE(resize);
+  Tensor x = Tensor::from_vector<float>({1, 1, 2, 2}, {1.f, 2.f, 3.f, 4.f});
+  TensorMap out = Session(g).run({{"x", x}});
+  std::vector<float> want;
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 6; ++j) want.push_back(x.to_f32_vector()[(i / 2) * 2 + j / 3]);
+  expect_tensor_near(out.at("y"), Tensor::from_vector<float>({1, 1, 4, 6}, want), 0, 0);
+}
+
+}  // namespace
+}  // namespace dpl::test
