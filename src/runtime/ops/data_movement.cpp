@@ -1,6 +1,11 @@
 #include "runtime/ops/data_movement.h"
 
 #include <algorithm>
+#include <type_traits>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace dpl::ops {
 
@@ -49,6 +54,58 @@ struct Odometer {
 };
 
 constexpr int64_t kTile = 16;
+
+#if defined(__AVX__)
+// 8x8 transpose of 32-bit elements (bit patterns only: no arithmetic, so any 4-byte type):
+// dst[i * dst_st + k] = src[k * src_st + i].
+inline void transpose8x8_32(const uint32_t* src, int64_t src_st, uint32_t* dst, int64_t dst_st) {
+  const float* s = reinterpret_cast<const float*>(src);
+  float* d = reinterpret_cast<float*>(dst);
+  __m256 r0 = _mm256_loadu_ps(s + 0 * src_st), r1 = _mm256_loadu_ps(s + 1 * src_st);
+  __m256 r2 = _mm256_loadu_ps(s + 2 * src_st), r3 = _mm256_loadu_ps(s + 3 * src_st);
+  __m256 r4 = _mm256_loadu_ps(s + 4 * src_st), r5 = _mm256_loadu_ps(s + 5 * src_st);
+  __m256 r6 = _mm256_loadu_ps(s + 6 * src_st), r7 = _mm256_loadu_ps(s + 7 * src_st);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  _mm256_storeu_ps(d + 0 * dst_st, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(d + 1 * dst_st, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(d + 2 * dst_st, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(d + 3 * dst_st, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(d + 4 * dst_st, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(d + 5 * dst_st, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(d + 6 * dst_st, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(d + 7 * dst_st, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#endif
+
+// One tile: rows [r0, r1) (source stride 1, destination stride row_dst) by columns
+// [c0, c1) (source stride col_src, destination stride 1).
+template <typename U>
+inline void transpose_tile(const U* sb, U* db, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t row_dst,
+                           int64_t col_src) {
+#if defined(__AVX__)
+  if constexpr (sizeof(U) == 4) {
+    if (r1 - r0 == kTile && c1 - c0 == kTile) {
+      for (int64_t r = r0; r < r1; r += 8)
+        for (int64_t c = c0; c < c1; c += 8)
+          transpose8x8_32(reinterpret_cast<const uint32_t*>(sb + r + c * col_src), col_src,
+                          reinterpret_cast<uint32_t*>(db + r * row_dst + c), row_dst);
+      return;
+    }
+  }
+#endif
+  for (int64_t r = r0; r < r1; ++r) {
+    U* drow = db + r * row_dst;
+    const U* scol = sb + r;
+    for (int64_t c = c0; c < c1; ++c) drow[c] = scol[c * col_src];
+  }
+}
 
 }  // namespace
 
@@ -112,8 +169,13 @@ void strided_copy(void* dst, const void* src, Shape shape, std::vector<int64_t> 
         proto.dst_st.push_back(dst_st[k]);
       }
     const int64_t R = d[j], C = inner, row_dst = dst_st[j];
-    const int64_t tiles_r = (R + kTile - 1) / kTile;
-    const int64_t items = (total / (R * C)) * tiles_r;
+    // Each work item is a strip of tiles along the longer of the two dims, covering the
+    // whole shorter one, so that both its reads and its writes are whole cache lines
+    // (NCHW->NHWC: a strip of pixels with all channels; NHWC->NCHW: the same from the other
+    // side).
+    const bool strip_of_rows = R >= C;
+    const int64_t strips = ((strip_of_rows ? R : C) + kTile - 1) / kTile;
+    const int64_t items = (total / (R * C)) * strips;
     dispatch_size(es, [&](auto tag) {
       using U = decltype(tag);
       const U* Su = reinterpret_cast<const U*>(S);
@@ -122,27 +184,27 @@ void strided_copy(void* dst, const void* src, Shape shape, std::vector<int64_t> 
           items,
           [&](int64_t b, int64_t e) {
             Odometer o = proto;
-            o.seek(b / tiles_r);
-            int64_t tr = b % tiles_r;
+            o.seek(b / strips);
+            int64_t k = b % strips;
             for (int64_t it = b; it < e; ++it) {
-              const int64_t r0 = tr * kTile, r1 = std::min(R, r0 + kTile);
               const U* sb = Su + o.src;
               U* db = Du + o.dst;
-              for (int64_t c0 = 0; c0 < C; c0 += kTile) {
-                const int64_t c1 = std::min(C, c0 + kTile);
-                for (int64_t r = r0; r < r1; ++r) {
-                  U* drow = db + r * row_dst;
-                  const U* scol = sb + r;
-                  for (int64_t c = c0; c < c1; ++c) drow[c] = scol[c * inner_stride];
-                }
+              if (strip_of_rows) {
+                const int64_t r0 = k * kTile, r1 = std::min(R, r0 + kTile);
+                for (int64_t c0 = 0; c0 < C; c0 += kTile)
+                  transpose_tile(sb, db, r0, r1, c0, std::min(C, c0 + kTile), row_dst, inner_stride);
+              } else {
+                const int64_t c0 = k * kTile, c1 = std::min(C, c0 + kTile);
+                for (int64_t r0 = 0; r0 < R; r0 += kTile)
+                  transpose_tile(sb, db, r0, std::min(R, r0 + kTile), c0, c1, row_dst, inner_stride);
               }
-              if (++tr == tiles_r) {
-                tr = 0;
+              if (++k == strips) {
+                k = 0;
                 o.next();
               }
             }
           },
-          grain_for(kTile * C * static_cast<int64_t>(es)));
+          grain_for(kTile * (strip_of_rows ? C : R) * static_cast<int64_t>(es)));
     });
     return;
   }

@@ -125,7 +125,9 @@ class SqueezeOp : public Op {
     const Tensor& x = *in[0];
     const int r = x.rank();
     std::vector<char> drop(r, 0);
-    if (auto axes = axes_.get(in)) {
+    // An empty axes list removes every unit dim, as when it is omitted (as ONNX Runtime does).
+    auto axes = axes_.get(in);
+    if (axes && !axes->empty()) {
       for (int64_t a : *axes) {
         const int d = ops::norm_axis(a, r, "Squeeze axis");
         DPL_CHECK(x.dim(d) == 1, "Squeeze axis {} has size {}, not 1 (shape {})", d, x.dim(d), shape_str(x.shape()));

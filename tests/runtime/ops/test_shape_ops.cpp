@@ -176,6 +176,9 @@ TEST(SqueezeUnsqueeze, AttributeFormBeforeOpset13) {
   OpTester all("Squeeze", 13);
   all.input<float>("X", {1, 3, 1}, {1, 2, 3}).output<float>("Y", {3}, {1, 2, 3});
   all.run();
+  OpTester empty("Squeeze", 13);
+  empty.input<float>("X", {1, 3, 1}, {1, 2, 3}).input<int64_t>("A", {0}, {}, true).output<float>("Y", {3}, {1, 2, 3});
+  empty.run();
   OpTester u("Unsqueeze", 11);
   u.attr("axes", std::vector<int64_t>{3, 0}).input<float>("X", {2, 3}, iota_f(6)).output<float>("Y", {1, 2, 3, 1}, iota_f(6));
   u.run();
