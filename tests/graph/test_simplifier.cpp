@@ -279,12 +279,25 @@ TEST(Simplifier, SoftmaxOfUnknownRankCollapsesOnceShapesAreKnown) {
   EXPECT_EQ(st.softmax_collapsed, 1);
   EXPECT_EQ(g.network_outputs(), std::vector<std::string>{"y"});
   expect_same_outputs(orig, g, {{"x", random_tensor({2, 4, 5}, 15, -2.f, 2.f)}});
-  // Over a middle axis the Flatten/Reshape must stay (they are the semantics).
+  // Over a middle axis the Flatten/Reshape must stay (they are the semantics)...
   o.input_shapes["x"] = {2, 4, 5, 3};
   OnnxGraph mid = orig.copy();
   st = simplify(mid, o);
   EXPECT_EQ(op_counts(mid)["Flatten"], 1) << st.summary();
   expect_same_outputs(orig, mid, {{"x", random_tensor({2, 4, 5, 3}, 16, -2.f, 2.f)}});
+  // ... unless the other flattened dims are 1: then it is the operator over one axis.
+  o.input_shapes["x"] = {2, 4, 5, 1};
+  OnnxGraph trailing_one = orig.copy();
+  st = simplify(trailing_one, o);
+  ASSERT_EQ(op_counts(trailing_one), (std::map<std::string, int>{{"Softmax", 1}})) << st.summary();
+  EXPECT_EQ(trailing_one.node(0).attribute(0).i(), 2);
+  expect_same_outputs(orig, trailing_one, {{"x", random_tensor({2, 4, 5, 1}, 17, -2.f, 2.f)}});
+  o.input_shapes["x"] = {2, 4, 1, 5};
+  OnnxGraph leading_one = orig.copy();
+  st = simplify(leading_one, o);
+  ASSERT_EQ(op_counts(leading_one), (std::map<std::string, int>{{"Softmax", 1}})) << st.summary();
+  EXPECT_EQ(leading_one.node(0).attribute(0).i(), -1);
+  expect_same_outputs(orig, leading_one, {{"x", random_tensor({2, 4, 1, 5}, 18, -2.f, 2.f)}});
 }
 
 TEST(Simplifier, FoldedNodeFeedingAGraphOutputStays) {

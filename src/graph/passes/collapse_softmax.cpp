@@ -53,7 +53,18 @@ int collapse_softmax_reshape(OnnxGraph& g) {
     const auto* fa = attr(f, "axis");
     int64_t faxis = fa ? fa->i() : 1;
     if (faxis < 0) faxis += r;
-    if (faxis != r - 1) continue;
+    if (faxis < 0 || faxis >= r) continue;
+    // The flattened rows hold the dims [faxis, r); when all of them but one (k) are 1, the
+    // operator over the rows is the operator over axis k.
+    int64_t k = -1;
+    bool one_axis = true;
+    for (int64_t d = faxis; d < r && one_axis; ++d) {
+      if ((*xs)[d] == 1) continue;
+      if (k >= 0) one_axis = false;
+      k = d;
+    }
+    if (!one_axis) continue;
+    if (k < 0) k = r - 1;
     const int si = sole_consumer(g, f.output(0), sub);
     if (si < 0) continue;
     const auto& s = g.node(si);
@@ -67,20 +78,21 @@ int collapse_softmax_reshape(OnnxGraph& g) {
     if (!is_std(rn) || rn.op_type() != "Reshape" || rn.input_size() != 2 || rn.input(0) != s.output(0) ||
         rn.output_size() != 1 || !is_shape_of(g, rn.input(1), x, *xs))
       continue;
-    // Rewire: the operator reads x and writes the Reshape's output; Flatten and Reshape go
-    // (the Shape node, if any, is left for dead-node removal).
+    // Rewire: the operator reads x (over axis k) and writes the Reshape's output; Flatten
+    // and Reshape go (the Shape node, if any, is left for dead-node removal).
     const std::string y = rn.output(0);
     auto& sm = g.mutable_node(si);
     sm.set_input(0, x);
     sm.set_output(0, y);
     bool set = false;
+    const int64_t new_axis = k == r - 1 ? -1 : k;
     for (auto& a : *sm.mutable_attribute())
-      if (a.name() == "axis") a.set_i(-1), set = true;
+      if (a.name() == "axis") a.set_i(new_axis), set = true;
     if (!set) {
       auto* a = sm.add_attribute();
       a->set_name("axis");
       a->set_type(onnx::AttributeProto::INT);
-      a->set_i(-1);
+      a->set_i(new_axis);
     }
     std::vector<char> remove(g.node_count(), 0);
     remove[fi] = remove[ri] = 1;

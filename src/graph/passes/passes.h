@@ -28,9 +28,11 @@ int fold_shapes(OnnxGraph& g);
 // input's producer is renamed to produce it, so graph output names never change.
 int remove_identity(OnnxGraph& g);
 
-// Flatten(x, axis=rank-1) -> Softmax/LogSoftmax/Hardmax(axis=-1 or 1) -> Reshape(to the
-// shape of x) is the same as the operator on x over the last axis (what opset conversion
-// leaves for a Softmax whose input rank was unknown); the Flatten and Reshape go.
+// Flatten(x, axis=a) -> Softmax/LogSoftmax/Hardmax(axis=-1 or 1) -> Reshape(to the shape
+// of x) is the operator on x over axis k when every dimension of x from a on is 1 except k
+// (always so for a = rank-1; e.g. [N,C,1,1] at a = 1). Opset conversion leaves this
+// pattern where the input rank was unknown or the axis not the last; the Flatten and
+// Reshape go.
 int collapse_softmax_reshape(OnnxGraph& g);
 
 // Nodes none of whose outputs reach a graph output.
