@@ -1,0 +1,259 @@
+#include "io/image_preprocess.h"
+
+#include <stb/stb_image.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "io/atomic_file.h"
+#include "io/calib_data.h"
+#include "util/error.h"
+
+namespace dpl {
+
+namespace fs = std::filesystem;
+
+void validate(const PreprocessOptions& o) {
+  DPL_CHECK(o.height > 0 && o.width > 0, "image size must be set and positive, got {}x{}", o.height, o.width);
+  DPL_CHECK(o.channels == 1 || o.channels == 3, "images have 1 or 3 channels, got {}", o.channels);
+  auto check_list = [&](const std::vector<float>& v, const char* what) {
+    DPL_CHECK(v.size() == 1 || static_cast<int>(v.size()) == o.channels,
+              "--{} needs 1 or {} values, got {}", what, o.channels, v.size());
+    for (float x : v) DPL_CHECK(std::isfinite(x), "--{} values must be finite", what);
+  };
+  check_list(o.mean, "mean");
+  check_list(o.std, "std");
+  for (float s : o.std) DPL_CHECK(s != 0.0f, "--std values must not be 0");
+  DPL_CHECK(o.crop_ratio > 0.0f && o.crop_ratio <= 1.0f, "crop ratio must be in (0, 1], got {}", o.crop_ratio);
+}
+
+Image decode_image_memory(const std::string& bytes, int channels, const std::string& what) {
+  DPL_CHECK(channels == 1 || channels == 3, "images are decoded to 1 or 3 channels, not {}", channels);
+  int w = 0, h = 0, n = 0;
+  unsigned char* p = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
+                                           static_cast<int>(bytes.size()), &w, &h, &n, channels);
+  if (!p) fail("cannot decode {}: {}", what, stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
+  Image img;
+  img.height = h;
+  img.width = w;
+  img.channels = channels;
+  img.pixels.assign(p, p + static_cast<size_t>(w) * h * channels);
+  stbi_image_free(p);
+  return img;
+}
+
+Image decode_image(const std::string& path, int channels) {
+  std::ifstream f(path, std::ios::binary);
+  DPL_CHECK(f.good(), "cannot open image {}", path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return decode_image_memory(ss.str(), channels, "image " + path);
+}
+
+ImageF to_float(const Image& img) {
+  ImageF r{img.height, img.width, img.channels, {}};
+  r.pixels.assign(img.pixels.begin(), img.pixels.end());
+  return r;
+}
+
+namespace {
+
+// Source coordinate and weights of one output index along an axis (half-pixel centres,
+// clamped at the borders like OpenCV).
+struct Tap {
+  int i0, i1;
+  float w1;
+};
+
+std::vector<Tap> taps(int in, int out) {
+  std::vector<Tap> t(out);
+  const double scale = static_cast<double>(in) / out;
+  for (int o = 0; o < out; ++o) {
+    double s = (o + 0.5) * scale - 0.5;
+    s = std::clamp(s, 0.0, static_cast<double>(in - 1));
+    int i0 = static_cast<int>(std::floor(s));
+    int i1 = std::min(i0 + 1, in - 1);
+    t[o] = {i0, i1, static_cast<float>(s - i0)};
+  }
+  return t;
+}
+
+}  // namespace
+
+ImageF resize_bilinear(const ImageF& src, int height, int width) {
+  DPL_CHECK(src.height > 0 && src.width > 0, "cannot resize an empty image");
+  DPL_CHECK(height > 0 && width > 0, "cannot resize to {}x{}", height, width);
+  const int c = src.channels;
+  if (height == src.height && width == src.width) return src;
+  auto ty = taps(src.height, height), tx = taps(src.width, width);
+  ImageF r{height, width, c, std::vector<float>(static_cast<size_t>(height) * width * c)};
+  std::vector<float> row0(static_cast<size_t>(width) * c), row1(row0.size());
+  auto hresize = [&](int y, std::vector<float>& row) {
+    const float* s = &src.pixels[static_cast<size_t>(y) * src.width * c];
+    for (int x = 0; x < width; ++x)
+      for (int k = 0; k < c; ++k) {
+        float a = s[tx[x].i0 * c + k], b = s[tx[x].i1 * c + k];
+        row[static_cast<size_t>(x) * c + k] = a + (b - a) * tx[x].w1;
+      }
+  };
+  for (int y = 0; y < height; ++y) {
+    hresize(ty[y].i0, row0);
+    hresize(ty[y].i1, row1);
+    float w = ty[y].w1;
+    float* d = &r.pixels[static_cast<size_t>(y) * width * c];
+    for (size_t i = 0; i < row0.size(); ++i) d[i] = row0[i] + (row1[i] - row0[i]) * w;
+  }
+  return r;
+}
+
+ImageF geometry(const Image& img, const PreprocessOptions& o) {
+  validate(o);
+  DPL_CHECK(img.height > 0 && img.width > 0, "empty image");
+  DPL_CHECK(img.channels == o.channels, "image has {} channels, the preprocessing expects {}", img.channels,
+            o.channels);
+  ImageF f = to_float(img);
+  switch (o.resize) {
+    case ResizeMode::Stretch:
+      return resize_bilinear(f, o.height, o.width);
+    case ResizeMode::Letterbox: {
+      double r = std::min(static_cast<double>(o.height) / img.height, static_cast<double>(o.width) / img.width);
+      int nh = std::clamp(static_cast<int>(std::lround(img.height * r)), 1, o.height);
+      int nw = std::clamp(static_cast<int>(std::lround(img.width * r)), 1, o.width);
+      ImageF s = resize_bilinear(f, nh, nw);
+      ImageF out{o.height, o.width, o.channels,
+                 std::vector<float>(static_cast<size_t>(o.height) * o.width * o.channels, o.pad_value)};
+      int top = o.align == LetterboxAlign::Center ? (o.height - nh) / 2 : 0;
+      int left = o.align == LetterboxAlign::Center ? (o.width - nw) / 2 : 0;
+      for (int y = 0; y < nh; ++y)
+        std::copy_n(&s.pixels[static_cast<size_t>(y) * nw * o.channels], static_cast<size_t>(nw) * o.channels,
+                    &out.pixels[(static_cast<size_t>(y + top) * o.width + left) * o.channels]);
+      return out;
+    }
+    case ResizeMode::CenterCrop: {
+      double r = std::max(o.height / o.crop_ratio / img.height, o.width / o.crop_ratio / img.width);
+      int nh = std::max(o.height, static_cast<int>(std::lround(img.height * r)));
+      int nw = std::max(o.width, static_cast<int>(std::lround(img.width * r)));
+      ImageF s = resize_bilinear(f, nh, nw);
+      ImageF out{o.height, o.width, o.channels, std::vector<float>(static_cast<size_t>(o.height) * o.width * o.channels)};
+      int top = (nh - o.height) / 2, left = (nw - o.width) / 2;
+      for (int y = 0; y < o.height; ++y)
+        std::copy_n(&s.pixels[(static_cast<size_t>(y + top) * nw + left) * o.channels],
+                    static_cast<size_t>(o.width) * o.channels, &out.pixels[static_cast<size_t>(y) * o.width * o.channels]);
+      return out;
+    }
+  }
+  fail("unknown resize mode");
+}
+
+Tensor preprocess_image(const Image& img, const PreprocessOptions& o) {
+  ImageF g = geometry(img, o);
+  const int C = o.channels, H = o.height, W = o.width;
+  Shape shape = o.layout == Layout::NCHW ? Shape{1, C, H, W} : Shape{1, H, W, C};
+  Tensor t(DType::F32, shape);
+  float* d = t.data<float>();
+  for (int c = 0; c < C; ++c) {
+    const int src_c = (o.bgr && C == 3) ? 2 - c : c;  // output channel c reads this source channel
+    const float mean = o.mean.size() == 1 ? o.mean[0] : o.mean[c];
+    const float inv = 1.0f / (o.std.size() == 1 ? o.std[0] : o.std[c]);
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < W; ++x) {
+        float v = (g.at(y, x, src_c) - mean) * inv;
+        size_t i = o.layout == Layout::NCHW ? (static_cast<size_t>(c) * H + y) * W + x
+                                            : (static_cast<size_t>(y) * W + x) * C + c;
+        d[i] = v;
+      }
+  }
+  return t;
+}
+
+Tensor load_image_tensor(const std::string& path, const PreprocessOptions& o) {
+  return preprocess_image(decode_image(path, o.channels), o);
+}
+
+std::vector<std::string> list_images(const std::string& dir) {
+  DPL_CHECK(fs::is_directory(dir), "image folder {} does not exist", dir);
+  std::vector<std::string> r;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp") r.push_back(e.path().string());
+  }
+  std::sort(r.begin(), r.end());
+  return r;
+}
+
+int convert_image_folder(const std::string& image_dir, const std::string& out_dir, const std::string& input_name,
+                         const PreprocessOptions& opts, int max_count) {
+  validate(opts);
+  DPL_CHECK(!input_name.empty(), "the model input name must not be empty");
+  auto files = list_images(image_dir);
+  DPL_CHECK(!files.empty(), "no JPEG/PNG/BMP images in {}", image_dir);
+  int n = static_cast<int>(files.size());
+  if (max_count > 0) {
+    DPL_CHECK(max_count <= n, "{} images requested but {} has only {}", max_count, image_dir, n);
+    n = max_count;
+  }
+  std::string sub = (fs::path(out_dir) / file_safe_name(input_name)).string();
+  ensure_writable_dir(sub);
+  for (int i = 0; i < n; ++i) write_raw(sample_path(out_dir, input_name, i), load_image_tensor(files[i], opts));
+  return n;
+}
+
+void parse_image_size(const std::string& s, int& height, int& width) {
+  auto v = parse_float_list(s, "image_size");
+  DPL_CHECK(v.size() == 1 || v.size() == 2, "--image_size '{}' must be SIZE or HEIGHT,WIDTH", s);
+  for (float x : v)
+    DPL_CHECK(x >= 1 && x <= 65536 && x == std::floor(x), "--image_size '{}' must hold positive integers", s);
+  height = static_cast<int>(v[0]);
+  width = static_cast<int>(v.size() == 2 ? v[1] : v[0]);
+}
+
+std::vector<float> parse_float_list(const std::string& s, const std::string& what) {
+  std::vector<float> r;
+  size_t pos = 0;
+  while (true) {
+    size_t comma = s.find(',', pos);
+    std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t used = 0;
+    float v = 0;
+    try {
+      v = std::stof(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    // Allow surrounding blanks only.
+    bool ok = used > 0;
+    for (size_t k = used; ok && k < item.size(); ++k) ok = std::isspace(static_cast<unsigned char>(item[k]));
+    DPL_CHECK(ok, "--{} '{}': '{}' is not a number", what, s, item);
+    r.push_back(v);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return r;
+}
+
+Layout parse_layout(const std::string& s) {
+  if (s == "NCHW" || s == "nchw") return Layout::NCHW;
+  if (s == "NHWC" || s == "nhwc") return Layout::NHWC;
+  fail("--layout must be NCHW or NHWC, got '{}'", s);
+}
+
+ResizeMode parse_resize_mode(const std::string& s) {
+  if (s == "stretch") return ResizeMode::Stretch;
+  if (s == "letterbox") return ResizeMode::Letterbox;
+  if (s == "crop") return ResizeMode::CenterCrop;
+  fail("--resize must be stretch, letterbox or crop, got '{}'", s);
+}
+
+LetterboxAlign parse_align(const std::string& s) {
+  if (s == "center") return LetterboxAlign::Center;
+  if (s == "topleft") return LetterboxAlign::TopLeft;
+  fail("--letterbox_align must be center or topleft, got '{}'", s);
+}
+
+}  // namespace dpl
