@@ -1,0 +1,48 @@
+// ConvTranspose (opset 1-17): 1-D to 3-D, groups, dilations, strides, pads, auto_pad,
+// output_padding, output_shape (pads derived as the ONNX spec says), optional bias; oneDNN
+// deconvolution through ConvKernel.
+#include "runtime/dnnl_util.h"
+#include "runtime/op_registry.h"
+#include "runtime/ops/conv_kernel.h"
+
+namespace dpl {
+namespace {
+
+class ConvTransposeOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    ConvParams p;
+    p.transposed = true;
+    p.op_name = "ConvTranspose '" + node.name + "'";
+    p.group = node.attrs.get_int("group", 1);
+    p.auto_pad = node.attrs.get_string("auto_pad", "NOTSET");
+    p.kernel_shape = node.attrs.get_ints("kernel_shape");
+    p.strides = node.attrs.get_ints("strides");
+    p.dilations = node.attrs.get_ints("dilations");
+    p.pads = node.attrs.get_ints("pads");
+    p.output_padding = node.attrs.get_ints("output_padding");
+    p.output_shape = node.attrs.get_ints("output_shape");
+    p.has_bias = node.has_input(2);
+    DPL_CHECK(node.has_input(0) && node.has_input(1), "{}: needs inputs X and W", p.op_name);
+    const Tensor* w = node.constant(1);
+    const Tensor* b = p.has_bias ? node.constant(2) : nullptr;
+    if (w) DPL_CHECK(w->dtype() == DType::F32, "{}: weights must be float32, got {}", p.op_name, dtype_name(w->dtype()));
+    kernel_.init(std::move(p), w, b);
+  }
+
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const ConvParams& p = kernel_.params();
+    DPL_CHECK(in[0]->dtype() == DType::F32, "{}: only float32 input is supported, got {}", p.op_name,
+              dtype_name(in[0]->dtype()));
+    out[0] = kernel_.run(*in[0], *in[1], in.size() > 2 ? in[2] : nullptr);
+  }
+
+ private:
+  ConvKernel kernel_;
+};
+
+}  // namespace
+
+DPL_REGISTER_OP("ConvTranspose", ConvTransposeOp);
+
+}  // namespace dpl
