@@ -30,6 +30,15 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
   return true;
 }
 
+Shape per_axis_shape(const Shape& x, int axis) {
+  const int r = static_cast<int>(x.size());
+  if (axis < 0) axis += r;
+  DPL_CHECK(axis >= 0 && axis < r, "axis {} out of range for shape {}", axis, shape_str(x));
+  Shape s(r, 1);
+  s[axis] = x[axis];
+  return s;
+}
+
 BroadcastPlan::BroadcastPlan(std::initializer_list<const Shape*> inputs, const Shape& out) {
   DPL_CHECK(inputs.size() >= 1 && inputs.size() <= kMaxInputs, "BroadcastPlan takes 1 to {} inputs, got {}",
             kMaxInputs, inputs.size());

@@ -19,6 +19,8 @@
 //   Tensor y(DType::F32, broadcast_shape(a.shape(), b.shape()));
 //   broadcast_binary<float, float, float>(a, b, y, [](float p, float q) { return p + q; });
 //   broadcast_ternary<bool, float, float, float>(c, x, z, y, [](bool s, float p, float q) { return s ? p : q; });
+// Per-channel parameters (quantization scales, per-axis zero points) of shape [C] for
+// axis 1 of x: s.reshaped(per_axis_shape(x.shape(), 1)) becomes [1,C,1,1] for rank-4 x.
 // The functor must be a pure elementwise function (it is called from several threads).
 // For raw loops over runs use BroadcastPlan::for_each_run / parallel_runs directly.
 #pragma once
@@ -39,6 +41,10 @@ Shape broadcast_shape(const Shape& a, const Shape& b);
 Shape broadcast_shapes(const std::vector<Shape>& shapes);
 // True when `from` broadcasts to exactly `to` (unidirectional, as PRelu's slope or Expand).
 bool broadcasts_to(const Shape& from, const Shape& to);
+// Shape of a per-axis parameter (one value per index of x's `axis`, e.g. per-channel scales)
+// laid out to broadcast against x: x's rank, x[axis] at `axis`, 1 elsewhere. A negative
+// axis counts from the end. Reshape the parameter tensor to it, then use the helpers below.
+Shape per_axis_shape(const Shape& x, int axis);
 
 // Default number of elements below which a loop stays on the calling thread.
 inline constexpr int64_t kElementwiseGrain = 32768;

@@ -20,6 +20,9 @@ TEST(BroadcastShape, Rules) {
   EXPECT_TRUE(broadcasts_to({3, 1, 1}, {2, 3, 4, 5}));
   EXPECT_FALSE(broadcasts_to({2, 3, 4, 5}, {3, 1, 1}));
   EXPECT_FALSE(broadcasts_to({4}, {4, 5}));
+  EXPECT_EQ(per_axis_shape({2, 3, 4, 5}, 1), (Shape{1, 3, 1, 1}));
+  EXPECT_EQ(per_axis_shape({2, 3, 4, 5}, -1), (Shape{1, 1, 1, 5}));
+  EXPECT_THROW(per_axis_shape({2, 3}, 2), Error);
 }
 
 TEST(BroadcastPlan, CollapsesCommonPatterns) {
@@ -113,6 +116,39 @@ TEST(BroadcastPlan, RunsMatchNaiveIndexing) {
       EXPECT_EQ(next, e);
     }
   }
+}
+
+// Every combination of contiguous / repeated operands in the binary and ternary loops.
+TEST(BroadcastBinary, AllRunKindsMatchNaive) {
+  const std::vector<Shape> shapes = {{3, 4, 5}, {4, 1}, {5}, {}, {3, 1, 1}, {1, 4, 5}};
+  auto values = [](const Shape& s, int seed) {
+    std::vector<int32_t> v(shape_numel(s));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int32_t>((i * 37 + seed * 11) % 101) - 50;
+    return v;
+  };
+  for (const Shape& sa : shapes)
+    for (const Shape& sb : shapes) {
+      const Shape out = broadcast_shape(sa, sb);
+      const auto a = values(sa, 1), b = values(sb, 2);
+      std::vector<int32_t> y(shape_numel(out));
+      broadcast_binary<int32_t, int32_t, int32_t>(a.data(), sa, b.data(), sb, y.data(), out,
+                                                  [](int32_t p, int32_t q) { return 3 * p - q; });
+      for (int64_t o = 0; o < shape_numel(out); ++o)
+        ASSERT_EQ(y[o], 3 * a[naive_offset(o, sa, out)] - b[naive_offset(o, sb, out)])
+            << shape_str(sa) << " op " << shape_str(sb) << " element " << o;
+      for (const Shape& sc : shapes) {
+        const Shape out3 = broadcast_shape(out, sc);
+        const auto c = values(sc, 3);
+        std::vector<int32_t> z(shape_numel(out3));
+        broadcast_ternary<int32_t, int32_t, int32_t, int32_t>(
+            a.data(), sa, b.data(), sb, c.data(), sc, z.data(), out3,
+            [](int32_t p, int32_t q, int32_t r) { return p * 10000 + q * 100 + r; });
+        for (int64_t o = 0; o < shape_numel(out3); ++o)
+          ASSERT_EQ(z[o], a[naive_offset(o, sa, out3)] * 10000 + b[naive_offset(o, sb, out3)] * 100 +
+                              c[naive_offset(o, sc, out3)])
+              << shape_str(sa) << ", " << shape_str(sb) << ", " << shape_str(sc) << " element " << o;
+      }
+    }
 }
 
 TEST(BroadcastBinary, ThreadedChannelPatternMatchesNaive) {
