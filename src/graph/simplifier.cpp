@@ -86,9 +86,29 @@ SimplifyStats simplify(OnnxGraph& g, const SimplifyOptions& opts) {
   const std::string check_before = opts.check ? check_message(g.model()) : "";
 
   g.convert_constant_to_init();
-  if (!opts.input_shapes.empty()) {
-    for (const auto& [name, shape] : opts.input_shapes) g.set_input_shape(name, shape);
-    // Shapes inferred for the old input shapes would contradict the new ones.
+  for (const auto& [name, shape] : opts.input_shapes) g.set_input_shape(name, shape);
+  // The batch dimension stays symbolic while folding (unless given): the runtime runs a
+  // model at any batch size, which folded batch-1 shapes would break.
+  std::map<std::string, int64_t> declared_batch;
+  if (opts.symbolic_batch) {
+    for (auto& in : *g.graph().mutable_input()) {
+      if (g.is_initializer(in.name()) || !in.type().has_tensor_type() || !in.type().tensor_type().has_shape() ||
+          in.type().tensor_type().shape().dim_size() == 0)
+        continue;
+      auto given = opts.input_shapes.find(in.name());
+      if (given != opts.input_shapes.end() && !given->second.empty() && given->second[0] >= 0) continue;
+      auto* d0 = in.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0);
+      if (!d0->has_dim_value()) continue;
+      declared_batch[in.name()] = d0->dim_value();
+      d0->set_dim_param("dpl_batch");
+    }
+  }
+  // Shapes inferred for other input shapes would contradict the new ones. Those of the
+  // declared shapes come back at the end for the tensors that still exist.
+  google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> saved_info;
+  const bool shapes_changed = !opts.input_shapes.empty() || !declared_batch.empty();
+  if (shapes_changed) {
+    if (opts.input_shapes.empty()) saved_info.Swap(g.graph().mutable_value_info());
     g.graph().clear_value_info();
     g.update_maps();
   }
@@ -128,6 +148,16 @@ SimplifyStats simplify(OnnxGraph& g, const SimplifyOptions& opts) {
       changes += u;
     }
     if (changes == 0) break;
+  }
+  if (shapes_changed) {
+    for (auto& in : *g.graph().mutable_input())
+      if (declared_batch.count(in.name()))
+        in.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(
+            declared_batch[in.name()]);
+    g.graph().clear_value_info();
+    for (auto& v : saved_info) *g.graph().add_value_info() = std::move(v);
+    prune_value_info(g);
+    g.infer_shapes();
   }
   prune_value_info(g);
   drop_unused_imports(g);

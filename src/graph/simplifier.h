@@ -21,6 +21,11 @@ struct SimplifyOptions {
   // name -> shape, -1 keeps that dimension as declared. Lets a dynamic model fold at one
   // size (the result then only runs at that size).
   std::map<std::string, Shape> input_shapes;
+  // Dimension 0 of every graph input counts as symbolic while folding unless input_shapes
+  // gives it, so that the result still runs at any batch size (as the runtime allows) and
+  // no batch-1 literal ends up in a Resize size or Reshape target. The declared shapes are
+  // kept in the model.
+  bool symbolic_batch = true;
   bool fold_constants = true;
   bool fold_shapes = true;
   bool remove_identity = true;  // Identity, and Dropout in inference mode

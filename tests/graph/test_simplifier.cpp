@@ -32,10 +32,10 @@ void expect_same_outputs(const OnnxGraph& a, const OnnxGraph& b, const TensorMap
 
 // x [N,3,H,W] -> Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])) -> Relu -> y:
 // the shape computation exporters write for a flatten that keeps the batch.
-ModelBuilder shape_chain(const Shape& x_shape) {
+ModelBuilder shape_chain(const Shape& x_shape, int64_t dim = 0) {
   ModelBuilder b;
   b.input("x", x_shape)
-      .init("zero", Tensor::scalar<int64_t>(0))
+      .init("zero", Tensor::scalar<int64_t>(dim))
       .init("minus_one", Tensor::from_vector<int64_t>({1}, {-1}))
       .init("axes0", Tensor::from_vector<int64_t>({1}, {0}))
       .node("Shape", {"x"}, {"shape"})
@@ -54,7 +54,9 @@ TEST(Simplifier, FoldsShapeChainOfStaticInput) {
   OnnxGraph orig = shape_chain({2, 3, 4, 4}).graph();
   orig.prepare(13, false);
   OnnxGraph g = orig.copy();
-  SimplifyStats st = simplify(g);
+  SimplifyOptions o;
+  o.symbolic_batch = false;  // fold the declared batch too
+  SimplifyStats st = simplify(g, o);
   auto ops = op_counts(g);
   EXPECT_EQ(ops, (std::map<std::string, int>{{"Reshape", 1}, {"Relu", 1}})) << st.summary();
   EXPECT_GE(st.shapes_folded, 1);  // Shape (and Gather of it)
@@ -67,6 +69,31 @@ TEST(Simplifier, FoldsShapeChainOfStaticInput) {
   EXPECT_FALSE(g.is_initializer("axes0"));
   EXPECT_EQ(g.graph().initializer_size(), 1);
   expect_same_outputs(orig, g, {{"x", random_tensor({2, 3, 4, 4}, 11, -1.f, 1.f)}});
+}
+
+TEST(Simplifier, BatchStaysSymbolicByDefault) {
+  // The declared batch (2) is not baked into the Reshape: the model still runs at batch 5.
+  OnnxGraph orig = shape_chain({2, 3, 4, 4}).graph();
+  orig.prepare(13, false);
+  OnnxGraph g = orig.copy();
+  SimplifyStats st = simplify(g);
+  EXPECT_EQ(g.node_count(), 6) << st.summary();
+  EXPECT_EQ(g.tensor_shape("x"), (Shape{2, 3, 4, 4}));  // the declared shape is kept
+  EXPECT_EQ(g.tensor_shape("shape"), (Shape{4}));       // and shapes are inferred from it
+  expect_same_outputs(orig, g, {{"x", random_tensor({5, 3, 4, 4}, 21, -1.f, 1.f)}});
+  // Other dimensions still fold: reading dim 1 gives Reshape(x, [3, -1]).
+  OnnxGraph c_orig = shape_chain({2, 3, 4, 4}, 1).graph();
+  c_orig.prepare(13, false);
+  OnnxGraph c = c_orig.copy();
+  st = simplify(c);
+  EXPECT_EQ(op_counts(c), (std::map<std::string, int>{{"Reshape", 1}, {"Relu", 1}})) << st.summary();
+  expect_same_outputs(c_orig, c, {{"x", random_tensor({2, 3, 4, 4}, 22, -1.f, 1.f)}});
+  // A batch given explicitly folds.
+  SimplifyOptions o;
+  o.input_shapes["x"] = {2, -1, -1, -1};
+  OnnxGraph fixed = orig.copy();
+  st = simplify(fixed, o);
+  EXPECT_EQ(op_counts(fixed), (std::map<std::string, int>{{"Reshape", 1}, {"Relu", 1}})) << st.summary();
 }
 
 TEST(Simplifier, SymbolicInputFoldsOnlyWithFixedShape) {
@@ -316,7 +343,7 @@ TEST(Simplifier, FoldedNodeFeedingAGraphOutputStays) {
 }
 
 TEST(Simplifier, PrepareNamesAndChecksTheResult) {
-  OnnxGraph g = shape_chain({2, 3, 4, 4}).graph();
+  OnnxGraph g = shape_chain({2, 3, 4, 4}, 2).graph();
   g.prepare();
   for (const auto& n : g.graph().node()) EXPECT_FALSE(n.name().empty());
   EXPECT_EQ(g.node_count(), 2);
