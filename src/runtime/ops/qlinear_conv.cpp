@@ -1,0 +1,236 @@
+// QLinearConv (opset 10) and ConvInteger (opset 10).
+//
+// Both compute int32 accumulators acc = sum (x - x_zp) * (w - w_zp[m]) over the window
+// (padding contributes 0, i.e. pads with x_zp). QLinearConv then requantizes:
+//   y = saturate(round_half_even(float(acc + B[m]) * (x_scale * w_scale[m] / y_scale)) + y_zp).
+//
+// The accumulation runs on oneDNN's int8 convolution (src u8/s8 with a run-time zero
+// point, weights s8 = w - w_zp, dst s32) when the CPU has VNNI (exact int32 accumulation)
+// and the shifted weights fit in int8; otherwise on a reference loop. The requantization is
+// ours, so results are bit-exact either way.
+#include <algorithm>
+
+#include "runtime/dnnl_util.h"
+#include "runtime/op_registry.h"
+#include "runtime/ops/conv_kernel.h"
+#include "runtime/ops/qlinear_common.h"
+
+namespace dpl {
+namespace {
+
+ConvParams conv_attrs(const NodeDesc& node, const std::string& op) {
+  ConvParams p;
+  p.op_name = op + " '" + node.name + "'";
+  p.group = node.attrs.get_int("group", 1);
+  p.auto_pad = node.attrs.get_string("auto_pad", "NOTSET");
+  p.kernel_shape = node.attrs.get_ints("kernel_shape");
+  p.strides = node.attrs.get_ints("strides");
+  p.dilations = node.attrs.get_ints("dilations");
+  p.pads = node.attrs.get_ints("pads");
+  return p;
+}
+
+// w - w_zp[m] as int32, m the output channel (axis 0).
+std::vector<int32_t> shifted_weights(const Tensor& w, const Tensor* wzp) {
+  std::vector<int32_t> r(static_cast<size_t>(w.numel()));
+  const int64_t M = w.dim(0), per = M ? w.numel() / M : 0;
+  for (int64_t m = 0; m < M; ++m) {
+    const int32_t z = zp_at(wzp, m);
+    for (int64_t i = 0; i < per; ++i) r[m * per + i] = static_cast<int32_t>(w.at_i64(m * per + i)) - z;
+  }
+  return r;
+}
+
+// Reference accumulation, any spatial rank 1-3 (treated as 3-D with unit dims).
+void conv_acc_ref(const ConvGeometry& g, const Tensor& x, int32_t xzp, const std::vector<int32_t>& w, int32_t* y) {
+  int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0}, o[3] = {1, 1, 1};
+  const int off = 3 - g.nsp;
+  for (int i = 0; i < g.nsp; ++i) {
+    in[off + i] = g.in[i], k[off + i] = g.kernel[i], s[off + i] = g.strides[i];
+    d[off + i] = g.dilations[i], p[off + i] = g.pads_begin[i], o[off + i] = g.out[i];
+  }
+  const int64_t Cg = g.C / g.G, Mg = g.M / g.G;
+  const int64_t isz = in[0] * in[1] * in[2], osz = o[0] * o[1] * o[2], ksz = k[0] * k[1] * k[2];
+  std::vector<int32_t> xs(static_cast<size_t>(x.numel()));
+  for (int64_t i = 0; i < x.numel(); ++i) xs[i] = static_cast<int32_t>(x.at_i64(i)) - xzp;
+  parallel_for(
+      g.N * g.M,
+      [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t n = b / g.M, m = b % g.M, grp = m / Mg;
+          int32_t* yo = y + b * osz;
+          for (int64_t o0 = 0; o0 < o[0]; ++o0)
+            for (int64_t o1 = 0; o1 < o[1]; ++o1)
+              for (int64_t o2 = 0; o2 < o[2]; ++o2) {
+                int32_t acc = 0;
+                for (int64_t c = 0; c < Cg; ++c) {
+                  const int32_t* xc = xs.data() + (n * g.C + grp * Cg + c) * isz;
+                  const int32_t* wc = w.data() + (m * Cg + c) * ksz;
+                  for (int64_t k0 = 0; k0 < k[0]; ++k0) {
+                    const int64_t i0 = o0 * s[0] - p[0] + k0 * d[0];
+                    if (i0 < 0 || i0 >= in[0]) continue;
+                    for (int64_t k1 = 0; k1 < k[1]; ++k1) {
+                      const int64_t i1 = o1 * s[1] - p[1] + k1 * d[1];
+                      if (i1 < 0 || i1 >= in[1]) continue;
+                      for (int64_t k2 = 0; k2 < k[2]; ++k2) {
+                        const int64_t i2 = o2 * s[2] - p[2] + k2 * d[2];
+                        if (i2 < 0 || i2 >= in[2]) continue;
+                        acc += xc[(i0 * in[1] + i1) * in[2] + i2] * wc[(k0 * k[1] + k1) * k[2] + k2];
+                      }
+                    }
+                  }
+                }
+                yo[(o0 * o[1] + o1) * o[2] + o2] = acc;
+              }
+        }
+      },
+      1);
+}
+
+// Integer convolution accumulators, oneDNN or reference.
+class IntConv {
+ public:
+  void init(ConvParams p, const NodeDesc& node, size_t w_index, size_t wzp_index) {
+    p_ = std::move(p);
+    const Tensor* w = node.constant(w_index);
+    const bool wzp_given = node.has_input(wzp_index);
+    const Tensor* wzp = wzp_given ? node.constant(wzp_index) : nullptr;
+    if (w && (wzp || !wzp_given)) {
+      const_w_ = true;
+      pack(*w, wzp);
+    }
+  }
+
+  // [N, M, out...] int32.
+  Tensor accumulate(const Tensor& x, int32_t xzp, const Tensor& w, const Tensor* wzp) {
+    DPL_CHECK(x.dtype() == DType::U8 || x.dtype() == DType::I8, "{}: x must be uint8 or int8, got {}", p_.op_name,
+              dtype_name(x.dtype()));
+    DPL_CHECK(w.dtype() == DType::U8 || w.dtype() == DType::I8, "{}: w must be uint8 or int8, got {}", p_.op_name,
+              dtype_name(w.dtype()));
+    if (wzp) check_quant_param(p_.op_name, "w_zero_point", *wzp, w.dim(0), true);
+    if (!const_w_) pack(w, wzp);
+    if (use_dnnl_) {
+      if (kernel_src_ != x.dtype()) {
+        ConvParams kp = p_;
+        kp.src_type = x.dtype();
+        kp.wei_type = DType::I8;
+        kp.dst_type = DType::I32;
+        kp.src_zero_point = true;
+        kp.has_bias = false;
+        kernel_.init(kp, const_w_ ? &w8_ : nullptr, nullptr);
+        kernel_src_ = x.dtype();
+      }
+      return kernel_.run(x, w8_, nullptr, {}, xzp);
+    }
+    ConvGeometry g = conv_geometry(p_, x.shape(), w.shape());
+    Tensor y(DType::I32, g.y_shape);
+    if (y.numel() > 0) conv_acc_ref(g, x, xzp, w32_, y.data<int32_t>());
+    return y;
+  }
+
+ private:
+  void pack(const Tensor& w, const Tensor* wzp) {
+    w32_ = shifted_weights(w, wzp);
+    const bool fits = std::all_of(w32_.begin(), w32_.end(), [](int32_t v) { return v >= -128 && v <= 127; });
+    const bool dnnl_ok = fits && dnn::has_exact_int8();
+    if (dnnl_ok) {
+      w8_ = Tensor(DType::I8, w.shape());
+      int8_t* d = w8_.data<int8_t>();
+      for (size_t i = 0; i < w32_.size(); ++i) d[i] = static_cast<int8_t>(w32_[i]);
+    }
+    if (dnnl_ok != use_dnnl_) kernel_src_ = DType::Undefined;
+    use_dnnl_ = dnnl_ok;
+  }
+
+  ConvParams p_;
+  bool const_w_ = false, use_dnnl_ = false;
+  std::vector<int32_t> w32_;
+  Tensor w8_;
+  ConvKernel kernel_;
+  DType kernel_src_ = DType::Undefined;
+};
+
+class QLinearConvOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    ConvParams p = conv_attrs(node, "QLinearConv");
+    name_ = p.op_name;
+    for (size_t i : {0, 1, 3, 4, 6})
+      DPL_CHECK(node.has_input(i), "{}: input {} is required", name_, i);
+    conv_.init(std::move(p), node, 3, 5);
+  }
+
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    auto get = [&](size_t i) { return i < in.size() ? in[i] : nullptr; };
+    const Tensor& x = *in[0];
+    const Tensor& xs = *in[1];
+    const Tensor* xzp = get(2);
+    const Tensor& w = *in[3];
+    const Tensor& ws = *in[4];
+    const Tensor* wzp = get(5);
+    const Tensor& ys = *in[6];
+    const Tensor* yzp = get(7);
+    const Tensor* bias = get(8);
+    const int64_t M = w.rank() >= 1 ? w.dim(0) : 0;
+    check_quant_param(name_, "x_scale", xs, 1, false);
+    check_quant_param(name_, "y_scale", ys, 1, false);
+    check_quant_param(name_, "w_scale", ws, M, true);
+    if (xzp) check_quant_param(name_, "x_zero_point", *xzp, 1, false);
+    if (yzp) check_quant_param(name_, "y_zero_point", *yzp, 1, false);
+    DPL_CHECK(xs.dtype() == DType::F32 && ws.dtype() == DType::F32 && ys.dtype() == DType::F32,
+              "{}: scales must be float32", name_);
+    if (xzp) DPL_CHECK(xzp->dtype() == x.dtype(), "{}: x_zero_point type differs from x", name_);
+    const DType yt = yzp ? yzp->dtype() : x.dtype();
+    DPL_CHECK(yt == DType::U8 || yt == DType::I8, "{}: y must be uint8 or int8, got {}", name_, dtype_name(yt));
+    if (bias) {
+      DPL_CHECK(bias->dtype() == DType::I32 && bias->numel() == M, "{}: B must be int32 with {} values, got {} {}",
+                name_, M, dtype_name(bias->dtype()), shape_str(bias->shape()));
+    }
+    Tensor acc = conv_.accumulate(x, zp_at(xzp), w, wzp);
+    const float xsv = xs.data<float>()[0], ysv = ys.data<float>()[0];
+    std::vector<float> mult(static_cast<size_t>(ws.numel()));
+    for (int64_t i = 0; i < ws.numel(); ++i) mult[i] = xsv * ws.data<float>()[i] / ysv;
+    Tensor y(yt, acc.shape());
+    const int64_t N = acc.dim(0), inner = M ? acc.numel() / std::max<int64_t>(N * M, 1) : 0;
+    const int32_t* b = bias ? bias->data<int32_t>() : nullptr;
+    if (y.numel() > 0) {
+      if (yt == DType::U8)
+        requantize<uint8_t>(acc.data<int32_t>(), y.data<uint8_t>(), N, M, inner, mult.data(), mult.size() > 1, b,
+                            zp_at(yzp));
+      else
+        requantize<int8_t>(acc.data<int32_t>(), y.data<int8_t>(), N, M, inner, mult.data(), mult.size() > 1, b,
+                           zp_at(yzp));
+    }
+    out[0] = y;
+  }
+
+ private:
+  std::string name_;
+  IntConv conv_;
+};
+
+class ConvIntegerOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    ConvParams p = conv_attrs(node, "ConvInteger");
+    name_ = p.op_name;
+    conv_.init(std::move(p), node, 1, 3);
+  }
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor* xzp = in.size() > 2 ? in[2] : nullptr;
+    const Tensor* wzp = in.size() > 3 ? in[3] : nullptr;
+    if (xzp) check_quant_param(name_, "x_zero_point", *xzp, 1, false);
+    out[0] = conv_.accumulate(*in[0], zp_at(xzp), *in[1], wzp);
+  }
+
+ private:
+  std::string name_;
+  IntConv conv_;
+};
+
+}  // namespace
+
+DPL_REGISTER_OP("QLinearConv", QLinearConvOp);
+DPL_REGISTER_OP("ConvInteger", ConvIntegerOp);
+
+}  // namespace dpl

@@ -1,0 +1,214 @@
+// QuantizeLinear, DequantizeLinear (opset 10 and 13: per-tensor, or per-axis with the
+// `axis` attribute) and DynamicQuantizeLinear (opset 11).
+//
+//   QuantizeLinear:   y = saturate(round_half_even(x / scale) + zero_point)  (int8 or uint8,
+//                     the zero point's type; uint8 when it is omitted)
+//   DequantizeLinear: y = (x - zero_point) * scale   (int8, uint8 or int32 input)
+//
+// The division is a float division and rounding uses the default round-to-nearest-even
+// mode, as ONNX's reference and ONNX Runtime do, so results are bit-exact with them.
+#include <cmath>
+#include <limits>
+
+#include "runtime/op_registry.h"
+#include "runtime/parallel.h"
+
+namespace dpl {
+namespace {
+
+// Layout of a per-axis operation: outer x channels x inner.
+struct AxisSplit {
+  int64_t outer = 1, channels = 1, inner = 1;
+  bool per_axis = false;
+};
+
+AxisSplit split_axis(const std::string& op, const Tensor& x, const Tensor& scale, const Tensor* zp, int64_t axis) {
+  AxisSplit s;
+  s.inner = x.numel();
+  DPL_CHECK(scale.dtype() == DType::F32, "{}: scale must be float32, got {}", op, dtype_name(scale.dtype()));
+  if (zp) {
+    DPL_CHECK(zp->shape() == scale.shape() || (zp->numel() == 1 && scale.numel() == 1),
+              "{}: zero point shape {} differs from scale shape {}", op, shape_str(zp->shape()),
+              shape_str(scale.shape()));
+  }
+  if (scale.numel() == 1 && scale.rank() <= 1) return s;  // per tensor
+  DPL_CHECK(scale.rank() == 1, "{}: scale must be a scalar or 1-D, got shape {}", op, shape_str(scale.shape()));
+  const int64_t r = x.rank();
+  if (axis < 0) axis += r;
+  DPL_CHECK(axis >= 0 && axis < r, "{}: axis {} out of range for input of rank {}", op, axis, r);
+  DPL_CHECK(scale.numel() == x.dim(static_cast<int>(axis)), "{}: scale has {} values but input {} has {} along axis {}",
+            op, scale.numel(), shape_str(x.shape()), x.dim(static_cast<int>(axis)), axis);
+  s.per_axis = true;
+  s.outer = 1;
+  for (int64_t d = 0; d < axis; ++d) s.outer *= x.dim(static_cast<int>(d));
+  s.channels = x.dim(static_cast<int>(axis));
+  s.inner = 1;
+  for (int64_t d = axis + 1; d < r; ++d) s.inner *= x.dim(static_cast<int>(d));
+  return s;
+}
+
+template <typename Q>
+constexpr float qmin() { return static_cast<float>(std::numeric_limits<Q>::min()); }
+template <typename Q>
+constexpr float qmax() { return static_cast<float>(std::numeric_limits<Q>::max()); }
+
+// y[i] = saturate(nearbyint(x[i] / s) + zp). NaN goes to the low end like a plain clamp.
+template <typename X, typename Q>
+void quantize_block(const X* x, Q* y, int64_t n, float s, float zp) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = std::nearbyint(static_cast<float>(x[i]) / s) + zp;
+    v = v > qmin<Q>() ? v : qmin<Q>();
+    v = v < qmax<Q>() ? v : qmax<Q>();
+    y[i] = static_cast<Q>(v);
+  }
+}
+
+template <typename X, typename Q>
+void quantize(const Tensor& x, const Tensor& scale, const Tensor* zp, Tensor& y, const AxisSplit& s) {
+  const X* xd = x.data<X>();
+  Q* yd = y.data<Q>();
+  const float* sd = scale.data<float>();
+  const Q* zd = zp ? zp->data<Q>() : nullptr;
+  const int64_t blocks = s.outer * s.channels;
+  parallel_for(
+      blocks,
+      [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t c = b % s.channels;
+          quantize_block(xd + b * s.inner, yd + b * s.inner, s.inner, sd[s.per_axis ? c : 0],
+                         zd ? static_cast<float>(zd[s.per_axis ? c : 0]) : 0.f);
+        }
+      },
+      std::max<int64_t>(1, 65536 / std::max<int64_t>(s.inner, 1)));
+}
+
+class QuantizeLinearOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    name_ = "QuantizeLinear '" + node.name + "'";
+    axis_ = node.attrs.get_int("axis", 1);
+    if (node.attrs.has("saturate"))
+      DPL_CHECK(node.attrs.get_int("saturate", 1) == 1, "{}: saturate=0 applies to float8 only", name_);
+  }
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x = *in[0];
+    const Tensor& scale = *in[1];
+    const Tensor* zp = in.size() > 2 ? in[2] : nullptr;
+    const DType qt = zp ? zp->dtype() : DType::U8;
+    DPL_CHECK(qt == DType::U8 || qt == DType::I8, "{}: output type {} not supported (int8 and uint8 are)", name_,
+              dtype_name(qt));
+    DPL_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::I32, "{}: input must be float32 or int32, got {}", name_,
+              dtype_name(x.dtype()));
+    AxisSplit s = split_axis(name_, x, scale, zp, axis_);
+    Tensor y(qt, x.shape());
+    if (x.numel() > 0) {
+      const bool xf = x.dtype() == DType::F32;
+      if (qt == DType::U8) xf ? quantize<float, uint8_t>(x, scale, zp, y, s) : quantize<int32_t, uint8_t>(x, scale, zp, y, s);
+      else xf ? quantize<float, int8_t>(x, scale, zp, y, s) : quantize<int32_t, int8_t>(x, scale, zp, y, s);
+    }
+    out[0] = y;
+  }
+
+ private:
+  std::string name_;
+  int64_t axis_ = 1;
+};
+
+template <typename Q>
+void dequantize(const Tensor& x, const Tensor& scale, const Tensor* zp, Tensor& y, const AxisSplit& s) {
+  const Q* xd = x.data<Q>();
+  float* yd = y.data<float>();
+  const float* sd = scale.data<float>();
+  const Q* zd = zp ? zp->data<Q>() : nullptr;
+  parallel_for(
+      s.outer * s.channels,
+      [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t c = s.per_axis ? b % s.channels : 0;
+          const float sc = sd[c];
+          const int32_t z = zd ? static_cast<int32_t>(zd[c]) : 0;
+          const Q* xb = xd + b * s.inner;
+          float* yb = yd + b * s.inner;
+          for (int64_t i = 0; i < s.inner; ++i) yb[i] = static_cast<float>(static_cast<int32_t>(xb[i]) - z) * sc;
+        }
+      },
+      std::max<int64_t>(1, 65536 / std::max<int64_t>(s.inner, 1)));
+}
+
+class DequantizeLinearOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    name_ = "DequantizeLinear '" + node.name + "'";
+    axis_ = node.attrs.get_int("axis", 1);
+  }
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x = *in[0];
+    const Tensor& scale = *in[1];
+    const Tensor* zp = in.size() > 2 ? in[2] : nullptr;
+    if (zp) DPL_CHECK(zp->dtype() == x.dtype(), "{}: zero point is {} but x is {}", name_, dtype_name(zp->dtype()),
+                      dtype_name(x.dtype()));
+    AxisSplit s = split_axis(name_, x, scale, zp, axis_);
+    Tensor y(DType::F32, x.shape());
+    if (x.numel() > 0) {
+      switch (x.dtype()) {
+        case DType::U8: dequantize<uint8_t>(x, scale, zp, y, s); break;
+        case DType::I8: dequantize<int8_t>(x, scale, zp, y, s); break;
+        case DType::I32:
+          if (zp)
+            for (int64_t i = 0; i < zp->numel(); ++i)
+              DPL_CHECK(zp->data<int32_t>()[i] == 0, "{}: an int32 input needs a zero point of 0", name_);
+          dequantize<int32_t>(x, scale, zp, y, s);
+          break;
+        default: fail("{}: input type {} not supported (int8, uint8, int32 are)", name_, dtype_name(x.dtype()));
+      }
+    }
+    out[0] = y;
+  }
+
+ private:
+  std::string name_;
+  int64_t axis_ = 1;
+};
+
+// DynamicQuantizeLinear: uint8 with scale = (max(0, max x) - min(0, min x)) / 255 and
+// zero_point = saturate(round(0 - min / scale)).
+class DynamicQuantizeLinearOp : public Op {
+ public:
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x = *in[0];
+    DPL_CHECK(x.dtype() == DType::F32, "DynamicQuantizeLinear: input must be float32, got {}", dtype_name(x.dtype()));
+    const float* xd = x.data<float>();
+    float lo = 0.f, hi = 0.f;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      lo = std::min(lo, xd[i]);
+      hi = std::max(hi, xd[i]);
+    }
+    const float scale = (hi - lo) / 255.f;
+    float zpf = 0.f;
+    if (scale != 0.f) {
+      zpf = std::nearbyint(0.f - lo / scale);
+      zpf = std::min(std::max(zpf, 0.f), 255.f);
+    }
+    Tensor y(DType::U8, x.shape());
+    if (scale != 0.f) {
+      AxisSplit s;
+      s.inner = x.numel();
+      Tensor st = Tensor::scalar<float>(scale);
+      Tensor zt = Tensor::scalar<uint8_t>(static_cast<uint8_t>(zpf));
+      quantize<float, uint8_t>(x, st, &zt, y, s);
+    } else {
+      std::fill_n(y.data<uint8_t>(), y.numel(), uint8_t{0});
+    }
+    out[0] = y;
+    if (out.size() > 1) out[1] = Tensor::scalar<float>(scale);
+    if (out.size() > 2) out[2] = Tensor::scalar<uint8_t>(static_cast<uint8_t>(zpf));
+  }
+};
+
+}  // namespace
+
+DPL_REGISTER_OP("QuantizeLinear", QuantizeLinearOp);
+DPL_REGISTER_OP("DequantizeLinear", DequantizeLinearOp);
+DPL_REGISTER_OP("DynamicQuantizeLinear", DynamicQuantizeLinearOp);
+
+}  // namespace dpl
