@@ -1,4 +1,5 @@
-// MaxPool and AveragePool (1-D/2-D/3-D and beyond), GlobalAveragePool, GlobalMaxPool.
+// MaxPool and AveragePool (1-D/2-D/3-D and beyond), GlobalAveragePool, GlobalMaxPool,
+// MaxUnpool.
 //
 // Max and average pooling over a box are separable: the box maximum is the maximum over
 // one axis of the maxima over the others, and the box mean (whose divisor is a product
@@ -474,11 +475,85 @@ class GlobalPoolOp : public Op {
   }
 };
 
+// MaxUnpool: zeros of the unpooled shape, per spatial axis
+// (in - 1) * stride + kernel - pad_begin - pad_end, with X scattered to the flat positions
+// in I (MaxPool's Indices); a larger output_shape pads that with zeros at the end.
+class MaxUnpoolOp : public Op {
+ public:
+  void init(const NodeDesc& node) override {
+    name_ = node.name;
+    kernel_ = node.attrs.get_ints("kernel_shape");
+    DPL_CHECK(!kernel_.empty(), "MaxUnpool '{}': attribute kernel_shape is required", name_);
+    const size_t m = kernel_.size();
+    strides_ = node.attrs.get_ints("strides", std::vector<int64_t>(m, 1));
+    pads_ = node.attrs.get_ints("pads", std::vector<int64_t>(2 * m, 0));
+    DPL_CHECK(strides_.size() == m && pads_.size() == 2 * m,
+              "MaxUnpool '{}': kernel_shape has {} axes but strides/pads have {}/{} values", name_, m,
+              strides_.size(), pads_.size());
+  }
+
+  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x = *in[0];
+    const Tensor& idx = *in[1];
+    const size_t m = kernel_.size();
+    DPL_CHECK(x.rank() == static_cast<int>(m) + 2, "MaxUnpool '{}': input of shape {} does not match a {}-D kernel",
+              name_, shape_str(x.shape()), m);
+    DPL_CHECK(idx.shape() == x.shape(), "MaxUnpool '{}': indices of shape {} do not match X of shape {}", name_,
+              shape_str(idx.shape()), shape_str(x.shape()));
+    Shape inferred = {x.shape()[0], x.shape()[1]};
+    for (size_t i = 0; i < m; ++i)
+      inferred.push_back((x.shape()[i + 2] - 1) * strides_[i] + kernel_[i] - pads_[i] - pads_[i + m]);
+    for (int64_t d : inferred)
+      DPL_CHECK(d >= 0, "MaxUnpool '{}': negative inferred output shape {}", name_, shape_str(inferred));
+    Tensor scat = Tensor::zeros(x.dtype(), inferred);
+    const int64_t n = scat.numel();
+    const size_t es = dtype_size(x.dtype());
+    const uint8_t* xs = static_cast<const uint8_t*>(x.raw());
+    uint8_t* sp = static_cast<uint8_t*>(scat.raw());
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const int64_t j = idx.at_i64(i);
+      DPL_CHECK(j >= 0 && j < n, "MaxUnpool '{}': index {} out of range for an output of {} elements", name_, j, n);
+      std::memcpy(sp + j * es, xs + i * es, es);
+    }
+    if (in.size() < 3 || !in[2]) {
+      out[0] = scat;
+      return;
+    }
+    // output_shape: the indices still refer to the inferred shape; the result is padded
+    // with zeros at the end of each axis (as the ONNX reference does).
+    const Shape ys = in[2]->to_i64_vector();
+    DPL_CHECK(ys.size() == inferred.size(), "MaxUnpool '{}': output_shape has {} values for rank {}", name_, ys.size(),
+              x.rank());
+    for (size_t i = 0; i < ys.size(); ++i)
+      DPL_CHECK(ys[i] >= inferred[i], "MaxUnpool '{}': output_shape {} is smaller than the unpooled shape {}", name_,
+                shape_str(ys), shape_str(inferred));
+    out[0] = Tensor::zeros(x.dtype(), ys);
+    if (n == 0) return;
+    const int r = static_cast<int>(ys.size());
+    const auto ost = shape_strides(ys);
+    const int64_t row = inferred[r - 1], rows = n / row;
+    uint8_t* yp = static_cast<uint8_t*>(out[0].raw());
+    for (int64_t q = 0; q < rows; ++q) {
+      int64_t rem = q, off = 0;
+      for (int d = r - 2; d >= 0; --d) {
+        off += (rem % inferred[d]) * ost[d];
+        rem /= inferred[d];
+      }
+      std::memcpy(yp + off * es, sp + q * row * es, row * es);
+    }
+  }
+
+ private:
+  std::string name_;
+  std::vector<int64_t> kernel_, strides_, pads_;
+};
+
 }  // namespace
 
 DPL_REGISTER_OP("MaxPool", PoolOp<true>);
 DPL_REGISTER_OP("AveragePool", PoolOp<false>);
 DPL_REGISTER_OP("GlobalMaxPool", GlobalPoolOp<true>);
 DPL_REGISTER_OP("GlobalAveragePool", GlobalPoolOp<false>);
+DPL_REGISTER_OP("MaxUnpool", MaxUnpoolOp);
 
 }  // namespace dpl

@@ -98,6 +98,30 @@ TEST(MaxPool, Uint8) {
   t.run();
 }
 
+TEST(MaxUnpool, ScattersToIndices) {
+  // Default shape (2 - 1) * 2 + 2 = 4 per axis; values land at the flat indices.
+  OpTester t("MaxUnpool", 11);
+  t.attr("kernel_shape", std::vector<int64_t>{2, 2}).attr("strides", std::vector<int64_t>{2, 2});
+  t.input<float>("X", {1, 1, 2, 2}, {5, 6, 7, 8});
+  t.input<int64_t>("I", {1, 1, 2, 2}, {5, 7, 13, 15});
+  t.output<float>("Y", {1, 1, 4, 4}, {0, 0, 0, 0, 0, 5, 0, 6, 0, 0, 0, 0, 0, 7, 0, 8});
+  t.run();
+  // A larger output_shape keeps the positions and pads at the end of each axis.
+  OpTester p("MaxUnpool", 11);
+  p.attr("kernel_shape", std::vector<int64_t>{2, 2}).attr("strides", std::vector<int64_t>{2, 2});
+  p.input<float>("X", {1, 1, 2, 2}, {5, 6, 7, 8});
+  p.input<int64_t>("I", {1, 1, 2, 2}, {5, 7, 13, 15});
+  p.input<int64_t>("shape", {4}, {1, 1, 4, 5}, true);
+  p.output<float>("Y", {1, 1, 4, 5}, {0, 0, 0, 0, 0, 0, 5, 0, 6, 0, 0, 0, 0, 0, 0, 0, 7, 0, 8, 0});
+  p.run();
+  OpTester bad("MaxUnpool", 11);
+  bad.attr("kernel_shape", std::vector<int64_t>{2, 2}).attr("strides", std::vector<int64_t>{2, 2});
+  bad.input<float>("X", {1, 1, 1, 1}, {5});
+  bad.input<int64_t>("I", {1, 1, 1, 1}, {4});  // output has 4 elements
+  bad.output<float>("Y", {1, 1, 2, 2}, {0, 0, 0, 0});
+  EXPECT_THROW(bad.run_outputs(), Error);
+}
+
 TEST(AveragePool, CountIncludePadBothWays) {
   // 3x3 of 1..9, 3x3 windows, stride 2, pads 1: each output sees a 2x2 block of the
   // input; the divisor is 4 without padding, 9 with it.
