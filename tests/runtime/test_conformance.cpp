@@ -59,10 +59,19 @@ Case load_case(const std::string& name) {
     c.skip = "operator not claimed: " + s;
     return c;
   }
+  // Training-mode Dropout draws its mask from numpy's generator; no runtime reproduces it.
+  if (name.rfind("test_training_dropout", 0) == 0 && name.find("zero_ratio") == std::string::npos) {
+    c.skip = "training-mode Dropout is random (mask from numpy's generator)";
+    return c;
+  }
   auto check_type = [&](const onnx::ValueInfoProto& v) {
+    DType t = static_cast<DType>(v.type().tensor_type().elem_type());
     if (!v.type().has_tensor_type()) {
       c.skip = "non-tensor value " + v.name();
-    } else if (!dtype_supported(static_cast<DType>(v.type().tensor_type().elem_type()))) {
+    } else if (t == DType::F16) {
+      // The runtime stores float16 (for data movement) but computes in float32 only.
+      c.skip = "element type float16 not computed (" + v.name() + ")";
+    } else if (!dtype_supported(t)) {
       c.skip = "element type " + dtype_name(static_cast<DType>(v.type().tensor_type().elem_type())) +
                " not supported (" + v.name() + ")";
     }
