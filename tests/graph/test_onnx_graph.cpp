@@ -287,6 +287,49 @@ TEST(OnnxGraph, ConstantNodesBecomeInitializers) {
   expect_maps_consistent(g);
 }
 
+TEST(OnnxGraph, ExternalDataOfConstantNodesAndInitializersIsRead) {
+  TempDir dir;
+  std::vector<float> wv = {1.f, -2.f, 3.5f, 4.f}, cv = {0.5f, 0.25f, -1.f, 8.f};
+  {
+    std::ofstream f(dir.file("weights.bin"), std::ios::binary);
+    f.write("pad!", 4);  // offsets are honoured
+    f.write(reinterpret_cast<const char*>(wv.data()), 16);
+    f.write(reinterpret_cast<const char*>(cv.data()), 16);
+  }
+  auto external = [](onnx::TensorProto& t, const std::string& name, int64_t offset) {
+    t.set_name(name);
+    t.set_data_type(onnx::TensorProto::FLOAT);
+    t.add_dims(4);
+    t.set_data_location(onnx::TensorProto::EXTERNAL);
+    for (auto [k, v] : {std::pair<std::string, std::string>{"location", "weights.bin"},
+                        {"offset", std::to_string(offset)},
+                        {"length", "16"}}) {
+      auto* e = t.add_external_data();
+      e->set_key(k);
+      e->set_value(v);
+    }
+  };
+  ModelBuilder b;
+  b.input("x", {4}).node("Constant", {}, {"c"}).node("Mul", {"x", "w"}, {"m"}).node("Add", {"m", "c"}, {"y"}).output("y");
+  auto* g = b.model().mutable_graph();
+  auto* a = g->mutable_node(0)->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  external(*a->mutable_t(), "", 20);
+  external(*g->add_initializer(), "w", 4);
+  {
+    std::ofstream f(dir.file("ext.onnx"), std::ios::binary);
+    ASSERT_TRUE(b.model().SerializeToOstream(&f));
+  }
+  OnnxGraph loaded = OnnxGraph::load(dir.file("ext.onnx"));
+  EXPECT_EQ(loaded.get_initializer("w").to_f32_vector(), wv);
+  loaded.prepare();
+  EXPECT_EQ(loaded.get_initializer("c").to_f32_vector(), cv);
+  Tensor x = Tensor::from_vector<float>({4}, {1.f, 1.f, 2.f, 0.f});
+  TensorMap out = Session(loaded).run({{"x", x}});
+  EXPECT_EQ(out.at("y").to_f32_vector(), (std::vector<float>{1.5f, -1.75f, 6.f, 8.f}));
+}
+
 TEST(OnnxGraph, SetNamesMakesUniqueNames) {
   ModelBuilder b;
   b.input("x", {2})

@@ -113,6 +113,10 @@ TEST_P(RealModel, Prepares) {
     for (const auto& o : n.output()) ready.insert(o);
   }
   for (const auto& o : g.network_outputs()) EXPECT_TRUE(ready.count(o)) << o;
+  // Preparing again changes nothing.
+  OnnxGraph again = g.copy();
+  again.prepare();
+  EXPECT_EQ(again.serialize(), g.serialize());
   // The weights the light models compute in the graph are plain initializers now.
   for (const auto& n : g.graph().node()) {
     if (n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "BatchNormalization") continue;

@@ -167,6 +167,13 @@ TEST(Simplifier, ConstantOfShapeWeightBecomesInitializer) {
       for (int j = 1; j <= 3; ++j) s += 0.25 * xv[c * 25 + i * 5 + j];
   EXPECT_NEAR(out.at("y").to_f32_vector()[2 * 5 + 2], s, 1e-5);
   expect_same_outputs(orig, g, {{"x", x}});
+  // With a size limit the weight (432 bytes) stays computed in the graph, the bias folds.
+  SimplifyOptions o;
+  o.max_folded_bytes = 64;
+  OnnxGraph limited = orig.copy();
+  simplify(limited, o);
+  EXPECT_EQ(op_counts(limited), (std::map<std::string, int>{{"ConstantOfShape", 1}, {"Conv", 1}}));
+  EXPECT_TRUE(limited.is_initializer("bias"));
 }
 
 TEST(Simplifier, RemovesIdentityAndDropoutKeepingOutputNames) {
