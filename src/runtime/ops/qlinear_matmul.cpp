@@ -20,9 +20,9 @@ namespace {
 
 class IntMatMul {
  public:
-  void init(std::string name, const NodeDesc& node, size_t bzp_index) {
+  void init(std::string name, const NodeDesc& node, size_t b_index, size_t bzp_index) {
     name_ = std::move(name);
-    const Tensor* b = node.constant(1);
+    const Tensor* b = node.constant(b_index);
     const bool bzp_given = node.has_input(bzp_index);
     const Tensor* bzp = bzp_given ? node.constant(bzp_index) : nullptr;
     if (b && (bzp || !bzp_given)) {
@@ -139,7 +139,7 @@ class QLinearMatMulOp : public Op {
     name_ = "QLinearMatMul '" + node.name + "'";
     for (size_t i : {0, 1, 3, 4, 6})
       DPL_CHECK(node.has_input(i), "{}: input {} is required", name_, i);
-    mm_.init(name_, node, 5);
+    mm_.init(name_, node, 3, 5);
   }
 
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
@@ -189,7 +189,7 @@ class MatMulIntegerOp : public Op {
  public:
   void init(const NodeDesc& node) override {
     name_ = "MatMulInteger '" + node.name + "'";
-    mm_.init(name_, node, 3);
+    mm_.init(name_, node, 1, 3);
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     MatMulShape s;
