@@ -2,10 +2,14 @@
 // y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a, folded once per
 // session when the parameters are initializers. training_mode=1 (opset 14/15) normalizes
 // with the batch's own statistics and also returns the updated running mean/variance.
+// In fused sessions an inference BN absorbs a following Relu, LeakyRelu, Clip or SiLU
+// (dpl.Swish), applied in the same pass.
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/elementwise.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
@@ -17,10 +21,32 @@ std::vector<double> to_f64(const Tensor& t) {
   return v;
 }
 
-// y[n, c, :] = x[n, c, :] * a[c] + b[c]
-template <typename T>
-void affine_channels(const T* x, T* y, int64_t n, int64_t c, int64_t sp, const std::vector<T>& a,
-                     const std::vector<T>& b) {
+enum class Act { None, Relu, Clip, Leaky, Swish };
+
+struct ActParams {
+  Act kind = Act::None;
+  double lo = 0, hi = 0, alpha = 0.01;
+};
+
+template <typename T, Act A>
+inline T activate(T v, T lo, T hi, T alpha) {
+  if constexpr (A == Act::Relu) return v > T(0) ? v : T(0);
+  else if constexpr (A == Act::Clip) return v < lo ? lo : (v > hi ? hi : v);
+  else if constexpr (A == Act::Leaky) return v >= T(0) ? v : v * alpha;
+  else if constexpr (A == Act::Swish) {
+    if constexpr (std::is_same_v<T, float>) return v * ew::sigmoid_fast(v);
+    else return v / (T(1) + std::exp(-v));
+  } else {
+    (void)lo, (void)hi, (void)alpha;
+    return v;
+  }
+}
+
+// y[n, c, :] = act(x[n, c, :] * a[c] + b[c])
+template <typename T, Act A>
+void affine_channels_act(const T* x, T* y, int64_t n, int64_t c, int64_t sp, const std::vector<T>& a,
+                         const std::vector<T>& b, const ActParams& ap) {
+  const T lo = static_cast<T>(ap.lo), hi = static_cast<T>(ap.hi), alpha = static_cast<T>(ap.alpha);
   parallel_for(
       n * c,
       [&](int64_t beg, int64_t end) {
@@ -29,23 +55,67 @@ void affine_channels(const T* x, T* y, int64_t n, int64_t c, int64_t sp, const s
           const T* xp = x + i * sp;
           T* yp = y + i * sp;
 #pragma omp simd
-          for (int64_t j = 0; j < sp; ++j) yp[j] = xp[j] * ai + bi;
+          for (int64_t j = 0; j < sp; ++j) yp[j] = activate<T, A>(xp[j] * ai + bi, lo, hi, alpha);
         }
       },
       std::max<int64_t>(1, 32768 / std::max<int64_t>(1, sp)));
 }
 
+template <typename T>
+void affine_channels(const T* x, T* y, int64_t n, int64_t c, int64_t sp, const std::vector<T>& a,
+                     const std::vector<T>& b, const ActParams& ap = {}) {
+  switch (ap.kind) {
+    case Act::None: affine_channels_act<T, Act::None>(x, y, n, c, sp, a, b, ap); break;
+    case Act::Relu: affine_channels_act<T, Act::Relu>(x, y, n, c, sp, a, b, ap); break;
+    case Act::Clip: affine_channels_act<T, Act::Clip>(x, y, n, c, sp, a, b, ap); break;
+    case Act::Leaky: affine_channels_act<T, Act::Leaky>(x, y, n, c, sp, a, b, ap); break;
+    case Act::Swish: affine_channels_act<T, Act::Swish>(x, y, n, c, sp, a, b, ap); break;
+  }
+}
+
 class BatchNormOp : public Op {
  public:
+  bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool extra_ready) const override {
+    if (self.attrs.get_int("training_mode", 0) != 0 || !self.absorbed.empty()) return false;
+    if (f.op_type == "Relu" || f.op_type == "LeakyRelu" || f.op_type == "dpl.Swish") return true;
+    // Clip's bounds (opset 11+ inputs) are read at run time from the appended operands.
+    return f.op_type == "Clip" && extra_ready;
+  }
+
   void init(const NodeDesc& node) override {
     name_ = node.name;
     eps_ = node.attrs.get_float("epsilon", 1e-5f);
     momentum_ = node.attrs.get_float("momentum", 0.9f);
     training_ = node.attrs.get_int("training_mode", 0) != 0;
     DPL_CHECK(node.attrs.get_int("spatial", 1) == 1, "BatchNormalization '{}': spatial=0 is not supported", name_);
-    DPL_CHECK(node.inputs.size() == 5, "BatchNormalization '{}' needs 5 inputs (X, scale, B, mean, var), got {}",
-              name_, node.inputs.size());
+    const size_t own = node.absorbed.empty() ? node.inputs.size() : node.own_inputs;
+    DPL_CHECK(own == 5, "BatchNormalization '{}' needs 5 inputs (X, scale, B, mean, var), got {}", name_, own);
     for (size_t i = 1; i < 5; ++i) DPL_CHECK(node.has_input(i), "BatchNormalization '{}': input {} is missing", name_, i);
+    for (const NodeDesc& f : node.absorbed) {
+      if (f.op_type == "Relu") {
+        act_.kind = Act::Relu;
+      } else if (f.op_type == "LeakyRelu") {
+        act_.kind = Act::Leaky;
+        act_.alpha = f.attrs.get_float("alpha", 0.01f);
+      } else if (f.op_type == "dpl.Swish") {
+        act_.kind = Act::Swish;
+      } else if (f.op_type == "Clip") {
+        act_.kind = Act::Clip;
+        act_.lo = -std::numeric_limits<double>::infinity();
+        act_.hi = std::numeric_limits<double>::infinity();
+        if (f.opset < 11 || f.attrs.has("min") || f.attrs.has("max")) {
+          if (f.attrs.has("min")) act_.lo = f.attrs.get_float("min", 0.f);
+          if (f.attrs.has("max")) act_.hi = f.attrs.get_float("max", 0.f);
+        } else {
+          // The session appended Clip's present operands after this node's own inputs.
+          size_t next = node.own_inputs;
+          if (f.has_input(1)) clip_min_input_ = static_cast<int>(next++);
+          if (f.has_input(2)) clip_max_input_ = static_cast<int>(next);
+        }
+      } else {
+        fail("BatchNormalization '{}': cannot absorb {} '{}'", name_, f.op_type, f.name);
+      }
+    }
     if (!training_) {
       bool all_const = true;
       for (size_t i = 1; i < 5; ++i) all_const = all_const && node.constant(i) != nullptr;
@@ -71,8 +141,19 @@ class BatchNormOp : public Op {
       return;
     }
     if (!folded_) fold(*in[1], *in[2], *in[3], *in[4]);
-    if (x.dtype() == DType::F32) affine_channels<float>(x.data<float>(), out[0].data<float>(), n, c, sp, af_, bf_);
-    else if (x.dtype() == DType::F64) affine_channels<double>(x.data<double>(), out[0].data<double>(), n, c, sp, ad_, bd_);
+    ActParams act = act_;
+    auto bound = [&](int i, double& v) {
+      if (i < 0) return;
+      DPL_CHECK(static_cast<size_t>(i) < in.size() && in[i] && in[i]->numel() == 1,
+                "BatchNormalization '{}': absorbed Clip bound must be a one-element tensor", name_);
+      v = in[i]->at_f64(0);
+    };
+    bound(clip_min_input_, act.lo);
+    bound(clip_max_input_, act.hi);
+    if (x.dtype() == DType::F32)
+      affine_channels<float>(x.data<float>(), out[0].data<float>(), n, c, sp, af_, bf_, act);
+    else if (x.dtype() == DType::F64)
+      affine_channels<double>(x.data<double>(), out[0].data<double>(), n, c, sp, ad_, bd_, act);
     else fail("BatchNormalization '{}': element type {} is not supported (float, double)", name_, dtype_name(x.dtype()));
   }
 
@@ -144,6 +225,8 @@ class BatchNormOp : public Op {
   bool training_ = false, folded_ = false;
   std::vector<double> ad_, bd_;
   std::vector<float> af_, bf_;
+  ActParams act_;
+  int clip_min_input_ = -1, clip_max_input_ = -1;
 };
 
 }  // namespace
