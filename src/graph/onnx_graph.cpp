@@ -5,6 +5,7 @@
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
 #include <onnx/version_converter/convert.h>
+#include <spdlog/spdlog.h>
 
 #include <climits>
 #include <cstdio>
@@ -149,6 +150,46 @@ int rewrite_coerced_softmax(OnnxGraph& g) {
   return rewritten;
 }
 
+// Upsample (opset 7-9) and Resize-10 map output to input coordinates as x / scale
+// ("asymmetric") and, in nearest mode, take floor(x) when upsampling and ceil(x) when
+// downsampling; libonnx's Resize 10->11 adapter leaves opset 11's defaults (half_pixel,
+// round_prefer_floor) in place, which moves every sample. Every Resize of a model converted
+// from below opset 11 came from one of those, so each gets the old behaviour spelled out.
+int fix_resize_from_opset10(OnnxGraph& g) {
+  int fixed = 0;
+  for (int i = 0; i < g.node_count(); ++i) {
+    auto& n = g.mutable_node(i);
+    if (n.op_type() != "Resize" || !is_std_domain(n.domain()) || find_attr(n, "coordinate_transformation_mode")) continue;
+    auto* a = n.add_attribute();
+    a->set_name("coordinate_transformation_mode");
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s("asymmetric");
+    const auto* mode = find_attr(n, "mode");
+    if (!mode || mode->s() == "nearest") {
+      std::string nearest = "floor";
+      if (n.input_size() > 2 && g.is_initializer(n.input(2))) {
+        Tensor scales = g.get_initializer(n.input(2));
+        bool up = false, down = false;
+        for (int64_t k = 0; k < scales.numel(); ++k) {
+          up = up || scales.at_f64(k) > 1.0;
+          down = down || scales.at_f64(k) < 1.0;
+        }
+        if (down && !up) nearest = "ceil";
+        if (down && up)
+          spdlog::warn("Resize '{}' (from opset < 11) scales some axes up and others down in nearest mode; opset 11 "
+                       "cannot express that exactly, using floor on every axis",
+                       n.name());
+      }
+      auto* nm = n.add_attribute();
+      nm->set_name("nearest_mode");
+      nm->set_type(onnx::AttributeProto::STRING);
+      nm->set_s(nearest);
+    }
+    ++fixed;
+  }
+  return fixed;
+}
+
 }  // namespace
 
 OnnxGraph OnnxGraph::load(const std::string& path) {
@@ -232,6 +273,7 @@ void OnnxGraph::convert_to_opset(int target) {
   update_maps();
   // Adapters add Constant nodes (Clip min/max, Unsqueeze axes, Resize scales...).
   convert_constant_to_init();
+  if (from < 11 && target >= 11) fix_resize_from_opset10(*this);
 }
 
 void OnnxGraph::infer_shapes() {

@@ -42,7 +42,9 @@ class OnnxGraph {
   // and Hardmax below opset 13 (which flatten their input at `axis`) are rewritten first as
   // Flatten -> op -> Reshape(Shape(x)) when their axis is not provably the last one, imports
   // of other domains are kept aside, Constant nodes the adapters create become
-  // initializers, and the IR version is raised to the one the target opset came with.
+  // initializers, Resize nodes that came from Upsample/Resize-10 keep their asymmetric,
+  // floor/ceil sampling (the adapter drops it), and the IR version is raised to the one the
+  // target opset came with.
   void convert_to_opset(int target);
   // Runs ONNX shape inference; value_info gets every inferable shape. Nodes inference cannot
   // handle leave their outputs unknown.

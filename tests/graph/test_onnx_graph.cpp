@@ -517,5 +517,32 @@ TEST(OnnxGraph, PrepareConvertsUpsampleToResize) {
   expect_tensor_near(out.at("y"), Tensor::from_vector<float>({1, 1, 4, 6}, want), 0, 0);
 }
 
+TEST(OnnxGraph, ConvertedLinearUpsampleKeepsAsymmetricCoordinates) {
+  // Upsample-9 maps output i to input i / scale (libonnx's adapter alone leaves opset 11's
+  // half_pixel default, which shifts every sample).
+  ModelBuilder b(9, 4);
+  b.input("x", {1, 1, 2, 2})
+      .init("scales", Tensor::from_vector<float>({4}, {1.f, 1.f, 2.f, 2.f}))
+      .node("Upsample", {"x", "scales"}, {"y"})
+      .attr("mode", std::string("linear"))
+      .output("y");
+  OnnxGraph g = b.graph();
+  g.prepare();
+  Tensor x = Tensor::from_vector<float>({1, 1, 2, 2}, {1.f, 3.f, 5.f, 11.f});
+  TensorMap out = Session(g).run({{"x", x}});
+  // Row/column source positions 0, 0.5, 1, 1.5 (clamped to 1).
+  auto at = [&](double r, double c) {
+    auto v = x.to_f32_vector();
+    auto lerp = [](double a, double b, double t) { return a + (b - a) * t; };
+    r = std::min(r, 1.0);
+    c = std::min(c, 1.0);
+    return static_cast<float>(lerp(lerp(v[0], v[1], c), lerp(v[2], v[3], c), r));
+  };
+  std::vector<float> want;
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) want.push_back(at(i / 2.0, j / 2.0));
+  expect_tensor_near(out.at("y"), Tensor::from_vector<float>({1, 1, 4, 4}, want), 1e-6, 1e-6);
+}
+
 }  // namespace
 }  // namespace dpl::test
