@@ -40,11 +40,19 @@ int fold_constants(OnnxGraph& g, const SimplifyOptions& opts, SimplifyStats& sta
   static const std::set<std::string> kNonDeterministic = {"RandomNormal",      "RandomUniform", "RandomNormalLike",
                                                           "RandomUniformLike", "Multinomial",   "Bernoulli"};
   const int opset = static_cast<int>(g.opset());
-  std::unordered_map<std::string, Tensor> values;  // decoded initializers and folded outputs
+  // Decoded initializers and folded outputs, for the nodes after. Big tensors (the weights
+  // of the light models) are decoded again when needed instead, so that folding a model's
+  // weights does not hold them twice.
+  constexpr size_t kCacheBytes = size_t{1} << 20;
+  std::unordered_map<std::string, Tensor> values;
+  std::vector<Tensor> scratch;
   auto value = [&](const std::string& name) -> const Tensor* {
     auto it = values.find(name);
-    if (it == values.end()) it = values.emplace(name, g.get_initializer(name)).first;
-    return &it->second;
+    if (it != values.end()) return &it->second;
+    Tensor t = g.get_initializer(name);
+    if (t.bytes() <= kCacheBytes) return &values.emplace(name, std::move(t)).first->second;
+    scratch.push_back(std::move(t));
+    return &scratch.back();
   };
   std::vector<char> remove(g.node_count(), 0);
   int folded = 0;
@@ -74,6 +82,8 @@ int fold_constants(OnnxGraph& g, const SimplifyOptions& opts, SimplifyStats& sta
 
     std::vector<const Tensor*> ins;
     std::vector<Tensor> outs(n.output_size());
+    scratch.clear();
+    scratch.reserve(n.input_size());  // pointers into it must stay valid
     try {
       NodeDesc d = node_desc_from_proto(n, opset);
       for (const auto& in : n.input()) ins.push_back(in.empty() ? nullptr : value(in));
@@ -107,7 +117,7 @@ int fold_constants(OnnxGraph& g, const SimplifyOptions& opts, SimplifyStats& sta
       const std::string& name = n.output(k);
       if (name.empty()) continue;
       g.set_initializer(name, outs[k]);
-      values[name] = std::move(outs[k]);
+      if (outs[k].bytes() <= kCacheBytes) values[name] = std::move(outs[k]);
     }
     remove[i] = 1;
     ++folded;
