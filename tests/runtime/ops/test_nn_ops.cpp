@@ -655,6 +655,43 @@ TEST(Resize, NearestRoundPreferCeilVersusFloor) {
   t.run();
 }
 
+TEST(Resize, LeadingAxesAndLowRanks) {
+  {
+    // Rank 1, linear, align_corners: 3 -> 5 samples.
+    OpTester t("Resize", 13);
+    t.attr("mode", std::string("linear")).attr("coordinate_transformation_mode", std::string("align_corners"));
+    t.input<float>("X", {3}, {0, 10, 20});
+    t.omitted_input().omitted_input();
+    t.input<int64_t>("sizes", {1}, {5}, true);
+    t.output<float>("Y", {5}, {0, 5, 10, 15, 20});
+    t.run();
+  }
+  {
+    // Rank 3, resizing the first axis (nearest asymmetric x2) and not the others; int32.
+    OpTester t("Resize", 13);
+    t.attr("mode", std::string("nearest")).attr("coordinate_transformation_mode", std::string("asymmetric"));
+    t.input<int32_t>("X", {2, 1, 2}, {1, 2, 3, 4});
+    t.omitted_input();
+    t.input<float>("scales", {3}, {2, 1, 1}, true);
+    t.output<int32_t>("Y", {4, 1, 2}, {1, 2, 1, 2, 3, 4, 3, 4});
+    t.run();
+  }
+  {
+    // tf_crop_and_resize: the second output column falls outside the crop.
+    OpTester t("Resize", 13);
+    t.attr("mode", std::string("linear"))
+        .attr("coordinate_transformation_mode", std::string("tf_crop_and_resize"))
+        .attr("extrapolation_value", 9.f);
+    t.input<float>("X", {1, 2}, {1, 3});
+    t.input<float>("roi", {4}, {0, 0.5f, 1, 1.5f}, true);
+    t.omitted_input();
+    t.input<int64_t>("sizes", {2}, {1, 2}, true);
+    // Row 0.5 * (0 + 1) * 0 = 0; columns 0.5 and 1.5 (outside [0, 1]).
+    t.output<float>("Y", {1, 2}, {2, 9});
+    t.run();
+  }
+}
+
 TEST(Resize, UpsampleOpset9Nearest) {
   OpTester t("Upsample", 9);
   t.attr("mode", std::string("nearest"));
