@@ -122,6 +122,8 @@ class ConvKernel {
 
  private:
   dnn::memory weights_for(Entry& e, const Tensor& w);
+  Tensor run_depthwise(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor* b,
+                       const std::vector<const Tensor*>& binary_args);
   std::unique_ptr<Entry> create_entry(const Shape& x, const Shape& w, const dnn::memory::desc* src_hint,
                                       const dnn::memory::desc* dst_hint);
 

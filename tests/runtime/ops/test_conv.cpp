@@ -257,6 +257,43 @@ TEST(ConvKernel, LayoutsAndPostOpsMatchReference) {
   }
 }
 
+// Depthwise convolutions with outputs at least 32 wide take a direct NCHW path unless
+// Blocked is forced (oneDNN); both, with post-ops, must match the reference.
+TEST(ConvKernel, DepthwisePathsAndPostOps) {
+  for (int64_t k : {3, 5}) {
+    for (int64_t s : {1, 2, 3}) {
+      // Output widths 70 and 35 (direct), 24 (stride 3: oneDNN).
+      Tensor x = random_f32({2, 12, 11, 70}, 26);
+      Tensor w = random_f32({12, 1, k, k}, 27), b = random_f32({12}, 28);
+      const int64_t p = k / 2;
+      RefConv r{12, {s, s}, {1, 1}, {p, p - 1}, {}};
+      Tensor ref = conv_ref(x, w, &b, r, {p - 1, p});
+      Tensor addend = random_f32(ref.shape(), 29), residual = random_f32(ref.shape(), 30);
+      Tensor want(DType::F32, ref.shape());
+      for (int64_t i = 0; i < want.numel(); ++i) {
+        const float v = std::min(std::max(ref.data<float>()[i] + addend.data<float>()[i], -0.2f), 0.7f);
+        want.data<float>()[i] = v + 0.5f * residual.data<float>()[i];
+      }
+      for (ActLayout l : {ActLayout::Auto, ActLayout::Blocked}) {
+        SCOPED_TRACE("k " + std::to_string(k) + " s " + std::to_string(s) + " layout " + std::to_string(static_cast<int>(l)));
+        ConvParams cp;
+        cp.group = 12;
+        cp.strides = {s, s};
+        cp.pads = {p, p - 1, p - 1, p};
+        cp.has_bias = true;
+        cp.src_layout = cp.dst_layout = l;
+        ConvKernel plain;
+        plain.init(cp, &w, &b);
+        expect_tensor_near(plain.run(x, w, &b), ref, 1e-4, 1e-5);
+        cp.post_ops = {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Clip, -0.2f, 0.7f}, {PostOp::Kind::Sum, 0.f, 0.f, 0.5f}};
+        ConvKernel fused;
+        fused.init(cp, nullptr, nullptr);
+        expect_tensor_near(fused.run(x, w, &b, {&addend, &residual}), want, 1e-4, 1e-5);
+      }
+    }
+  }
+}
+
 TEST(ConvTranspose, OutputShapeLargerThanNatural) {
   // Natural size 2*(3-1)+3 = 7; output_shape 8 extends the end (bias only there).
   Tensor x = random_f32({1, 2, 3, 3}, 30), w = random_f32({2, 3, 3, 3}, 31), b = random_f32({3}, 32);
