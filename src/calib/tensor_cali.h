@@ -7,7 +7,9 @@
 #include <functional>
 #include <string>
 
+#include "calib/observer.h"
 #include "calib/ranges.h"
+#include "calib/sample_source.h"
 #include "graph/onnx_graph.h"
 #include "runtime/session.h"
 
@@ -15,17 +17,6 @@ namespace dpl {
 
 enum class CaliAlgo { MinMax, Hist, Mse };
 CaliAlgo parse_cali_algo(const std::string& name);  // "minmax" | "hist" | "mse"
-
-// Where calibration samples come from: batches of graph-input tensors.
-class SampleSource {
- public:
-  virtual ~SampleSource() = default;
-  virtual int count() const = 0;
-  // Samples [first, first + n) stacked along axis 0, one tensor per graph input.
-  virtual TensorMap batch(int first, int n) = 0;
-  // Name of sample i for messages (e.g. its file).
-  virtual std::string describe(int i) const { return "sample " + std::to_string(i); }
-};
 
 struct CaliOptions {
   CaliAlgo algo = CaliAlgo::Mse;
@@ -37,12 +28,26 @@ struct CaliOptions {
   int threads = 1;
   // Called after each batch with (samples done, total, stage name), for progress bars.
   std::function<void(int, int, const std::string&)> progress;
+  // Called after each stage's local pass with its observer, before its statistics are used
+  // (by the next stage or for the ranges): a distributed run merges the other ranks' state
+  // into it here (Observer::serialize / merge_serialized), each rank having observed its
+  // own SampleSlice.
+  std::function<void(Observer&, const std::string& stage)> reduce;
 };
 
-// Ranges for every graph input and every node output (float tensors only).
+// One pass of `observer` over all samples of `data`, `opts.batch` samples per run of
+// `session` (with a hook installed for the pass and removed after). When the first run of a
+// batch of several samples fails (a model whose graph pins the batch size), the pass warns
+// and starts over one sample at a time.
+void observe_pass(Session& session, SampleSource& data, Observer& observer, const CaliOptions& opts,
+                  const std::string& stage);
+
+// Ranges for every graph input and every node output (float tensors only; tensors that never
+// held a finite value get none, with a warning).
 ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, const CaliOptions& opts);
 // Per-output-channel [min, max] of every initializer input after the first of Conv, Gemm,
-// ConvTranspose, PRelu, BatchNormalization (SPEC 4, "weights"); scalars skipped.
+// ConvTranspose, PRelu, BatchNormalization (SPEC 4, "weights"); scalars skipped, and inputs
+// that are not initializers too (the original fails on them).
 WeightRanges weight_ranges(const OnnxGraph& graph);
 
 }  // namespace dpl

@@ -1,0 +1,85 @@
+// Calibration observers: statistics of activation tensors gathered while the runtime runs
+// (attached to Session::set_hook), one tensor value at a time, a batch of samples at once.
+// Their state is mergeable (merge(), or merge_serialized() for state that crossed a process
+// boundary), so ranks of a distributed run can each observe their share of the samples and
+// reduce afterwards (SPEC 10). Turning the state into ranges is a separate, final step.
+//
+// Common rules for every observer:
+//  - only float32 tensors are observed (int64 shape tensors, bool masks... are ignored);
+//  - non-finite values (NaN, +-Inf, e.g. attention masks) are ignored: a range is the range
+//    of the finite values, which is what can be quantized;
+//  - a tensor that never held a finite value gets no range.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "runtime/tensor.h"
+
+namespace dpl {
+
+// How a tensor value computed on a batch of `samples` samples is cut into per-sample parts
+// (only OCTAV needs per-sample statistics). When dim 0 is a multiple of `samples`, the value
+// is `samples` consecutive row blocks of numel/samples elements, one per sample. Otherwise
+// (a scalar, or a tensor whose dim 0 does not carry the batch) the whole value counts as
+// one part standing for all `samples` samples (weight = samples): exact for tensors that do
+// not depend on the input, which is what such tensors usually are.
+struct SampleSplit {
+  int64_t parts = 1;     // number of parts
+  int64_t part_size = 0; // elements per part
+  int weight = 1;        // samples each part stands for
+};
+SampleSplit split_samples(const Tensor& value, int samples);
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  // Statistics of one value of tensor `name` computed on `samples` samples stacked along
+  // axis 0. Called on the session thread; may use the runtime's thread pool.
+  virtual void observe(const std::string& name, const Tensor& value, int samples) = 0;
+  // Adds the statistics of `other` (same kind and settings): afterwards this observer is as
+  // if it had seen both sets of samples. Throws when the kinds or settings differ.
+  virtual void merge(const Observer& other) = 0;
+  // The state as bytes (native endianness; for ranks of one job) and the merge of such bytes.
+  virtual std::string serialize() const = 0;
+  virtual void merge_serialized(std::string_view bytes) = 0;
+  virtual void clear() = 0;
+};
+
+// Little helpers for serialize()/merge_serialized().
+class ByteWriter {
+ public:
+  template <typename T>
+  void put(const T& v) {
+    out_.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  }
+  void put_bytes(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
+  void put_string(const std::string& s) {
+    put<uint64_t>(s.size());
+    out_ += s;
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+class ByteReader {
+ public:
+  explicit ByteReader(std::string_view in) : in_(in) {}
+  template <typename T>
+  T get() {
+    T v;
+    get_bytes(&v, sizeof(T));
+    return v;
+  }
+  void get_bytes(void* p, size_t n);
+  std::string get_string();
+  bool done() const { return pos_ == in_.size(); }
+
+ private:
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+}  // namespace dpl

@@ -1,0 +1,95 @@
+#include "calib/ranges.h"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "io/atomic_file.h"
+#include "util/error.h"
+
+namespace dpl {
+
+namespace {
+
+using nlohmann::json;
+
+// float -> double is exact, and the JSON writer prints the shortest decimal that reads back
+// as the same double: every bit of the float survives (as the original's float32.tolist()).
+json number(const std::string& path, const std::string& tensor, float v) {
+  DPL_CHECK(std::isfinite(v), "cannot write {}: the range of '{}' is not finite ({})", path, tensor, v);
+  return json(static_cast<double>(v));
+}
+
+json read_json(const std::string& path) {
+  std::ifstream f(path);
+  DPL_CHECK(f.good(), "cannot open {}", path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  try {
+    return json::parse(ss.str());
+  } catch (const json::exception& e) {
+    fail("{} is not valid JSON: {}", path, e.what());
+  }
+}
+
+float to_float(const std::string& path, const std::string& tensor, const json& v) {
+  DPL_CHECK(v.is_number(), "{}: entry '{}' holds {} where a number is expected", path, tensor, v.dump());
+  const double d = v.get<double>();
+  DPL_CHECK(std::isfinite(d) && std::fabs(d) <= 3.4028234663852886e38, "{}: entry '{}' holds {}, not a float32 value",
+            path, tensor, v.dump());
+  return static_cast<float>(d);
+}
+
+void write(const std::string& path, const json& j) { write_file_atomic(path, j.dump(4) + "\n"); }
+
+}  // namespace
+
+void save_act_ranges(const std::string& path, const ActRanges& r) {
+  json j = json::object();
+  for (const auto& [name, range] : r) j[name] = json::array({number(path, name, range.lo), number(path, name, range.hi)});
+  write(path, j);
+}
+
+void save_weight_ranges(const std::string& path, const WeightRanges& r) {
+  json j = json::object();
+  for (const auto& [name, cr] : r) {
+    DPL_CHECK(cr.lo.size() == cr.hi.size(), "cannot write {}: '{}' has {} minimums and {} maximums", path, name,
+              cr.lo.size(), cr.hi.size());
+    json lo = json::array(), hi = json::array();
+    for (float v : cr.lo) lo.push_back(number(path, name, v));
+    for (float v : cr.hi) hi.push_back(number(path, name, v));
+    j[name] = json::array({std::move(lo), std::move(hi)});
+  }
+  write(path, j);
+}
+
+ActRanges load_act_ranges(const std::string& path) {
+  const json j = read_json(path);
+  DPL_CHECK(j.is_object(), "{} must hold an object {{tensor: [min, max]}}", path);
+  ActRanges r;
+  for (const auto& [name, v] : j.items()) {
+    DPL_CHECK(v.is_array() && v.size() == 2, "{}: entry '{}' must be [min, max], got {}", path, name, v.dump());
+    r[name] = {to_float(path, name, v[0]), to_float(path, name, v[1])};
+  }
+  return r;
+}
+
+WeightRanges load_weight_ranges(const std::string& path) {
+  const json j = read_json(path);
+  DPL_CHECK(j.is_object(), "{} must hold an object {{tensor: [[min per channel], [max per channel]]}}", path);
+  WeightRanges r;
+  for (const auto& [name, v] : j.items()) {
+    DPL_CHECK(v.is_array() && v.size() == 2 && v[0].is_array() && v[1].is_array() && v[0].size() == v[1].size() &&
+                  !v[0].empty(),
+              "{}: entry '{}' must be [[min per channel], [max per channel]] with as many of each, got {}", path,
+              name, v.dump().substr(0, 200));
+    ChannelRanges cr;
+    for (const auto& x : v[0]) cr.lo.push_back(to_float(path, name, x));
+    for (const auto& x : v[1]) cr.hi.push_back(to_float(path, name, x));
+    r[name] = std::move(cr);
+  }
+  return r;
+}
+
+}  // namespace dpl
