@@ -176,25 +176,40 @@ void ConvKernel::init(ConvParams p, const Tensor* const_w, const Tensor* const_b
 
 namespace {
 
-// Measured on this project's AVX-512 (Sapphire Rapids) build machines with oneDNN 2.6,
-// fp32, plain NCHW tensors in and out (times include the reorders to/from blocked):
-//   ResNet-50 3x3 64->64 56x56, batch 1, 1 thread: plain (gemm:jit, im2col) 2.47 ms,
-//     blocked (brgconv nChw16c) 1.49 ms; batch 8: 20.4 ms vs 19.7 ms.
-//   3x3 256->256 14x14: plain 3.06 ms, blocked 2.79 ms. 3x3 512 7x7: 4.2 vs 2.3 ms.
-//   1x1 64->256 56x56, batch 1: plain 0.92 ms, blocked 1.47 ms (conv alone 0.79 ms);
-//     1x1 256->64 56x56 batch 8: plain 7.9 ms, blocked 19.8 ms (reorders dominate).
-//   depthwise 3x3 64ch 80x80: plain 4.4 ms (gemm per group), blocked 0.87 ms.
-//   Mixed (plain src, blocked dst or the reverse) always fell back to gemm:jit.
-// So: plain for 1x1 stride-1 unpadded convolutions (a plain GEMM, no im2col), blocked
-// for the rest. A fusion pass that keeps activations blocked between oneDNN ops removes
-// the reorders and should then ask for Blocked everywhere.
+// Plain NCHW src/dst (oneDNN's gemm:jit, no reorders) or blocked (oneDNN picks nhwc /
+// nChw16c for brgconv, with reorders from/to NCHW around it)? Measured with ConvKernel::run on
+// plain tensors (reorders included), oneDNN 2.6, AVX-512 (Sapphire Rapids), 1 thread, best of
+// 15 interleaved runs; ms (GFLOP/s):
+//   1x1 64->256 56x56      plain 0.73 (142)  blocked 1.06 (97)
+//   1x1 256->64 56x56      plain 0.59 (174)  blocked 1.01 (102)
+//   1x1 256->512 56x56 s2  plain 1.59 (129)  blocked 1.66 (124)
+//   1x1 512->128 28x28     plain 0.62 (166)  blocked 0.82 (125)
+//   1x1 1024->256 14x14    plain 0.66 (157)  blocked 0.78 (132)
+//   1x1 1024->2048 14x14 s2 plain 1.84 (112) blocked 1.97 (104)
+//   1x1 512->2048 7x7      plain 0.86 (120)  blocked 0.70 (147)
+//   1x1 2048->512 7x7      plain 0.85 (121)  blocked 0.75 (138)
+//   1x1 256->64 56x56 b8   plain 10.1        blocked 31.6 (the nchw->nhwc reorder dominates)
+//   3x3 64->64 56x56       plain 3.72 (62)   blocked 1.53 (151)
+//   3x3 256->256 14x14     plain 1.74 (133)  blocked 1.30 (178)
+//   3x3 512->512 7x7       plain 2.24 (103)  blocked 1.63 (142)
+//   3x3 64->64 56x56 b8    plain 40.8        blocked 26.5
+//   depthwise 3x3 64ch 80x80: plain 2.8 (gemm per group), blocked 0.44 (see direct_depthwise)
+//   Mixed (plain src with blocked dst or the reverse) always fell back to gemm:jit.
+// So: plain for unpadded 1x1 convolutions on inputs of at least 128 pixels (a plain GEMM, no
+// im2col), blocked for the rest. A fusion pass that keeps activations blocked between oneDNN
+// ops removes the reorders and should then ask for Blocked everywhere.
+constexpr int64_t kPlain1x1MinPixels = 128;
+
 bool prefer_plain(const ConvParams& p, const ConvGeometry& g) {
   if (p.src_type != DType::F32) return false;  // int8 kernels want nhwc/blocked
   if (p.transposed) return false;
   if (g.G != 1) return false;
-  for (int i = 0; i < g.nsp; ++i)
+  int64_t pixels = 1;
+  for (int i = 0; i < g.nsp; ++i) {
     if (g.kernel[i] != 1 || g.pads_begin[i] != 0 || g.pads_end[i] != 0) return false;
-  return true;
+    pixels *= g.in[i];
+  }
+  return pixels >= kPlain1x1MinPixels;
 }
 
 memory::desc user_weight_desc(const ConvParams& p, const ConvGeometry& g) {

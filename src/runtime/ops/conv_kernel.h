@@ -11,7 +11,8 @@
 // Activation layout (src/dst) is chosen per layer by ConvParams::src_layout/dst_layout:
 // Plain is the tensor's own NCHW row-major layout; Blocked lets oneDNN choose (nChw16c on
 // AVX-512), with reorders from/to NCHW around the primitive when run() is given plain
-// tensors. Auto picks per layer from measurements (see choose_layout() in conv_kernel.cpp).
+// tensors. Auto picks per layer from measurements (see prefer_plain() and
+// direct_depthwise() in conv_kernel.cpp).
 //
 // For a later session-level pass:
 //  (a) prepare() returns the entry with the src/dst descriptors the primitive uses, and
@@ -51,7 +52,8 @@ struct PostOp {
 };
 
 enum class ActLayout {
-  Auto,     // choose per layer (plain for 1x1 stride-1 convs, blocked otherwise)
+  Auto,     // choose per layer (plain for unpadded 1x1 convs on >= 128 pixels and for the
+            // direct depthwise kernel, blocked otherwise; see conv_kernel.cpp)
   Plain,    // the dense NCHW layout
   Blocked,  // whatever oneDNN prefers (format_tag::any)
 };
