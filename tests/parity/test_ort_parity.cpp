@@ -40,6 +40,7 @@ const fs::path kOrtScript = fs::path(DPL_SOURCE_DIR) / "tests" / "tools" / "ort_
 const fs::path kOrtPackage =
     fs::path(DPL_SOURCE_DIR) / "tests" / "tools" / "node_modules" / "onnxruntime-node" / "package.json";
 const fs::path kInfer = fs::path(DPL_BINARY_DIR) / "dipoorlet-infer";
+const fs::path kMakeExample = fs::path(DPL_BINARY_DIR) / "make-example";
 constexpr double kMinCosine = 0.99999;
 constexpr int kThreads = 2;
 constexpr int kCommandTimeoutS = 400;
@@ -49,7 +50,7 @@ using InputMaker = std::function<void(const fs::path& dir, const std::string& in
 
 struct ParityCase {
   std::string name;
-  std::string model;  // relative to ../shared/models
+  std::string model;  // relative to ../shared/models; empty: the bundled example (make-example)
   int samples;
   std::vector<std::string> input_shapes;  // --input_shape flags for both runners
   InputMaker make_inputs;
@@ -110,10 +111,19 @@ void light_inputs(const fs::path& dir, const std::string& input, int count) {
   }
 }
 
+// The example's own calibration samples, written by make-example next to the inputs folder.
+void example_inputs(const fs::path& dir, const std::string& input, int count) {
+  for (int i = 0; i < count; ++i)
+    fs::copy_file(sample_path((dir.parent_path() / "example" / "calib").string(), input, i),
+                  sample_path(dir.string(), input, i));
+}
+
 const std::vector<float> kImagenetMean{123.675f, 116.28f, 103.53f}, kImagenetStd{58.395f, 57.12f, 57.375f};
 
 std::vector<ParityCase> all_cases() {
   std::vector<ParityCase> c;
+  // Needs no shared data: runs wherever node and onnxruntime-node are installed.
+  c.push_back({"example_tiny_cnn", "", 8, {}, example_inputs, {}});
   PreprocessOptions yolox = pre(416, 416, {0}, {1}, true);
   yolox.resize = ResizeMode::Letterbox;
   yolox.align = LetterboxAlign::TopLeft;
@@ -187,12 +197,21 @@ class OrtParity : public ::testing::TestWithParam<ParityCase> {};
 
 TEST_P(OrtParity, OutputsMatchOnnxRuntime) {
   const ParityCase& pc = GetParam();
-  const fs::path model = kModels / pc.model;
-  if (!fs::exists(model)) GTEST_SKIP() << "shared model not present: " << model;
+  const fs::path work = fs::path(DPL_BINARY_DIR) / "parity" / pc.name;
+  const fs::path model = pc.model.empty() ? work / "example" / "tiny_cnn.onnx" : kModels / pc.model;
+  if (!pc.model.empty() && !fs::exists(model)) GTEST_SKIP() << "shared model not present: " << model;
   if (!node_available()) GTEST_SKIP() << "node is not installed (run scripts/install_deps.sh)";
   if (!fs::exists(kOrtPackage))
     GTEST_SKIP() << "onnxruntime-node is not installed in tests/tools/node_modules (run scripts/install_deps.sh)";
   if (!pc.data.empty() && !fs::exists(pc.data)) GTEST_SKIP() << "shared data not present: " << pc.data;
+  fs::remove_all(work);
+  fs::create_directories(work);
+  if (pc.model.empty()) {
+    int rc = run_command(quote(kMakeExample.string()) + " " + quote((work / "example").string()) + " " +
+                             std::to_string(pc.samples),
+                         work / "example.log");
+    ASSERT_EQ(rc, 0) << "make-example failed:\n" << read_text(work / "example.log");
+  }
 
   OnnxGraph g;
   try {
@@ -210,8 +229,6 @@ TEST_P(OrtParity, OutputsMatchOnnxRuntime) {
   }
   ASSERT_TRUE(fs::exists(kInfer)) << kInfer << " is not built";
 
-  const fs::path work = fs::path(DPL_BINARY_DIR) / "parity" / pc.name;
-  fs::remove_all(work);
   const fs::path in = work / "inputs", ours = work / "ours", ort = work / "ort";
   auto inputs = g.network_inputs();
   ASSERT_EQ(inputs.size(), 1u) << "the parity cases feed single-input models";
