@@ -1,5 +1,27 @@
 // Builds the fake-quantized (QDQ) model by the rules of SPEC 7 (the original's quantize.py).
+//
+// For each node whose op type the platform quantizes (and whose name is not in skip_layers),
+// in graph order, for each input:
+//   - the first initializer input of a weighted op (Conv, Gemm, ConvTranspose, PRelu,
+//     BatchNormalization) gets a weight pair, per channel along weight_channel_axis()
+//     (quant/qdq_rules.h) when the platform's weights are per channel; other initializers
+//     stay float. **beyond**: on platforms that quantize MatMul, an initializer second
+//     input of a MatMul gets a weight pair too, per output channel (last axis);
+//   - any other input (graph input or activation) gets an activation pair, created once
+//     per tensor and shared by every consumer that quantizes it;
+//   - Relu, PRelu, Mul: nothing when input 0 has no producer node (a graph input or an
+//     initializer); nothing for a one-input node (Relu) fed by Conv, Gemm, Eltwise or Add;
+//   - trt: the first input of an Add produced by a Conv stays float;
+//   - inputs that are not float32 (shape tensors, indices) and omitted inputs are left alone.
+// Platforms that quantize the network output append a pair after each float graph output
+// and make the dequantized tensor the graph output (`outputs` maps the names).
+// Naming: nodes <t>_QuantizeLinear / <t>_DequantizeLinear, tensors <t>_q / <t>_dq,
+// initializers <t>_scale / <t>_zero_point (scalars per tensor, 1-D with `axis` per channel;
+// zero point INT8 when symmetric, UINT8 when asymmetric). Pairs are placed right before
+// their first quantized consumer (output pairs right after the producer); the result is
+// topologically sorted and passes onnx::checker.
 #pragma once
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -7,19 +29,39 @@
 #include "calib/ranges.h"
 #include "graph/onnx_graph.h"
 #include "quant/platform.h"
+#include "quant/quant_param.h"
 
 namespace dpl {
 
 struct QdqOptions {
   std::set<std::string> skip_layers;  // node names never quantized
+  // The original checks "input 0 has no producer" of Relu/PRelu/Mul against a map that is
+  // only refreshed after each node, so once input 0 got a pair created at this very node,
+  // the node's later inputs (a PRelu slope, the second factor of a Mul) are left float.
+  // true reproduces that (same Q/DQ placement as the original); false quantizes them.
+  bool original_relu_type_inputs = true;
+};
+
+struct QdqPair {
+  std::string tensor;  // the quantized tensor (original name)
+  bool weight = false;
+  int axis = -1;       // per-channel axis, -1 per tensor
+  QuantParams params;
 };
 
 struct QdqModel {
-  OnnxGraph graph;                       // opset 13, passes onnx::checker
-  std::vector<std::string> quant_nodes;  // names of the nodes whose inputs were quantized
+  OnnxGraph graph;                       // opset >= 13 (13 for every prepared model), passes onnx::checker
+  std::vector<std::string> quant_nodes;  // the selected nodes (op type in quant_nodes, not skipped), in graph
+                                         // order, as the original's quant_node_list: also those whose inputs
+                                         // all stayed float by the rules above
+  std::vector<QdqPair> pairs;            // in creation order
+  std::map<std::string, std::string> outputs;  // every graph output -> its name in `graph`
+  std::vector<std::string> warnings;     // also logged (spdlog::warn): skip_layers names matching no node...
+  const QdqPair* pair(const std::string& tensor) const;
 };
 
-// Throws naming the tensor when a range it needs is missing.
+// Throws naming the tensor when a range it needs is missing or unusable (a per-channel
+// weight range whose channel count differs from the weight's output channels).
 QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRanges& act, const WeightRanges& weight,
                    const QdqOptions& opts);
 
