@@ -495,7 +495,7 @@ class ResizeOp : public Op {
     DPL_CHECK(!at.has("axes"), "{} '{}': the axes attribute (opset 18) is not supported", op_, name_);
   }
 
-  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
     const int r = x.rank();
     auto input = [&](size_t i) -> const Tensor* { return i < in.size() && in[i] && in[i]->numel() > 0 ? in[i] : nullptr; };
@@ -517,6 +517,11 @@ class ResizeOp : public Op {
         for (int64_t i = 0; i < s->numel(); ++i) scales.push_back(static_cast<double>(static_cast<float>(s->at_f64(i))));
       } else if (const Tensor* z = input(3)) {
         sizes = z->to_i64_vector();
+        // Batch rule (as Reshape's): sizes folded at export time carry the exported batch
+        // in dim 0. When the data's dim 0 is the batch actually fed, follow it.
+        if (!sizes.empty() && r > 0 && ctx.actual_batch != ctx.declared_batch && sizes[0] == ctx.declared_batch &&
+            x.shape()[0] == ctx.actual_batch)
+          sizes[0] = ctx.actual_batch;
       } else {
         fail("{} '{}': one of scales or sizes must be given", op_, name_);
       }
