@@ -285,8 +285,8 @@ float eltwise(const PostOp& op, float v) {
 }
 
 // Applies the post-ops to one output row `acc` (n values at element offset `off` of the
-// output); `dst` holds the Sum addend, `bin` the BinaryAdd operands (plain, output shape).
-void post_ops_row(const std::vector<PostOp>& post, float* acc, int64_t n, int64_t off, const float* dst,
+// output); `sum_src` holds the Sum addend, `bin` the BinaryAdd operands (plain, output shape).
+void post_ops_row(const std::vector<PostOp>& post, float* acc, int64_t n, int64_t off, const float* sum_src,
                   const std::vector<const float*>& bin) {
   size_t bi = 0;
   for (const PostOp& op : post) {
@@ -294,7 +294,7 @@ void post_ops_row(const std::vector<PostOp>& post, float* acc, int64_t n, int64_
       const float* o = bin[bi++] + off;
       for (int64_t i = 0; i < n; ++i) acc[i] += o[i];
     } else if (op.kind == PostOp::Kind::Sum) {
-      for (int64_t i = 0; i < n; ++i) acc[i] += op.scale * dst[off + i];
+      for (int64_t i = 0; i < n; ++i) acc[i] += op.scale * sum_src[off + i];
     } else if (op.kind == PostOp::Kind::Relu) {
       for (int64_t i = 0; i < n; ++i) acc[i] = acc[i] > 0.f ? acc[i] : 0.f;
     } else if (op.kind == PostOp::Kind::Clip) {
@@ -406,6 +406,56 @@ void depthwise_nchw(const ConvGeometry& g, const float* x, const float* w, const
         }
       },
       1);
+}
+
+// ConvTranspose as one GEMM and a col2im scatter: col[n] (OC*KH*KW x H*W) = W^T x[n], then
+// y[n, oc, i*s - p + kh*d, j*s - p + kw*d] += col[n, (oc, kh, kw), (i, j)] over a bias-filled
+// output. oneDNN 2.6's deconvolution is slow on the small-channel, large-image layers of
+// detector necks (PP-OCRv4 det). 1 thread, best of 15, plain tensors in and out, ms; each
+// line's two runs were taken together (the machine was shared, so compare within a run):
+//                              run 1: oneDNN plain / oneDNN blocked   run 2: GEMM+col2im / oneDNN blocked
+//   24->24 160x160 k2 s2              20.7 / 37.0                          4.7 / 14.8
+//   24->1 320x320 k2 s2                2.1 / 66.4                          1.5 / 26.9
+//   96->96 20x20 k2 s2                 0.56 / 0.76                         0.28 / 0.76
+//   64->32 80x80 k4 s2 p1             16.1 / 10.3                          5.6 / 5.9
+//   256->128 40x40 k3 s2 p1 op1       22.1 / 22.7                          7.9 / 9.1
+// so every group-1 2-D ConvTranspose takes this path unless Blocked is asked for.
+bool gemm_deconv(const ConvParams& p, const ConvGeometry& g) {
+  if (!p.transposed || p.src_type != DType::F32 || p.dst_type != DType::F32) return false;
+  if (p.src_layout == ActLayout::Blocked || p.dst_layout == ActLayout::Blocked) return false;
+  return g.nsp == 2 && g.G == 1;
+}
+
+// Adds col (OC*KH*KW planes of H x W) into the bias-filled output y (OC planes of OH x OW).
+void col2im_add(const ConvGeometry& g, const float* col, float* y, int64_t oc0, int64_t oc1) {
+  const int64_t H = g.in[0], W = g.in[1], KH = g.kernel[0], KW = g.kernel[1], SH = g.strides[0], SW = g.strides[1];
+  const int64_t DH = g.dilations[0], DW = g.dilations[1], PT = g.pads_begin[0], PL = g.pads_begin[1];
+  const int64_t OH = g.out[0], OW = g.out[1];
+  for (int64_t oc = oc0; oc < oc1; ++oc) {
+    float* yp = y + oc * OH * OW;
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const float* cp = col + ((oc * KH + kh) * KW + kw) * H * W;
+        // Valid j: 0 <= j*SW - PL + kw*DW < OW.
+        const int64_t ow_off = kw * DW - PL;
+        int64_t j0 = ow_off >= 0 ? 0 : (-ow_off + SW - 1) / SW;
+        int64_t j1 = OW - ow_off <= 0 ? 0 : std::min(W, (OW - ow_off + SW - 1) / SW);
+        if (j0 >= j1) continue;
+        for (int64_t i = 0; i < H; ++i) {
+          const int64_t oh = i * SH - PT + kh * DH;
+          if (oh < 0 || oh >= OH) continue;
+          float* yr = yp + oh * OW;
+          const float* cr = cp + i * W;
+          if (SW == 1) {
+            for (int64_t j = j0; j < j1; ++j) yr[j + ow_off] += cr[j];
+          } else if (SW == 2) {
+            for (int64_t j = j0; j < j1; ++j) yr[2 * j + ow_off] += cr[j];
+          } else {
+            for (int64_t j = j0; j < j1; ++j) yr[j * SW + ow_off] += cr[j];
+          }
+        }
+      }
+  }
 }
 
 }  // namespace
@@ -599,9 +649,10 @@ Tensor ConvKernel::run(const Tensor& x, const Tensor& w, const Tensor* b, const 
               shape_str(wt.shape()));
     return Tensor(p_.dst_type, g.y_shape);
   }
-  if (p_.src_type == DType::F32 && x.rank() == 4 && wt.rank() == 4 && p_.group > 1) {
+  if (p_.src_type == DType::F32 && x.rank() == 4 && wt.rank() == 4 && (p_.group > 1 || p_.transposed)) {
     ConvGeometry g = conv_geometry(p_, x.shape(), wt.shape());
     if (direct_depthwise(p_, g)) return run_depthwise(g, x, wt, b, binary_args);
+    if (gemm_deconv(p_, g)) return run_deconv_gemm(g, x, wt, b, binary_args);
   }
   Entry& e = prepare(x.shape(), wt.shape());
   const ConvGeometry& g = e.g;
@@ -709,6 +760,61 @@ Tensor ConvKernel::run_depthwise(const ConvGeometry& g, const Tensor& x, const T
   }
   depthwise_nchw(g, x.data<float>(), w.data<float>(), bt ? bt->data<float>() : nullptr, y.data<float>(), p_.post_ops,
                  bin);
+  return y;
+}
+
+}  // namespace dpl
+
+namespace dpl {
+
+// See gemm_deconv() for when this runs and what it was measured against.
+Tensor ConvKernel::run_deconv_gemm(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor* b,
+                                   const std::vector<const Tensor*>& binary_args) {
+  Tensor y(DType::F32, g.y_shape);
+  if (y.numel() == 0) return y;
+  const Tensor* bt = p_.has_bias ? (has_const_b_ ? &const_b_ : b) : nullptr;
+  if (bt) {
+    DPL_CHECK(bt->numel() == g.M && bt->dtype() == DType::F32, "{}: bias B has shape {}, expected [{}]", p_.op_name,
+              shape_str(bt->shape()), g.M);
+  }
+  std::vector<const float*> bin;
+  const float* sum_src = nullptr;
+  size_t bi = 0;
+  for (const PostOp& op : p_.post_ops) {
+    if (op.kind != PostOp::Kind::BinaryAdd && op.kind != PostOp::Kind::Sum) continue;
+    DPL_CHECK(bi < binary_args.size() && binary_args[bi] && binary_args[bi]->shape() == y.shape(),
+              "internal: {} post-op operand missing or of the wrong shape", p_.op_name);
+    if (op.kind == PostOp::Kind::BinaryAdd) bin.push_back(binary_args[bi]->data<float>());
+    else sum_src = binary_args[bi]->data<float>();
+    ++bi;
+  }
+  const int64_t HW = g.in[0] * g.in[1], K = g.C, M = g.M * g.kernel[0] * g.kernel[1];
+  const int64_t OHW = g.out[0] * g.out[1];
+  // col[n] = W^T (M x K) x[n] (K x HW). ONNX W is (K, M) row-major: W^T is a strided view.
+  float* col = static_cast<float*>(dnn::scratch(3, static_cast<size_t>(g.N * M * HW) * sizeof(float)));
+  if (!deconv_mm_) {
+    deconv_mm_ = std::make_unique<MatMulKernel>();
+    MatMulParams mp;
+    mp.op_name = p_.op_name;
+    deconv_mm_->init(mp, nullptr);
+  }
+  deconv_mm_->run_raw(w.raw(), {1, M, K}, {M * K, 1, M}, x.raw(), {g.N, K, HW}, {K * HW, HW, 1}, nullptr, {}, col,
+                      {g.N, M, HW});
+  float* yd = y.data<float>();
+  const float* bd = bt ? bt->data<float>() : nullptr;
+  const std::vector<PostOp>& post = p_.post_ops;
+  parallel_for(
+      g.N * g.M,
+      [&](int64_t p0, int64_t p1) {
+        for (int64_t pl = p0; pl < p1; ++pl) {
+          const int64_t n = pl / g.M, oc = pl % g.M;
+          float* yp = yd + pl * OHW;
+          std::fill_n(yp, OHW, bd ? bd[oc] : 0.f);
+          col2im_add(g, col + n * M * HW, yd + n * g.M * OHW, oc, oc + 1);
+          if (!post.empty()) post_ops_row(post, yp, OHW, pl * OHW, sum_src, bin);
+        }
+      },
+      1);
   return y;
 }
 

@@ -12,7 +12,9 @@
 // Plain is the tensor's own NCHW row-major layout; Blocked lets oneDNN choose (nChw16c on
 // AVX-512), with reorders from/to NCHW around the primitive when run() is given plain
 // tensors. Auto picks per layer from measurements (see prefer_plain() and
-// direct_depthwise() in conv_kernel.cpp).
+// direct_depthwise() in conv_kernel.cpp). With plain tensors two layers bypass oneDNN's
+// convolution primitives: wide depthwise convolutions (a direct NCHW kernel) and group-1
+// 2-D ConvTranspose (oneDNN matmul + col2im); both apply the post-ops themselves.
 //
 // For a later session-level pass:
 //  (a) prepare() returns the entry with the src/dst descriptors the primitive uses, and
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "runtime/dnnl_util.h"
+#include "runtime/ops/matmul_kernel.h"
 #include "runtime/tensor.h"
 
 namespace dpl {
@@ -126,6 +129,8 @@ class ConvKernel {
   dnn::memory weights_for(Entry& e, const Tensor& w);
   Tensor run_depthwise(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor* b,
                        const std::vector<const Tensor*>& binary_args);
+  Tensor run_deconv_gemm(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor* b,
+                         const std::vector<const Tensor*>& binary_args);
   std::unique_ptr<Entry> create_entry(const Shape& x, const Shape& w, const dnn::memory::desc* src_hint,
                                       const dnn::memory::desc* dst_hint);
 
@@ -133,6 +138,7 @@ class ConvKernel {
   Tensor const_w_, const_b_;
   bool has_const_w_ = false, has_const_b_ = false;
   std::vector<std::unique_ptr<Entry>> cache_;  // most recently used first
+  std::unique_ptr<MatMulKernel> deconv_mm_;  // ConvTranspose as GEMM + col2im
   // Reordered constant weights, shared by entries that want the same layout.
   std::vector<std::pair<dnn::memory::desc, dnn::memory>> packed_w_;
 };

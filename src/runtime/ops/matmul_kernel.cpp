@@ -40,10 +40,10 @@ void MatMulKernel::init(MatMulParams p, const Tensor* const_b) {
   cache_.clear();
 }
 
-void MatMulKernel::run(const Tensor& a, const Dims& a_dims, const Dims& a_strides, const Tensor& b_in,
-                       const Dims& b_dims, const Dims& b_strides, const Tensor* c, const Dims& c_dims, Tensor& y,
-                       const Dims& y_dims, int32_t a_zp) {
-  const Tensor& b = has_const_b_ ? const_b_ : b_in;
+void MatMulKernel::run_raw(const void* a, const Dims& a_dims, const Dims& a_strides, const void* b_in,
+                           const Dims& b_dims, const Dims& b_strides, const void* c, const Dims& c_dims, void* y,
+                           const Dims& y_dims, int32_t a_zp) {
+  const void* b = has_const_b_ ? const_b_.raw() : b_in;
   dnn::sync_threads();
   const int threads = num_threads();
   Entry* e = nullptr;
@@ -100,12 +100,12 @@ void MatMulKernel::run(const Tensor& a, const Dims& a_dims, const Dims& a_stride
   }
 
   std::unordered_map<int, memory> args;
-  args[DNNL_ARG_SRC] = memory(e->a_md, dnn::engine(), const_cast<void*>(a.raw()));
-  args[DNNL_ARG_DST] = memory(e->y_md, dnn::engine(), y.raw());
+  args[DNNL_ARG_SRC] = memory(e->a_md, dnn::engine(), const_cast<void*>(a));
+  args[DNNL_ARG_DST] = memory(e->y_md, dnn::engine(), y);
   if (e->packed_b) {
     args[DNNL_ARG_WEIGHTS] = e->packed_b;
   } else {
-    memory user(e->user_b_md, dnn::engine(), const_cast<void*>(b.raw()));
+    memory user(e->user_b_md, dnn::engine(), const_cast<void*>(b));
     if (e->b_r) {
       memory packed = dnn::scratch_memory(2, e->b_md);
       e->b_r.execute(dnn::stream(), user, packed);
@@ -115,7 +115,7 @@ void MatMulKernel::run(const Tensor& a, const Dims& a_dims, const Dims& a_stride
     }
   }
   if (p_.has_c) {
-    memory cm(e->c_md, dnn::engine(), const_cast<void*>(c->raw()));
+    memory cm(e->c_md, dnn::engine(), const_cast<void*>(c));
     if (e->c_as_bias) args[DNNL_ARG_BIAS] = cm;
     else args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = cm;
   }

@@ -44,7 +44,14 @@ class MatMulKernel {
   // dense, float, each dim 1 or equal (nullptr when !has_c). a_zp: A's zero point.
   void run(const Tensor& a, const dnn::Dims& a_dims, const dnn::Dims& a_strides, const Tensor& b,
            const dnn::Dims& b_dims, const dnn::Dims& b_strides, const Tensor* c, const dnn::Dims& c_dims, Tensor& y,
-           const dnn::Dims& y_dims, int32_t a_zp = 0);
+           const dnn::Dims& y_dims, int32_t a_zp = 0) {
+    run_raw(a.raw(), a_dims, a_strides, b.raw(), b_dims, b_strides, c ? c->raw() : nullptr, c_dims, y.raw(), y_dims,
+            a_zp);
+  }
+  // The same on raw buffers (b is ignored when B is constant).
+  void run_raw(const void* a, const dnn::Dims& a_dims, const dnn::Dims& a_strides, const void* b,
+               const dnn::Dims& b_dims, const dnn::Dims& b_strides, const void* c, const dnn::Dims& c_dims, void* y,
+               const dnn::Dims& y_dims, int32_t a_zp = 0);
 
  private:
   MatMulParams p_;

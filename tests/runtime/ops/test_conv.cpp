@@ -294,6 +294,40 @@ TEST(ConvKernel, DepthwisePathsAndPostOps) {
   }
 }
 
+// ConvTranspose runs as GEMM + col2im (group 1, 2-D) unless Blocked is forced (oneDNN);
+// both, with post-ops, must match the reference.
+TEST(ConvKernel, TransposedPathsAndPostOps) {
+  Tensor x = random_f32({2, 5, 6, 7}, 40), w = random_f32({5, 3, 3, 4}, 41), b = random_f32({3}, 42);
+  // H: 2*5 + 2*2 + 1 + output_padding 1 - pads (1, 1) = 14; W: 3*6 + 3 + 1 - pads (2, 1) = 19.
+  RefConv r{1, {2, 3}, {2, 1}, {1, 2}, {14, 19}};
+  Tensor ref = deconv_ref(x, w, &b, r);
+  Tensor addend = random_f32(ref.shape(), 43), residual = random_f32(ref.shape(), 44);
+  Tensor want(DType::F32, ref.shape());
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const float v = std::max(ref.data<float>()[i] + addend.data<float>()[i], 0.f);
+    want.data<float>()[i] = v - residual.data<float>()[i];
+  }
+  for (ActLayout l : {ActLayout::Auto, ActLayout::Blocked}) {
+    SCOPED_TRACE("layout " + std::to_string(static_cast<int>(l)));
+    ConvParams cp;
+    cp.transposed = true;
+    cp.strides = {2, 3};
+    cp.dilations = {2, 1};
+    cp.pads = {1, 2, 1, 1};
+    cp.output_padding = {1, 0};
+    cp.has_bias = true;
+    cp.src_layout = cp.dst_layout = l;
+    ConvKernel plain;
+    plain.init(cp, &w, &b);
+    expect_tensor_near(plain.run(x, w, &b), ref, 1e-4, 1e-5);
+    expect_tensor_near(plain.run(x.slice_rows(1, 1), w, &b), ref.slice_rows(1, 1), 1e-4, 1e-5);
+    cp.post_ops = {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Relu}, {PostOp::Kind::Sum, 0.f, 0.f, -1.f}};
+    ConvKernel fused;
+    fused.init(cp, nullptr, nullptr);
+    expect_tensor_near(fused.run(x, w, &b, {&addend, &residual}), want, 1e-4, 1e-5);
+  }
+}
+
 TEST(ConvTranspose, OutputShapeLargerThanNatural) {
   // Natural size 2*(3-1)+3 = 7; output_shape 8 extends the end (bias only there).
   Tensor x = random_f32({1, 2, 3, 3}, 30), w = random_f32({2, 3, 3, 3}, 31), b = random_f32({3}, 32);
