@@ -55,6 +55,10 @@ struct ParityCase {
   std::vector<std::string> input_shapes;  // --input_shape flags for both runners
   InputMaker make_inputs;
   fs::path data;  // shared data the inputs come from (empty: generated)
+  // Also compare a few intermediate activations (made graph outputs in a copy of the model):
+  // the onnx-light models have constant weights, so their final outputs are the same value
+  // for every class and check little on their own.
+  bool intermediates = false;
 };
 
 // Photographs spread over the sample folder, preprocessed as the model expects.
@@ -145,7 +149,8 @@ std::vector<ParityCase> all_cases() {
                images(pre(48, 192, {127.5f}, {127.5f})), kImages});
   for (const char* m : {"bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
                         "squeezenet", "vgg19", "zfnet512"})
-    c.push_back({std::string("light_") + m, std::string("onnx-light/light_") + m + ".onnx", 1, {}, light_inputs, {}});
+    c.push_back(
+        {std::string("light_") + m, std::string("onnx-light/light_") + m + ".onnx", 1, {}, light_inputs, {}, true});
   return c;
 }
 
@@ -213,9 +218,23 @@ TEST_P(OrtParity, OutputsMatchOnnxRuntime) {
     ASSERT_EQ(rc, 0) << "make-example failed:\n" << read_text(work / "example.log");
   }
 
+  fs::path run_model = model;
+  if (pc.intermediates) {
+    // Activations at about 1/4, 1/2 and 3/4 of the network become extra outputs.
+    OnnxGraph m = OnnxGraph::load(model.string());
+    const std::set<std::string> kinds{"Conv", "Relu", "Concat", "MaxPool", "AveragePool", "Sum", "Add", "LRN"};
+    std::vector<std::string> acts;
+    for (const auto& n : m.graph().node())
+      if (kinds.count(n.op_type()) && n.output_size() > 0) acts.push_back(n.output(0));
+    ASSERT_GE(acts.size(), 4u) << "too few activations in " << model;
+    for (size_t k = 1; k <= 3; ++k) m.add_network_output(acts[acts.size() * k / 4]);
+    run_model = work / "model_with_intermediates.onnx";
+    m.save(run_model.string());
+  }
+
   OnnxGraph g;
   try {
-    g = OnnxGraph::load(model.string());
+    g = OnnxGraph::load(run_model.string());
     g.prepare();
   } catch (const std::exception& e) {
     FAIL() << "the model does not go through the load sequence: " << e.what();
@@ -236,7 +255,7 @@ TEST_P(OrtParity, OutputsMatchOnnxRuntime) {
   pc.make_inputs(in, inputs[0], pc.samples);
   if (HasFatalFailure()) return;
 
-  std::string common = " -M " + quote(model.string()) + " -I " + quote(in.string()) + " -N " +
+  std::string common = " -M " + quote(run_model.string()) + " -I " + quote(in.string()) + " -N " +
                        std::to_string(pc.samples) + " --threads " + std::to_string(kThreads);
   for (const auto& s : pc.input_shapes) common += " --input_shape " + quote(s);
   int rc = run_command(quote(kInfer.string()) + common + " -O " + quote(ours.string()), work / "ours.log");
