@@ -1,0 +1,64 @@
+// dipoorlet: post-training quantization of an ONNX model (SPEC 2). Flags of features not
+// built yet are not accepted: the parser rejects them as unknown options.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/quantize_args.h"
+#include "quant/platform.h"
+#include "util/error.h"
+#include "util/version.h"
+
+using namespace dpl;
+
+namespace {
+
+std::string quote_args(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"dipoorlet: post-training quantization of ONNX models for edge back ends (C++ rebuild of Dipoorlet)"};
+  QuantizeArgs a;
+  std::vector<std::string> shapes;
+  app.add_option("-M,--model", a.model, "ONNX model")->required();
+  app.add_option("-I,--input_dir", a.input_dir, "calibration data: <dir>/<input name>/<i>.bin, raw float32")
+      ->required();
+  app.add_option("-O,--output_dir", a.output_dir, "output folder (default: <model dir>/results)");
+  app.add_option("-N,--data_num", a.data_num, "number of calibration samples")->required();
+  app.add_option("-A,--act_quant", a.act_quant, "activation calibration algorithm")
+      ->check(CLI::IsMember({"minmax", "hist", "mse"}))
+      ->capture_default_str();
+  app.add_option("-D,--deploy", a.deploy, "deploy platform")->required()->check(CLI::IsMember(platform_names()));
+  app.add_option("--bins", a.bins, "histogram bins (hist)")->capture_default_str();
+  app.add_option("--threshold", a.threshold, "cumulative-histogram threshold (hist)")->capture_default_str();
+  app.add_option("--skip_layers", a.skip_layers, "node names never quantized");
+  app.add_flag("--savefp", a.savefp, "save FP32 network outputs per sample to <output>/output/");
+  app.add_option("--threads", a.threads, "threads")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--batch", a.batch, "samples per runtime call during calibration")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
+  app.add_option("--input_shape", shapes, "NAME:D0,D1,... for inputs with symbolic dimensions");
+  app.set_version_flag("--version", std::string(kVersion));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (const auto& s : shapes) a.input_shapes.insert(parse_input_shape(s));
+  a.command_line = quote_args(argc, argv);
+  run_quantize(a);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 1;
+  }
+}

@@ -1,0 +1,36 @@
+// The `dipoorlet` command's arguments (SPEC 2) and the whole quantization run.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace dpl {
+
+struct QuantizeArgs {
+  std::string model, input_dir, output_dir;
+  int data_num = 0;
+  std::string act_quant = "mse";
+  std::string deploy;
+  int bins = 2048;
+  double threshold = 0.99999;
+  std::vector<std::string> skip_layers;
+  bool savefp = false;
+  int threads = 1;
+  int batch = 1;
+  std::map<std::string, Shape> input_shapes;  // NAME:dims for inputs with symbolic dims
+  // The command line as given, for the log's first line.
+  std::string command_line;
+};
+
+// Default output folder: <model dir>/results (SPEC 2).
+std::string default_output_dir(const std::string& model);
+// "NAME:D0,D1,..." -> (NAME, shape). Throws on a malformed spec.
+std::pair<std::string, Shape> parse_input_shape(const std::string& spec);
+
+// Runs the pipeline: load + prepare, calibrate, build the QDQ model, write the files.
+// Throws dpl::Error with one line naming the problem.
+void run_quantize(const QuantizeArgs& args);
+
+}  // namespace dpl

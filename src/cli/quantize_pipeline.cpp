@@ -1,0 +1,158 @@
+// The quantization run, in the original's order (__main__.py): load, calibrate, (weight
+// transforms: later), build the QDQ model, write ranges and models.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "calib/ranges.h"
+#include "calib/sample_source.h"
+#include "calib/tensor_cali.h"
+#include "cli/quantize_args.h"
+#include "graph/onnx_graph.h"
+#include "graph/simplifier.h"
+#include "io/atomic_file.h"
+#include "io/calib_data.h"
+#include "quant/platform.h"
+#include "quant/qdq_builder.h"
+#include "runtime/session.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/progress.h"
+
+namespace dpl {
+
+namespace fs = std::filesystem;
+
+std::string default_output_dir(const std::string& model) {
+  fs::path dir = fs::absolute(fs::path(model)).parent_path();
+  return (dir / "results").string();
+}
+
+std::pair<std::string, Shape> parse_input_shape(const std::string& spec) {
+  auto colon = spec.rfind(':');
+  DPL_CHECK(colon != std::string::npos && colon > 0 && colon + 1 < spec.size(),
+            "--input_shape '{}' is not NAME:D0,D1,...", spec);
+  Shape shape;
+  std::string dims = spec.substr(colon + 1);
+  size_t pos = 0;
+  while (true) {
+    size_t comma = dims.find(',', pos);
+    std::string d = dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(d, &used);
+    } catch (...) {
+      used = 0;
+    }
+    DPL_CHECK(used == d.size() && !d.empty() && v > 0, "--input_shape '{}': '{}' is not a positive number", spec, d);
+    shape.push_back(v);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return {spec.substr(0, colon), shape};
+}
+
+namespace {
+
+// Writes FP32 network outputs per sample: output/<name>/onnx-output-<i>.bin (SPEC 9).
+void save_fp_outputs(const OnnxGraph& graph, SampleSource& data, const QuantizeArgs& args) {
+  SessionOptions so;
+  so.threads = args.threads;
+  so.fuse = true;
+  Session session(graph, so);
+  Progress bar("save FP32 outputs", data.count());
+  for (int i = 0; i < data.count(); ++i) {
+    TensorMap out = session.run(data.batch(i, 1));
+    for (const auto& name : session.output_names()) {
+      fs::path dir = fs::path(args.output_dir) / "output" / file_safe_name(name);
+      fs::create_directories(dir);
+      write_raw((dir / ("onnx-output-" + std::to_string(i) + ".bin")).string(), out.at(name));
+    }
+    bar.update(i + 1);
+  }
+  bar.finish();
+}
+
+}  // namespace
+
+void run_quantize(const QuantizeArgs& in) {
+  QuantizeArgs args = in;
+  const auto t0 = std::chrono::steady_clock::now();
+  setup_console_logging();
+  // Everything the user can get wrong is checked before any file is written.
+  const Platform& platform = platform_by_name(args.deploy);
+  CaliAlgo algo = parse_cali_algo(args.act_quant);
+  DPL_CHECK(args.data_num > 0, "-N must be positive, got {}", args.data_num);
+  DPL_CHECK(args.bins > 0, "--bins must be positive, got {}", args.bins);
+  DPL_CHECK(args.threshold > 0 && args.threshold <= 1, "--threshold must be in (0, 1], got {}", args.threshold);
+  if (args.output_dir.empty()) args.output_dir = default_output_dir(args.model);
+
+  OnnxGraph graph = OnnxGraph::load(args.model);
+  SimplifyOptions simp;
+  simp.input_shapes = args.input_shapes;
+  graph.prepare(simp);
+
+  std::vector<InputSpec> inputs = FolderSampleSource::graph_inputs(graph);
+  for (auto& spec : inputs) {
+    auto it = args.input_shapes.find(spec.name);
+    if (it != args.input_shapes.end()) spec.shape = it->second;
+    if (!spec.shape.empty() && spec.shape[0] < 0) spec.shape[0] = 1;
+  }
+  for (const auto& [name, shape] : args.input_shapes) {
+    bool found = false;
+    for (const auto& spec : inputs) found |= spec.name == name;
+    DPL_CHECK(found, "--input_shape names '{}', which is not an input of the model", name);
+  }
+  FolderSampleSource data(args.input_dir, inputs, args.data_num);
+
+  ensure_writable_dir(args.output_dir);
+  std::string log_path = add_log_file(args.output_dir);
+  spdlog::info("{}", args.command_line);
+  spdlog::info("model {} (opset 13 after preparation, {} nodes), platform {}, algorithm {}, {} samples", args.model,
+               graph.node_count(), platform.name, args.act_quant, data.count());
+
+  // Tensor calibration.
+  CaliOptions co;
+  co.algo = algo;
+  co.bins = args.bins;
+  co.threshold = args.threshold;
+  co.bits = platform.act.bits;
+  co.dynamic_sym = platform.act.dynamic_sym;
+  co.batch = args.batch;
+  co.threads = args.threads;
+  std::unique_ptr<Progress> bar;
+  std::string stage_now;
+  co.progress = [&](int done, int total, const std::string& stage) {
+    if (stage != stage_now) {
+      if (bar) bar->finish();
+      bar = std::make_unique<Progress>("calibration (" + stage + ")", total);
+      stage_now = stage;
+    }
+    bar->update(done);
+  };
+  WeightRanges wr = weight_ranges(graph);
+  ActRanges ar = calibrate_activations(graph, data, co);
+  if (bar) bar->finish();
+  save_act_ranges((fs::path(args.output_dir) / "act_clip_val.json").string(), ar);
+  save_weight_ranges((fs::path(args.output_dir) / "weight_clip_val.json").string(), wr);
+
+  // QDQ model.
+  QdqOptions qo;
+  qo.skip_layers.insert(args.skip_layers.begin(), args.skip_layers.end());
+  QdqModel q = build_qdq(graph, platform, ar, wr, qo);
+  const std::string qpath = (fs::path(args.output_dir) / "quant_model.onnx").string();
+  q.graph.save(qpath);
+  spdlog::info("quantized {} nodes with {} Q/DQ pairs", q.quant_nodes.size(), q.pairs.size());
+
+  if (args.savefp) save_fp_outputs(graph, data, args);
+
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("wrote {}/{{quant_model.onnx, act_clip_val.json, weight_clip_val.json}}{} and {}", args.output_dir,
+               args.savefp ? ", output/" : "", log_path);
+  spdlog::info("Total time cost: {:.1f} seconds.", secs);
+  stop_file_logging();
+}
+
+}  // namespace dpl
