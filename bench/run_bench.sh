@@ -81,6 +81,7 @@ measure() {
 echo "Dipoorlet-C++ vs ONNX Runtime $(node -p "require('$ROOT/tests/tools/node_modules/onnxruntime-node/package.json').version") (onnxruntime-node)"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc) cores"
 echo "median ms per sample over $REPEAT passes of $N samples, after one warm-up pass"
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew the timings, most of all with 2 threads)"
 echo
 printf '%-18s %5s %7s %10s %10s %8s\n' model batch threads "ours ms" "ORT ms" ratio
 printf '%-18s %5s %7s %10s %10s %8s\n' ------------------ ----- ------- ---------- ---------- --------
