@@ -52,8 +52,9 @@ void reorder(const memory& src, const memory& dst);
 memory reorder_to(const memory& src, const memory::desc& md);
 
 // Grow-only per-thread buffers for activations reordered around a primitive. Slots are
-// independent (one for the source, one for the destination, ...); a slot's pointer stays
-// valid until the next scratch() call for the same slot on the same thread. 64-byte aligned.
+// independent; a slot's pointer stays valid until the next scratch() call for the same slot
+// on the same thread. 64-byte aligned. In use: 0 conv source, 1 conv destination, 2 conv
+// weights reordered per call, 3 ConvTranspose GEMM columns, 4 matmul B reordered per call.
 void* scratch(int slot, size_t bytes);
 // Memory object over scratch slot `slot` sized for `md`.
 memory scratch_memory(int slot, const memory::desc& md);
