@@ -18,7 +18,7 @@ OctavObserver::OctavObserver(int bits, bool dynamic_sym) : bits_(bits), dynamic_
 void OctavObserver::observe(const std::string& name, const Tensor& value, int samples) {
   if (value.dtype() != DType::F32 || value.numel() == 0) return;
   const SampleSplit split = split_samples(value, samples);
-  const auto res = calib::octav_clip(value.data<float>(), split.parts, split.part_size, bits_, dynamic_sym_);
+  const auto res = calib::octav_clip(value.data<float>(), split.parts, split.part_size, bits_, dynamic_sym_, scratch_);
   Entry& e = entries_[name];
   for (const auto& r : res) {
     e.mm.add(r.range);

@@ -8,6 +8,7 @@
 #pragma once
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "calib/observer.h"
 #include "calib/ranges.h"
@@ -43,6 +44,7 @@ class OctavObserver : public Observer {
   int bits_;
   bool dynamic_sym_;
   std::unordered_map<std::string, Entry> entries_;
+  std::vector<float> scratch_;  // OCTAV's working memory: at most the largest value observed
 };
 
 }  // namespace dpl

@@ -5,14 +5,49 @@
 #include <cmath>
 #include <mutex>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "runtime/parallel.h"
 
 namespace dpl::calib {
 
 namespace {
 
-constexpr int kLanes = 16;    // one AVX-512 register of floats (two AVX2 ones)
-constexpr int kChunk = 256;   // float partial sums cover at most 16 values per lane
+// 16 floats at a time with GCC/Clang vector extensions: one AVX-512 register, two AVX2 ones.
+constexpr int kLanes = 16;
+typedef float vf __attribute__((vector_size(64)));
+typedef int32_t vi __attribute__((vector_size(64)));
+constexpr int kChunk = 256;  // float partial sums cover at most 16 values per lane
+
+inline vf load(const float* p) {
+  vf v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline vf splat(float x) { return vf{} + x; }
+inline vf vabs(vf v) { return reinterpret_cast<vf>(reinterpret_cast<vi>(v) & 0x7fffffff); }
+
+// Partial float sums (16 lanes) are added into 16 double lanes, summed in order at the end.
+typedef float vf8 __attribute__((vector_size(32)));
+typedef double vd8 __attribute__((vector_size(64)));
+struct DoubleLanes {
+  vd8 lo = {}, hi = {};
+  void add(vf f) {
+    vf8 a, b;
+    __builtin_memcpy(&a, &f, sizeof(a));
+    __builtin_memcpy(&b, reinterpret_cast<const char*>(&f) + sizeof(a), sizeof(b));
+    lo += __builtin_convertvector(a, vd8);
+    hi += __builtin_convertvector(b, vd8);
+  }
+  double total() const {
+    double s = 0;
+    for (int j = 0; j < 8; ++j) s += lo[j];
+    for (int j = 0; j < 8; ++j) s += hi[j];
+    return s;
+  }
+};
 
 // Runs f(block) for blocks [0, nblocks); in parallel when there is enough work.
 template <typename F>
@@ -30,27 +65,8 @@ void for_blocks(int64_t elements, int64_t nblocks, F&& f) {
 
 inline bool finite_abs(float a) { return a <= FLT_MAX; }  // false for NaN and Inf
 
-MinMaxF block_minmax(const float* p, int64_t n) {
-  float lo[kLanes], hi[kLanes];
-  for (int j = 0; j < kLanes; ++j) lo[j] = INFINITY, hi[j] = -INFINITY;
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const float v = p[i + j];
-      lo[j] = (v < lo[j] && v >= -FLT_MAX) ? v : lo[j];
-      hi[j] = (v > hi[j] && v <= FLT_MAX) ? v : hi[j];
-    }
-  MinMaxF r;
-  for (int j = 0; j < kLanes; ++j) r.add({lo[j], hi[j]});
-  for (; i < n; ++i) {
-    const float v = p[i];
-    if (finite_abs(std::fabs(v))) r.add({v, v});
-  }
-  return r;
-}
-
-// Sum and count of the finite |x| above `t` (t >= 0), plus (first pass only) min/max,
-// count of nonzero and of finite values.
+// Sum and count of the finite |x| above a threshold; in the first pass also min/max and the
+// count of finite values.
 struct BlockSums {
   double sum = 0;
   int64_t count = 0;
@@ -58,37 +74,214 @@ struct BlockSums {
   MinMaxF mm;
 };
 
-// Sum/count of finite |x| > t. With t = 0 this is sum|x| and count(|x| > 0).
-BlockSums block_above(const float* p, int64_t n, float t, bool first_pass) {
-  double dsum[kLanes] = {};
-  int32_t cnt[kLanes] = {}, fin[kLanes] = {};
+// ---- Portable versions: any data (NaN and Inf are skipped), any target. ----
+
+MinMaxF careful_minmax(const float* p, int64_t n) {
+  // Four independent accumulators: the compare/blend latency does not chain.
+  vf lo[4], hi[4];
+  for (int u = 0; u < 4; ++u) lo[u] = splat(INFINITY), hi[u] = splat(-INFINITY);
+  const vf big = splat(FLT_MAX), nbig = splat(-FLT_MAX);
   int64_t i = 0;
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes)
+    for (int u = 0; u < 4; ++u) {
+      const vf v = load(p + i + u * kLanes);
+      lo[u] = (v < lo[u]) & (v >= nbig) ? v : lo[u];  // NaN and -Inf never taken
+      hi[u] = (v > hi[u]) & (v <= big) ? v : hi[u];
+    }
+  MinMaxF r;
+  for (int u = 0; u < 4; ++u)
+    for (int j = 0; j < kLanes; ++j) r.add({lo[u][j], hi[u][j]});
+  for (; i < n; ++i) {
+    const float v = p[i];
+    if (finite_abs(std::fabs(v))) r.add({v, v});
+  }
+  return r;
+}
+
+// First OCTAV pass: sum|x|, count(|x| > 0), finite count, min/max.
+BlockSums careful_pass1(const float* p, int64_t n) {
+  const vf big = splat(FLT_MAX), nbig = splat(-FLT_MAX);
+  vf lo = splat(INFINITY), hi = splat(-INFINITY);
+  vi cnt = {}, fin = {};
+  BlockSums b;
+  int64_t i = 0;
+  for (; i + kChunk <= n; i += kChunk) {
+    vf fs = {};
+    for (int r = 0; r < kChunk; r += kLanes) {
+      const vf v = load(p + i + r);
+      const vf a = vabs(v);
+      const vi f = a <= big;
+      const vi m = (a > 0.f) & f;
+      fs += m ? a : vf{};
+      cnt -= m;  // masks are -1
+      fin -= f;
+      lo = (v < lo) & (v >= nbig) ? v : lo;
+      hi = (v > hi) & (v <= big) ? v : hi;
+    }
+    double c = 0;  // per chunk in double, lanes in order
+    for (int j = 0; j < kLanes; ++j) c += fs[j];
+    b.sum += c;
+  }
+  for (int j = 0; j < kLanes; ++j) b.count += cnt[j], b.finite += fin[j], b.mm.add({lo[j], hi[j]});
+  for (; i < n; ++i) {
+    const float v = p[i];
+    const float a = std::fabs(v);
+    if (!finite_abs(a)) continue;
+    if (a > 0.f) b.sum += a, ++b.count;
+    ++b.finite, b.mm.add({v, v});
+  }
+  return b;
+}
+
+// Sum and count of the finite |x| > t in p[0..n) (t >= 0), writing those |x| in order to
+// out[0..count). abs_done: p holds such |x| already (the output of an earlier scan); out may
+// be p (every write lands at or before the element being read).
+BlockSums careful_scan(const float* p, int64_t n, float t, float* out, bool abs_done) {
+  BlockSums b;
+  int64_t i = 0, k = 0;
   for (; i + kChunk <= n; i += kChunk) {
     float fs[kLanes] = {};
     for (int r = 0; r < kChunk; r += kLanes)
       for (int j = 0; j < kLanes; ++j) {
-        const float a = std::fabs(p[i + r + j]);
+        const float a = abs_done ? p[i + r + j] : std::fabs(p[i + r + j]);
         const bool m = a > t && a <= FLT_MAX;
         fs[j] += m ? a : 0.f;
-        cnt[j] += m;
+        out[k] = a;
+        k += m;
       }
-    for (int j = 0; j < kLanes; ++j) dsum[j] += fs[j];
+    double c = 0;
+    for (int j = 0; j < kLanes; ++j) c += fs[j];
+    b.sum += c;
   }
-  BlockSums b;
-  for (int j = 0; j < kLanes; ++j) b.sum += dsum[j], b.count += cnt[j];
-  for (int64_t k = i; k < n; ++k) {
-    const float a = std::fabs(p[k]);
-    if (a > t && finite_abs(a)) b.sum += a, ++b.count;
+  for (; i < n; ++i) {
+    const float a = std::fabs(p[i]);
+    if (a > t && finite_abs(a)) b.sum += a, out[k++] = a;
   }
-  if (first_pass) {
-    // Finite count and min/max: a second, cheap sweep over data that is in cache now.
-    for (i = 0; i + kLanes <= n; i += kLanes)
-      for (int j = 0; j < kLanes; ++j) fin[j] += std::fabs(p[i + j]) <= FLT_MAX;
-    for (int j = 0; j < kLanes; ++j) b.finite += fin[j];
-    for (; i < n; ++i) b.finite += finite_abs(std::fabs(p[i]));
-    b.mm = block_minmax(p, n);
-  }
+  b.count = k;
   return b;
+}
+
+// ---- Fast versions for finite data: fewer instructions per element, because NaN and Inf
+// need no test of their own. They report (return false) when the block turns out to hold a
+// non-finite value, and the caller runs the portable version on it instead.
+inline bool finite_mm(const MinMaxF& m) { return finite_abs(std::fabs(m.lo)) && finite_abs(std::fabs(m.hi)); }
+
+bool fast_minmax(const float* p, int64_t n, MinMaxF& r) {
+  vf lo[4], hi[4];
+  for (int u = 0; u < 4; ++u) lo[u] = splat(INFINITY), hi[u] = splat(-INFINITY);
+  int64_t i = 0;
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes)
+    for (int u = 0; u < 4; ++u) {
+      const vf v = load(p + i + u * kLanes);
+      lo[u] = v < lo[u] ? v : lo[u];  // min/max instructions; a NaN v is never taken
+      hi[u] = v > hi[u] ? v : hi[u];
+    }
+  r = MinMaxF{};
+  for (int u = 0; u < 4; ++u)
+    for (int j = 0; j < kLanes; ++j) r.add({lo[u][j], hi[u][j]});
+  for (; i < n; ++i) {
+    const float v = p[i];
+    if (v == v) r.add({v, v});
+  }
+  // An infinite value would be the min or the max.
+  return r.empty() || finite_mm(r);
+}
+
+bool fast_pass1(const float* p, int64_t n, BlockSums& b) {
+  if (n % kChunk != 0) return false;  // short blocks: the portable version
+  vf lo[4], hi[4];
+  for (int u = 0; u < 4; ++u) lo[u] = splat(INFINITY), hi[u] = splat(-INFINITY);
+  vi cnt = {};
+  DoubleLanes sum;
+  for (int64_t i = 0; i < n; i += kChunk) {
+    vf acc[4] = {};
+    for (int r = 0; r < kChunk; r += 4 * kLanes)
+      for (int u = 0; u < 4; ++u) {
+        const vf v = load(p + i + r + u * kLanes);
+        const vf a = vabs(v);
+        acc[u] += a;  // NaN or Inf makes the sum non-finite
+        cnt -= a > 0.f;
+        lo[u] = v < lo[u] ? v : lo[u];
+        hi[u] = v > hi[u] ? v : hi[u];
+      }
+    sum.add((acc[0] + acc[1]) + (acc[2] + acc[3]));
+  }
+  b = BlockSums{};
+  b.sum = sum.total();
+  for (int u = 0; u < 4; ++u)
+    for (int j = 0; j < kLanes; ++j) b.mm.add({lo[u][j], hi[u][j]});
+  for (int j = 0; j < kLanes; ++j) b.count += cnt[j];
+  b.finite = n;
+  return std::isfinite(b.sum) && (b.mm.empty() || finite_mm(b.mm));
+}
+
+#if defined(__AVX512F__)
+inline __m512 abs512(__m512 v) {
+  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff)));
+}
+
+// Original data (not abs_done): +Inf would be counted and makes the sum infinite (NaN is
+// never above t): then false. In place (out == p), every store lands at or before the
+// vector just read; the last, partial vector stores only what it keeps.
+bool fast_scan(const float* p, int64_t n, float t, float* out, bool abs_done, BlockSums& b) {
+  const __m512 vt = _mm512_set1_ps(t);
+  DoubleLanes sum;
+  int64_t i = 0, k = 0;
+  auto one = [&](__m512& acc, __m512 a, bool last, __mmask16 valid) {
+    if (!abs_done) a = abs512(a);
+    const __mmask16 m = _mm512_mask_cmp_ps_mask(valid, a, vt, _CMP_GT_OQ);
+    acc = _mm512_mask_add_ps(acc, m, acc, a);
+    if (last)
+      _mm512_mask_compressstoreu_ps(out + k, m, a);
+    else
+      _mm512_storeu_ps(out + k, _mm512_maskz_compress_ps(m, a));
+    k += __builtin_popcount(m);
+  };
+  auto flush = [&](__m512 f) {
+    vf v;
+    __builtin_memcpy(&v, &f, sizeof(v));
+    sum.add(v);
+  };
+  for (; i + kChunk <= n; i += kChunk) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int r = 0; r < kChunk; r += 4 * kLanes)
+      for (int u = 0; u < 4; ++u) one(acc[u], _mm512_loadu_ps(p + i + r + u * kLanes), false, 0xffff);
+    flush(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  }
+  if (i < n) {  // the rest: under 16 vectors
+    __m512 acc = _mm512_setzero_ps();
+    for (; i + kLanes <= n; i += kLanes) one(acc, _mm512_loadu_ps(p + i), false, 0xffff);
+    if (i < n) {
+      const __mmask16 valid = static_cast<__mmask16>((1u << (n - i)) - 1);
+      one(acc, _mm512_maskz_loadu_ps(valid, p + i), true, valid);
+    }
+    flush(acc);
+  }
+  b = BlockSums{};
+  b.sum = sum.total();
+  b.count = k;
+  return std::isfinite(b.sum);
+}
+#endif
+
+MinMaxF block_minmax(const float* p, int64_t n) {
+  MinMaxF r;
+  if (fast_minmax(p, n, r)) return r;
+  return careful_minmax(p, n);
+}
+
+BlockSums block_pass1(const float* p, int64_t n) {
+  BlockSums b;
+  if (fast_pass1(p, n, b)) return b;
+  return careful_pass1(p, n);
+}
+
+BlockSums block_scan(const float* p, int64_t n, float t, float* out, bool abs_done) {
+#if defined(__AVX512F__)
+  BlockSums b;
+  if (fast_scan(p, n, t, out, abs_done, b)) return b;
+#endif
+  return careful_scan(p, n, t, out, abs_done);
 }
 
 // Largest float <= s (s >= 0, finite): for float a, a > s exactly when a > floor_float(s).
@@ -138,36 +331,58 @@ void abs_histogram(const float* p, int64_t n, float amax, int bins, uint64_t* co
     }
     return;
   }
-  // Four interleaved 32-bit sub-histograms per thread: runs of equal bins (zeros after a
-  // Relu) do not serialize on one counter. At most 2^30 elements per flush.
+  // kSubs interleaved 16-bit sub-histograms per thread (32 KiB for 2048 bins: L1), so that a
+  // run of values in one bin (most activations sit in the lowest bins) increments several
+  // counters in turn instead of waiting on one. They are added into `counts` before a 16-bit
+  // counter can overflow, over the bins actually reached only, and left zeroed.
+  constexpr int kSubs = 8;
+  constexpr int64_t kFlush = int64_t{kSubs} * 65280;  // a multiple of kChunk, <= kSubs * 65535
   const int64_t stride = bins + 1;
+  const vf vscale = splat(scale), vtop = splat(top), vbig = splat(FLT_MAX);
+  const vi vbins = vi{} + bins;
+  // Lane j of a vector counts into sub-histogram j % kSubs: its bin index carries the offset.
+  vi lane_offset;
+  for (int j = 0; j < kLanes; ++j) lane_offset[j] = static_cast<int32_t>((j % kSubs) * stride);
   std::mutex mu;
   auto work = [&](int64_t b, int64_t e) {
-    thread_local std::vector<uint32_t> sub;
+    thread_local std::vector<uint16_t> sub;
+    if (static_cast<int64_t>(sub.size()) < kSubs * stride) sub.assign(static_cast<size_t>(kSubs * stride), 0);
+    uint16_t* h = sub.data();
     int32_t idx[kChunk];
-    for (int64_t c0 = b; c0 < e; c0 += int64_t{1} << 30) {
-      const int64_t c1 = std::min(e, c0 + (int64_t{1} << 30));
-      sub.assign(static_cast<size_t>(4 * stride), 0u);
-      uint32_t* s0 = sub.data();
-      uint32_t* s1 = s0 + stride;
-      uint32_t* s2 = s1 + stride;
-      uint32_t* s3 = s2 + stride;
+    for (int64_t c0 = b; c0 < e; c0 += kFlush) {
+      const int64_t c1 = std::min(e, c0 + kFlush);
+      vi top_bin = {};
       for (int64_t i = c0; i < c1; i += kChunk) {
         const int m = static_cast<int>(std::min<int64_t>(kChunk, c1 - i));
         const float* q = p + i;
-        for (int j = 0; j < m; ++j) idx[j] = bin_of(q[j]);
-        int j = 0;
-        for (; j + 4 <= m; j += 4) {
-          ++s0[idx[j]];
-          ++s1[idx[j + 1]];
-          ++s2[idx[j + 2]];
-          ++s3[idx[j + 3]];
+        if (m == kChunk) {
+          for (int j0 = 0; j0 < kChunk; j0 += kLanes) {
+            const vf a = vabs(load(q + j0));
+            vf f = a * vscale;
+            f = f < vtop ? f : vtop;  // NaN -> top
+            const vi k = __builtin_convertvector(f, vi);
+            const vi kk = a <= vbig ? k : vbins;
+            top_bin = kk > top_bin ? kk : top_bin;
+            const vi at = kk + lane_offset;
+            __builtin_memcpy(idx + j0, &at, sizeof(at));
+          }
+          for (int j = 0; j < kChunk; ++j) ++h[idx[j]];
+        } else {
+          for (int j = 0; j < m; ++j) {
+            const int k = bin_of(q[j]);
+            top_bin[0] = std::max(top_bin[0], k);
+            ++h[k];
+          }
         }
-        for (; j < m; ++j) ++s0[idx[j]];
       }
+      int hi = 0;
+      for (int l = 0; l < kLanes; ++l) hi = std::max(hi, top_bin[l]);
       std::lock_guard<std::mutex> lock(mu);
-      for (int k = 0; k < bins; ++k)
-        counts[k] += uint64_t{s0[k]} + uint64_t{s1[k]} + uint64_t{s2[k]} + uint64_t{s3[k]};
+      for (int k = 0; k <= hi; ++k) {
+        uint64_t c = 0;
+        for (int u = 0; u < kSubs; ++u) c += h[u * stride + k], h[u * stride + k] = 0;
+        if (k < bins) counts[k] += c;
+      }
     }
   };
   if (n < 2 * kStatBlock)
@@ -176,7 +391,8 @@ void abs_histogram(const float* p, int64_t n, float amax, int bins, uint64_t* co
     parallel_for(n, work, 0);
 }
 
-std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_size, int bits, bool dynamic_sym) {
+std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_size, int bits, bool dynamic_sym,
+                                    std::vector<float>& scratch) {
   std::vector<OctavResult> res(parts);
   if (parts <= 0) return res;
   const int64_t nb = std::max<int64_t>(1, (part_size + kStatBlock - 1) / kStatBlock);
@@ -186,7 +402,7 @@ std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_
   std::vector<BlockSums> blk(parts * nb);
   for_blocks(parts * part_size, parts * nb, [&](int64_t id) {
     const int64_t part = id / nb, k = id % nb;
-    blk[id] = block_above(p + part * part_size + k * kStatBlock, std::max<int64_t>(0, block_len(k)), 0.f, true);
+    blk[id] = block_pass1(p + part * part_size + k * kStatBlock, std::max<int64_t>(0, block_len(k)));
   });
   std::vector<double> s(parts), eps(parts);
   std::vector<int64_t> finite(parts);
@@ -210,17 +426,33 @@ std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_
     active.push_back(i);
   }
 
-  // Newton steps, all unfinished samples together.
-  std::vector<float> thr(parts);
+  // Newton steps, all unfinished samples together. Every scan also keeps the |x| it summed
+  // (those above the threshold) in `scratch`, block by block; a later threshold at or above
+  // that one only needs them. Iterates mostly grow, so each step reads less; one that falls
+  // below reads the sample again.
+  if (static_cast<int64_t>(scratch.size()) < parts * part_size) scratch.resize(parts * part_size);
+  std::vector<int64_t> len(parts * nb, 0);
+  std::vector<float> thr(parts), kept_above(parts, INFINITY);  // scratch holds |x| > kept_above
+  std::vector<char> from_scratch(parts, 0);
   for (int step = 0; step < 20 && !active.empty(); ++step) {
-    for (int64_t i : active) thr[i] = floor_float(s[i]);
+    for (int64_t i : active) {
+      thr[i] = floor_float(s[i]);
+      from_scratch[i] = thr[i] >= kept_above[i];
+    }
     const int64_t na = static_cast<int64_t>(active.size());
     for_blocks(na * part_size, na * nb, [&](int64_t id) {
       const int64_t i = active[id / nb], k = id % nb;
-      blk[i * nb + k] = block_above(p + i * part_size + k * kStatBlock, std::max<int64_t>(0, block_len(k)), thr[i], false);
+      float* buf = scratch.data() + i * part_size + k * kStatBlock;
+      const int64_t j = i * nb + k;
+      if (from_scratch[i])
+        blk[j] = block_scan(buf, len[j], thr[i], buf, true);
+      else
+        blk[j] = block_scan(p + i * part_size + k * kStatBlock, std::max<int64_t>(0, block_len(k)), thr[i], buf, false);
+      len[j] = blk[j].count;
     });
     std::vector<int64_t> still;
     for (int64_t i : active) {
+      kept_above[i] = thr[i];
       double sum = 0;
       int64_t above = 0;
       for (int64_t k = 0; k < nb; ++k) sum += blk[i * nb + k].sum, above += blk[i * nb + k].count;

@@ -38,7 +38,14 @@ struct OctavResult {
   int steps = 0;    // Newton steps computed
 };
 // `parts` consecutive samples of `part_size` elements each: the clip of each, with
-// eps = 4^-bits / 3 / u, u = 4 when dynamic_sym and |min| < 1e-6, else 1.
-std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_size, int bits, bool dynamic_sym);
+// eps = 4^-bits / 3 / u, u = 4 when dynamic_sym and |min| < 1e-6, else 1. `scratch` is
+// working memory (grown to parts * part_size floats), kept by the caller between calls.
+std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_size, int bits, bool dynamic_sym,
+                                    std::vector<float>& scratch);
+inline std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_size, int bits,
+                                           bool dynamic_sym) {
+  std::vector<float> scratch;
+  return octav_clip(p, parts, part_size, bits, dynamic_sym, scratch);
+}
 
 }  // namespace dpl::calib

@@ -4,17 +4,20 @@
 // folder. DPL_CALIB_BENCH_MODEL (default: the shared YOLOX-Nano), DPL_CALIB_BENCH_BATCH
 // (default 1), DPL_CALIB_BENCH_THREADS (default 1), DPL_CALIB_BENCH_ALGOS (default
 // "minmax,hist,mse"). CalibBench.Timing prints each algorithm's wall time over a plain FP32
-// pass on the same samples; CalibBench.PeakRss calibrates once and prints the peak RSS (run
+// pass on the same samples (process CPU time, steadier than wall time on a shared machine;
+// with threads > 1 it adds up the threads); CalibBench.PeakRss calibrates once and prints the peak RSS (run
 // it in separate processes with different N).
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 
+#include "calib/observer_hist.h"
+#include "calib/observer_minmax.h"
 #include "calib/observer_octav.h"
 #include "calib/sample_source.h"
 #include "calib/tensor_cali.h"
@@ -63,8 +66,11 @@ struct Bench {
   bool ok() const { return graph.node_count() > 0; }
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+// CPU time of the process: with one thread, the work done, whatever else the machine runs.
+double cpu_now() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 long peak_rss_kib() {
@@ -84,10 +90,10 @@ TEST(CalibBench, DISABLED_Timing) {
     o.fuse = fuse;
     Session s(b.graph, o);
     s.run(src.batch(0, 1));  // warm-up: primitive caches
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = cpu_now();
     for (int first = 0; first < src.count(); first += b.batch)
       s.run(src.batch(first, std::min(b.batch, src.count() - first)));
-    return seconds_since(t0);
+    return (cpu_now() - t0);
   };
   const double plain = plain_pass(false), fused = plain_pass(true);
   std::printf("model %d nodes, %d samples, batch %d, threads %d\n", b.graph.node_count(), src.count(), b.batch,
@@ -100,11 +106,51 @@ TEST(CalibBench, DISABLED_Timing) {
     o.algo = parse_cali_algo(name);
     o.batch = b.batch;
     o.threads = b.threads;
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = cpu_now();
     const ActRanges r = calibrate_activations(b.graph, src, o);
-    const double t = seconds_since(t0);
+    const double t = (cpu_now() - t0);
     std::printf("%-7s %.3f s = %.2f x plain pass (%zu ranges; includes session creation)\n", name.c_str(), t,
                 t / plain, r.size());
+  }
+  {
+    // The passes alone, on a warm session (what one more stage costs).
+    Session s(b.graph, so);
+    s.run(src.batch(0, 1));
+    CaliOptions o;
+    o.batch = b.batch;
+    MinMaxObserver mm;
+    double t0 = cpu_now();
+    observe_pass(s, src, mm, o, "minmax");
+    const double tmm = (cpu_now() - t0);
+    HistObserver hist(mm, 2048);
+    t0 = cpu_now();
+    observe_pass(s, src, hist, o, "hist");
+    const double th = (cpu_now() - t0);
+    OctavObserver oct;
+    t0 = cpu_now();
+    observe_pass(s, src, oct, o, "mse");
+    const double to = (cpu_now() - t0);
+    std::printf("warm passes: minmax %.3f s (%.2f x), hist stage %.3f s (%.2f x), OCTAV %.3f s (%.2f x)\n", tmm,
+                tmm / plain, th, th / plain, to, to / plain);
+    // Where the elements fall in the 2048 bins (most sit in the lowest bins).
+    std::vector<double> share(5);
+    double total = 0;
+    for (const auto& [name, r] : mm.ranges()) {
+      const auto& c = hist.counts(name);
+      for (size_t k = 0; k < c.size(); ++k) {
+        share[k == 0 ? 0 : k == 1 ? 1 : k < 8 ? 2 : k < 64 ? 3 : 4] += static_cast<double>(c[k]);
+        total += static_cast<double>(c[k]);
+      }
+    }
+    std::printf("hist bins: 0: %.1f%%, 1: %.1f%%, 2-7: %.1f%%, 8-63: %.1f%%, 64+: %.1f%%\n", 100 * share[0] / total,
+                100 * share[1] / total, 100 * share[2] / total, 100 * share[3] / total, 100 * share[4] / total);
+    int64_t elems = 0;
+    Session c(b.graph, so);
+    c.set_hook([&](const std::string&, const Tensor& v) {
+      if (v.dtype() == DType::F32) elems += v.numel();
+    });
+    c.run(src.batch(0, 1));
+    std::printf("float activation elements per sample: %.1f M\n", elems / 1e6);
   }
   if (algos.find("steps") != std::string::npos) {
     // How many Newton steps OCTAV takes per tensor (the most over samples).
