@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runtime/tensor.h"
 
@@ -44,6 +45,9 @@ class Observer {
   virtual std::string serialize() const = 0;
   virtual void merge_serialized(std::string_view bytes) = 0;
   virtual void clear() = 0;
+  // Creates the state of these tensors now, before a pass: state allocated in the middle of
+  // a run would sit between activations in the heap and fragment it (a larger peak).
+  virtual void reserve(const std::vector<std::string>& tensors) { (void)tensors; }
 };
 
 // Little helpers for serialize()/merge_serialized().

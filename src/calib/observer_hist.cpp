@@ -1,16 +1,20 @@
 #include "calib/observer_hist.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "util/error.h"
 
 namespace dpl {
 
 namespace {
-constexpr uint32_t kHistTag = 0x48535431;  // "HST1"
-}
+constexpr uint32_t kHistTag = 0x48535432;  // "HST2"
+constexpr double kMarginFactor = 64;      // the cut leaves 64x the threshold's share above it
+constexpr double kMarginValues = 64;      // and at least 64 values
+}  // namespace
 
-HistObserver::HistObserver(const MinMaxObserver& minmax, int bins) : bins_(bins) {
+HistObserver::HistObserver(const MinMaxObserver& minmax, int bins, double threshold)
+    : bins_(bins), threshold_(threshold) {
   DPL_CHECK(bins >= 1, "the number of histogram bins must be positive, got {}", bins);
   for (const auto& [name, mm] : minmax.stats()) {
     if (mm.empty()) continue;
@@ -20,37 +24,73 @@ HistObserver::HistObserver(const MinMaxObserver& minmax, int bins) : bins_(bins)
   }
 }
 
+void HistObserver::fold(Entry& e, int cut) {
+  if (cut <= e.cut) return;
+  if (!e.counts.empty())
+    for (int k = e.cut; k < cut; ++k) e.below += e.counts[k], e.counts[k] = 0;
+  e.cut = cut;
+}
+
+int HistObserver::choose_cut(const Entry& e) const {
+  if (threshold_ < 0 || e.counts.empty()) return 0;
+  uint64_t total = e.below;
+  for (uint64_t c : e.counts) total += c;
+  const double need = kMarginFactor * std::max(0.0, 1.0 - threshold_) * static_cast<double>(total) + kMarginValues;
+  uint64_t tail = 0;
+  for (int k = bins_ - 1; k > e.cut; --k) {
+    tail += e.counts[k];
+    if (static_cast<double>(tail) >= need) return k;
+  }
+  return 0;
+}
+
 void HistObserver::observe(const std::string& name, const Tensor& value, int) {
   if (value.dtype() != DType::F32 || value.numel() == 0) return;
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
   Entry& e = it->second;
   if (e.counts.empty()) e.counts.assign(bins_, 0);
-  calib::abs_histogram(value.data<float>(), value.numel(), e.amax, bins_, e.counts.data());
+  calib::abs_histogram_tail(value.data<float>(), value.numel(), e.amax, bins_, e.cut, e.counts.data(), &e.below);
+  if (!e.cut_chosen) {
+    e.cut_chosen = true;
+    fold(e, choose_cut(e));
+  }
 }
 
-void HistObserver::add_counts(const std::string& name, const calib::MinMaxF& mm, float amax, const uint64_t* counts) {
+void HistObserver::reserve(const std::vector<std::string>& tensors) {
+  for (const auto& t : tensors) {
+    auto it = entries_.find(t);
+    if (it != entries_.end() && it->second.counts.empty()) it->second.counts.assign(bins_, 0);
+  }
+}
+
+void HistObserver::add_entry(const std::string& name, const Entry& o) {
   auto it = entries_.find(name);
   if (it == entries_.end()) {
-    it = entries_.emplace(name, Entry{}).first;
-    it->second.mm = mm;
-    it->second.amax = amax;
+    entries_.emplace(name, o);
+    return;
   }
   Entry& e = it->second;
-  DPL_CHECK(e.amax == amax && e.mm.lo == mm.lo && e.mm.hi == mm.hi,
+  DPL_CHECK(e.amax == o.amax && e.mm.lo == o.mm.lo && e.mm.hi == o.mm.hi,
             "cannot merge histograms of tensor '{}' taken over different ranges ([{}, {}] and [{}, {}]): reduce the "
             "min/max stage first",
-            name, e.mm.lo, e.mm.hi, mm.lo, mm.hi);
-  if (!counts) return;
+            name, e.mm.lo, e.mm.hi, o.mm.lo, o.mm.hi);
+  if (o.counts.empty()) return;
+  Entry add = o;
+  const int cut = std::max(e.cut, o.cut);
+  fold(e, cut);
+  fold(add, cut);
   if (e.counts.empty()) e.counts.assign(bins_, 0);
-  for (int k = 0; k < bins_; ++k) e.counts[k] += counts[k];
+  for (int k = 0; k < bins_; ++k) e.counts[k] += add.counts[k];
+  e.below += add.below;
+  e.cut_chosen = e.cut_chosen || o.cut_chosen;
 }
 
 void HistObserver::merge(const Observer& other) {
   const auto* o = dynamic_cast<const HistObserver*>(&other);
   DPL_CHECK(o != nullptr, "cannot merge a different kind of observer into a histogram observer");
   DPL_CHECK(o->bins_ == bins_, "cannot merge histograms of {} and {} bins", bins_, o->bins_);
-  for (const auto& [name, e] : o->entries_) add_counts(name, e.mm, e.amax, e.counts.empty() ? nullptr : e.counts.data());
+  for (const auto& [name, e] : o->entries_) add_entry(name, e);
 }
 
 std::string HistObserver::serialize() const {
@@ -63,6 +103,9 @@ std::string HistObserver::serialize() const {
     w.put(e.mm.lo);
     w.put(e.mm.hi);
     w.put(e.amax);
+    w.put(e.below);
+    w.put<int32_t>(e.cut);
+    w.put<uint8_t>(e.cut_chosen);
     w.put<uint8_t>(e.counts.empty() ? 0 : 1);
     if (!e.counts.empty()) w.put_bytes(e.counts.data(), e.counts.size() * sizeof(uint64_t));
   }
@@ -75,22 +118,68 @@ void HistObserver::merge_serialized(std::string_view bytes) {
   const auto bins = r.get<int32_t>();
   DPL_CHECK(bins == bins_, "cannot merge histograms of {} and {} bins", bins_, bins);
   const auto n = r.get<uint64_t>();
-  std::vector<uint64_t> counts(bins_);
   for (uint64_t i = 0; i < n; ++i) {
     std::string name = r.get_string();
-    calib::MinMaxF mm;
-    mm.lo = r.get<float>();
-    mm.hi = r.get<float>();
-    const auto amax = r.get<float>();
-    const bool has = r.get<uint8_t>() != 0;
-    if (has) r.get_bytes(counts.data(), counts.size() * sizeof(uint64_t));
-    add_counts(name, mm, amax, has ? counts.data() : nullptr);
+    Entry e;
+    e.mm.lo = r.get<float>();
+    e.mm.hi = r.get<float>();
+    e.amax = r.get<float>();
+    e.below = r.get<uint64_t>();
+    e.cut = r.get<int32_t>();
+    DPL_CHECK(e.cut >= 0 && e.cut < bins_, "calibration state holds a bad histogram cut {}", e.cut);
+    e.cut_chosen = r.get<uint8_t>() != 0;
+    if (r.get<uint8_t>() != 0) {
+      e.counts.resize(bins_);
+      r.get_bytes(e.counts.data(), e.counts.size() * sizeof(uint64_t));
+    }
+    add_entry(name, e);
   }
   DPL_CHECK(r.done(), "calibration state has trailing bytes");
 }
 
 void HistObserver::clear() {
-  for (auto& [name, e] : entries_) e.counts.clear();
+  for (auto& [name, e] : entries_) {
+    e.counts.clear();
+    e.below = 0;
+    e.cut = 0;
+    e.cut_chosen = false;
+  }
+}
+
+int HistObserver::threshold_bin(const Entry& e, double threshold, int bins) {
+  uint64_t total = e.below;
+  for (uint64_t c : e.counts) total += c;
+  if (total == 0) return -1;
+  const double t = static_cast<double>(total);
+  uint64_t cum = e.below;
+  if (e.cut > 0 && static_cast<double>(cum) / t >= threshold) return -2;  // reached below the cut
+  for (int k = e.cut; k < bins; ++k) {
+    cum += e.counts[k];
+    if (static_cast<double>(cum) / t >= threshold) return k;
+  }
+  return -1;
+}
+
+std::vector<std::string> HistObserver::unresolved(double threshold) const {
+  std::vector<std::string> r;
+  for (const auto& [name, e] : entries_)
+    if (threshold_bin(e, threshold, bins_) == -2) r.push_back(name);
+  std::sort(r.begin(), r.end());
+  return r;
+}
+
+void HistObserver::restrict_to(const std::vector<std::string>& names) {
+  std::unordered_map<std::string, Entry> kept;
+  for (const auto& n : names) {
+    auto it = entries_.find(n);
+    if (it != entries_.end()) kept.emplace(n, std::move(it->second));
+  }
+  entries_.swap(kept);
+}
+
+void HistObserver::replace(const HistObserver& other) {
+  DPL_CHECK(other.bins_ == bins_, "cannot merge histograms of {} and {} bins", bins_, other.bins_);
+  for (const auto& [name, e] : other.entries_) entries_[name] = e;
 }
 
 const std::vector<uint64_t>& HistObserver::counts(const std::string& name) const {
@@ -99,22 +188,26 @@ const std::vector<uint64_t>& HistObserver::counts(const std::string& name) const
   return it == entries_.end() ? none : it->second.counts;
 }
 
+int HistObserver::cut(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? 0 : it->second.cut;
+}
+
+uint64_t HistObserver::below(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? 0 : it->second.below;
+}
+
 ActRanges HistObserver::ranges(double threshold) const {
   ActRanges r;
   for (const auto& [name, e] : entries_) {
     Range range{e.mm.lo, e.mm.hi};
-    uint64_t total = 0;
-    for (uint64_t c : e.counts) total += c;
-    if (total > 0) {
-      uint64_t cum = 0;
-      for (int k = 0; k < bins_; ++k) {
-        cum += e.counts[k];
-        if (static_cast<double>(cum) / static_cast<double>(total) >= threshold) {
-          const float c = (static_cast<float>(k) + 0.5f) * (e.amax / static_cast<float>(bins_));
-          range = {std::max(-c, e.mm.lo), std::min(c, e.mm.hi)};
-          break;
-        }
-      }
+    const int k = threshold_bin(e, threshold, bins_);
+    DPL_CHECK(k != -2, "the histogram of '{}' does not hold the bins where threshold {} is reached (a full pass is needed)",
+              name, threshold);
+    if (k >= 0) {
+      const float c = (static_cast<float>(k) + 0.5f) * (e.amax / static_cast<float>(bins_));
+      range = {std::max(-c, e.mm.lo), std::min(c, e.mm.hi)};
     }
     r[name] = range;
   }

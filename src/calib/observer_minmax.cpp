@@ -14,6 +14,11 @@ void MinMaxObserver::observe(const std::string& name, const Tensor& value, int) 
   if (value.numel() > 0) s.add(calib::finite_minmax(value.data<float>(), value.numel()));
 }
 
+void MinMaxObserver::reserve(const std::vector<std::string>& tensors) {
+  stats_.reserve(tensors.size());
+  for (const auto& t : tensors) stats_.try_emplace(t);
+}
+
 void MinMaxObserver::merge(const Observer& other) {
   const auto* o = dynamic_cast<const MinMaxObserver*>(&other);
   DPL_CHECK(o != nullptr, "cannot merge a different kind of observer into a min/max observer");

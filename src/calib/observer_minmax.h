@@ -16,6 +16,7 @@ class MinMaxObserver : public Observer {
   std::string serialize() const override;
   void merge_serialized(std::string_view bytes) override;
   void clear() override { stats_.clear(); }
+  void reserve(const std::vector<std::string>& tensors) override;
 
   // Every observed tensor (empty() when it never held a finite value).
   const std::unordered_map<std::string, calib::MinMaxF>& stats() const { return stats_; }

@@ -34,6 +34,11 @@ void OctavObserver::observe(const std::string& name, const Tensor& value, int sa
   }
 }
 
+void OctavObserver::reserve(const std::vector<std::string>& tensors) {
+  entries_.reserve(tensors.size());
+  for (const auto& t : tensors) entries_.try_emplace(t);
+}
+
 void OctavObserver::add(const std::string& name, const Entry& o) {
   Entry& e = entries_[name];
   e.mm.add(o.mm);

@@ -27,6 +27,7 @@ class OctavObserver : public Observer {
   std::string serialize() const override;
   void merge_serialized(std::string_view bytes) override;
   void clear() override { entries_.clear(); }
+  void reserve(const std::vector<std::string>& tensors) override;
 
   ActRanges ranges() const;
 
@@ -44,7 +45,7 @@ class OctavObserver : public Observer {
   int bits_;
   bool dynamic_sym_;
   std::unordered_map<std::string, Entry> entries_;
-  std::vector<float> scratch_;  // OCTAV's working memory: at most the largest value observed
+  calib::PageBuffer<float> scratch_;  // OCTAV's working memory: at most the largest value observed
 };
 
 }  // namespace dpl

@@ -9,7 +9,12 @@
 #include <immintrin.h>
 #endif
 
+#include "calib/page_buffer.h"
 #include "runtime/parallel.h"
+
+// The 64-byte vector helpers below are internal and inlined: GCC's note that their calling
+// convention differs without AVX-512 does not concern them.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace dpl::calib {
 
@@ -296,13 +301,14 @@ float floor_float(double s) {
 MinMaxF finite_minmax(const float* p, int64_t n) {
   const int64_t nb = (n + kStatBlock - 1) / kStatBlock;
   if (nb <= 1) return block_minmax(p, n);
-  std::vector<MinMaxF> part(nb);
+  MinMaxF r;
+  std::mutex mu;
   for_blocks(n, nb, [&](int64_t k) {
     const int64_t b = k * kStatBlock;
-    part[k] = block_minmax(p + b, std::min(kStatBlock, n - b));
+    const MinMaxF m = block_minmax(p + b, std::min(kStatBlock, n - b));
+    std::lock_guard<std::mutex> lock(mu);  // min and max: the order does not matter
+    r.add(m);
   });
-  MinMaxF r;
-  for (const auto& m : part) r.add(m);
   return r;
 }
 
@@ -345,9 +351,8 @@ void abs_histogram(const float* p, int64_t n, float amax, int bins, uint64_t* co
   for (int j = 0; j < kLanes; ++j) lane_offset[j] = static_cast<int32_t>((j % kSubs) * stride);
   std::mutex mu;
   auto work = [&](int64_t b, int64_t e) {
-    thread_local std::vector<uint16_t> sub;
-    if (static_cast<int64_t>(sub.size()) < kSubs * stride) sub.assign(static_cast<size_t>(kSubs * stride), 0);
-    uint16_t* h = sub.data();
+    thread_local PageBuffer<uint16_t> sub;  // zero between calls
+    uint16_t* h = sub.ensure(static_cast<size_t>(kSubs * stride));
     int32_t idx[kChunk];
     for (int64_t c0 = b; c0 < e; c0 += kFlush) {
       const int64_t c1 = std::min(e, c0 + kFlush);
@@ -391,8 +396,82 @@ void abs_histogram(const float* p, int64_t n, float amax, int bins, uint64_t* co
     parallel_for(n, work, 0);
 }
 
+void abs_histogram_tail(const float* p, int64_t n, float amax, int bins, int from, uint64_t* counts, uint64_t* below) {
+  if (from <= 0) return abs_histogram(p, n, amax, bins, counts);
+  if (n <= 0) return;
+  if (!(amax > 0.f) || !std::isfinite(amax)) {  // everything is in bin 0, below `from`
+    int64_t fin = 0;
+    for (int64_t i = 0; i < n; ++i) fin += finite_abs(std::fabs(p[i]));
+    *below += static_cast<uint64_t>(fin);
+    return;
+  }
+  const float scale = static_cast<float>(bins) / amax;
+  const float top = static_cast<float>(bins - 1);
+  const float cut = static_cast<float>(from);  // bin(x) < from exactly when |x| * scale < from
+  std::mutex mu;
+  auto work = [&](int64_t b, int64_t e) {
+    uint64_t low = 0;
+    thread_local PageBuffer<uint64_t> local_buf;  // zero between calls
+    uint64_t* local = local_buf.ensure(static_cast<size_t>(bins));
+    int lo_bin = bins, hi_bin = -1;
+    auto add_high = [&](float f) {
+      const int k = static_cast<int>(f < top ? f : top);
+      ++local[k];
+      lo_bin = std::min(lo_bin, k), hi_bin = std::max(hi_bin, k);
+    };
+    int64_t i = b;
+#if defined(__AVX512F__)
+    const __m512 vs = _mm512_set1_ps(scale), vc = _mm512_set1_ps(cut), big = _mm512_set1_ps(FLT_MAX);
+    for (; i + kLanes <= e; i += kLanes) {
+      const __m512 a = abs512(_mm512_loadu_ps(p + i));
+      const __m512 f = _mm512_mul_ps(a, vs);
+      const __mmask16 fin = _mm512_cmp_ps_mask(a, big, _CMP_LE_OQ);
+      const __mmask16 lowm = _mm512_mask_cmp_ps_mask(fin, f, vc, _CMP_LT_OQ);
+      low += static_cast<uint64_t>(__builtin_popcount(lowm));
+      unsigned highm = fin & ~lowm & 0xffffu;
+      if (__builtin_expect(highm != 0, 0)) {
+        alignas(64) float fl[kLanes];
+        _mm512_store_ps(fl, f);
+        for (; highm; highm &= highm - 1) add_high(fl[__builtin_ctz(highm)]);
+      }
+    }
+#else
+    const vf vs = splat(scale), vc = splat(cut), big = splat(FLT_MAX);
+    for (; i + kLanes <= e; i += kLanes) {
+      const vf a = vabs(load(p + i));
+      const vf f = a * vs;
+      const vi fin = a <= big;
+      const vi lowm = (f < vc) & fin;
+      const vi highm = fin & ~lowm;
+      for (int j = 0; j < kLanes; ++j) low -= static_cast<uint64_t>(static_cast<int64_t>(lowm[j]));
+      bool any = false;
+      for (int j = 0; j < kLanes; ++j) any |= highm[j] != 0;
+      if (any)
+        for (int j = 0; j < kLanes; ++j)
+          if (highm[j]) add_high(f[j]);
+    }
+#endif
+    for (; i < e; ++i) {
+      const float a = std::fabs(p[i]);
+      if (!finite_abs(a)) continue;
+      const float f = a * scale;
+      if (f < cut)
+        ++low;
+      else
+        add_high(f);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    *below += low;
+    for (int k = lo_bin; k <= hi_bin; ++k) counts[k] += local[k], local[k] = 0;
+  };
+  if (n < 2 * kStatBlock)
+    work(0, n);
+  else
+    parallel_for(n, work, 0);
+}
+
 std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_size, int bits, bool dynamic_sym,
-                                    std::vector<float>& scratch) {
+                                    PageBuffer<float>& scratch) {
   std::vector<OctavResult> res(parts);
   if (parts <= 0) return res;
   const int64_t nb = std::max<int64_t>(1, (part_size + kStatBlock - 1) / kStatBlock);
@@ -430,7 +509,7 @@ std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_
   // (those above the threshold) in `scratch`, block by block; a later threshold at or above
   // that one only needs them. Iterates mostly grow, so each step reads less; one that falls
   // below reads the sample again.
-  if (static_cast<int64_t>(scratch.size()) < parts * part_size) scratch.resize(parts * part_size);
+  float* const scratch_data = scratch.ensure(static_cast<size_t>(parts * part_size));
   std::vector<int64_t> len(parts * nb, 0);
   std::vector<float> thr(parts), kept_above(parts, INFINITY);  // scratch holds |x| > kept_above
   std::vector<char> from_scratch(parts, 0);
@@ -442,7 +521,7 @@ std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_
     const int64_t na = static_cast<int64_t>(active.size());
     for_blocks(na * part_size, na * nb, [&](int64_t id) {
       const int64_t i = active[id / nb], k = id % nb;
-      float* buf = scratch.data() + i * part_size + k * kStatBlock;
+      float* buf = scratch_data + i * part_size + k * kStatBlock;
       const int64_t j = i * nb + k;
       if (from_scratch[i])
         blk[j] = block_scan(buf, len[j], thr[i], buf, true);

@@ -9,6 +9,8 @@
 #include <limits>
 #include <vector>
 
+#include "calib/page_buffer.h"
+
 namespace dpl::calib {
 
 constexpr int64_t kStatBlock = 16384;
@@ -31,6 +33,10 @@ MinMaxF finite_minmax(const float* p, int64_t n);
 // the last bin). amax <= 0 (an all-zero tensor): every finite value goes to bin 0.
 void abs_histogram(const float* p, int64_t n, float amax, int bins, uint64_t* counts);
 
+// The same bins, but values in bins below `from` are only counted, into *below: the
+// histogram's bulk costs a compare per value, and only the tail is binned one by one.
+void abs_histogram_tail(const float* p, int64_t n, float amax, int bins, int from, uint64_t* counts, uint64_t* below);
+
 // OCTAV (SPEC 4, "mse") on one sample's values.
 struct OctavResult {
   double s = 0;     // the clip; NaN when the sample has no nonzero finite value (as the original)
@@ -41,10 +47,10 @@ struct OctavResult {
 // eps = 4^-bits / 3 / u, u = 4 when dynamic_sym and |min| < 1e-6, else 1. `scratch` is
 // working memory (grown to parts * part_size floats), kept by the caller between calls.
 std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_size, int bits, bool dynamic_sym,
-                                    std::vector<float>& scratch);
+                                    PageBuffer<float>& scratch);
 inline std::vector<OctavResult> octav_clip(const float* p, int64_t parts, int64_t part_size, int bits,
                                            bool dynamic_sym) {
-  std::vector<float> scratch;
+  PageBuffer<float> scratch;
   return octav_clip(p, parts, part_size, bits, dynamic_sym, scratch);
 }
 

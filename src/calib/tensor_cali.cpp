@@ -25,6 +25,11 @@ void observe_pass(Session& session, SampleSource& data, Observer& observer, cons
                   const std::string& stage) {
   const int total = data.count();
   int batch = std::max(1, opts.batch);
+  std::vector<std::string> tensors = session.input_names();
+  for (int i = 0; i < session.node_count(); ++i)
+    for (const auto& out : session.node(i).outputs)
+      if (!out.empty()) tensors.push_back(out);
+  observer.reserve(tensors);
   int current = 0;  // samples in the batch being run
   session.set_hook([&](const std::string& name, const Tensor& value) {
     if (value.dtype() == DType::F32 && value.numel() > 0) observer.observe(name, value, current);
@@ -92,8 +97,18 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
     case CaliAlgo::Hist: {
       MinMaxObserver mm;
       observe_pass(session, data, mm, opts, "Minmax update");
-      HistObserver hist(mm, opts.bins);
+      HistObserver hist(mm, opts.bins, opts.threshold);
       observe_pass(session, data, hist, opts, "Hist update");
+      const auto todo = hist.unresolved(opts.threshold);
+      if (!todo.empty()) {
+        // The threshold fell into the merely counted bulk of these tensors' histograms.
+        spdlog::info("hist: {} tensor(s) need their full histogram (first: '{}'); one more pass", todo.size(),
+                     todo.front());
+        HistObserver full(mm, opts.bins);
+        full.restrict_to(todo);
+        observe_pass(session, data, full, opts, "Hist update (full)");
+        hist.replace(full);
+      }
       r = hist.ranges(opts.threshold);
       break;
     }

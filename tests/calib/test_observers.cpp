@@ -171,6 +171,82 @@ TEST_F(Threads, AbsHistogramOfLargeDataMatchesALoop) {
   }
 }
 
+TEST_F(Threads, AbsHistogramTailCountsTheBulkAndBinsTheRest) {
+  for (int64_t n : {int64_t{100}, int64_t{70001}}) {
+    Tensor t = random_tensor({n}, 9 + n, -2.f, 2.f);
+    float* d = t.data<float>();
+    d[5] = kNaN, d[6] = -kInf;
+    const int bins = 64, from = 50;
+    std::vector<uint64_t> full(bins), tail(bins);
+    uint64_t below = 0;
+    calib::abs_histogram(d, n, 2.f, bins, full.data());
+    calib::abs_histogram_tail(d, n, 2.f, bins, from, tail.data(), &below);
+    uint64_t want_below = 0;
+    for (int k = 0; k < from; ++k) {
+      want_below += full[k];
+      EXPECT_EQ(tail[k], 0u);
+    }
+    for (int k = from; k < bins; ++k) EXPECT_EQ(tail[k], full[k]) << n << " bin " << k;
+    EXPECT_EQ(below, want_below) << n;
+  }
+}
+
+TEST(HistObserver, CutKeepsTheRangesOfFullHistograms) {
+  // Heavy-tailed samples of 20000 values: with threshold 0.9999 only the top values need
+  // exact bins.
+  MinMaxObserver mm;
+  std::vector<Tensor> data;
+  for (int i = 0; i < 8; ++i) {
+    Tensor t = random_tensor({20000}, 40 + i, -1.f, 1.f);
+    for (int64_t j = 0; j < t.numel(); j += 97) t.data<float>()[j] *= 30.f;
+    data.push_back(t);
+    mm.observe("t", t, 1);
+  }
+  for (double thr : {0.9999, 0.99999, 1.0}) {
+    HistObserver full(mm, 2048), cut(mm, 2048, thr);
+    for (const auto& t : data) full.observe("t", t, 1), cut.observe("t", t, 1);
+    EXPECT_GT(cut.cut("t"), 0) << thr;
+    EXPECT_TRUE(cut.unresolved(thr).empty()) << thr;
+    EXPECT_EQ(cut.ranges(thr).at("t").hi, full.ranges(thr).at("t").hi) << thr;
+    EXPECT_EQ(cut.ranges(thr).at("t").lo, full.ranges(thr).at("t").lo) << thr;
+  }
+}
+
+TEST(HistObserver, ThresholdBelowTheCutIsReportedAndStatesWithOtherCutsMerge) {
+  // Sample 0 spreads over [0, 100]; the 99 later ones sit at 0.5. Threshold 0.99 keeps
+  // exact bins for sample 0's top ~700 values, but the final 1% of 100000 values reaches
+  // below them.
+  std::vector<Tensor> data;
+  data.push_back(random_tensor({1000}, 3, 0.f, 100.f));
+  for (int i = 1; i < 100; ++i) data.push_back(Tensor::from_vector<float>({1000}, std::vector<float>(1000, 0.5f)));
+  MinMaxObserver mm;
+  for (const auto& t : data) mm.observe("t", t, 1);
+  HistObserver cut(mm, 2048, 0.99), full(mm, 2048);
+  for (const auto& t : data) cut.observe("t", t, 1), full.observe("t", t, 1);
+  EXPECT_GT(cut.cut("t"), 0);
+  EXPECT_EQ(cut.unresolved(0.99), std::vector<std::string>{"t"});
+  EXPECT_THROW(cut.ranges(0.99), Error);
+  EXPECT_TRUE(cut.unresolved(0.999).empty());  // the top 0.1% is above the cut
+  EXPECT_EQ(cut.ranges(0.999).at("t").hi, full.ranges(0.999).at("t").hi);
+  HistObserver redo(mm, 2048);
+  redo.restrict_to(cut.unresolved(0.99));
+  for (const auto& t : data) redo.observe("t", t, 1);
+  cut.replace(redo);
+  EXPECT_EQ(cut.ranges(0.99).at("t").hi, full.ranges(0.99).at("t").hi);
+
+  // Two halves with different cuts merge into the same ranges.
+  HistObserver a(mm, 2048, 0.999), b(mm, 2048, 0.999);
+  for (int i = 0; i < 100; ++i) (i < 50 ? a : b).observe("t", data[i], 1);  // b starts with flat data
+  EXPECT_NE(a.cut("t"), b.cut("t"));
+  a.merge_serialized(b.serialize());
+  EXPECT_EQ(a.ranges(0.999).at("t").hi, full.ranges(0.999).at("t").hi);
+  EXPECT_EQ(a.below("t") + [&] {
+    uint64_t s = 0;
+    for (uint64_t c : a.counts("t")) s += c;
+    return s;
+  }(), 100000u);
+}
+
 TEST(Octav, HandWorkedIteration) {
   // x = {1, 2, 3, 10}, 8 bits, eps = 4^-8 / 3 = 1/196608.
   // s0 = 16 / 4 = 4; above 4: {10}, 3 below: s1 = 10 / (3/196608 + 1) = 1966080/196611.

@@ -212,6 +212,40 @@ TEST(TensorCali, ReduceCallbackSeesEveryStage) {
   EXPECT_EQ(done, (std::vector<int>{2, 3, 2, 3}));
 }
 
+TEST(TensorCali, HistWithTheCutEqualsFullHistogramsAndRedoesUnresolvedTensors) {
+  // x[1,1000] -> Relu -> y. Sample 0 spreads over [-100, 100], the later ones sit near 0.5:
+  // at threshold 0.99 the cut chosen on sample 0 is too high for x (one more pass), at
+  // 0.9999 it is not. (y, half zeros in sample 0, keeps all its bins.)
+  ModelBuilder b(13);
+  b.input("x", {1, 1000}).node("Relu", {"x"}, {"y"}, "relu").output("y");
+  const OnnxGraph g = b.graph();
+  std::vector<TensorMap> data;
+  data.push_back({{"x", random_tensor({1, 1000}, 8, -100.f, 100.f)}});
+  for (int i = 1; i < 100; ++i) data.push_back({{"x", random_tensor({1, 1000}, 8 + i, 0.4f, 0.6f)}});
+  for (double thr : {0.99, 0.9999}) {
+    MemorySampleSource src(data);
+    CaliOptions o;
+    o.algo = CaliAlgo::Hist;
+    o.threshold = thr;
+    o.batch = 1;  // the cut is chosen on sample 0 alone
+    std::vector<std::string> stages;
+    o.reduce = [&](Observer&, const std::string& stage) { stages.push_back(stage); };
+    const ActRanges got = calibrate_activations(g, src, o);
+    EXPECT_EQ(stages.size(), thr == 0.99 ? 3u : 2u) << thr;
+
+    Session s(g);
+    MinMaxObserver mm;
+    observe_pass(s, src, mm, CaliOptions{}, "mm");
+    HistObserver full(mm, o.bins);
+    observe_pass(s, src, full, CaliOptions{}, "full");
+    const ActRanges want = full.ranges(thr);
+    for (const auto& [name, r] : want) {
+      EXPECT_EQ(got.at(name).lo, r.lo) << name << " " << thr;
+      EXPECT_EQ(got.at(name).hi, r.hi) << name << " " << thr;
+    }
+  }
+}
+
 TEST(TensorCali, PinnedBatchFallsBackToOneSampleAtATime) {
   for (CaliAlgo algo : {CaliAlgo::MinMax, CaliAlgo::Mse}) {
     const ActRanges one = calibrate(algo, 1, true), four = calibrate(algo, 4, true);
