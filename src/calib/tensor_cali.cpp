@@ -1,5 +1,7 @@
 #include "calib/tensor_cali.h"
 
+#include "quant/qdq_rules.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -124,45 +126,23 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
 }
 
 WeightRanges weight_ranges(const OnnxGraph& graph) {
+  // Every initializer input after the first of a weighted op, per output channel, along the
+  // axis the QDQ builder quantizes it on (quant/qdq_rules.h: ConvTranspose weights axis 1,
+  // Gemm weights their output axis, constant MatMul B its last axis), so both always agree.
   static const std::set<std::string> kWeighted = {"Conv", "Gemm", "ConvTranspose", "PRelu", "BatchNormalization"};
-  std::vector<std::string> names;  // in first-use order
-  std::set<std::string> seen, transposed;
+  WeightRanges r;
   for (int i = 0; i < graph.node_count(); ++i) {
     const auto& n = graph.node(i);
-    if (!kWeighted.count(n.op_type())) continue;
+    const bool matmul = n.op_type() == "MatMul";
+    if (!kWeighted.count(n.op_type()) && !matmul) continue;
     for (int k = 1; k < n.input_size(); ++k) {
       const std::string& in = n.input(k);
-      if (in.empty() || !graph.is_initializer(in)) continue;
-      if (seen.insert(in).second) names.push_back(in);
+      if (in.empty() || !graph.is_initializer(in) || r.count(in)) continue;
+      const Tensor t = graph.get_initializer(in);
+      if (t.rank() < 1 || t.numel() == 0 || t.dtype() != DType::F32) continue;
+      if (matmul && t.rank() < 2) continue;
+      r[in] = channel_ranges(t, weight_channel_axis(n, k, t.rank()));
     }
-    if (n.op_type() == "ConvTranspose" && n.input_size() > 1) transposed.insert(n.input(1));
-  }
-  WeightRanges r;
-  for (const auto& name : names) {
-    const Tensor t = graph.get_initializer(name);
-    if (t.rank() < 1 || t.numel() == 0) continue;
-    Shape shape = t.shape();
-    const bool swap = transposed.count(name) && t.rank() >= 2;
-    const int64_t c = swap ? shape[1] : shape[0];
-    const int64_t outer = swap ? shape[0] : 1;  // axis 0 of the stored tensor when swapped
-    const int64_t inner = t.numel() / (shape[0] * (swap ? shape[1] : 1));
-    // Element (a0, a1, rest) of the stored tensor is at (a0 * shape[1] + a1) * inner + rest.
-    ChannelRanges cr;
-    cr.lo.assign(c, std::numeric_limits<float>::infinity());
-    cr.hi.assign(c, -std::numeric_limits<float>::infinity());
-    const std::vector<float> v = t.to_f32_vector();
-    for (int64_t a0 = 0; a0 < (swap ? outer : c); ++a0)
-      for (int64_t a1 = 0; a1 < (swap ? c : 1); ++a1) {
-        const int64_t ch = swap ? a1 : a0;
-        const float* p = v.data() + (swap ? (a0 * c + a1) * inner : a0 * inner);
-        float lo = cr.lo[ch], hi = cr.hi[ch];
-        for (int64_t j = 0; j < inner; ++j) {
-          lo = std::min(lo, p[j]);
-          hi = std::max(hi, p[j]);
-        }
-        cr.lo[ch] = lo, cr.hi[ch] = hi;
-      }
-    r[name] = std::move(cr);
   }
   return r;
 }
