@@ -9,8 +9,8 @@ namespace dpl {
 
 namespace {
 constexpr uint32_t kHistTag = 0x48535432;  // "HST2"
-constexpr double kMarginFactor = 64;      // the cut leaves 64x the threshold's share above it
-constexpr double kMarginValues = 64;      // and at least 64 values
+constexpr double kMarginFactor = 64;       // the cut leaves 64x the threshold's share above it
+constexpr double kMarginValues = 64;       // and at least 64 values
 }  // namespace
 
 HistObserver::HistObserver(const MinMaxObserver& minmax, int bins, double threshold)
@@ -203,7 +203,8 @@ ActRanges HistObserver::ranges(double threshold) const {
   for (const auto& [name, e] : entries_) {
     Range range{e.mm.lo, e.mm.hi};
     const int k = threshold_bin(e, threshold, bins_);
-    DPL_CHECK(k != -2, "the histogram of '{}' does not hold the bins where threshold {} is reached (a full pass is needed)",
+    DPL_CHECK(k != -2,
+              "the histogram of '{}' does not hold the bins where threshold {} is reached (a full pass is needed)",
               name, threshold);
     if (k >= 0) {
       const float c = (static_cast<float>(k) + 0.5f) * (e.amax / static_cast<float>(bins_));

@@ -47,7 +47,8 @@ void write(const std::string& path, const json& j) { write_file_atomic(path, j.d
 
 void save_act_ranges(const std::string& path, const ActRanges& r) {
   json j = json::object();
-  for (const auto& [name, range] : r) j[name] = json::array({number(path, name, range.lo), number(path, name, range.hi)});
+  for (const auto& [name, range] : r)
+    j[name] = json::array({number(path, name, range.lo), number(path, name, range.hi)});
   write(path, j);
 }
 
@@ -82,8 +83,8 @@ WeightRanges load_weight_ranges(const std::string& path) {
   for (const auto& [name, v] : j.items()) {
     DPL_CHECK(v.is_array() && v.size() == 2 && v[0].is_array() && v[1].is_array() && v[0].size() == v[1].size() &&
                   !v[0].empty(),
-              "{}: entry '{}' must be [[min per channel], [max per channel]] with as many of each, got {}", path,
-              name, v.dump().substr(0, 200));
+              "{}: entry '{}' must be [[min per channel], [max per channel]] with as many of each, got {}", path, name,
+              v.dump().substr(0, 200));
     ChannelRanges cr;
     for (const auto& x : v[0]) cr.lo.push_back(to_float(path, name, x));
     for (const auto& x : v[1]) cr.hi.push_back(to_float(path, name, x));

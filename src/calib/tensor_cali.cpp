@@ -43,7 +43,12 @@ void observe_pass(Session& session, SampleSource& data, Observer& observer, cons
       try {
         session.run(data.batch(first, current));
       } catch (const Error& e) {
-        if (first != 0 || current == 1) throw Error(fmt::format("{}: {}", data.describe(first), e.what()));
+        if (first != 0 || current == 1) {
+          const std::string which = current == 1 ? data.describe(first)
+                                                 : fmt::format("samples {}..{} (from {})", first, first + current - 1,
+                                                               data.describe(first));
+          throw Error(fmt::format("{}: {}", which, e.what()));
+        }
         spdlog::warn("{}: running {} samples at once failed ({}); going on one sample at a time", stage, current,
                      e.what());
         observer.clear();

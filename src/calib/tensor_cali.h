@@ -3,6 +3,16 @@
 // algorithm stage (hist needs the minmax pass first), batched, holding at most one batch of
 // activations at a time. Observer state is mergeable so ranks of a distributed run can
 // reduce it (SPEC 10): min/max by min/max, histograms by sum, OCTAV clips by (sum, count).
+//
+// Semantics (details in calib/observer*.h):
+//  - float32 tensors only; NaN and +-Inf values are ignored; a tensor without any finite
+//    value gets no range (warned).
+//  - batches: the ranges do not depend on the batch size (minmax and hist exactly; OCTAV's
+//    per-sample clips too, as long as dim 0 of a tensor carries the batch, see SampleSplit).
+//  - hist keeps exact bins only near the threshold's bin; a tensor whose final threshold bin
+//    falls outside them gets one more, full pass (logged), so results equal full histograms.
+//  - OCTAV: a sample with no nonzero value gives a NaN clip (0/0, as the original), which
+//    turns that tensor's range into its min/max range.
 #pragma once
 #include <functional>
 #include <string>

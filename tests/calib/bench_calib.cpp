@@ -1,5 +1,6 @@
 // Calibration cost on a real model, run by hand (disabled by default):
-//   DPL_CALIB_BENCH_DIR=<sample folder> DPL_CALIB_BENCH_N=20 dipoorlet_tests --gtest_also_run_disabled_tests --gtest_filter='CalibBench.*'
+//   DPL_CALIB_BENCH_DIR=<sample folder> DPL_CALIB_BENCH_N=20 dipoorlet_tests --gtest_also_run_disabled_tests
+//   --gtest_filter='CalibBench.*'
 // Without DPL_CALIB_BENCH_DIR, N deterministic random inputs are written to a temporary
 // folder. DPL_CALIB_BENCH_MODEL (default: the shared YOLOX-Nano), DPL_CALIB_BENCH_BATCH
 // (default 1), DPL_CALIB_BENCH_THREADS (default 1), DPL_CALIB_BENCH_ALGOS (default
@@ -11,8 +12,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <ctime>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <map>
 
@@ -67,9 +68,11 @@ struct Bench {
 };
 
 // CPU time of the process: with one thread, the work done, whatever else the machine runs.
+// DPL_CALIB_BENCH_WALL=1 measures wall time instead (for threads > 1 on a quiet machine).
 double cpu_now() {
+  static const bool wall = env("DPL_CALIB_BENCH_WALL", "0") == "1";
   timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  clock_gettime(wall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
@@ -109,8 +112,8 @@ TEST(CalibBench, DISABLED_Timing) {
     const double t0 = cpu_now();
     const ActRanges r = calibrate_activations(b.graph, src, o);
     const double t = (cpu_now() - t0);
-    std::printf("%-7s %.3f s = %.2f x plain pass (%zu ranges; includes session creation)\n", name.c_str(), t,
-                t / plain, r.size());
+    std::printf("%-7s %.3f s = %.2f x plain pass (%zu ranges; includes session creation)\n", name.c_str(), t, t / plain,
+                r.size());
   }
   {
     // The passes alone, on a warm session (what one more stage costs).
@@ -130,9 +133,10 @@ TEST(CalibBench, DISABLED_Timing) {
     t0 = cpu_now();
     observe_pass(s, src, oct, o, "mse");
     const double to = (cpu_now() - t0);
-    std::printf("warm passes: minmax %.3f s (%.2f x), hist stage %.3f s (%.2f x, %zu tensors need a full pass), "
-                "OCTAV %.3f s (%.2f x)\n",
-                tmm, tmm / plain, th, th / plain, hist.unresolved(0.99999).size(), to, to / plain);
+    std::printf(
+        "warm passes: minmax %.3f s (%.2f x), hist stage %.3f s (%.2f x, %zu tensors need a full pass), "
+        "OCTAV %.3f s (%.2f x)\n",
+        tmm, tmm / plain, th, th / plain, hist.unresolved(0.99999).size(), to, to / plain);
     int64_t elems = 0;
     Session c(b.graph, so);
     c.set_hook([&](const std::string&, const Tensor& v) {
@@ -150,8 +154,8 @@ TEST(CalibBench, DISABLED_Timing) {
     observe_pass(s, src, oct, o, "steps");
     std::map<int64_t, int> hist;
     for (const auto& [name, e] : oct.entries()) ++hist[e.max_steps];
-    for (const auto& [steps, count] : hist) std::printf("  %2lld Newton steps (max over samples): %d tensors\n",
-                                                       static_cast<long long>(steps), count);
+    for (const auto& [steps, count] : hist)
+      std::printf("  %2lld Newton steps (max over samples): %d tensors\n", static_cast<long long>(steps), count);
   }
 }
 
@@ -166,7 +170,8 @@ TEST(CalibBench, DISABLED_PeakRss) {
     SessionOptions so;
     so.threads = b.threads;
     Session s(b.graph, so);
-    for (int first = 0; first < src.count(); first += b.batch) s.run(src.batch(first, std::min(b.batch, src.count() - first)));
+    for (int first = 0; first < src.count(); first += b.batch)
+      s.run(src.batch(first, std::min(b.batch, src.count() - first)));
   } else {
     CaliOptions o;
     o.algo = parse_cali_algo(algo);
@@ -174,8 +179,8 @@ TEST(CalibBench, DISABLED_PeakRss) {
     o.threads = b.threads;
     r = calibrate_activations(b.graph, src, o);
   }
-  std::printf("%d samples, batch %d: %zu ranges, peak RSS %ld MiB (before calibration %ld MiB)\n", src.count(),
-              b.batch, r.size(), peak_rss_kib() / 1024, before / 1024);
+  std::printf("%d samples, batch %d: %zu ranges, peak RSS %ld MiB (before calibration %ld MiB)\n", src.count(), b.batch,
+              r.size(), peak_rss_kib() / 1024, before / 1024);
 }
 
 }  // namespace

@@ -295,7 +295,8 @@ TEST(WeightRanges, PerOutputChannelLikeTheOriginal) {
 class TempDir : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("dpl_calib_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
+    dir_ =
+        fs::temp_directory_path() / ("dpl_calib_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -312,8 +313,7 @@ TEST_F(SampleFolder, SkipsSamplesWithNaNAndReadsTheRestInOrder) {
   for (int i = 0; i < 4; ++i) {
     fs::create_directories(dir_ / file_safe_name("in/x"));
     const float bad = i == 1 ? NAN : (i == 3 ? INFINITY : 0.f);
-    write_raw(sample_path(dir_.string(), "in/x", i),
-              Tensor::from_vector<float>({1, 2}, {static_cast<float>(i), bad}));
+    write_raw(sample_path(dir_.string(), "in/x", i), Tensor::from_vector<float>({1, 2}, {static_cast<float>(i), bad}));
   }
   // Samples 1 (NaN) and 3 (Inf) are skipped; 0 and 2 remain.
   FolderSampleSource src(dir_.string(), inputs, 4);
