@@ -114,6 +114,8 @@ TEST(CalibBench, DISABLED_Timing) {
     const double t = (cpu_now() - t0);
     std::printf("%-7s %.3f s = %.2f x plain pass (%zu ranges; includes session creation)\n", name.c_str(), t, t / plain,
                 r.size());
+    for (const auto& t : {b.graph.network_inputs().front(), b.graph.network_outputs().front()})
+      if (r.count(t)) std::printf("        %s: [%g, %g]\n", t.c_str(), r.at(t).lo, r.at(t).hi);
   }
   {
     // The passes alone, on a warm session (what one more stage costs).
