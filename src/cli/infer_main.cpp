@@ -49,6 +49,8 @@ int run(int argc, char** argv) {
   std::string model, input_dir, out_dir;
   int count = 0, threads = 1, batch = 1, repeat = 0;
   std::vector<std::string> shapes;
+  bool no_fuse = false;
+  app.add_flag("--no_fuse", no_fuse, "run every node on its own (no Conv+BN/activation/Add fusion)");
   app.add_option("-M,--model", model, "ONNX model")->required();
   app.add_option("-I,--input_dir", input_dir, "inputs: <dir>/<input name>/<i>.bin (raw float32, batch included)")
       ->required();
@@ -71,7 +73,7 @@ int run(int argc, char** argv) {
   graph.prepare();
   SessionOptions so;
   so.threads = threads;
-  so.fuse = true;  // plain inference: let kernels absorb their followers
+  so.fuse = !no_fuse;  // plain inference: let kernels absorb their followers
   Session session(graph, so);
 
   auto fixed = parse_input_shapes(shapes);

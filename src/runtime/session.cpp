@@ -70,15 +70,12 @@ Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(
     for (const auto& out : nr.desc.outputs) nr.out_slots.push_back(out.empty() ? -1 : slot(out));
     nr.op = OpRegistry::instance().create(nr.desc.op_type);
   }
-  if (opts_.fuse) fuse_nodes(graph);
-  // consts_ is complete now: pointers into it stay valid.
-  for (auto& nr : nodes_) {
+  // consts_ is complete now: pointers into it stay valid. Kernels see them in can_absorb
+  // (fusion needs to know which operands are constants) and in init.
+  for (auto& nr : nodes_)
     for (int s : nr.in_slots) nr.desc.const_inputs.push_back(s >= 0 && consts_[s].defined() ? &consts_[s] : nullptr);
-    for (auto& f : nr.desc.absorbed)
-      for (const auto& in : f.inputs) {
-        auto it = slot_of_.find(in);
-        f.const_inputs.push_back(it != slot_of_.end() && consts_[it->second].defined() ? &consts_[it->second] : nullptr);
-      }
+  if (opts_.fuse) fuse_nodes(graph);
+  for (auto& nr : nodes_) {
     try {
       nr.op->init(nr.desc);
     } catch (const Error& e) {
@@ -128,6 +125,7 @@ void Session::fuse_nodes(const OnnxGraph& graph) {
         for (int s : extra) {
           nr.in_slots.push_back(s);
           nr.desc.inputs.push_back(slot_names_[s]);
+          nr.desc.const_inputs.push_back(consts_[s].defined() ? &consts_[s] : nullptr);
         }
         nr.out_slots = f.out_slots;
         nr.desc.outputs = f.desc.outputs;
