@@ -5,7 +5,7 @@
 // In fused sessions a Conv absorbs what follows it, in graph order: a BatchNormalization
 // with constant parameters (folded into the weights and bias once, at init), then any chain
 // of activations (Relu, LeakyRelu, Clip with constant bounds, Sigmoid, HardSigmoid,
-// HardSwish, Tanh, SiLU) and at most one residual Add, all applied as oneDNN post-ops while
+// HardSwish, Tanh) and at most one residual Add, all applied as oneDNN post-ops while
 // the output is still in cache.
 #include <cmath>
 #include <limits>
