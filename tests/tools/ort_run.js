@@ -5,6 +5,7 @@
 //
 //   node tests/tools/ort_run.js -M model.onnx -I in_dir -N count -O out_dir
 //        [--threads T] [--batch B] [--repeat R] [--input_shape NAME:D0,D1,...]
+//        [--opt_level disabled|basic|extended|all]
 //
 // Inputs:  <in_dir>/<input name>/<i>.bin, raw little-endian data of the input's full shape
 //          (batch included). A symbolic batch dimension reads one sample per file; one other
@@ -13,6 +14,10 @@
 // --repeat R: after the first (writing, warm-up) pass over all samples, times R more passes
 // (reading the inputs, building the batches and running, like dipoorlet-infer) and prints
 // "median_ms_per_sample <x>": the median over passes of pass time / number of samples.
+// --opt_level: ONNX Runtime's graph optimization level (default all). With `disabled` every
+// node runs as the ONNX operator definition says; from `basic` on, ORT rewrites the graph
+// (constant folding, fusions; on QDQ models, DequantizeLinear -> op -> QuantizeLinear groups
+// become its integer kernels such as QLinearConv, which round differently by design).
 'use strict';
 
 const fs = require('fs');
@@ -22,16 +27,16 @@ function usage(msg) {
   if (msg) process.stderr.write(`error: ${msg}\n`);
   process.stderr.write(
     'usage: ort_run.js -M model -I input_dir -N count -O output_dir [--threads T] [--batch B] [--repeat R] ' +
-      '[--input_shape NAME:D0,D1,...]\n');
+      '[--input_shape NAME:D0,D1,...] [--opt_level disabled|basic|extended|all]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const a = { threads: 1, batch: 1, repeat: 0, shapes: {} };
+  const a = { threads: 1, batch: 1, repeat: 0, shapes: {}, optLevel: 'all' };
   const names = {
     '-M': 'model', '--model': 'model', '-I': 'input', '--input_dir': 'input', '-N': 'count', '--data_num': 'count',
     '-O': 'output', '--output_dir': 'output', '--threads': 'threads', '--batch': 'batch', '--repeat': 'repeat',
-    '--input_shape': 'shape',
+    '--input_shape': 'shape', '--opt_level': 'optLevel',
   };
   for (let i = 0; i < argv.length; ++i) {
     let flag = argv[i];
@@ -53,6 +58,10 @@ function parseArgs(argv) {
       const dims = value.slice(colon + 1).split(',').map(Number);
       if (dims.some((d) => !Number.isInteger(d) || d <= 0)) usage(`--input_shape '${value}': bad dimension`);
       a.shapes[value.slice(0, colon)] = dims;
+    } else if (key === 'optLevel') {
+      if (!['disabled', 'basic', 'extended', 'all'].includes(value))
+        usage(`--opt_level '${value}' is not one of disabled, basic, extended, all`);
+      a.optLevel = value;
     } else if (['count', 'threads', 'batch', 'repeat'].includes(key)) {
       const n = Number(value);
       if (!Number.isInteger(n) || n < (key === 'repeat' ? 0 : 1)) usage(`${flag} '${value}' is not a valid number`);
@@ -151,7 +160,7 @@ async function main() {
   const session = await ort.InferenceSession.create(args.model, {
     intraOpNumThreads: args.threads,
     interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: args.optLevel,
     executionMode: 'sequential',
   });
   const specs = resolveSpecs(session, args);

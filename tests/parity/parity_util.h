@@ -1,0 +1,251 @@
+// Shared by the tests that compare this project's runtime with ONNX Runtime on the real models
+// in ../shared/models (test_ort_parity.cpp: FP32 models; test_qdq_agreement.cpp: the QDQ
+// models `dipoorlet` writes): the model list with each model's real inputs (photographs with
+// the documented preprocessing, MNIST digits, fixed values for the constant-weight onnx-light
+// models), running the command-line tools, and the per-output cosine comparison.
+#pragma once
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "graph/onnx_graph.h"
+#include "io/calib_data.h"
+#include "io/image_preprocess.h"
+#include "runtime/op_registry.h"
+
+namespace dpl::test {
+
+namespace parity_fs = std::filesystem;
+
+inline const parity_fs::path kShared = parity_fs::path(DPL_SOURCE_DIR) / ".." / "shared";
+inline const parity_fs::path kModels = kShared / "models";
+inline const parity_fs::path kImages = kShared / "data" / "imagenet-samples-200";
+inline const parity_fs::path kMnist = kShared / "data" / "mnist-test" / "t10k-images-idx3-ubyte.gz";
+inline const parity_fs::path kOrtScript = parity_fs::path(DPL_SOURCE_DIR) / "tests" / "tools" / "ort_run.js";
+inline const parity_fs::path kOrtPackage =
+    parity_fs::path(DPL_SOURCE_DIR) / "tests" / "tools" / "node_modules" / "onnxruntime-node" / "package.json";
+inline const parity_fs::path kInfer = parity_fs::path(DPL_BINARY_DIR) / "dipoorlet-infer";
+inline const parity_fs::path kMakeExample = parity_fs::path(DPL_BINARY_DIR) / "make-example";
+inline constexpr int kCommandTimeoutS = 400;
+
+// Writes the inputs of `count` samples into dir/<input>/<i>.bin.
+using InputMaker = std::function<void(const parity_fs::path& dir, const std::string& input, int count)>;
+
+struct ParityCase {
+  std::string name;
+  std::string model;  // relative to ../shared/models; empty: the bundled example (make-example)
+  int samples;
+  std::vector<std::string> input_shapes;  // --input_shape flags for both runners
+  InputMaker make_inputs;
+  parity_fs::path data;  // shared data the inputs come from (empty: generated)
+  // Also compare a few intermediate activations (made graph outputs in a copy of the model):
+  // the onnx-light models have constant weights, so their final outputs are the same value
+  // for every class and check little on their own.
+  bool intermediates = false;
+};
+
+// gtest prints a failing case's parameter: its name, not its bytes.
+inline void PrintTo(const ParityCase& c, std::ostream* os) { *os << c.name; }
+
+// Photographs spread over the sample folder, preprocessed as the model expects.
+inline InputMaker images(PreprocessOptions o) {
+  return [o](const parity_fs::path& dir, const std::string& input, int count) {
+    auto files = list_images(kImages.string());
+    for (int i = 0; i < count; ++i) {
+      const auto& f = files[(static_cast<size_t>(i) * 67 + 3) % files.size()];
+      write_raw(sample_path(dir.string(), input, i), load_image_tensor(f, o));
+    }
+  };
+}
+
+inline PreprocessOptions pre(int h, int w, std::vector<float> mean, std::vector<float> std, bool bgr = false,
+                             Layout layout = Layout::NCHW) {
+  PreprocessOptions o;
+  o.height = h;
+  o.width = w;
+  o.mean = std::move(mean);
+  o.std = std::move(std);
+  o.bgr = bgr;
+  o.layout = layout;
+  return o;
+}
+
+// The first `count` digits of the MNIST test set as 0..255 floats [1,1,28,28].
+inline void mnist_inputs(const parity_fs::path& dir, const std::string& input, int count) {
+  gzFile f = gzopen(kMnist.string().c_str(), "rb");
+  ASSERT_TRUE(f != nullptr) << "cannot open " << kMnist;
+  unsigned char header[16];
+  ASSERT_EQ(gzread(f, header, 16), 16);
+  auto be32 = [&](int o) { return (header[o] << 24) | (header[o + 1] << 16) | (header[o + 2] << 8) | header[o + 3]; };
+  ASSERT_EQ(be32(0), 2051) << "not an IDX image file";
+  ASSERT_EQ(be32(8), 28);
+  ASSERT_EQ(be32(12), 28);
+  std::vector<unsigned char> px(28 * 28);
+  for (int i = 0; i < count; ++i) {
+    ASSERT_EQ(gzread(f, px.data(), static_cast<unsigned>(px.size())), static_cast<int>(px.size()));
+    Tensor t(DType::F32, {1, 1, 28, 28});
+    for (size_t k = 0; k < px.size(); ++k) t.data<float>()[k] = px[k];
+    write_raw(sample_path(dir.string(), input, i), t);
+  }
+  gzclose(f);
+}
+
+// Fixed smooth values in [-2, 2] of shape [1,3,224,224] (the onnx-light models take any input).
+inline void light_inputs(const parity_fs::path& dir, const std::string& input, int count) {
+  for (int i = 0; i < count; ++i) {
+    Tensor t(DType::F32, {1, 3, 224, 224});
+    float* d = t.data<float>();
+    for (int64_t k = 0; k < t.numel(); ++k)
+      d[k] = static_cast<float>(1.5 * std::sin(0.0137 * k + i) + 0.5 * std::cos(0.91 * k));
+    write_raw(sample_path(dir.string(), input, i), t);
+  }
+}
+
+// The example's own calibration samples, written by make-example into <dir>/../example/calib.
+inline void example_inputs(const parity_fs::path& dir, const std::string& input, int count) {
+  for (int i = 0; i < count; ++i)
+    parity_fs::copy_file(sample_path((dir.parent_path() / "example" / "calib").string(), input, i),
+                         sample_path(dir.string(), input, i), parity_fs::copy_options::overwrite_existing);
+}
+
+inline const std::vector<float> kImagenetMean{123.675f, 116.28f, 103.53f}, kImagenetStd{58.395f, 57.12f, 57.375f};
+
+// The bundled example first (needs no shared data), then every model of ../shared/models.
+inline std::vector<ParityCase> all_parity_cases() {
+  std::vector<ParityCase> c;
+  c.push_back({"example_tiny_cnn", "", 8, {}, example_inputs, {}});
+  PreprocessOptions yolox = pre(416, 416, {0}, {1}, true);
+  yolox.resize = ResizeMode::Letterbox;
+  yolox.align = LetterboxAlign::TopLeft;
+  yolox.pad_value = 114;
+  c.push_back({"yolox_nano", "yolox-nano/yolox_nano.onnx", 2, {}, images(yolox), kImages});
+  c.push_back({"deeplabv3", "deeplabv3-tflite-mnv2/deeplab_v3_1_default_1.onnx", 2, {},
+               images(pre(257, 257, {127.5f}, {127.5f}, false, Layout::NHWC)), kImages});
+  c.push_back({"road_segmentation", "road-segmentation-adas-0001/model_float32.onnx", 2, {},
+               images(pre(512, 896, {0}, {1}, true, Layout::NHWC)), kImages});
+  c.push_back({"agllnet", "agllnet-lowlight-256/model_float32.onnx", 2, {}, images(pre(256, 256, {0}, {255})), kImages});
+  c.push_back({"yunet", "yunet-face-120x160/face_detection_yunet_120x160.onnx", 2, {},
+               images(pre(120, 160, {0}, {1}, true)), kImages});
+  c.push_back({"mnist", "mnist-wonnx/opt-mnist.onnx", 3, {}, mnist_inputs, kMnist});
+  c.push_back({"ppocr_det", "ppocr/ch_PP-OCRv4_det_infer.onnx", 2, {"x:1,3,640,640"},
+               images(pre(640, 640, kImagenetMean, kImagenetStd)), kImages});
+  c.push_back({"ppocr_rec", "ppocr/ch_PP-OCRv4_rec_infer.onnx", 2, {"x:1,3,48,320"},
+               images(pre(48, 320, {127.5f}, {127.5f})), kImages});
+  c.push_back({"ppocr_cls", "ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx", 2, {"x:1,3,48,192"},
+               images(pre(48, 192, {127.5f}, {127.5f})), kImages});
+  for (const char* m : {"bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
+                        "squeezenet", "vgg19", "zfnet512"})
+    c.push_back(
+        {std::string("light_") + m, std::string("onnx-light/light_") + m + ".onnx", 1, {}, light_inputs, {}, true});
+  return c;
+}
+
+inline std::string quote(const std::string& s) {
+  std::string r = "'";
+  for (char ch : s) r += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return r + "'";
+}
+
+// Runs a shell command with its output in `log`; returns the exit status (124: timed out).
+inline int run_command(const std::string& cmd, const parity_fs::path& log, int timeout_s = kCommandTimeoutS) {
+  std::string full = "timeout " + std::to_string(timeout_s) + " " + cmd + " > " + quote(log.string()) + " 2>&1";
+  int rc = std::system(full.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+// A file's text (the last 4000 characters of a long one).
+inline std::string read_text(const parity_fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string s = ss.str();
+  return s.size() > 4000 ? "..." + s.substr(s.size() - 4000) : s;
+}
+
+inline std::vector<float> read_floats(const parity_fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::vector<float> v(static_cast<size_t>(parity_fs::file_size(p)) / sizeof(float));
+  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+  return v;
+}
+
+inline bool node_available() { return std::system("node --version > /dev/null 2>&1") == 0; }
+
+// Operators (after the load sequence) the runtime does not register.
+inline std::set<std::string> missing_ops(const OnnxGraph& g) {
+  std::set<std::string> missing;
+  for (const auto& n : g.graph().node()) {
+    bool std_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    if (!std_domain) missing.insert(n.domain() + "::" + n.op_type());
+    else if (!OpRegistry::instance().has(n.op_type())) missing.insert(n.op_type());
+  }
+  return missing;
+}
+
+// A copy of `model` in which activations at about 1/4, 1/2 and 3/4 of the network are also
+// graph outputs (see ParityCase::intermediates). Fails the test when there are too few.
+inline void add_intermediate_outputs(const parity_fs::path& model, const parity_fs::path& out) {
+  OnnxGraph m = OnnxGraph::load(model.string());
+  const std::set<std::string> kinds{"Conv", "Relu", "Concat", "MaxPool", "AveragePool", "Sum", "Add", "LRN"};
+  std::vector<std::string> acts;
+  for (const auto& n : m.graph().node())
+    if (kinds.count(n.op_type()) && n.output_size() > 0) acts.push_back(n.output(0));
+  ASSERT_GE(acts.size(), 4u) << "too few activations in " << model;
+  for (size_t k = 1; k <= 3; ++k) m.add_network_output(acts[acts.size() * k / 4]);
+  m.save(out.string());
+}
+
+// One output compared over all its samples: the cosine over all of them (a sample whose
+// output is all but zero, e.g. a text detector's map of a photo without text, says nothing on
+// its own), the worst single-sample cosine and the largest absolute difference (NaN when one
+// side has a NaN where the other has a number).
+struct OutputAgreement {
+  double cosine = 1.0, worst_sample = 1.0, max_diff = 0.0;
+  size_t elements = 0;
+};
+
+// Compares <a_dir>/<output>/<i>.bin with <b_dir>/<output>/<i>.bin for i < samples. Fails the
+// test (fatally) when a file is missing or the sizes differ; a_name/b_name name the tools.
+inline void compare_output_files(const parity_fs::path& a_dir, const parity_fs::path& b_dir, const std::string& out,
+                                 int samples, const std::string& a_name, const std::string& b_name,
+                                 OutputAgreement& r) {
+  r = OutputAgreement{};
+  double dot = 0, na = 0, nb = 0;
+  for (int i = 0; i < samples; ++i) {
+    const std::string file = file_safe_name(out) + "/" + std::to_string(i) + ".bin";
+    ASSERT_TRUE(parity_fs::exists(a_dir / file)) << a_name << " wrote no " << a_dir / file;
+    ASSERT_TRUE(parity_fs::exists(b_dir / file)) << b_name << " wrote no " << b_dir / file;
+    auto a = read_floats(a_dir / file), b = read_floats(b_dir / file);
+    ASSERT_EQ(a.size(), b.size()) << "output '" << out << "' sample " << i << ": " << a.size() << " values from "
+                                  << a_name << ", " << b.size() << " from " << b_name;
+    double sd = 0, sa = 0, sb = 0;
+    for (size_t k = 0; k < a.size(); ++k) {
+      sd += double(a[k]) * b[k];
+      sa += double(a[k]) * a[k];
+      sb += double(b[k]) * b[k];
+      double diff = std::fabs(double(a[k]) - b[k]);
+      if (std::isnan(a[k]) != std::isnan(b[k])) diff = NAN;
+      if (!(diff <= r.max_diff)) r.max_diff = diff;  // NaN sticks
+    }
+    double cos = (sa == 0 && sb == 0) ? 1.0 : sd / std::sqrt(sa * sb);
+    if (!(cos >= r.worst_sample)) r.worst_sample = cos;
+    dot += sd;
+    na += sa;
+    nb += sb;
+    r.elements += a.size();
+  }
+  r.cosine = (na == 0 && nb == 0) ? 1.0 : dot / std::sqrt(na * nb);
+}
+
+}  // namespace dpl::test
