@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Cosine similarity between two output folders in dipoorlet-infer's layout
+// (<dir>/<output name>/<i>.bin, raw float32), for samples 0..N-1:
+//
+//   node bench/output_cosine.js DIR_A DIR_B N
+//
+// Prints one line per output folder of DIR_A:
+//   <output> cosine <over all samples> mean_sample_cosine <mean of per-sample cosines> min_sample_cosine <x>
+// (the cosine over all samples weighs each value equally; the per-sample ones show spread).
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+function fail(msg) {
+  process.stderr.write(`output_cosine.js: ${msg}\n`);
+  process.exit(1);
+}
+
+const [a, b, nArg] = process.argv.slice(2);
+const n = Number(nArg);
+if (!a || !b || !Number.isInteger(n) || n < 1) fail('usage: output_cosine.js DIR_A DIR_B N');
+
+function floats(file) {
+  if (!fs.existsSync(file)) fail(`${file} is missing`);
+  const buf = fs.readFileSync(file);
+  return new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
+}
+
+const outputs = fs.readdirSync(a).filter((d) => fs.statSync(path.join(a, d)).isDirectory()).sort();
+if (outputs.length === 0) fail(`${a} holds no output folders`);
+for (const out of outputs) {
+  let dot = 0, na = 0, nb = 0, sum = 0, min = Infinity;
+  for (let i = 0; i < n; ++i) {
+    const x = floats(path.join(a, out, `${i}.bin`));
+    const y = floats(path.join(b, out, `${i}.bin`));
+    if (x.length !== y.length) fail(`${out}/${i}.bin: ${x.length} values in ${a}, ${y.length} in ${b}`);
+    let d = 0, sa = 0, sb = 0;
+    for (let k = 0; k < x.length; ++k) {
+      d += x[k] * y[k];
+      sa += x[k] * x[k];
+      sb += y[k] * y[k];
+    }
+    const c = sa === 0 && sb === 0 ? 1 : d / Math.sqrt(sa * sb);
+    sum += c;
+    min = Math.min(min, c);
+    dot += d;
+    na += sa;
+    nb += sb;
+  }
+  const cos = na === 0 && nb === 0 ? 1 : dot / Math.sqrt(na * nb);
+  console.log(`${out} cosine ${cos.toFixed(6)} mean_sample_cosine ${(sum / n).toFixed(6)} ` +
+              `min_sample_cosine ${min.toFixed(6)}`);
+}
