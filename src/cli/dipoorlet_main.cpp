@@ -6,6 +6,7 @@
 #include "cli/quantize_args.h"
 #include "quant/platform.h"
 #include "util/error.h"
+#include "util/omp_env.h"
 #include "util/version.h"
 
 using namespace dpl;
@@ -55,6 +56,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dpl::ensure_passive_omp_wait(argv);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

@@ -12,6 +12,7 @@
 #include "io/calib_data.h"
 #include "runtime/session.h"
 #include "util/error.h"
+#include "util/omp_env.h"
 #include "util/version.h"
 
 namespace fs = std::filesystem;
@@ -131,6 +132,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dpl::ensure_passive_omp_wait(argv);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
