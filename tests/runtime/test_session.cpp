@@ -3,6 +3,8 @@
 // and the fusion plan.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "graph/onnx_graph.h"
 #include "runtime/op_registry.h"
 #include "runtime/session.h"
@@ -165,6 +167,31 @@ TEST(Session, FusionStopsAtGraphOutputs) {
   TensorMap out = s.run({{"x", input()}});
   EXPECT_EQ(out.at("r").to_f32_vector(), expected("x"));
   EXPECT_EQ(out.at("s1").to_f32_vector(), (std::vector<float>{2.f, -4.f, 1.f}));
+}
+
+// SiLU written as x * Sigmoid(x) (YOLOX) runs as one fused Sigmoid node.
+TEST(Session, FusedSiluMatchesTwoPassResult) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  auto* in = g->add_input();
+  in->set_name("x");
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(1);
+  tt->mutable_shape()->add_dim()->set_dim_value(1);
+  tt->mutable_shape()->add_dim()->set_dim_value(3);
+  add_node(g, "Sigmoid", {"x"}, "s");
+  add_node(g, "Mul", {"x", "s"}, "y");
+  g->add_output()->set_name("y");
+  OnnxGraph graph = OnnxGraph::from_model(m);
+  SessionOptions o;
+  o.fuse = true;
+  Session fused(graph, o);
+  EXPECT_EQ(fused.node_count(), 1);
+  std::vector<float> got = fused.run({{"x", input()}}).at("y").to_f32_vector();
+  const float xs[] = {1.f, -2.f, 0.5f};
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(got[i], xs[i] / (1.f + std::exp(-xs[i])), 1e-6f);
 }
 
 TEST(Session, RejectsModelListingEveryMissingOperator) {

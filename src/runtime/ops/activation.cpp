@@ -129,12 +129,40 @@ struct ThresholdedReluFn {
 
 }  // namespace
 
+// Sigmoid; in fused sessions it absorbs the Mul of SiLU, x * Sigmoid(x) (YOLOX's activation,
+// about a quarter of its time as two passes), and computes it in one pass over x.
+class SigmoidOp : public UnaryOp<SigmoidFn> {
+ public:
+  bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool ready) const override {
+    if (f.op_type != "Mul" || !ready || f.inputs.size() != 2 || self.inputs.empty() || self.outputs.empty())
+      return false;
+    const std::string &x = self.inputs[0], &s = self.outputs[0];
+    return (f.inputs[0] == x && f.inputs[1] == s) || (f.inputs[0] == s && f.inputs[1] == x);
+  }
+  void init(const NodeDesc& node) override {
+    UnaryOp<SigmoidFn>::init(node);
+    swish_ = !node.absorbed.empty();
+  }
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    if (!swish_) return UnaryOp<SigmoidFn>::forward(ctx, in, out);
+    const Tensor& x = *in[0];
+    DPL_CHECK(x.dtype() == DType::F32, "fused SiLU supports float32 only, got {}", dtype_name(x.dtype()));
+    Tensor y(DType::F32, x.shape());
+    parallel_map(x.data<float>(), y.data<float>(), x.numel(), [](float v) { return v * ew::sigmoid_fast(v); },
+                 kElementwiseGrainHeavy);
+    out[0] = std::move(y);
+  }
+
+ private:
+  bool swish_ = false;
+};
+
 DPL_REGISTER_OP("Relu", UnaryOp<ReluFn>);
 DPL_REGISTER_OP("LeakyRelu", UnaryOp<LeakyReluFn>);
 DPL_REGISTER_OP("Elu", UnaryOp<EluFn>);
 DPL_REGISTER_OP("Selu", UnaryOp<SeluFn>);
 DPL_REGISTER_OP("Celu", UnaryOp<CeluFn>);
-DPL_REGISTER_OP("Sigmoid", UnaryOp<SigmoidFn>);
+DPL_REGISTER_OP("Sigmoid", SigmoidOp);
 DPL_REGISTER_OP("HardSigmoid", UnaryOp<HardSigmoidFn>);
 DPL_REGISTER_OP("HardSwish", UnaryOp<HardSwishFn>);
 DPL_REGISTER_OP("Tanh", UnaryOp<TanhFn>);
