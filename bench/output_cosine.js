@@ -7,6 +7,8 @@
 // Prints one line per output folder of DIR_A:
 //   <output> cosine <over all samples> mean_sample_cosine <mean of per-sample cosines> min_sample_cosine <x>
 // (the cosine over all samples weighs each value equally; the per-sample ones show spread).
+// An output X of DIR_A is compared with X_dq of DIR_B when DIR_B has no X: platforms that
+// quantize the network outputs rename them so (SPEC 7).
 'use strict';
 
 const fs = require('fs');
@@ -30,11 +32,12 @@ function floats(file) {
 const outputs = fs.readdirSync(a).filter((d) => fs.statSync(path.join(a, d)).isDirectory()).sort();
 if (outputs.length === 0) fail(`${a} holds no output folders`);
 for (const out of outputs) {
+  const outB = fs.existsSync(path.join(b, out)) || !fs.existsSync(path.join(b, `${out}_dq`)) ? out : `${out}_dq`;
   let dot = 0, na = 0, nb = 0, sum = 0, min = Infinity;
   for (let i = 0; i < n; ++i) {
     const x = floats(path.join(a, out, `${i}.bin`));
-    const y = floats(path.join(b, out, `${i}.bin`));
-    if (x.length !== y.length) fail(`${out}/${i}.bin: ${x.length} values in ${a}, ${y.length} in ${b}`);
+    const y = floats(path.join(b, outB, `${i}.bin`));
+    if (x.length !== y.length) fail(`${out}/${i}.bin: ${x.length} values in ${a}, ${y.length} in ${b}/${outB}`);
     let d = 0, sa = 0, sb = 0;
     for (let k = 0; k < x.length; ++k) {
       d += x[k] * y[k];

@@ -191,9 +191,13 @@ for m in $MODELS; do
       if "$BUILD/dipoorlet-infer" -M "$dir/q_$a/quant_model.onnx" -I "$dir/eval" -N "$n_eval" \
         --threads "$THREADS" "${shape[@]}" -O "$dir/eval_q_$a" >"$dir/eval_q_$a.log" 2>&1; then
         # One line per output; these models have one.
-        line="$(node "$COSINE" "$dir/eval_fp32" "$dir/eval_q_$a" "$n_eval" | head -1)"
-        cos="$(awk '{ print $3 }' <<<"$line")"
-        mean_cos="$(awk '{ print $5 }' <<<"$line")"
+        if line="$(node "$COSINE" "$dir/eval_fp32" "$dir/eval_q_$a" "$n_eval" 2>"$dir/cosine_$a.log")"; then
+          line="$(head -1 <<<"$line")"
+          cos="$(awk '{ print $3 }' <<<"$line")"
+          mean_cos="$(awk '{ print $5 }' <<<"$line")"
+        else
+          failures+=("$(label "$m") $a: cosine: $(head -1 "$dir/cosine_$a.log")")
+        fi
       else
         failures+=("$(label "$m") $a: dipoorlet-infer on quant_model.onnx: $(grep -m1 -i error "$dir/eval_q_$a.log")")
       fi
