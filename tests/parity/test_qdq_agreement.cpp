@@ -36,6 +36,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "parity/parity_util.h"
@@ -138,6 +139,15 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
   ASSERT_TRUE(fs::exists(kInfer)) << kInfer << " is not built";
   fs::remove_all(work);
   fs::create_directories(work);
+  // The work folder (over 1 GB for an onnx-light model's QDQ copies) is removed when the case
+  // passes and kept for diagnosis when it fails.
+  struct RemoveIfPassed {
+    fs::path dir;
+    ~RemoveIfPassed() {
+      std::error_code ec;
+      if (!::testing::Test::HasFailure()) fs::remove_all(dir, ec);
+    }
+  } cleanup{work};
   const int total = kCalibSamples + kEvalSamples;
   if (pc.model.empty()) {
     int rc = run_command(quote(kMakeExample.string()) + " " + quote((work / "example").string()) + " " +
