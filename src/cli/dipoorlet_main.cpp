@@ -41,6 +41,10 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 16))
       ->capture_default_str();
   app.add_option("--input_shape", shapes, "NAME:D0,D1,... for inputs with symbolic dimensions");
+  add_transform_flags(app, a.transform);
+  add_profile_flags(app, a.profile);
+  add_deploy_flags(app, a.deploy_files);
+  add_qop_flags(app, a.qop);
   app.set_version_flag("--version", std::string(kVersion));
   try {
     app.parse(argc, argv);

@@ -4,6 +4,10 @@
 #include <string>
 #include <vector>
 
+#include "cli/stage_deploy.h"
+#include "cli/stage_profile.h"
+#include "cli/stage_qop.h"
+#include "cli/stage_transform.h"
 #include "runtime/tensor.h"
 
 namespace dpl {
@@ -20,6 +24,11 @@ struct QuantizeArgs {
   int threads = 1;
   int batch = 1;
   std::map<std::string, Shape> input_shapes;  // NAME:dims for inputs with symbolic dims
+  // Each stage's own flags (cli/stage_*.h).
+  TransformArgs transform;
+  ProfileArgs profile;
+  DeployArgs deploy_files;
+  QopArgs qop;
   // The command line as given, for the log's first line.
   std::string command_line;
 };

@@ -1,5 +1,5 @@
-// The quantization run, in the original's order (__main__.py): load, calibrate, (weight
-// transforms: later), build the QDQ model, write ranges and models.
+// The quantization run, in the original's order (__main__.py): load, calibrate, weight
+// transforms, build the QDQ model, profile, deploy files (stages: cli/pipeline_context.h).
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include "calib/ranges.h"
 #include "calib/sample_source.h"
 #include "calib/tensor_cali.h"
+#include "cli/pipeline_context.h"
 #include "cli/quantize_args.h"
 #include "graph/onnx_graph.h"
 #include "graph/simplifier.h"
@@ -52,6 +53,10 @@ std::pair<std::string, Shape> parse_input_shape(const std::string& spec) {
     pos = comma + 1;
   }
   return {spec.substr(0, colon), shape};
+}
+
+std::string PipelineContext::out(const std::string& file) const {
+  return (fs::path(args.output_dir) / file).string();
 }
 
 namespace {
@@ -113,38 +118,48 @@ void run_quantize(const QuantizeArgs& in) {
   spdlog::info("model {} (opset 13 after preparation, {} nodes), platform {}, algorithm {}, {} samples", args.model,
                graph.node_count(), platform.name, args.act_quant, data.count());
 
-  // Tensor calibration.
-  CaliOptions co;
-  co.algo = algo;
-  co.bins = args.bins;
-  co.threshold = args.threshold;
-  co.bits = platform.act.bits;
-  co.dynamic_sym = platform.act.dynamic_sym;
-  co.batch = args.batch;
-  co.threads = args.threads;
-  std::unique_ptr<Progress> bar;
-  std::string stage_now;
-  co.progress = [&](int done, int total, const std::string& stage) {
-    if (stage != stage_now) {
-      if (bar) bar->finish();
-      bar = std::make_unique<Progress>("calibration (" + stage + ")", total);
-      stage_now = stage;
-    }
-    bar->update(done);
+  PipelineContext ctx{args, platform, graph, data};
+  ctx.cali.algo = algo;
+  ctx.cali.bins = args.bins;
+  ctx.cali.threshold = args.threshold;
+  ctx.cali.bits = platform.act.bits;
+  ctx.cali.dynamic_sym = platform.act.dynamic_sym;
+  ctx.cali.batch = args.batch;
+  ctx.cali.threads = args.threads;
+  ctx.qdq_options.skip_layers.insert(args.skip_layers.begin(), args.skip_layers.end());
+  ctx.recompute_weight_ranges = [&ctx] { ctx.weight = weight_ranges(ctx.graph); };
+  ctx.recalibrate = [&ctx] {
+    std::unique_ptr<Progress> bar;
+    std::string stage_now;
+    CaliOptions co = ctx.cali;
+    co.progress = [&](int done, int total, const std::string& stage) {
+      if (stage != stage_now) {
+        if (bar) bar->finish();
+        bar = std::make_unique<Progress>("calibration (" + stage + ")", total);
+        stage_now = stage;
+      }
+      bar->update(done);
+    };
+    ctx.weight = weight_ranges(ctx.graph);
+    ctx.act = calibrate_activations(ctx.graph, ctx.data, co);
+    if (bar) bar->finish();
   };
-  WeightRanges wr = weight_ranges(graph);
-  ActRanges ar = calibrate_activations(graph, data, co);
-  if (bar) bar->finish();
-  save_act_ranges((fs::path(args.output_dir) / "act_clip_val.json").string(), ar);
-  save_weight_ranges((fs::path(args.output_dir) / "weight_clip_val.json").string(), wr);
+
+  transform_before_calibration(ctx);
+  ctx.recalibrate();
+  ctx.first_act = ctx.act;
+  transform_after_calibration(ctx);
+  save_act_ranges(ctx.out("act_clip_val.json"), ctx.act);
+  save_weight_ranges(ctx.out("weight_clip_val.json"), ctx.weight);
 
   // QDQ model.
-  QdqOptions qo;
-  qo.skip_layers.insert(args.skip_layers.begin(), args.skip_layers.end());
-  QdqModel q = build_qdq(graph, platform, ar, wr, qo);
-  const std::string qpath = (fs::path(args.output_dir) / "quant_model.onnx").string();
-  q.graph.save(qpath);
-  spdlog::info("quantized {} nodes with {} Q/DQ pairs", q.quant_nodes.size(), q.pairs.size());
+  ctx.qdq = build_qdq(graph, platform, ctx.act, ctx.weight, ctx.qdq_options);
+  ctx.qdq->graph.save(ctx.out("quant_model.onnx"));
+  spdlog::info("quantized {} nodes with {} Q/DQ pairs", ctx.qdq->quant_nodes.size(), ctx.qdq->pairs.size());
+
+  profile_stage(ctx);
+  deploy_stage(ctx);
+  qop_stage(ctx);
 
   if (args.savefp) save_fp_outputs(graph, data, args);
 

@@ -1,0 +1,47 @@
+// What the stages of one `dipoorlet` run share (the original's __main__.py passes these as
+// `onnx_graph, act_clip_val, weight_clip_val, args`). Stages run in this order:
+//   prepare -> transform_before_calibration (BN folding) -> calibration ->
+//   transform_after_calibration (bias correction, equalization, BN update) -> QDQ model ->
+//   profiling -> deploy files -> QOperator model.
+// Each stage lives in its own file (cli/stage_*.{h,cpp}) with its own flags.
+#pragma once
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "calib/ranges.h"
+#include "calib/sample_source.h"
+#include "calib/tensor_cali.h"
+#include "cli/quantize_args.h"
+#include "graph/onnx_graph.h"
+#include "quant/platform.h"
+#include "quant/qdq_builder.h"
+
+namespace dpl {
+
+struct PipelineContext {
+  PipelineContext(const QuantizeArgs& a, const Platform& p, OnnxGraph& g, SampleSource& d)
+      : args(a), platform(p), graph(g), data(d) {}
+  const QuantizeArgs& args;    // args.output_dir is filled in (default applied)
+  const Platform& platform;
+  OnnxGraph& graph;            // the prepared FP32 model; weight transforms edit it in place
+  SampleSource& data;          // the calibration samples
+  CaliOptions cali;            // the calibration settings in use (algorithm, bins, batch, threads)
+  ActRanges act;               // activation ranges of `graph` (after calibration)
+  WeightRanges weight;         // weight ranges of `graph`
+  // Activation ranges of the first calibration, before any weight transform (the original
+  // builds its QOperator model from these: __main__.py's tensor_range).
+  ActRanges first_act;
+  QdqOptions qdq_options;      // skip_layers and placement switches
+  std::optional<QdqModel> qdq; // the QDQ model, once built (before profiling)
+  // Recomputes `act` (a full calibration pass with `cali`) and `weight` from `graph`, with
+  // progress bars; weight transforms call it after they change the model.
+  std::function<void()> recalibrate;
+  // Recomputes `weight` only (bias correction changes nothing else).
+  std::function<void()> recompute_weight_ranges;
+
+  // Path of a file in the output folder.
+  std::string out(const std::string& file) const;
+};
+
+}  // namespace dpl
