@@ -16,6 +16,7 @@ PACKAGES=(
   libstb-dev libjpeg-dev libpng-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata
+  chromium  # the profiling report test renders report.html headless
 )
 
 missing=()

@@ -82,7 +82,9 @@ void save_fp_outputs(const OnnxGraph& graph, SampleSource& data, const QuantizeA
 
 }  // namespace
 
-void run_quantize(const QuantizeArgs& in) {
+namespace {
+
+void run_quantize_logged(const QuantizeArgs& in) {
   QuantizeArgs args = in;
   const auto t0 = std::chrono::steady_clock::now();
   setup_console_logging();
@@ -113,8 +115,7 @@ void run_quantize(const QuantizeArgs& in) {
   FolderSampleSource data(args.input_dir, inputs, args.data_num);
 
   ensure_writable_dir(args.output_dir);
-  std::string log_path = add_log_file(args.output_dir);
-  spdlog::info("{}", args.command_line);
+  std::string log_path = add_log_file(args.output_dir, args.command_line);
   spdlog::info("model {} (opset 13 after preparation, {} nodes), platform {}, algorithm {}, {} samples", args.model,
                graph.node_count(), platform.name, args.act_quant, data.count());
 
@@ -168,6 +169,19 @@ void run_quantize(const QuantizeArgs& in) {
                args.savefp ? ", output/" : "", log_path);
   spdlog::info("Total time cost: {:.1f} seconds.", secs);
   stop_file_logging();
+}
+
+}  // namespace
+
+void run_quantize(const QuantizeArgs& args) {
+  try {
+    run_quantize_logged(args);
+  } catch (const std::exception& e) {
+    // The command prints the error on stderr; the log file (when it is open) gets it too.
+    log_error_to_file(std::string("error: ") + e.what());
+    stop_file_logging();
+    throw;
+  }
 }
 
 }  // namespace dpl

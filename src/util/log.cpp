@@ -2,6 +2,7 @@
 
 #include <spdlog/sinks/ansicolor_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -15,6 +16,9 @@ namespace dpl {
 
 namespace {
 std::shared_ptr<spdlog::sinks::basic_file_sink_mt> g_file;
+// Holds what was logged before the log file exists (its folder is only known once the
+// model and the samples have been checked, and their warnings belong in the file too).
+std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> g_early;
 
 std::shared_ptr<spdlog::logger> make_logger() {
   auto out = std::make_shared<spdlog::sinks::ansicolor_stdout_sink_mt>();
@@ -27,11 +31,18 @@ std::shared_ptr<spdlog::logger> make_logger() {
 }  // namespace
 
 void setup_console_logging() {
-  if (spdlog::default_logger() && spdlog::default_logger()->name() == "dipoorlet") return;
-  spdlog::set_default_logger(make_logger());
+  if (!spdlog::default_logger() || spdlog::default_logger()->name() != "dipoorlet") {
+    spdlog::set_default_logger(make_logger());
+    g_early.reset();
+  }
+  if (!g_file && !g_early) {
+    g_early = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+    g_early->set_level(spdlog::level::info);
+    spdlog::default_logger()->sinks().push_back(g_early);
+  }
 }
 
-std::string add_log_file(const std::string& output_dir) {
+std::string add_log_file(const std::string& output_dir, const std::string& first_line) {
   setup_console_logging();
   stop_file_logging();
   std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -44,8 +55,22 @@ std::string add_log_file(const std::string& output_dir) {
     fail("cannot write the log file {}: {}", path, e.what());
   }
   g_file->set_pattern("[%Y-%m-%d %H:%M:%S] %l: %v");
-  spdlog::default_logger()->sinks().push_back(g_file);
+  auto& sinks = spdlog::default_logger()->sinks();
+  if (!first_line.empty())
+    g_file->log(spdlog::details::log_msg(spdlog::default_logger()->name(), spdlog::level::info, first_line));
+  if (g_early) {
+    for (const auto& m : g_early->last_raw()) g_file->log(m);
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), g_early), sinks.end());
+    g_early.reset();
+  }
+  sinks.push_back(g_file);
   return path;
+}
+
+void log_error_to_file(const std::string& message) {
+  if (!g_file) return;
+  g_file->log(spdlog::details::log_msg(spdlog::default_logger()->name(), spdlog::level::err, message));
+  g_file->flush();
 }
 
 void stop_file_logging() {

@@ -174,7 +174,15 @@ TEST_F(DipoorletCli, NonFiniteSamplesAreSkippedWithAWarningNamingTheFile) {
       warned |= l.find("] warning: ") != std::string::npos &&
                 l.find(sample_path(dir.string(), "input", bad)) != std::string::npos;
     EXPECT_TRUE(warned) << "no warning naming sample " << bad << ":\n" << r.out;
+    // Logged before the output folder is known; the log file gets it too.
+    bool in_log = false;
+    for (const auto& l : lines_of(log_text()))
+      in_log |= l.find("warning: ") != std::string::npos &&
+                l.find(sample_path(dir.string(), "input", bad)) != std::string::npos;
+    EXPECT_TRUE(in_log) << "the log file lacks the warning naming sample " << bad << ":\n" << log_text();
   }
+  EXPECT_NE(lines_of(log_text()).at(0).find("calib_nan"), std::string::npos)
+      << "the arguments stay the log's first line";
   // Calibration ran on the two good samples.
   EXPECT_NE(log_text().find("2 samples"), std::string::npos) << log_text();
   EXPECT_TRUE(fs::exists(out_dir() / "quant_model.onnx"));
@@ -242,6 +250,10 @@ TEST_F(DipoorletCli, FailedModelWriteLeavesNoTemporaryFile) {
   fs::create_directories(out_dir() / "quant_model.onnx");
   CliResult r = run({"-N", "2", "-D", "trt"});
   expect_clear_failure(r, {"quant_model.onnx"});
+  bool logged = false;
+  for (const auto& l : lines_of(log_text()))
+    logged |= l.find("error: ") != std::string::npos && l.find("quant_model.onnx") != std::string::npos;
+  EXPECT_TRUE(logged) << "the log file lacks the error line:\n" << log_text();
   for (const auto& f : files_under(out_dir()))
     EXPECT_EQ(f.find(".tmp-"), std::string::npos) << "left a temporary file " << f;
 }
