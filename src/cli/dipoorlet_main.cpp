@@ -24,7 +24,8 @@ int run(int argc, char** argv) {
   QuantizeArgs a;
   std::vector<std::string> shapes;
   app.add_option("-M,--model", a.model, "ONNX model")->required();
-  app.add_option("-I,--input_dir", a.input_dir, "calibration data: <dir>/<input name>/<i>.bin, raw float32")
+  app.add_option("-I,--input_dir", a.input_dir,
+                 "calibration data: <dir>/<input name>/<i>.bin (raw float32), or image files (see Image input)")
       ->required();
   app.add_option("-O,--output_dir", a.output_dir, "output folder (default: <model dir>/results)");
   app.add_option("-N,--data_num", a.data_num, "number of calibration samples")->required();
@@ -41,6 +42,8 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 16))
       ->capture_default_str();
   app.add_option("--input_shape", shapes, "NAME:D0,D1,... for inputs with symbolic dimensions");
+  CLI::App* image_group = app.add_option_group("Image input", "when -I holds JPEG/PNG/BMP files (one-input models)");
+  a.image.add_to(*image_group);
   add_transform_flags(app, a.transform);
   add_profile_flags(app, a.profile);
   add_deploy_flags(app, a.deploy_files);
@@ -51,6 +54,8 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  a.image_layout_given = image_group->count("--layout") > 0;
+  for (const auto* opt : image_group->get_options()) a.image_flags_given |= opt->count() > 0;
   for (const auto& s : shapes) a.input_shapes.insert(parse_input_shape(s));
   a.command_line = quote_args(argc, argv);
   run_quantize(a);

@@ -17,36 +17,6 @@ using namespace dpl;
 
 namespace {
 
-// Fills size/channels from the model input's shape where the flags left them open, and
-// checks the ones given against the known dims.
-void match_model_input(const Shape& shape, const std::string& name, PreprocessOptions& o, bool layout_given,
-                       bool gray_given) {
-  DPL_CHECK(shape.size() == 4, "model input '{}' has shape {}, not an image batch (rank 4)", name, shape_str(shape));
-  int64_t c, h, w;
-  if (o.layout == Layout::NCHW) {
-    c = shape[1], h = shape[2], w = shape[3];
-    // An NHWC model (last dim 1 or 3) read without --layout: say so instead of failing on sizes.
-    if (!layout_given && c != 1 && c != 3 && (shape[3] == 1 || shape[3] == 3)) {
-      o.layout = Layout::NHWC;
-      c = shape[3], h = shape[1], w = shape[2];
-    }
-  } else {
-    h = shape[1], w = shape[2], c = shape[3];
-  }
-  if (c == 1 && !gray_given) o.channels = 1;
-  DPL_CHECK(c < 0 || c == o.channels, "model input '{}' ({}) has {} channels, the preprocessing makes {}", name,
-            shape_str(shape), c, o.channels);
-  if (o.height == 0) {
-    DPL_CHECK(h > 0 && w > 0, "model input '{}' has symbolic height/width ({}): give --image_size", name,
-              shape_str(shape));
-    o.height = static_cast<int>(h);
-    o.width = static_cast<int>(w);
-  }
-  DPL_CHECK((h < 0 || h == o.height) && (w < 0 || w == o.width),
-            "--image_size {}x{} does not match model input '{}' of shape {} ({})", o.height, o.width, name,
-            shape_str(shape), o.layout == Layout::NCHW ? "NCHW" : "NHWC");
-}
-
 int run(int argc, char** argv) {
   CLI::App app{"dipoorlet-prep: convert an image folder into model inputs (<out>/<input name>/<i>.bin, float32)"};
   std::string images, out_dir, model, input;
@@ -82,7 +52,7 @@ int run(int argc, char** argv) {
     }
     auto shape = g.tensor_shape(input);
     DPL_CHECK(shape.has_value(), "model input '{}' has no declared shape: give --image_size", input);
-    match_model_input(*shape, input, opts, app.count("--layout") > 0, flags.gray);
+    fit_to_model_input(*shape, input, opts, app.count("--layout") > 0, flags.gray);
   } else {
     DPL_CHECK(!input.empty(), "give the model input name with --input (or the model with -M)");
     DPL_CHECK(opts.height > 0, "give --image_size (or the model with -M)");

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/preprocess_flags.h"
 #include "cli/stage_deploy.h"
 #include "cli/stage_profile.h"
 #include "cli/stage_qop.h"
@@ -24,6 +25,10 @@ struct QuantizeArgs {
   int threads = 1;
   int batch = 1;
   std::map<std::string, Shape> input_shapes;  // NAME:dims for inputs with symbolic dims
+  // Image folders as calibration data (SPEC 3, beyond).
+  PreprocessFlags image;
+  bool image_layout_given = false;  // --layout given (otherwise an NHWC-looking input switches to NHWC)
+  bool image_flags_given = false;   // any image flag given
   // Each stage's own flags (cli/stage_*.h).
   TransformArgs transform;
   ProfileArgs profile;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "calib/image_sample_source.h"
 #include "calib/ranges.h"
 #include "calib/sample_source.h"
 #include "calib/tensor_cali.h"
@@ -14,6 +15,7 @@
 #include "graph/simplifier.h"
 #include "io/atomic_file.h"
 #include "io/calib_data.h"
+#include "io/image_preprocess.h"
 #include "quant/platform.h"
 #include "quant/qdq_builder.h"
 #include "runtime/session.h"
@@ -80,6 +82,33 @@ void save_fp_outputs(const OnnxGraph& graph, SampleSource& data, const QuantizeA
   bar.finish();
 }
 
+// The calibration samples: the original's <dir>/<input>/<i>.bin layout, or (beyond) image
+// files directly in the folder, preprocessed by the image flags, for a one-input model.
+std::unique_ptr<SampleSource> open_samples(const QuantizeArgs& args, const std::vector<InputSpec>& inputs) {
+  bool bin_layout = false;
+  for (const auto& in : inputs) bin_layout |= fs::is_directory(fs::path(args.input_dir) / file_safe_name(in.name));
+  const bool images = !bin_layout && fs::is_directory(args.input_dir) && !list_images(args.input_dir).empty();
+  if (!images) {
+    if (args.image_flags_given)
+      spdlog::warn("{} holds the <input>/<i>.bin layout: the image preprocessing flags are ignored", args.input_dir);
+    return std::make_unique<FolderSampleSource>(args.input_dir, inputs, args.data_num);
+  }
+  DPL_CHECK(inputs.size() == 1,
+            "{} holds images, which feed models with one input; this model has {}: use the <dir>/<input name>/<i>.bin "
+            "layout (dipoorlet-prep converts images into it)",
+            args.input_dir, inputs.size());
+  const InputSpec& in = inputs[0];
+  DPL_CHECK(in.dtype == DType::F32, "model input '{}' is {}, images make float32", in.name, dtype_name(in.dtype));
+  DPL_CHECK(!(args.image.bgr && args.image.gray), "--bgr and --gray exclude each other");
+  PreprocessOptions opts = args.image.options();
+  fit_to_model_input(in.shape, in.name, opts, args.image_layout_given, args.image.gray);
+  auto src = std::make_unique<ImageSampleSource>(args.input_dir, in.name, opts, args.data_num);
+  spdlog::info("calibration data: {} images of {} for input '{}', {}x{} {} {}, mean {} std {}", src->count(),
+               args.input_dir, in.name, opts.height, opts.width, opts.channels == 1 ? "gray" : opts.bgr ? "BGR" : "RGB",
+               opts.layout == Layout::NCHW ? "NCHW" : "NHWC", args.image.mean, args.image.std);
+  return src;
+}
+
 }  // namespace
 
 namespace {
@@ -112,7 +141,8 @@ void run_quantize_logged(const QuantizeArgs& in) {
     for (const auto& spec : inputs) found |= spec.name == name;
     DPL_CHECK(found, "--input_shape names '{}', which is not an input of the model", name);
   }
-  FolderSampleSource data(args.input_dir, inputs, args.data_num);
+  std::unique_ptr<SampleSource> source = open_samples(args, inputs);
+  SampleSource& data = *source;
 
   ensure_writable_dir(args.output_dir);
   std::string log_path = add_log_file(args.output_dir, args.command_line);

@@ -76,6 +76,14 @@ std::vector<std::string> list_images(const std::string& dir);
 int convert_image_folder(const std::string& image_dir, const std::string& out_dir, const std::string& input_name,
                          const PreprocessOptions& opts, int max_count = 0);
 
+// Fills size/channels/layout of `o` from a model input's shape where the flags left them open
+// (an NHWC-looking input read without an explicit layout switches to NHWC), and checks the
+// ones given against the known dims; throws naming the input and both shapes.
+void fit_to_model_input(const Shape& shape, const std::string& name, PreprocessOptions& o, bool layout_given,
+                        bool gray_given);
+// Checks that `path` is an image stb can decode (header only; cheap); throws naming it.
+void probe_image(const std::string& path);
+
 // Flag parsing shared by the commands: "640" or "480,640" (H,W) / "123.675,116.28,103.53".
 void parse_image_size(const std::string& s, int& height, int& width);
 std::vector<float> parse_float_list(const std::string& s, const std::string& what);

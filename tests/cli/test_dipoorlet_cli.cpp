@@ -5,6 +5,7 @@
 // range files or "*.tmp-*" files). Where it can go on (a NaN sample, a skip_layers name that
 // matches no node): exit 0 and a warning naming the culprit.
 #include <gtest/gtest.h>
+#include <stb/stb_image_write.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -14,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "io/calib_data.h"
+#include "io/image_preprocess.h"
 #include "parity/parity_util.h"
 
 namespace fs = std::filesystem;
@@ -256,6 +259,61 @@ TEST_F(DipoorletCli, FailedModelWriteLeavesNoTemporaryFile) {
   EXPECT_TRUE(logged) << "the log file lacks the error line:\n" << log_text();
   for (const auto& f : files_under(out_dir()))
     EXPECT_EQ(f.find(".tmp-"), std::string::npos) << "left a temporary file " << f;
+}
+
+// Three PNG photographs-to-be of different sizes (the example's input is [1,3,32,32]).
+static std::vector<fs::path> write_pngs(const fs::path& dir) {
+  fs::create_directories(dir);
+  std::vector<fs::path> files;
+  for (int k = 0; k < 3; ++k) {
+    const int w = 40 + 7 * k, h = 30 + 5 * k;
+    std::vector<unsigned char> px(static_cast<size_t>(w) * h * 3);
+    for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<unsigned char>((i * (13 + k) + k * 71) % 256);
+    files.push_back(dir / ("img" + std::to_string(k) + ".png"));
+    EXPECT_TRUE(stbi_write_png(files.back().string().c_str(), w, h, 3, px.data(), w * 3));
+  }
+  return files;
+}
+
+TEST_F(DipoorletCli, ImageFolderCalibratesLikeItsPreprocessedSamples) {
+  // -I with images: the ranges must equal those of a run on the same images preprocessed
+  // into the <input>/<i>.bin layout by the library's own preprocessing (checked against hand
+  // values in tests/io).
+  const auto files = write_pngs(work_ / "images");
+  PreprocessOptions o;
+  o.height = o.width = 32;
+  o.mean = {123.675f, 116.28f, 103.53f};
+  o.std = {58.395f, 57.12f, 57.375f};
+  o.resize = ResizeMode::Letterbox;
+  o.pad_value = 114;
+  const fs::path bins = work_ / "bins";
+  fs::create_directories(bins / "input");
+  for (int i = 0; i < 3; ++i) write_raw(sample_path(bins.string(), "input", i), load_image_tensor(files[i].string(), o));
+
+  CliResult from_images = run({"-I", (work_ / "images").string(), "-N", "3", "-D", "trt", "--mean",
+                               "123.675,116.28,103.53", "--std", "58.395,57.12,57.375", "--resize", "letterbox",
+                               "--pad_value", "114", "-O", (work_ / "out_images").string()});
+  ASSERT_EQ(from_images.rc, 0) << from_images.out;
+  EXPECT_NE(from_images.out.find("3 images"), std::string::npos) << from_images.out;
+  CliResult from_bins = run({"-I", bins.string(), "-N", "3", "-D", "trt", "-O", (work_ / "out_bins").string()});
+  ASSERT_EQ(from_bins.rc, 0) << from_bins.out;
+  EXPECT_EQ(slurp(work_ / "out_images" / "act_clip_val.json"), slurp(work_ / "out_bins" / "act_clip_val.json"));
+  EXPECT_TRUE(fs::exists(work_ / "out_images" / "quant_model.onnx"));
+}
+
+TEST_F(DipoorletCli, ImageFolderWithAFileThatIsNoImage) {
+  write_pngs(work_ / "images");
+  std::ofstream(work_ / "images" / "img1.png", std::ios::trunc) << "not a png";
+  CliResult r = run({"-I", (work_ / "images").string(), "-N", "3", "-D", "trt"});
+  expect_clear_failure(r, {"img1.png", "cannot decode"});
+  expect_no_outputs();
+}
+
+TEST_F(DipoorletCli, ImageFolderWithFewerImagesThanAsked) {
+  write_pngs(work_ / "images");
+  CliResult r = run({"-I", (work_ / "images").string(), "-N", "5", "-D", "trt"});
+  expect_clear_failure(r, {"5 calibration images", "holds 3"});
+  expect_no_outputs();
 }
 
 }  // namespace
