@@ -1,0 +1,168 @@
+#include "transform/graph_edit.h"
+
+#include <algorithm>
+#include <set>
+
+#include "util/error.h"
+
+namespace dpl::transform {
+
+namespace {
+
+const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+// Node inputs (counting repeats) that read `tensor`.
+int input_uses(const OnnxGraph& g, const std::string& tensor) {
+  int uses = 0;
+  for (int c : g.consumers(tensor))
+    for (const auto& in : g.node(c).input()) uses += in == tensor;
+  return uses;
+}
+
+}  // namespace
+
+int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
+  const auto* a = find_attr(n, name);
+  return a ? a->i() : dflt;
+}
+
+float float_attr(const onnx::NodeProto& n, const std::string& name, float dflt) {
+  const auto* a = find_attr(n, name);
+  return a ? a->f() : dflt;
+}
+
+std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name) {
+  const auto* a = find_attr(n, name);
+  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
+}
+
+void set_float_attr(onnx::NodeProto& n, const std::string& name, float v) {
+  for (auto& a : *n.mutable_attribute())
+    if (a.name() == name) {
+      a.set_type(onnx::AttributeProto::FLOAT);
+      a.set_f(v);
+      return;
+    }
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(v);
+}
+
+Tensor float_init(const OnnxGraph& g, const onnx::NodeProto& node, int k) {
+  if (k >= node.input_size() || node.input(k).empty() || !g.is_initializer(node.input(k))) return Tensor();
+  Tensor t = g.get_initializer(node.input(k));
+  return t.dtype() == DType::F32 ? t : Tensor();
+}
+
+std::string own_initializer(OnnxGraph& g, int node_index, int k, const std::string& suffix) {
+  const std::string name = g.node(node_index).input(k);
+  DPL_CHECK(g.is_initializer(name), "input {} of node '{}' is not an initializer", k, g.node(node_index).name());
+  if (input_uses(g, name) == 1 && !g.is_network_output(name)) return name;
+  const std::string copy = g.unique_tensor_name(g.node(node_index).name() + "_" + suffix);
+  g.set_initializer(copy, g.get_initializer(name).clone());
+  g.mutable_node(node_index).set_input(k, copy);
+  g.update_maps();
+  return copy;
+}
+
+void set_node_input_value(OnnxGraph& g, int node_index, int k, const Tensor& value, const std::string& suffix) {
+  const auto& node = g.node(node_index);
+  if (k < node.input_size() && !node.input(k).empty()) {
+    g.set_initializer(own_initializer(g, node_index, k, suffix), value);
+    return;
+  }
+  const std::string name = g.unique_tensor_name(node.name() + "_" + suffix);
+  g.set_initializer(name, value);
+  auto& n = g.mutable_node(node_index);
+  while (n.input_size() < k) n.add_input("");
+  if (n.input_size() == k)
+    n.add_input(name);
+  else
+    n.set_input(k, name);
+  g.update_maps();
+}
+
+std::vector<std::vector<int>> dependency_levels(const OnnxGraph& g, const std::vector<int>& nodes) {
+  std::vector<char> selected(g.node_count(), 0);
+  for (int i : nodes) selected[i] = 1;
+  // depth[i]: number of selected nodes on the longest path ending at node i's inputs.
+  std::vector<int> depth(g.node_count(), 0);
+  int max_level = -1;
+  for (int i = 0; i < g.node_count(); ++i) {
+    int d = 0;
+    for (const auto& in : g.node(i).input()) {
+      if (in.empty()) continue;
+      int p = g.producer(in);
+      if (p >= 0) d = std::max(d, depth[p] + (selected[p] ? 1 : 0));
+    }
+    depth[i] = d;
+    if (selected[i]) max_level = std::max(max_level, d);
+  }
+  std::vector<std::vector<int>> levels(max_level + 1);
+  for (int i = 0; i < g.node_count(); ++i)
+    if (selected[i]) levels[depth[i]].push_back(i);
+  return levels;
+}
+
+OnnxGraph graph_up_to(const OnnxGraph& g, const std::vector<std::string>& targets) {
+  std::vector<char> needed(g.node_count(), 0);
+  std::vector<int> stack;
+  for (const auto& t : targets) {
+    int p = g.producer(t);
+    DPL_CHECK(p >= 0 || g.is_network_input(t), "'{}' is neither a node output nor a graph input", t);
+    if (p >= 0 && !needed[p]) {
+      needed[p] = 1;
+      stack.push_back(p);
+    }
+  }
+  while (!stack.empty()) {
+    int i = stack.back();
+    stack.pop_back();
+    for (const auto& in : g.node(i).input()) {
+      int p = in.empty() ? -1 : g.producer(in);
+      if (p >= 0 && !needed[p]) {
+        needed[p] = 1;
+        stack.push_back(p);
+      }
+    }
+  }
+  OnnxGraph sub = g.copy();
+  std::vector<char> remove(g.node_count());
+  for (int i = 0; i < g.node_count(); ++i) remove[i] = !needed[i];
+  sub.remove_nodes(remove);
+  for (const auto& o : g.network_outputs()) sub.del_network_output(o);
+  for (const auto& t : targets) sub.add_network_output(t);
+  // Initializers nothing reads any more: the session would load them for nothing.
+  std::set<std::string> used;
+  for (const auto& n : sub.graph().node())
+    for (const auto& in : n.input()) used.insert(in);
+  std::set<std::string> dropped;
+  auto* inits = sub.graph().mutable_initializer();
+  int w = 0;
+  for (int r = 0; r < inits->size(); ++r) {
+    if (!used.count(inits->Get(r).name())) {
+      dropped.insert(inits->Get(r).name());
+      continue;
+    }
+    if (w != r) inits->SwapElements(w, r);
+    ++w;
+  }
+  inits->DeleteSubrange(w, inits->size() - w);
+  // IR < 4 models also list initializers as graph inputs.
+  auto* inputs = sub.graph().mutable_input();
+  for (int i = inputs->size() - 1; i >= 0; --i)
+    if (dropped.count(inputs->Get(i).name())) inputs->DeleteSubrange(i, 1);
+  sub.update_maps();
+  return sub;
+}
+
+bool single_consumer(const OnnxGraph& g, const std::string& tensor) {
+  return input_uses(g, tensor) == 1 && !g.is_network_output(tensor);
+}
+
+}  // namespace dpl::transform
