@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "graph/onnx_graph.h"
+#include "util/command_main.h"
 #include "util/error.h"
 
 using namespace dpl;
@@ -72,11 +73,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dpl::command_main(run, argc, argv); }

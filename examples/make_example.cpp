@@ -25,6 +25,7 @@
 #include "io/atomic_file.h"
 #include "io/calib_data.h"
 #include "io/image_preprocess.h"
+#include "util/command_main.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
@@ -257,11 +258,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dpl::command_main(run, argc, argv); }

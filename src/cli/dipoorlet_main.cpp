@@ -1,12 +1,11 @@
 // dipoorlet: post-training quantization of an ONNX model (SPEC 2). Flags of features not
 // built yet are not accepted: the parser rejects them as unknown options.
 #include <CLI/CLI.hpp>
-#include <iostream>
 
 #include "cli/quantize_args.h"
 #include "quant/platform.h"
+#include "util/command_main.h"
 #include "util/error.h"
-#include "util/omp_env.h"
 #include "util/version.h"
 
 using namespace dpl;
@@ -64,12 +63,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  dpl::ensure_passive_omp_wait(argv);
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dpl::command_main(run, argc, argv, true); }

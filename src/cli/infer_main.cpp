@@ -11,8 +11,8 @@
 #include "io/atomic_file.h"
 #include "io/calib_data.h"
 #include "runtime/session.h"
+#include "util/command_main.h"
 #include "util/error.h"
-#include "util/omp_env.h"
 #include "util/version.h"
 
 namespace fs = std::filesystem;
@@ -131,12 +131,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  dpl::ensure_passive_omp_wait(argv);
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dpl::command_main(run, argc, argv, true); }

@@ -10,6 +10,7 @@
 #include "graph/onnx_graph.h"
 #include "io/calib_data.h"
 #include "io/image_preprocess.h"
+#include "util/command_main.h"
 #include "util/error.h"
 #include "util/version.h"
 
@@ -67,11 +68,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dpl::command_main(run, argc, argv); }

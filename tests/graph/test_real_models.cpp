@@ -13,6 +13,7 @@
 #include <set>
 
 #include "graph/model_builder.h"
+#include "shared_models.h"
 #include "graph/simplifier.h"
 #include "runtime/session.h"
 
@@ -20,20 +21,6 @@ namespace dpl::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-const fs::path kModels = fs::path(DPL_SOURCE_DIR) / ".." / "shared" / "models";
-
-std::vector<std::string> list_models() {
-  std::vector<std::string> r;
-  if (!fs::is_directory(kModels)) return r;
-  for (const auto& d : fs::directory_iterator(kModels)) {
-    if (!d.is_directory()) continue;
-    for (const auto& f : fs::directory_iterator(d.path()))
-      if (f.path().extension() == ".onnx") r.push_back(d.path().filename().string() + "/" + f.path().filename().string());
-  }
-  std::sort(r.begin(), r.end());
-  return r;
-}
 
 // Sizes for symbolic input dimensions (models/README.md).
 std::map<std::string, Shape> fixed_shapes(const std::string& model) {
@@ -45,13 +32,6 @@ std::map<std::string, Shape> fixed_shapes(const std::string& model) {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string s = info.param.empty() ? "none" : info.param;
-  for (auto& c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  return s;
 }
 
 // Cosine >= 0.999999 for every output; prints cosine and max abs diff.
@@ -80,8 +60,8 @@ void compare(const TensorMap& want, const TensorMap& got, const std::vector<std:
 class RealModel : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam().empty()) GTEST_SKIP() << "no models: " << kModels << " is absent";
-    path_ = (kModels / GetParam()).string();
+    if (GetParam().empty()) GTEST_SKIP() << "no models: " << kSharedModels << " is absent";
+    path_ = (kSharedModels / GetParam()).string();
   }
   std::string path_;
 };
@@ -188,12 +168,12 @@ TEST_P(RealModel, SimplifiedGivesSameOutputs) {
 }
 
 std::vector<std::string> params() {
-  auto r = list_models();
+  auto r = list_shared_models();
   if (r.empty()) r.push_back("");  // one skipped case that says why
   return r;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, RealModel, ::testing::ValuesIn(params()), param_name);
+INSTANTIATE_TEST_SUITE_P(Models, RealModel, ::testing::ValuesIn(params()), model_param_name);
 
 }  // namespace
 }  // namespace dpl::test

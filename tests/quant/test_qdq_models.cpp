@@ -10,6 +10,7 @@
 #include <map>
 
 #include "graph/model_builder.h"
+#include "shared_models.h"
 #include "graph/simplifier.h"
 #include "quant/qdq_builder.h"
 #include "quant/qdq_test_util.h"
@@ -19,33 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kModels = fs::path(DPL_SOURCE_DIR) / ".." / "shared" / "models";
-
-std::vector<std::string> list_models() {
-  std::vector<std::string> r;
-  if (!fs::is_directory(kModels)) return r;
-  for (const auto& d : fs::directory_iterator(kModels)) {
-    if (!d.is_directory()) continue;
-    for (const auto& f : fs::directory_iterator(d.path()))
-      if (f.path().extension() == ".onnx") r.push_back(d.path().filename().string() + "/" + f.path().filename().string());
-  }
-  std::sort(r.begin(), r.end());
-  return r;
-}
-
 // Sizes for the symbolic input dimensions (smaller than the README's for the detector).
 std::map<std::string, Shape> fixed_shapes(const std::string& model) {
   if (model.find("ch_PP-OCRv4_det") != std::string::npos) return {{"x", {1, 3, 320, 320}}};
   if (model.find("ch_PP-OCRv4_rec") != std::string::npos) return {{"x", {1, 3, 48, 320}}};
   if (model.find("ch_ppocr_mobile_v2.0_cls") != std::string::npos) return {{"x", {1, 3, 48, 192}}};
   return {};
-}
-
-std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string s = info.param.empty() ? "none" : info.param;
-  for (auto& c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  return s;
 }
 
 double cosine(const Tensor& a, const Tensor& b) {
@@ -62,9 +42,9 @@ double cosine(const Tensor& a, const Tensor& b) {
 class QdqRealModel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(QdqRealModel, BuildsChecksAndRuns) {
-  if (GetParam().empty()) GTEST_SKIP() << "no models: " << kModels << " is absent";
+  if (GetParam().empty()) GTEST_SKIP() << "no models: " << kSharedModels << " is absent";
   const auto fixed = fixed_shapes(GetParam());
-  OnnxGraph g = OnnxGraph::load((kModels / GetParam()).string());
+  OnnxGraph g = OnnxGraph::load((kSharedModels / GetParam()).string());
   SimplifyOptions so;
   so.input_shapes = fixed;
   g.prepare(so);
@@ -124,12 +104,12 @@ TEST_P(QdqRealModel, BuildsChecksAndRuns) {
 }
 
 std::vector<std::string> params() {
-  auto r = list_models();
+  auto r = list_shared_models();
   if (r.empty()) r.push_back("");
   return r;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, QdqRealModel, ::testing::ValuesIn(params()), param_name);
+INSTANTIATE_TEST_SUITE_P(Models, QdqRealModel, ::testing::ValuesIn(params()), model_param_name);
 
 }  // namespace
 }  // namespace dpl::test

@@ -1,0 +1,12 @@
+// The shared main() of every command: runs `run`, turns any exception into one line
+// "error: <what>" on stderr and exit code 1 (SPEC 2: exit codes that mean something; a user's
+// mistake never ends in a crash or a stack trace).
+#pragma once
+
+namespace dpl {
+
+// passive_omp: re-exec with OMP_WAIT_POLICY=passive first unless the user chose a policy
+// (util/omp_env.h), for the commands that run models.
+int command_main(int (*run)(int, char**), int argc, char** argv, bool passive_omp = false);
+
+}  // namespace dpl
