@@ -1,0 +1,32 @@
+// ti_blob_range.txt (one line "name lo hi" per activation, numbers as Python prints them) and
+// ti_blob_range.json ({"blob_range": {tensor: [lo, hi]}}), the original's deploy_ti.py: the
+// raw ranges, for TIDL's own calibration options and for NART.
+#include <spdlog/spdlog.h>
+
+#include "deploy/backends.h"
+#include "deploy/deploy_common.h"
+
+namespace dpl::deploy {
+
+std::vector<DeployFile> ti_files(const DeployInput& in) {
+  const std::string txt_file = "ti_blob_range.txt", json_file = "ti_blob_range.json";
+  RangeTable table(in, json_file);
+  std::string txt;
+  Json blob = Json::object();
+  for (const auto& t : table.activations()) {
+    const Range r = table.need_tensor(t, "an activation");
+    // A name with a space or a line break would break the line format (the original writes
+    // it anyway); it is left out of the text file and kept in the JSON file.
+    if (plain_text_name(t))
+      txt += t + " " + py_float(r.lo) + " " + py_float(r.hi) + "\n";
+    else
+      spdlog::warn("{}: tensor name '{}' holds whitespace or control characters; its range is only in {}", txt_file,
+                   t, json_file);
+    blob[t] = Json::array({static_cast<double>(r.lo), static_cast<double>(r.hi)});
+  }
+  Json j = Json::object();
+  j["blob_range"] = std::move(blob);
+  return {{txt_file, txt}, {json_file, json_text(j, json_file)}};
+}
+
+}  // namespace dpl::deploy

@@ -1,0 +1,163 @@
+// Helpers for the deploy-file tests: a small graph with ranges set by hand (every number a
+// test expects is derived from these by the platform's rules, written out in the test), a
+// key-by-key, number-by-number JSON comparison, and YAML read through yaml-cpp into the same
+// JSON form.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "deploy/deploy.h"
+#include "graph/model_builder.h"
+#include "quant/platform.h"
+
+#ifdef DPL_HAVE_YAML_CPP
+#include <yaml-cpp/yaml.h>
+#endif
+
+namespace dpl::test {
+
+using nlohmann::json;
+
+// x[1,2,4,4] -> conv0 (3x3, pad 1, bias "conv0.bias") -> c0 -> relu0 -> r0
+//            -> conv1 (1x1, no bias) -> c1;  add0(r0, c1) -> a0;  cat0(a0, r0) -> k0 [1,6,4,4]
+//            -> ct0 (ConvTranspose 2x2 stride 2, bias bt) -> t0 -> sig0 -> s0 -> flat0 -> f0 [1,128]
+//            -> gemm0 (transB, bias bg) -> y [1,4]
+// conv0's weight w0 is zero except kernel (0,0) = 0.1 * [[1,2,3],[4,5,6],[7,8,9]] and kernel
+// (1,1) = -0.1 * [[1,0,0],[0,0,0],[0,0,1]] (for the Winograd ranges); the other weights are
+// arbitrary: their ranges below are set by hand.
+struct DeployFixture {
+  OnnxGraph graph;
+  ActRanges act;
+  WeightRanges weight;
+};
+
+inline DeployFixture deploy_fixture() {
+  Tensor w0 = Tensor::zeros(DType::F32, {3, 2, 3, 3});
+  for (int i = 0; i < 9; ++i) w0.data<float>()[i] = 0.1f * static_cast<float>(i + 1);
+  float* k11 = w0.data<float>() + (1 * 2 + 1) * 9;
+  k11[0] = -0.1f;
+  k11[8] = -0.1f;
+  ModelBuilder b(13);
+  b.input("x", {1, 2, 4, 4})
+      .init("w0", w0)
+      .init("conv0.bias", Tensor::from_vector<float>({3}, {0.1f, -0.2f, 0.3f}))
+      .init("w1", random_tensor({3, 2, 1, 1}, 1, -1, 1))
+      .init("wt", random_tensor({6, 2, 2, 2}, 2, -1, 1))
+      .init("bt", Tensor::from_vector<float>({2}, {-0.05f, 0.02f}))
+      .init("wg", random_tensor({4, 128}, 3, -1, 1))
+      .init("bg", Tensor::from_vector<float>({4}, {0.5f, -1.5f, 0.25f, 0.f}))
+      .node("Conv", {"x", "w0", "conv0.bias"}, {"c0"}, "conv0")
+      .attr("kernel_shape", std::vector<int64_t>{3, 3})
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+      .node("Relu", {"c0"}, {"r0"}, "relu0")
+      .node("Conv", {"x", "w1"}, {"c1"}, "conv1")
+      .node("Add", {"r0", "c1"}, {"a0"}, "add0")
+      .node("Concat", {"a0", "r0"}, {"k0"}, "cat0")
+      .attr("axis", int64_t{1})
+      .node("ConvTranspose", {"k0", "wt", "bt"}, {"t0"}, "ct0")
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .node("Sigmoid", {"t0"}, {"s0"}, "sig0")
+      .node("Flatten", {"s0"}, {"f0"}, "flat0")
+      .node("Gemm", {"f0", "wg", "bg"}, {"y"}, "gemm0")
+      .attr("transB", int64_t{1})
+      .output("y", {1, 4});
+  DeployFixture f{b.graph(), {}, {}};
+  f.graph.infer_shapes();
+  f.act = {{"x", {-1, 2}},      {"c0", {-3, 5}},      {"r0", {0, 4.5f}},      {"c1", {-2, -0.5f}},
+           {"a0", {-1.5f, 6}},  {"k0", {-1, 7}},      {"t0", {-8, 4}},        {"s0", {0.5f, 0.505f}},
+           {"f0", {0.5f, 0.505f}}, {"y", {-253, 257}}};
+  // Per output channel: axis 0, ConvTranspose axis 1, Gemm (transB) axis 0. A bias's channel
+  // range is its value.
+  f.weight = {{"w0", {{-0.5f, -0.25f, -1.0f}, {0.75f, 0.5f, 0.125f}}},
+              {"conv0.bias", {{0.1f, -0.2f, 0.3f}, {0.1f, -0.2f, 0.3f}}},
+              {"w1", {{-0.3f, -0.6f, -0.1f}, {0.2f, 0.4f, 0.9f}}},
+              {"wt", {{-2.0f, -0.5f}, {1.0f, 1.5f}}},
+              {"bt", {{-0.05f, 0.02f}, {-0.05f, 0.02f}}},
+              {"wg", {{-0.1f, -0.2f, -0.3f, -0.4f}, {0.4f, 0.3f, 0.2f, 0.1f}}},
+              {"bg", {{0.5f, -1.5f, 0.25f, 0.f}, {0.5f, -1.5f, 0.25f, 0.f}}}};
+  return f;
+}
+
+inline std::map<std::string, std::string> by_name(const std::vector<DeployFile>& files) {
+  std::map<std::string, std::string> m;
+  for (const auto& f : files) m[f.name] = f.content;
+  return m;
+}
+
+// Same keys, same array lengths, same strings and booleans; numbers within 1e-6 relative
+// (integers equal). Every difference is reported with its path.
+inline void expect_json_near(const json& actual, const json& expected, const std::string& path = "$") {
+  if (expected.is_number() && actual.is_number()) {
+    if (expected.is_number_integer() && actual.is_number_integer()) {
+      EXPECT_EQ(actual.get<int64_t>(), expected.get<int64_t>()) << "at " << path;
+      return;
+    }
+    const double a = actual.get<double>(), e = expected.get<double>();
+    EXPECT_LE(std::fabs(a - e), 1e-6 * std::fabs(e) + 1e-30) << "at " << path << ": " << a << " vs expected " << e;
+    return;
+  }
+  ASSERT_EQ(actual.type_name(), std::string(expected.type_name()))
+      << "at " << path << ": " << actual.dump() << " vs expected " << expected.dump();
+  if (expected.is_object()) {
+    for (const auto& [k, v] : expected.items())
+      if (!actual.contains(k)) ADD_FAILURE() << "at " << path << ": key '" << k << "' is missing";
+    for (const auto& [k, v] : actual.items()) {
+      if (!expected.contains(k)) {
+        ADD_FAILURE() << "at " << path << ": unexpected key '" << k << "'";
+        continue;
+      }
+      expect_json_near(v, expected.at(k), path + "[" + k + "]");
+    }
+  } else if (expected.is_array()) {
+    ASSERT_EQ(actual.size(), expected.size()) << "at " << path << ": " << actual.dump();
+    for (size_t i = 0; i < expected.size(); ++i)
+      expect_json_near(actual[i], expected[i], path + "[" + std::to_string(i) + "]");
+  } else {
+    EXPECT_EQ(actual, expected) << "at " << path;
+  }
+}
+
+#ifdef DPL_HAVE_YAML_CPP
+// A YAML document as JSON: mappings, sequences; plain scalars that read as integers or
+// floats become numbers, quoted scalars stay strings.
+inline json yaml_to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      json o = json::object();
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      json a = json::array();
+      for (const auto& v : n) a.push_back(yaml_to_json(v));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string s = n.Scalar();
+      if (n.Tag() != "!") {
+        size_t used = 0;
+        try {
+          long long i = std::stoll(s, &used);
+          if (used == s.size()) return json(i);
+        } catch (...) {
+        }
+        try {
+          return json(n.as<double>());
+        } catch (...) {
+        }
+      }
+      return json(s);
+    }
+    default:
+      return json();
+  }
+}
+inline json parse_yaml(const std::string& text) { return yaml_to_json(YAML::Load(text)); }
+#endif
+
+}  // namespace dpl::test
