@@ -1,0 +1,71 @@
+#include "profile/subgraph.h"
+
+#include <set>
+
+#include "runtime/session.h"
+#include "util/error.h"
+
+namespace dpl {
+
+OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const std::vector<std::string>& outputs) {
+  onnx::ModelProto m;
+  m.set_ir_version(g.model().ir_version());
+  *m.mutable_opset_import() = g.model().opset_import();
+  onnx::GraphProto& gp = *m.mutable_graph();
+  gp.set_name("extract");
+  std::set<std::string> produced, seen;
+  for (int i : nodes) {
+    const onnx::NodeProto& n = g.node(i);
+    for (const auto& in : n.input()) {
+      if (in.empty() || produced.count(in) || !seen.insert(in).second) continue;
+      if (const onnx::TensorProto* p = g.initializer_proto(in)) {
+        *gp.add_initializer() = *p;
+      } else {
+        auto* v = gp.add_input();
+        v->set_name(in);
+        v->mutable_type()->mutable_tensor_type()->set_elem_type(static_cast<int>(g.value_type(in)));
+      }
+    }
+    for (const auto& out : n.output()) produced.insert(out);
+    *gp.add_node() = n;
+  }
+  for (const auto& o : outputs) {
+    DPL_CHECK(produced.count(o), "extract_nodes: no node of the selection produces '{}'", o);
+    auto* v = gp.add_output();
+    v->set_name(o);
+    v->mutable_type()->mutable_tensor_type()->set_elem_type(static_cast<int>(g.value_type(o)));
+  }
+  return OnnxGraph::from_model(std::move(m), g.base_dir());
+}
+
+OnnxGraph profiling_graph(const QdqModel& qdq) {
+  OnnxGraph g = qdq.graph.copy();
+  std::vector<char> remove(g.node_count(), 0);
+  std::vector<std::pair<std::string, Tensor>> folded;
+  std::set<std::string> maybe_unused;
+  for (const auto& p : qdq.pairs) {
+    const int qi = g.node_index(p.tensor + "_QuantizeLinear");
+    const int di = g.node_index(p.tensor + "_DequantizeLinear");
+    const std::string q = p.tensor + "_q", dq = p.tensor + "_dq";
+    if (p.weight && g.is_initializer(p.tensor)) {
+      Session s(extract_nodes(g, {qi, di}, {dq}));
+      folded.emplace_back(dq, s.run({}).at(dq));
+      remove[qi] = remove[di] = 1;
+      for (const auto& in : g.node(qi).input()) maybe_unused.insert(in);
+      for (const auto& in : g.node(di).input()) maybe_unused.insert(in);
+    } else if (!p.params.per_channel() && g.consumers(q).size() == 1 && !g.is_network_output(q)) {
+      onnx::NodeProto& d = g.mutable_node(di);
+      d.set_op_type("dpl.FakeQuantize");
+      d.clear_attribute();
+      d.set_input(0, p.tensor);
+      remove[qi] = 1;
+    }
+  }
+  g.remove_nodes(remove);  // rebuilds the maps (after the edits above)
+  for (const auto& [name, t] : folded) g.set_initializer(name, t);
+  for (const auto& name : maybe_unused)
+    if (g.consumers(name).empty() && !g.is_network_output(name)) g.del_initializer(name);
+  return g;
+}
+
+}  // namespace dpl

@@ -1,0 +1,29 @@
+// Small models cut out of a bigger one, for profiling: the fake-quantized weights of a QDQ
+// model folded into float initializers (computed once, by the runtime's own
+// QuantizeLinear/DequantizeLinear kernels, so the numbers are the QDQ model's), and single
+// quantized nodes with their Q/DQ pairs (single-layer sensitivity).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "graph/onnx_graph.h"
+#include "quant/qdq_builder.h"
+
+namespace dpl {
+
+// A model made of nodes `nodes` (indices into g, kept in that order) and the initializers
+// they read. Its inputs are the other tensors they read and none of them produces (type
+// from g, no shape: any shape is accepted); its outputs are `outputs`.
+OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const std::vector<std::string>& outputs);
+
+// A copy of the QDQ model for profiling sessions, same outputs to the bit, faster to run:
+//   - every weight pair W -> QuantizeLinear -> DequantizeLinear becomes the initializer W_dq
+//     holding DequantizeLinear(QuantizeLinear(W)) (no per-run weight quantization, and
+//     kernels see constant weights);
+//   - every per-tensor activation pair becomes one "dpl.FakeQuantize" node (t, t_scale,
+//     t_zero_point) -> t_dq (profile/fake_quant_op.cpp), one pass instead of two.
+// Node and tensor names of the QDQ model stay (the pair's DequantizeLinear node name is
+// kept by its FakeQuantize node; t_q disappears).
+OnnxGraph profiling_graph(const QdqModel& qdq);
+
+}  // namespace dpl
