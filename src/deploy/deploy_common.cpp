@@ -19,14 +19,21 @@ RangeTable::RangeTable(const DeployInput& in, std::string file) : in_(in), file_
       const auto shape = in.graph.tensor_shape(n.input(k));
       if (weighted && in.graph.is_initializer(n.input(k)) && shape && !shape->empty()) calibrated_.insert(n.input(k));
     }
+}
+
+const std::vector<std::string>& RangeTable::activations() const {
+  if (acts_) return *acts_;
+  std::vector<std::string> acts;
   std::set<std::string> seen;
   auto add = [&](const std::string& t, const std::string& why) {
     if (t.empty() || !seen.insert(t).second) return;
-    if (get(t, why)) acts_.push_back(t);
+    if (get(t, why)) acts.push_back(t);
   };
-  for (const auto& t : in.graph.network_inputs()) add(t, "a graph input");
-  for (const auto& n : in.graph.graph().node())
+  for (const auto& t : in_.graph.network_inputs()) add(t, "a graph input");
+  for (const auto& n : in_.graph.graph().node())
     for (const auto& t : n.output()) add(t, "output of node '" + n.name() + "'");
+  acts_ = std::move(acts);
+  return *acts_;
 }
 
 std::optional<ChannelRanges> RangeTable::find(const std::string& t) const {

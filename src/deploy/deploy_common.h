@@ -32,8 +32,9 @@ class RangeTable {
   // Per-tensor [min lo, max hi] of need(t).
   Range need_tensor(const std::string& t, const std::string& why) const;
 
-  // Graph inputs, then every node output in node order, that have a range (get()).
-  const std::vector<std::string>& activations() const { return acts_; }
+  // Graph inputs, then every node output in node order, that have a range (get(): throws
+  // for a float32 one without).
+  const std::vector<std::string>& activations() const;
   // Tensors with a weight range and the weights tensor calibration covers (whose range
   // need() then requires), in the order nodes use them, then any other with a range, by name.
   std::vector<std::string> weights() const;
@@ -45,7 +46,7 @@ class RangeTable {
   std::optional<ChannelRanges> find(const std::string& t) const;
   const DeployInput& in_;
   std::string file_;
-  std::vector<std::string> acts_;
+  mutable std::optional<std::vector<std::string>> acts_;  // activations(), once asked for
   std::set<std::string> calibrated_;  // weights weight_ranges() gives a range to
 };
 

@@ -1,0 +1,80 @@
+// `dipoorlet -D <platform>` writes the platform's deploy files (and --deploy_extra's) into the
+// output folder, each logged; an unknown --deploy_extra is a usage error. Runs on the bundled
+// example (make-example), so no shared data is needed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "parity/parity_util.h"
+
+namespace fs = std::filesystem;
+
+namespace dpl::test {
+namespace {
+
+const fs::path kDipoorlet = fs::path(DPL_BINARY_DIR) / "dipoorlet";
+const fs::path kWork = fs::path(DPL_BINARY_DIR) / "deploy_tests" / "cli";
+
+class DeployCli : public ::testing::Test {
+ protected:
+  // Each test has its own folder and example (ctest runs tests in parallel processes).
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(kDipoorlet)) << kDipoorlet << " is not built";
+    work_ = kWork / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(work_);
+    fs::create_directories(work_);
+    ASSERT_EQ(run_command(quote(kMakeExample.string()) + " " + quote((work_ / "example").string()) + " 4",
+                          work_ / "example.log", 120),
+              0)
+        << "make-example failed:\n"
+        << read_text(work_ / "example.log");
+  }
+  // dipoorlet on the example, 4 samples, minmax; returns the exit status, output in <out>.log.
+  int run(const std::string& out, const std::string& args) {
+    const std::string cmd = quote(kDipoorlet.string()) + " -M " + quote((work_ / "example" / "tiny_cnn.onnx").string()) +
+                            " -I " + quote((work_ / "example" / "calib").string()) + " -N 4 -A minmax -O " +
+                            quote((work_ / out).string()) + " " + args;
+    return run_command(cmd, work_ / (out + ".log"), 120);
+  }
+  fs::path work_;
+};
+
+TEST_F(DeployCli, EveryPlatformWritesItsFilesAndTheExtras) {
+  const std::map<std::string, std::vector<std::string>> files{
+      {"trt", {"trt_clip_val.json"}},
+      {"stpu", {"stpu_minmax.json"}},
+      {"magicmind", {"magicmind_quant_param.json"}},
+      {"rv", {"rv_quantized_param.yaml", "rv_quantized_param.json", "rk_quantized_param.yaml",
+              "rk_quantized_param.json"}},
+      {"atlas", {"atlas_quant_param.json"}},
+      {"snpe", {"snpe_encodings.json"}},
+      {"ti", {"ti_blob_range.txt", "ti_blob_range.json"}},
+      {"imx", {"imx_scale.json"}}};
+  for (const auto& [p, names] : files) {
+    const std::string out = "out_" + p;
+    const std::string extra = p == "stpu" ? " --stpu_wg" : "";
+    ASSERT_EQ(run(out, "-D " + p + " --deploy_extra trt_cache aimet" + extra), 0)
+        << p << ":\n" << read_text(work_ / (out + ".log"));
+    const std::string log = read_text(work_ / (out + ".log"));
+    std::vector<std::string> all = names;
+    all.push_back("trt_calib.cache");
+    all.push_back("aimet_encodings.json");
+    for (const auto& n : all) {
+      const fs::path f = work_ / out / n;
+      EXPECT_TRUE(fs::is_regular_file(f)) << p << ": no " << f;
+      EXPECT_NE(log.find("wrote " + f.string() + " ("), std::string::npos) << p << ": " << n << " not logged";
+    }
+  }
+  // stpu with --stpu_wg marks the example's 3x3 stride-1 convolutions.
+  EXPECT_NE(read_text(work_ / "out_stpu" / "stpu_minmax.json").find("\"wg\": true"), std::string::npos);
+}
+
+TEST_F(DeployCli, UnknownDeployExtraIsAUsageError) {
+  EXPECT_EQ(run("out_bad_extra", "-D trt --deploy_extra onnx_qop"), 105);
+  EXPECT_NE(read_text(work_ / "out_bad_extra.log").find("onnx_qop"), std::string::npos);
+  EXPECT_FALSE(fs::exists(work_ / "out_bad_extra" / "trt_clip_val.json"));
+}
+
+}  // namespace
+}  // namespace dpl::test
