@@ -100,6 +100,7 @@ class QopBuilder {
       else if (op == "Concat") done = integer_concat(i);
       if (!done) float_node(i);
     }
+    for (const auto& o : g_.graph().output()) fp_outputs_[o.name()] = o;
     finish_outputs();
     assemble();
   }
@@ -188,6 +189,44 @@ class QopBuilder {
     }
     if (auto p = target_params(y)) return OutPlan{*p, -1};
     return std::nullopt;
+  }
+
+  // True when every use of y in the QDQ model sees it on p's grid: each consumer quantizes it
+  // with those parameters, or is a Relu/Clip whose output is used so in turn (a clamp commutes
+  // with the rounding), and it is a graph output only where the platform quantizes outputs.
+  // Only then does an integer op that rounds y to p compute what the QDQ model computes;
+  // elsewhere `why` names the use that needs the float value.
+  bool integer_only(const std::string& y, const QuantParams& p, std::string& why) const {
+    if (g_.is_network_output(y)) {
+      auto it = qdq_.outputs.find(y);
+      auto pr = pair_by_tensor_.find(y);
+      if (it == qdq_.outputs.end() || it->second == y || pr == pair_by_tensor_.end() ||
+          !same_grid(pr->second->params, p)) {
+        why = "it is a graph output in float";
+        return false;
+      }
+    }
+    std::set<int> seen;
+    for (int c : g_.consumers(y)) {
+      if (!seen.insert(c).second) continue;
+      const onnx::NodeProto& cn = g_.node(c);
+      for (int k = 0; k < cn.input_size(); ++k) {
+        if (cn.input(k) != y) continue;
+        if (const QdqPair* q = input_pair(c, k)) {
+          if (same_grid(q->params, p)) continue;
+          why = fmt::format("{} '{}' quantizes it with other parameters", cn.op_type(), cn.name());
+          return false;
+        }
+        if ((cn.op_type() == "Relu" || cn.op_type() == "Clip") && k == 0 && !opts_.skip_layers.count(cn.name())) {
+          auto pr = target_params(cn.output(0));
+          if (pr && same_grid(*pr, p) && integer_only(cn.output(0), p, why)) continue;
+          if (!why.empty()) return false;
+        }
+        why = fmt::format("{} '{}' takes it unquantized", cn.op_type(), cn.name());
+        return false;
+      }
+    }
+    return true;
   }
 
   // ---- names and emitted pieces ----
@@ -350,6 +389,8 @@ class QopBuilder {
     const std::string& y = n.output(0);
     auto plan = output_plan(y);
     if (!plan) return not_converted(n, "its output has no activation range");
+    if (std::string why; !integer_only(y, plan->p, why))
+      return not_converted(n, "the QDQ model uses its output in float (" + why + ")");
     const int64_t M = g_.initializer_proto(n.input(1))->dims(0);
     if (has_bias && shape_numel(*g_.tensor_shape(n.input(2))) != M)
       return not_converted(n, "its bias does not have one value per output channel");
@@ -414,6 +455,8 @@ class QopBuilder {
     } else {
       plan = output_plan(y);
       if (!plan) return not_converted(n, "its output has no activation range");
+      if (std::string why; !integer_only(y, plan->p, why))
+        return not_converted(n, "the QDQ model uses its output in float (" + why + ")");
     }
 
     const size_t ai = quant_of(n.input(0), pa->params, pw->params.zp_type == DType::U8 ? DType::U8 : kAnyType);
@@ -459,6 +502,8 @@ class QopBuilder {
     const std::string& y = n.output(0);
     auto plan = output_plan(y);
     if (!plan) return not_converted(n, "its output has no activation range");
+    if (std::string why; !integer_only(y, plan->p, why))
+      return not_converted(n, "the QDQ model uses its output in float (" + why + ")");
 
     const DType want_a = b_const && pb->params.zp_type == DType::U8 ? DType::U8 : kAnyType;
     const size_t ai = quant_of(n.input(0), pa->params, want_a);
@@ -587,7 +632,7 @@ class QopBuilder {
   void assemble() {
     auto& gp = g_.graph();
     // Declared types of the tensors that keep their FP meaning, before the node list changes.
-    std::unordered_map<std::string, onnx::ValueInfoProto> old_vi;
+    std::unordered_map<std::string, onnx::ValueInfoProto> old_vi = fp_outputs_;  // renamed outputs stay tensors
     for (const auto& v : gp.value_info()) old_vi[v.name()] = v;
     gp.mutable_node()->Swap(&nodes_);
     for (auto& init : inits_) *gp.add_initializer() = std::move(init);
@@ -650,6 +695,7 @@ class QopBuilder {
   std::vector<onnx::TensorProto> inits_;
   // New tensor -> (type, FP tensor whose shape it has; "" for none).
   std::unordered_map<std::string, std::pair<DType, std::string>> types_;
+  std::unordered_map<std::string, onnx::ValueInfoProto> fp_outputs_;
 };
 
 }  // namespace
