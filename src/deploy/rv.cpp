@@ -98,10 +98,17 @@ Json rk3568_entry(double lo, double hi) {
   return e;
 }
 
-void warn_extra_inputs(const onnx::NodeProto& n) {
-  if (n.input_size() > 3)
-    spdlog::warn("rv: node '{}' ({}) has inputs beyond weight and bias; only those two are written", n.name(),
-                 n.op_type());
+// Weighted nodes with inputs beyond weight and bias (BatchNormalization's mean and variance):
+// the original prints one line per input; one warning for the model.
+void warn_extra_inputs(const OnnxGraph& g) {
+  int count = 0;
+  const onnx::NodeProto* first = nullptr;
+  for (const auto& n : g.graph().node())
+    if (op_has_weight(n.op_type()) && n.input_size() > 3 && count++ == 0) first = &n;
+  if (first)
+    spdlog::warn("rv: {} weighted node(s) have inputs beyond weight and bias (e.g. '{}', {}); only weight and bias "
+                 "are written for them",
+                 count, first->name(), first->op_type());
 }
 
 Json rv1126(const DeployInput& in, const std::string& file) {
@@ -113,7 +120,6 @@ Json rv1126(const DeployInput& in, const std::string& file) {
   for (const auto& n : g.graph().node()) {
     if (feeds_only_sigmoid(g, n)) continue;
     if (op_has_weight(n.op_type())) {
-      warn_extra_inputs(n);
       if (!input_or_empty(n, 1).empty())
         q["@" + n.name() + ":weight"] = rv1126_entry(ranges.need(n.input(1), "weight of node '" + n.name() + "'"));
       if (!input_or_empty(n, 2).empty()) {
@@ -167,7 +173,6 @@ Json rk3568(const DeployInput& in, const std::string& file) {
   for (const auto& n : g.graph().node()) {
     if (feeds_only_sigmoid(g, n)) continue;
     if (op_has_weight(n.op_type())) {
-      warn_extra_inputs(n);
       if (!input_or_empty(n, 1).empty())
         q[n.name() + "_W"] = entry(ranges.need(n.input(1), "weight of node '" + n.name() + "'"));
       if (!input_or_empty(n, 2).empty()) {
@@ -194,6 +199,7 @@ Json rk3568(const DeployInput& in, const std::string& file) {
 }  // namespace
 
 std::vector<DeployFile> rv_files(const DeployInput& in) {
+  warn_extra_inputs(in.graph);
   const Json rv = rv1126(in, "rv_quantized_param.json");
   const Json rk = rk3568(in, "rk_quantized_param.json");
   return {{"rv_quantized_param.yaml", yaml_text(rv, "rv_quantized_param.yaml")},
