@@ -143,8 +143,12 @@ bool yaml_plain_ok(const std::string& s) {
   if (s.empty()) return false;
   const char c0 = s[0];
   if (!(std::isalpha(static_cast<unsigned char>(c0)) || c0 == '_')) return false;
-  for (unsigned char c : s)
+  // ':' only inside the name (": " or a final ':' would end a key).
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == ':' && i + 1 < s.size() && s[i + 1] != ' ') continue;
     if (!(std::isalnum(c) || c == '_' || c == '.' || c == '/' || c == '-')) return false;
+  }
   std::string low;
   for (char c : s) low += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   static const std::set<std::string> reserved{"y", "n", "yes", "no", "true", "false", "on", "off",

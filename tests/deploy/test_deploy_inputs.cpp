@@ -109,7 +109,7 @@ TEST(DeployInputs, ZeroRanges) {
 // YAML indicators and words PyYAML would read as booleans, numbers or null.
 struct OddNames {
   std::string in = "in\"put\\0", a = "a b: c", b = "123", c = "yes", d = "caf\xc3\xa9/\xe2\x82\xac", e = "line\nbreak",
-              y = "null";
+              f = "relu:0", y = "null";
 };
 
 DeployFixture odd_fixture(const OddNames& n) {
@@ -120,12 +120,13 @@ DeployFixture odd_fixture(const OddNames& n) {
       .node("Relu", {n.b}, {n.c}, "'quote'")
       .node("Abs", {n.c}, {n.d}, "true")
       .node("Neg", {n.d}, {n.e}, "%pct")
-      .node("Abs", {n.e}, {n.y}, "{brace}")
+      .node("Abs", {n.e}, {n.f}, "{brace}")
+      .node("Relu", {n.f}, {n.y}, "r")
       .output(n.y);
   DeployFixture f{b.graph(), {}, {}};
   f.graph.infer_shapes();
   float k = 1;
-  for (const auto& t : {n.in, n.a, n.b, n.c, n.d, n.e, n.y}) {
+  for (const auto& t : {n.in, n.a, n.b, n.c, n.d, n.e, n.f, n.y}) {
     f.act[t] = {-k, 2 * k};
     k += 1;
   }
@@ -141,7 +142,7 @@ TEST(DeployInputs, NamesThatJsonAndYamlMustEscapeReadBackExactly) {
   json rk_json = json::parse(files["rk_quantized_param.json"]);
   // rk keys are tensor names; each one reads back exactly.
   // (n.a feeds a Sigmoid only: its producer "@relu#1" is left out.)
-  for (const auto& t : {n.in, n.b, n.c, n.d, n.e, n.y}) EXPECT_TRUE(rk_json["quantize_parameters"].contains(t)) << t;
+  for (const auto& t : {n.in, n.b, n.c, n.d, n.e, n.f, n.y}) EXPECT_TRUE(rk_json["quantize_parameters"].contains(t)) << t;
   EXPECT_FALSE(rk_json["quantize_parameters"].contains(n.a));
   // rv keys are "@<node>:out0".
   for (const auto& node : {"- dash", "'quote'", "true", "%pct", "{brace}"})
@@ -157,14 +158,16 @@ TEST(DeployInputs, NamesThatJsonAndYamlMustEscapeReadBackExactly) {
   const std::string& rk_yaml = files["rk_quantized_param.yaml"];
   for (const auto& quoted : {"\n  '123':\n", "\n  'yes':\n", "\n  'null':\n"})
     EXPECT_NE(rk_yaml.find(quoted), std::string::npos) << quoted << " in\n" << rk_yaml;
+  // A ':' inside a name needs no quotes (PyYAML writes it plain too).
+  EXPECT_NE(rk_yaml.find("\n  relu:0:\n"), std::string::npos) << rk_yaml;
 
   // Plain-text formats: a name holding whitespace cannot stand on a line; it is left out (with
   // a warning) of ti_blob_range.txt and the TensorRT cache, and kept in the JSON files.
   DeployInput ti_in{f.graph, platform_by_name("ti"), f.act, f.weight};
   auto ti = by_name(platform_deploy_files(ti_in));
   EXPECT_EQ(ti["ti_blob_range.txt"], n.in + " -1.0 2.0\n123 -3.0 6.0\nyes -4.0 8.0\n" + n.d +
-                                         " -5.0 10.0\nnull -7.0 14.0\n");
-  EXPECT_EQ(json::parse(ti["ti_blob_range.json"])["blob_range"].size(), 7u);
+                                         " -5.0 10.0\nrelu:0 -7.0 14.0\nnull -8.0 16.0\n");
+  EXPECT_EQ(json::parse(ti["ti_blob_range.json"])["blob_range"].size(), 8u);
   auto cache = by_name(extra_deploy_files(ti_in, "trt_cache"))["trt_calib.cache"];
   EXPECT_EQ(cache.find("line"), std::string::npos);
   EXPECT_NE(cache.find("\na b: c: "), std::string::npos);  // a space is fine in the cache
