@@ -10,14 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+#include <yaml-cpp/yaml.h>
 
 #include "deploy/deploy.h"
 #include "graph/model_builder.h"
 #include "quant/platform.h"
 
-#ifdef DPL_HAVE_YAML_CPP
-#include <yaml-cpp/yaml.h>
-#endif
 
 namespace dpl::test {
 
@@ -122,7 +120,6 @@ inline void expect_json_near(const json& actual, const json& expected, const std
   }
 }
 
-#ifdef DPL_HAVE_YAML_CPP
 // A YAML document as JSON: mappings, sequences; plain scalars that read as integers or
 // floats become numbers, quoted scalars stay strings.
 inline json yaml_to_json(const YAML::Node& n) {
@@ -158,6 +155,5 @@ inline json yaml_to_json(const YAML::Node& n) {
   }
 }
 inline json parse_yaml(const std::string& text) { return yaml_to_json(YAML::Load(text)); }
-#endif
 
 }  // namespace dpl::test

@@ -149,10 +149,8 @@ TEST(DeployInputs, NamesThatJsonAndYamlMustEscapeReadBackExactly) {
     EXPECT_TRUE(rv_json["quantize_parameters"].contains("@" + std::string(node) + ":out0")) << node;
   EXPECT_FALSE(rv_json["quantize_parameters"].contains("@@relu#1:out0"));
   EXPECT_TRUE(rv_json["quantize_parameters"].contains("@" + n.in + ":out0"));
-#ifdef DPL_HAVE_YAML_CPP
   expect_json_near(parse_yaml(files["rv_quantized_param.yaml"]), rv_json);
   expect_json_near(parse_yaml(files["rk_quantized_param.yaml"]), rk_json);
-#endif
   // Words a YAML 1.1 reader (PyYAML, as the RKNN toolkits use) would turn into a boolean,
   // an integer or null are quoted.
   const std::string& rk_yaml = files["rk_quantized_param.yaml"];

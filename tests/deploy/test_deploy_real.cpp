@@ -111,11 +111,9 @@ TEST_F(DeployRealModel, EveryFileOfEveryPlatformReadsBackAndAgreesWithTheRanges)
         ASSERT_NO_THROW(j = json::parse(text)) << name;
         expect_finite(j, name);
       } else if (ext == ".yaml") {
-#ifdef DPL_HAVE_YAML_CPP
         fs::path twin = e.path();
         twin.replace_extension(".json");
         expect_json_near(parse_yaml(text), json::parse(slurp(twin)), name);
-#endif
       } else if (name == "ti_blob_range.txt") {
         std::istringstream in(text);
         size_t lines = 0;
