@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 #include <yaml-cpp/yaml.h>
@@ -79,6 +82,14 @@ inline DeployFixture deploy_fixture() {
               {"wg", {{-0.1f, -0.2f, -0.3f, -0.4f}, {0.4f, 0.3f, 0.2f, 0.1f}}},
               {"bg", {{0.5f, -1.5f, 0.25f, 0.f}, {0.5f, -1.5f, 0.25f, 0.f}}}};
   return f;
+}
+
+// A whole file.
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 inline std::map<std::string, std::string> by_name(const std::vector<DeployFile>& files) {

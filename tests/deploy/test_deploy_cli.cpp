@@ -30,6 +30,9 @@ class DeployCli : public ::testing::Test {
         << "make-example failed:\n"
         << read_text(work_ / "example.log");
   }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(work_);
+  }
   // dipoorlet on the example, 4 samples, minmax; returns the exit status, output in <out>.log.
   int run(const std::string& out, const std::string& args) {
     const std::string cmd = quote(kDipoorlet.string()) + " -M " + quote((work_ / "example" / "tiny_cnn.onnx").string()) +

@@ -184,13 +184,6 @@ TEST(DeployInputs, InvalidUtf8NameIsAnError) {
   }
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 TEST(DeployInputs, ExistingFileIsReplacedByRename) {
   DeployFixture f = deploy_fixture();
   const fs::path dir = fs::path(DPL_BINARY_DIR) / "deploy_tests" / "replace";

@@ -24,13 +24,6 @@ namespace fs = std::filesystem;
 namespace dpl::test {
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // Every number in `j` is finite.
 void expect_finite(const json& j, const std::string& where) {
   if (j.is_number_float()) {
