@@ -63,8 +63,6 @@ class RvRanges {
     if (auto it = concat_.find(t); it != concat_.end()) return it->second;
     return table_.need_tensor(t, why);
   }
-  // Range of a bias: min and max over its values.
-  Range bias(const std::string& t, const std::string& why) const { return need(t, why); }
 
  private:
   RangeTable table_;
@@ -176,7 +174,7 @@ Json rk3568(const DeployInput& in, const std::string& file) {
       if (!input_or_empty(n, 1).empty())
         q[n.name() + "_W"] = entry(ranges.need(n.input(1), "weight of node '" + n.name() + "'"));
       if (!input_or_empty(n, 2).empty()) {
-        const Range b = ranges.bias(n.input(2), "bias of node '" + n.name() + "'");
+        const Range b = ranges.need(n.input(2), "bias of node '" + n.name() + "'");  // min, max of its values
         const double m = std::max(std::fabs(static_cast<double>(b.hi)), std::fabs(static_cast<double>(b.lo)));
         q[n.name() + "_b"] = rk3568_entry(-m, m);
       }
