@@ -1,6 +1,7 @@
 #include "deploy/deploy_common.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <map>
