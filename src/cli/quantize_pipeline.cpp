@@ -1,6 +1,9 @@
 // The quantization run, in the original's order (__main__.py): load, calibrate, weight
 // transforms, build the QDQ model, profile, deploy files (stages: cli/pipeline_context.h).
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include <chrono>
 #include <filesystem>
@@ -146,6 +149,7 @@ void run_quantize_logged(const QuantizeArgs& in) {
 
   ensure_writable_dir(args.output_dir);
   std::string log_path = add_log_file(args.output_dir, args.command_line);
+  const auto start_file_time = fs::last_write_time(log_path);
   spdlog::info("model {} (opset 13 after preparation, {} nodes), platform {}, algorithm {}, {} samples", args.model,
                graph.node_count(), platform.name, args.act_quant, data.count());
 
@@ -195,8 +199,14 @@ void run_quantize_logged(const QuantizeArgs& in) {
   if (args.savefp) save_fp_outputs(graph, data, args);
 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("wrote {}/{{quant_model.onnx, act_clip_val.json, weight_clip_val.json}}{} and {}", args.output_dir,
-               args.savefp ? ", output/" : "", log_path);
+  // Every file this run wrote (the folder may hold older ones).
+  std::vector<std::string> written;
+  for (const auto& e : fs::directory_iterator(args.output_dir)) {
+    std::error_code ec;
+    if (e.last_write_time(ec) >= start_file_time && !ec) written.push_back(e.path().filename().string());
+  }
+  std::sort(written.begin(), written.end());
+  spdlog::info("results in {}: {}", args.output_dir, fmt::join(written, ", "));
   spdlog::info("Total time cost: {:.1f} seconds.", secs);
   stop_file_logging();
 }
