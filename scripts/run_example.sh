@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds the tools into build/, generates the bundled example
 # (a small CNN and its calibration images, from fixed seeds) into examples/out/, quantizes it
-# end to end with `dipoorlet` (TensorRT settings, mse calibration), runs the FP32 and the
+# end to end with `dipoorlet` (TensorRT settings, mse calibration, bias correction; profiling
+# with its console summary and report.html; the TensorRT deploy file), runs the FP32 and the
 # quantized model with dipoorlet-infer and prints where everything is.
 # JOBS=<n> sets the build parallelism (default: all cores).
 set -euo pipefail
@@ -20,8 +21,9 @@ N=32
 rm -rf "$OUT"
 ./build/make-example "$OUT" "$N"
 
-# Quantize: calibrate on the 32 samples, build the QDQ model for TensorRT.
-./build/dipoorlet -M "$OUT/tiny_cnn.onnx" -I "$OUT/calib" -N "$N" -D trt -A mse -O "$OUT/results" \
+# Quantize: calibrate on the 32 samples, correct the biases, build the QDQ model for TensorRT,
+# profile it against the FP32 model, write TensorRT's range file.
+./build/dipoorlet -M "$OUT/tiny_cnn.onnx" -I "$OUT/calib" -N "$N" -D trt -A mse --bc -O "$OUT/results" \
   --threads "$THREADS"
 
 # Run the FP32 and the quantized model on the same samples.
@@ -37,6 +39,8 @@ echo "Calibration inputs:   $ROOT/$OUT/calib/input/<0..$((N - 1))>.bin   (float3
 echo "Quantized model:      $ROOT/$OUT/results/quant_model.onnx   (QDQ, opset 13, TensorRT settings)"
 echo "Activation ranges:    $ROOT/$OUT/results/act_clip_val.json"
 echo "Weight ranges:        $ROOT/$OUT/results/weight_clip_val.json"
+echo "TensorRT ranges:      $ROOT/$OUT/results/trt_clip_val.json"
+echo "Profiling report:     $ROOT/$OUT/results/report.html   (open in a browser; profile.json, layer_res.json, model_res.json beside it)"
 echo "Log:                  $ROOT/$LOG"
 echo "FP32 outputs:         $ROOT/$OUT/infer_fp32/logits/<0..$((N - 1))>.bin   (float32 [1,10])"
 echo "Quantized outputs:    $ROOT/$OUT/infer_quant/logits/<0..$((N - 1))>.bin"
