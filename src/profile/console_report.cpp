@@ -73,7 +73,7 @@ std::vector<std::string> profile_report_lines(const ProfileReport& r) {
       out.push_back(fmt::format("Output cos {:.5f} already reaches --target_cos {}: no layer to skip", g.full_cos,
                                 g.target));
     else if (g.reached)
-      out.push_back(fmt::format("Suggested --skip_layers for output cos >= {} ({} more layers; cos {:.5f} -> {:.5f} "
+      out.push_back(fmt::format("Suggested --skip_layers for output cos >= {} ({} more layer(s); cos {:.5f} -> {:.5f} "
                                 "on {} samples):{}",
                                 g.target, g.skip.size(), g.full_cos, g.cos, s.samples, list));
     else

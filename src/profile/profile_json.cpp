@@ -76,10 +76,13 @@ std::string profile_json(const ProfileReport& r) {
   j["lowest_layers"] = std::move(lowest);
   Json outs = Json::array();
   for (const auto& o : r.profile.outputs) {
+    // avg_cos / min_cos as model_res.json (one stacked cosine for tolcos outputs).
     Json e = {{"name", o.name}, {"q_name", o.q_name}, {"tolcos", o.tolcos}, {"avg_cos", num(o.avg_cos())},
               {"min_cos", num(o.min_cos())}};
-    e.update(error_json(o.stats));
-    e.erase("cos");
+    Json err = error_json(o.stats);
+    err.erase("cos");
+    err.erase("min_cos");
+    e.update(err);
     outs.push_back(std::move(e));
   }
   j["outputs"] = std::move(outs);

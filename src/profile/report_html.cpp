@@ -74,13 +74,16 @@ std::string bar_chart(const std::vector<Bar>& bars, double lo, double hi, const 
   return s + "</svg></div>\n";
 }
 
-// Cosine axis: from a round value below the lowest cosine up to 1.
+// Cosine axis: from the largest round value at or below the lowest cosine up to 1.
 std::pair<double, std::vector<double>> cos_axis(double lowest) {
-  double lo = std::floor(std::min(lowest, 0.99) * 20.0) / 20.0;  // steps of 0.05
-  lo = std::max(lo, lowest < 0 ? -1.0 : 0.0);
+  double lo = -1.0;
+  for (double c : {0.999, 0.99, 0.95, 0.9, 0.8, 0.6, 0.4, 0.2, 0.0})
+    if (c <= lowest) {
+      lo = c;
+      break;
+    }
   std::vector<double> ticks;
-  const double step = (1.0 - lo) / 4.0;
-  for (int k = 0; k <= 4; ++k) ticks.push_back(lo + k * step);
+  for (int k = 0; k <= 4; ++k) ticks.push_back(lo + k * (1.0 - lo) / 4.0);
   return {lo, ticks};
 }
 
@@ -194,8 +197,8 @@ std::string report_html(const ProfileReport& r) {
          "&ge; 0.99</span><span><i class=sw style=\"background:#e0a100\"></i>&ge; 0.95</span><span><i class=sw "
          "style=\"background:#c0392b\"></i>&lt; 0.95</span> Each bar is one output of one quantized node, compared "
          "before its own output quantization.</p>\n";
-    h += bar_chart(cb, lo, 1.0, "cosine", ticks, "{:.3f}");
-    const double top = std::max(10.0, std::ceil(smax / 10.0) * 10.0);
+    h += bar_chart(cb, lo, 1.0, "cosine", ticks, "{:.5g}");
+    const double top = std::max(20.0, std::ceil(smax / 20.0) * 20.0);
     std::vector<double> sticks;
     for (int k = 0; k <= 4; ++k) sticks.push_back(top * k / 4.0);
     h += "<h2>Per layer: SQNR (dB)</h2>\n";
@@ -228,7 +231,7 @@ std::string report_html(const ProfileReport& r) {
                      "outputs) when only this node is quantized, {} samples, graph order. Grey: the node quantizes "
                      "none of its inputs.</p>\n",
                      s.samples);
-    h += bar_chart(bars, lo, 1.0, "output cosine", ticks, "{:.3f}");
+    h += bar_chart(bars, lo, 1.0, "output cosine", ticks, "{:.5g}");
     const SkipSuggestion& g = s.suggestion;
     std::string list;
     for (const auto& n : st.skip_layers) list += " " + n;
@@ -237,7 +240,7 @@ std::string report_html(const ProfileReport& r) {
       h += fmt::format("<p>The output cosine {} already reaches the target {}: no layer to skip.</p>\n",
                        fmt_num(g.full_cos), g.target);
     else if (g.reached)
-      h += fmt::format("<p>Suggested: <code>--skip_layers{}</code><br>{} more layers kept in float bring the output "
+      h += fmt::format("<p>Suggested: <code>--skip_layers{}</code><br>{} more layer(s) kept in float bring the output "
                        "cosine from {} to {} (target {}, measured on {} samples, {} QDQ models tried).</p>\n",
                        esc(list), g.skip.size(), fmt_num(g.full_cos), fmt_num(g.cos), g.target, s.samples,
                        g.evaluations);
