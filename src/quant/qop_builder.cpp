@@ -440,8 +440,13 @@ class QopBuilder {
     std::optional<OutPlan> plan;
     Tensor c;
     if (has_c) {
+      // The product is rounded once more than in the QDQ model: only where the QDQ model
+      // rounds the Gemm's output anyway (all its uses quantized on one grid).
+      auto out_plan = output_plan(y);
       auto r = act_.find(y);
-      if (r == act_.end()) return not_converted(n, "its output has no activation range");
+      if (!out_plan || r == act_.end()) return not_converted(n, "its output has no activation range");
+      if (std::string why; !integer_only(y, out_plan->p, why))
+        return not_converted(n, "the QDQ model uses its output in float (" + why + ")");
       c = g_.get_initializer(n.input(2)).clone();
       float* cd = c.data<float>();
       for (int64_t k = 0; k < c.numel(); ++k) cd[k] *= beta;

@@ -18,6 +18,14 @@
 //     parameters (and the Relu/Clip disappears when saturation at the range ends does its
 //     clamping: asymmetric ranges starting at 0; with symmetric int8 it stays, in float);
 //     otherwise the tensor's own activation range;
+//   - but a Conv/MatMul/Gemm becomes an integer op only when the QDQ
+//     model uses its output on that one grid everywhere (every consumer quantizes it so, or is
+//     a Relu/Clip whose output is used so: a clamp commutes with the rounding; a graph output
+//     only where the platform quantizes outputs). Where the QDQ model uses the output in float
+//     (TensorRT's unquantized Mul of SiLU or Add after a Conv, a float graph output), the
+//     integer op would round a value the QDQ model does not round, so the op stays float on
+//     dequantized inputs as in the QDQ model (ONNX Runtime's own QDQ-to-QLinearConv fusion
+//     likewise needs a QuantizeLinear after the op);
 //   - MaxPool (one output), Reshape, Transpose and Flatten on an integer input (or an input
 //     the QDQ model quantizes) run on the integers; their output keeps the input's
 //     parameters (exact: they only move or select values);

@@ -247,6 +247,19 @@ TEST(QopBuilder, ConvWhoseOutputIsUsedInFloatStaysFloat) {
       << ms.float_nodes[0].second;
   EXPECT_EQ(inputs_of(ms.graph, "mul"), (Names{"c", "s"}));
   EXPECT_EQ(inputs_of(ms.graph, "sig"), (Names{"c_dequantized"}));
+
+  // A Gemm with bias whose output is a float graph output (trt's logits).
+  ModelBuilder gb;
+  gb.input("a", {1, 2})
+      .init("B", Tensor::from_vector<float>({2, 2}, {1.f, 2.f, 3.f, 4.f}))
+      .init("C", Tensor::from_vector<float>({2}, {0.5f, -0.5f}))
+      .node("Gemm", {"a", "B", "C"}, {"y"}, "fc")
+      .output("y", {1, 2});
+  OnnxGraph gemm = shaped(gb);
+  QopModel mg = build_qop(gemm, platform_by_name("trt"), uniform_act_ranges(gemm, -1.f, 2.f), all_weight_ranges(gemm), {});
+  expect_valid(mg);
+  EXPECT_EQ(count_op(mg.graph, "QLinearMatMul"), 0);
+  EXPECT_EQ(inputs_of(mg.graph, "fc"), (Names{"a_dequantized", "B_dequantized", "C"}));
 }
 
 TEST(QopBuilder, ClipFoldsOnlyWhenSaturationClampsTheSame) {
@@ -270,7 +283,8 @@ TEST(QopBuilder, ClipFoldsOnlyWhenSaturationClampsTheSame) {
   EXPECT_TRUE(c.folded_nodes.empty());
 }
 
-// a [2,3] -> Gemm(B [4,3], transB = 1, C [4]) -> y [2,4]
+// a [2,3] -> Gemm(B [4,3], transB = 1, C [4]) -> y [2,4] -> Sigmoid -> s (trt quantizes the
+// Sigmoid's input, so the QDQ model rounds y: the Gemm can be an integer op).
 TEST(QopBuilder, GemmWithBiasIsQLinearMatMulThenFloatAdd) {
   const std::vector<float> A{0.5f, -0.25f, 1.f, -1.f, 0.75f, 0.1f};
   const std::vector<float> Bw{0.2f, -0.4f, 0.6f, 1.f, 0.5f, -0.25f, -0.3f, 0.3f, 0.9f, 0.05f, -0.1f, 0.15f};
@@ -281,12 +295,15 @@ TEST(QopBuilder, GemmWithBiasIsQLinearMatMulThenFloatAdd) {
       .init("C", Tensor::from_vector<float>({4}, C))
       .node("Gemm", {"a", "B", "C"}, {"y"}, "fc")
       .attr("transB", int64_t{1})
-      .output("y", {2, 4});
+      .node("Sigmoid", {"y"}, {"s"}, "sig")
+      .output("s", {2, 4});
   OnnxGraph g = shaped(mb);
-  ActRanges act{{"a", {-1.f, 1.f}}, {"y", {-2.f, 3.f}}};
+  ActRanges act{{"a", {-1.f, 1.f}}, {"y", {-2.f, 3.f}}, {"s", {0.f, 1.f}}};
   QopModel m = build_qop(g, platform_by_name("trt"), act, all_weight_ranges(g), {});
   expect_valid(m);
-  EXPECT_EQ(op_types(m.graph), (Names{"QuantizeLinear", "QLinearMatMul", "DequantizeLinear", "Add"})) << dump(m.graph);
+  EXPECT_EQ(op_types(m.graph), (Names{"QuantizeLinear", "QLinearMatMul", "DequantizeLinear", "Add", "QuantizeLinear",
+                                      "DequantizeLinear", "Sigmoid"}))
+      << dump(m.graph);
   EXPECT_EQ(m.qlinear_nodes, (Names{"fc"}));
   const auto& mm = only_node(m.graph, "QLinearMatMul");
   EXPECT_EQ(mm.attribute_size(), 0);
@@ -309,7 +326,10 @@ TEST(QopBuilder, GemmWithBiasIsQLinearMatMulThenFloatAdd) {
   EXPECT_FLOAT_EQ(init_of(m.graph, mm.input(6)).data<float>()[0], qp.s);
   EXPECT_EQ(inputs_of(m.graph, "fc_bias")[1], "C");
 
-  Tensor y = run_one(m.graph, {{"a", Tensor::from_vector<float>({2, 3}, A)}}, "y");
+  Session sess(m.graph);
+  TensorMap res = sess.run({{"a", Tensor::from_vector<float>({2, 3}, A)}}, {"y"});
+  ASSERT_TRUE(res.count("y"));
+  const Tensor y = res.at("y");
   for (int r = 0; r < 2; ++r)
     for (int n = 0; n < 4; ++n) {
       int32_t acc = 0;
