@@ -6,7 +6,9 @@
 //
 // Prints one line per output folder of DIR_A:
 //   <output> cosine <over all samples> mean_sample_cosine <mean of per-sample cosines> min_sample_cosine <x>
-// (the cosine over all samples weighs each value equally; the per-sample ones show spread).
+//            sqnr_db <10 log10(sum a^2 / sum (a - b)^2) over all samples>
+// (the cosine over all samples weighs each value equally; the per-sample ones show spread;
+// SQNR takes DIR_A as the signal and the difference as the noise).
 // An output X of DIR_A is compared with X_dq of DIR_B when DIR_B has no X: platforms that
 // quantize the network outputs rename them so (SPEC 7).
 'use strict';
@@ -33,7 +35,7 @@ const outputs = fs.readdirSync(a).filter((d) => fs.statSync(path.join(a, d)).isD
 if (outputs.length === 0) fail(`${a} holds no output folders`);
 for (const out of outputs) {
   const outB = fs.existsSync(path.join(b, out)) || !fs.existsSync(path.join(b, `${out}_dq`)) ? out : `${out}_dq`;
-  let dot = 0, na = 0, nb = 0, sum = 0, min = Infinity;
+  let dot = 0, na = 0, nb = 0, sum = 0, min = Infinity, noise = 0;
   for (let i = 0; i < n; ++i) {
     const x = floats(path.join(a, out, `${i}.bin`));
     const y = floats(path.join(b, outB, `${i}.bin`));
@@ -43,6 +45,7 @@ for (const out of outputs) {
       d += x[k] * y[k];
       sa += x[k] * x[k];
       sb += y[k] * y[k];
+      noise += (x[k] - y[k]) * (x[k] - y[k]);
     }
     const c = sa === 0 && sb === 0 ? 1 : d / Math.sqrt(sa * sb);
     sum += c;
@@ -52,6 +55,7 @@ for (const out of outputs) {
     nb += sb;
   }
   const cos = na === 0 && nb === 0 ? 1 : dot / Math.sqrt(na * nb);
+  const sqnr = noise === 0 ? Infinity : 10 * Math.log10(na / noise);
   console.log(`${out} cosine ${cos.toFixed(6)} mean_sample_cosine ${(sum / n).toFixed(6)} ` +
-              `min_sample_cosine ${min.toFixed(6)}`);
+              `min_sample_cosine ${min.toFixed(6)} sqnr_db ${sqnr.toFixed(2)}`);
 }
