@@ -190,16 +190,14 @@ std::vector<EqualizationPair> equalization_pairs(const OnnxGraph& g, bool with_c
 EqualizeResult equalize_weights(OnnxGraph& g, const EqualizeOptions& opts) {
   EqualizeResult r;
   const auto pairs = find_pairs(g, true, &r.skipped);
-  std::set<size_t> unequal;  // Clip pairs whose factors were not all equal in the last sweep
+  std::set<size_t> applied;  // pairs changed in some sweep (a Clip pair only when its factors were equal)
   for (r.sweeps = 1; r.sweeps <= opts.max_sweeps && !pairs.empty(); ++r.sweeps) {
     double change = 0;
-    unequal.clear();
     for (size_t k = 0; k < pairs.size(); ++k) {
-      auto c = equalize_pair(g, pairs[k]);
-      if (c)
+      if (auto c = equalize_pair(g, pairs[k])) {
         change += *c;
-      else
-        unequal.insert(k);
+        applied.insert(k);
+      }
     }
     r.last_change = change;
     spdlog::debug("weight equalization: sweep {}: change {:.3g}", r.sweeps, change);
@@ -210,7 +208,7 @@ EqualizeResult equalize_weights(OnnxGraph& g, const EqualizeOptions& opts) {
   }
   r.sweeps = pairs.empty() ? 0 : std::min(r.sweeps, opts.max_sweeps);
   for (size_t k = 0; k < pairs.size(); ++k) {
-    if (unequal.count(k)) {
+    if (!applied.count(k)) {
       r.skipped.push_back(g.node(pairs[k].first).name() + " -> " + g.node(pairs[k].second).name() + ": the factors through Clip " +
                           g.node(pairs[k].act).name() +
                           " differ per channel, and one Clip cannot hold per-channel bounds");
