@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -161,6 +162,11 @@ TEST_P(QopAgreement, OnnxRuntimeRunsTheQopModelAsTheQdqModel) {
   ASSERT_EQ(rc, 0) << "dipoorlet failed (exit " << rc << "):\n" << read_text(work / "dipoorlet.log");
   const fs::path qdq_model = qdir / "quant_model.onnx", qop_model = qdir / "qop_model.onnx";
   ASSERT_TRUE(fs::exists(qop_model)) << "dipoorlet wrote no " << qop_model;
+  {  // what the QOP model is made of (dipoorlet's summary line)
+    std::ifstream log(work / "dipoorlet.log");
+    for (std::string line; std::getline(log, line);)
+      if (auto at = line.find("QOP model: "); at != std::string::npos) std::cout << tag << ": " << line.substr(at) << "\n";
+  }
 
   const std::string common = " -I " + quote(eval.string()) + " -N " + std::to_string(kEvalSamples) + " --threads " +
                              std::to_string(kThreads) + shapes;
