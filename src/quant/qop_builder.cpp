@@ -648,8 +648,17 @@ class QopBuilder {
       for (const auto& s : n.input()) used.insert(s);
     for (const auto& o : gp.output()) used.insert(o.name());
     auto* inits = gp.mutable_initializer();
+    std::set<std::string> dropped;
     for (int k = inits->size() - 1; k >= 0; --k)
-      if (!used.count(inits->Get(k).name())) inits->DeleteSubrange(k, 1);
+      if (!used.count(inits->Get(k).name())) {
+        dropped.insert(inits->Get(k).name());
+        inits->DeleteSubrange(k, 1);
+      }
+    // An initializer also listed as a graph input (older IR) goes from the inputs too, or
+    // it would become an input to feed.
+    auto* ins = gp.mutable_input();
+    for (int k = ins->size() - 1; k >= 0; --k)
+      if (dropped.count(ins->Get(k).name())) ins->DeleteSubrange(k, 1);
 
     std::set<std::string> io;
     for (const auto& v : gp.input()) io.insert(v.name());

@@ -502,6 +502,25 @@ TEST(QopBuilder, MixedActivationTypesUseTheEquivalentGrid) {
   EXPECT_EQ(init_of(m.graph, conv.input(2)).dtype(), DType::U8);
 }
 
+// A weight that is also listed as a graph input (IR < 4 models) leaves the inputs with its
+// float initializer.
+TEST(QopBuilder, ReplacedWeightLeavesTheGraphInputs) {
+  ModelBuilder b;
+  b.input("x", {1, 1, 2, 2})
+      .input("W", {2, 1, 1, 1})
+      .init("W", Tensor::from_vector<float>({2, 1, 1, 1}, kW))
+      .node("Conv", {"x", "W"}, {"c"}, "conv")
+      .node("MaxPool", {"c"}, {"p"}, "pool")
+      .attr("kernel_shape", std::vector<int64_t>{1, 1})
+      .output("p", {1, 2, 2, 2});
+  OnnxGraph g = shaped(b);
+  QopModel m = build_qop(g, platform_by_name("trt"), uniform_act_ranges(g, -1.f, 2.f), all_weight_ranges(g), {});
+  expect_valid(m);
+  EXPECT_EQ(m.qlinear_nodes, (Names{"conv"}));
+  EXPECT_EQ(m.graph.network_inputs(), (Names{"x"}));
+  for (const auto& in : m.graph.graph().input()) EXPECT_NE(in.name(), "W");
+}
+
 TEST(QopBuilder, SkippedConvStaysFloat) {
   OnnxGraph g = conv_act("Relu");
   ActRanges act{{"x", {-1.f, 2.f}}, {"c", {-3.f, 4.f}}, {"y", {0.f, 4.f}}};
