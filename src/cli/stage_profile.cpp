@@ -24,7 +24,7 @@ namespace dpl {
 namespace {
 
 // Histograms of the worst layers use the first few samples (a second, short pass).
-constexpr int kHistogramLayers = 5, kHistogramSamples = 8, kHistogramBins = 64;
+constexpr int kHistogramLayers = 5, kHistogramSamples = 4, kHistogramBins = 64;
 
 double cpu_seconds() {
   timespec t{};
@@ -144,7 +144,7 @@ void profile_stage(PipelineContext& ctx) {
   write_file_atomic(ctx.out("model_res.json"), model_res_json(rep.profile));
   write_file_atomic(ctx.out("profile.json"), profile_json(rep));
   write_file_atomic(ctx.out("report.html"), report_html(rep));
-  spdlog::info("Profiling: {} samples in {:.1f} s (pass {:.1f} s, CPU {:.1f} s){}; wrote {}", rep.profile.samples,
+  spdlog::info("Profiling: {} samples in {:.2f} s (pass {:.2f} s, CPU {:.2f} s){}; wrote {}", rep.profile.samples,
                rep.seconds, rep.profile.seconds, rep.cpu_seconds,
                rep.sensitivity ? fmt::format(", sensitivity {:.1f} s + skip list {:.1f} s",
                                              rep.sensitivity->seconds_single, rep.sensitivity->seconds_suggest)

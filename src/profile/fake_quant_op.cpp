@@ -1,6 +1,8 @@
 // "dpl.FakeQuantize" (x, scale, zero_point) -> y: QuantizeLinear followed by
 // DequantizeLinear in one pass, per tensor, for the profiling sessions only (never written to
-// a model file: subgraph.h's fold_activation_qdq puts it in a private copy of the QDQ model).
+// a model file: subgraph.h's profiling_graph puts it in a private copy of the QDQ model).
+// With the attribute inplace=1, y is written over x's buffer: only for an x that no other
+// node reads and that is not a graph input or output (profiling_graph decides).
 //
 //   y = (saturate(round_half_even(x / scale) + zp) - zp) * scale
 //
@@ -37,7 +39,10 @@ void fake_quant(const float* x, float* y, int64_t n, float s, float zp) {
 
 class FakeQuantizeOp : public Op {
  public:
-  void init(const NodeDesc& node) override { name_ = "dpl.FakeQuantize '" + node.name + "'"; }
+  void init(const NodeDesc& node) override {
+    name_ = "dpl.FakeQuantize '" + node.name + "'";
+    inplace_ = node.attrs.get_int("inplace", 0) != 0;
+  }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     DPL_CHECK(in.size() == 3 && in[0] && in[1] && in[2], "{}: needs x, scale and zero_point", name_);
     const Tensor& x = *in[0];
@@ -46,7 +51,8 @@ class FakeQuantizeOp : public Op {
     DPL_CHECK(x.dtype() == DType::F32, "{}: input must be float32, got {}", name_, dtype_name(x.dtype()));
     DPL_CHECK(scale.numel() == 1 && zp.numel() == 1 && scale.dtype() == DType::F32,
               "{}: per-tensor float scale and zero point expected", name_);
-    Tensor y(DType::F32, x.shape());
+    // In place: the graph guarantees that nothing else reads x (profile/subgraph.cpp).
+    Tensor y = inplace_ ? x : Tensor(DType::F32, x.shape());
     const float s = scale.data<float>()[0];
     if (zp.dtype() == DType::I8)
       fake_quant<int8_t>(x.data<float>(), y.data<float>(), x.numel(), s, static_cast<float>(zp.data<int8_t>()[0]));
@@ -59,6 +65,7 @@ class FakeQuantizeOp : public Op {
 
  private:
   std::string name_;
+  bool inplace_ = false;
 };
 
 }  // namespace

@@ -27,7 +27,10 @@ OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const
       }
     }
     for (const auto& out : n.output()) produced.insert(out);
-    *gp.add_node() = n;
+    onnx::NodeProto* copy = gp.add_node();
+    *copy = n;
+    // Inputs of the cut-out model are the caller's tensors: never overwrite them.
+    if (n.op_type() == "dpl.FakeQuantize") copy->clear_attribute();
   }
   for (const auto& o : outputs) {
     DPL_CHECK(produced.count(o), "extract_nodes: no node of the selection produces '{}'", o);
@@ -65,6 +68,18 @@ OnnxGraph profiling_graph(const QdqModel& qdq) {
   for (const auto& [name, t] : folded) g.set_initializer(name, t);
   for (const auto& name : maybe_unused)
     if (g.consumers(name).empty() && !g.is_network_output(name)) g.del_initializer(name);
+  // A fake-quantized tensor nothing else reads is overwritten in place (saves a buffer and
+  // its memory traffic per quantized activation).
+  for (int i = 0; i < g.node_count(); ++i) {
+    onnx::NodeProto& n = g.mutable_node(i);
+    if (n.op_type() != "dpl.FakeQuantize") continue;
+    const std::string& x = n.input(0);
+    if (g.consumers(x).size() != 1 || g.is_network_input(x) || g.is_network_output(x) || g.is_initializer(x)) continue;
+    auto* a = n.add_attribute();
+    a->set_name("inplace");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(1);
+  }
   return g;
 }
 

@@ -11,8 +11,8 @@
 
 namespace dpl {
 
-// A model made of nodes `nodes` (indices into g, kept in that order) and the initializers
-// they read. Its inputs are the other tensors they read and none of them produces (type
+// A model made of nodes `nodes` (indices into g, kept in that order; FakeQuantize nodes lose
+// their inplace attribute) and the initializers they read. Its inputs are the other tensors they read and none of them produces (type
 // from g, no shape: any shape is accepted); its outputs are `outputs`.
 OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const std::vector<std::string>& outputs);
 
@@ -21,7 +21,8 @@ OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const
 //     holding DequantizeLinear(QuantizeLinear(W)) (no per-run weight quantization, and
 //     kernels see constant weights);
 //   - every per-tensor activation pair becomes one "dpl.FakeQuantize" node (t, t_scale,
-//     t_zero_point) -> t_dq (profile/fake_quant_op.cpp), one pass instead of two.
+//     t_zero_point) -> t_dq (profile/fake_quant_op.cpp), one pass instead of two, written
+//     over t's buffer (attribute inplace=1) when nothing else reads t.
 // Node and tensor names of the QDQ model stay (the pair's DequantizeLinear node name is
 // kept by its FakeQuantize node; t_q disappears).
 OnnxGraph profiling_graph(const QdqModel& qdq);
