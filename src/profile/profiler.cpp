@@ -48,15 +48,16 @@ void add_output_batch(std::vector<OutputProfile>& outs, const TensorMap& fp, con
 
 namespace {
 
-// Quantized nodes' float outputs present in both models, in graph order.
+// Outputs of the quantized nodes (QDQ model) that the FP32 model computes too, by tensor
+// name, in graph order. Matching by tensor rather than node lets the reference be another
+// version of the model (before weight transforms, say) whose nodes differ.
 std::vector<LayerProfile> layer_list(const OnnxGraph& fp, const QdqModel& qdq) {
   std::vector<LayerProfile> layers;
   for (const auto& name : qdq.quant_nodes) {
-    if (!fp.has_node(name) || !qdq.graph.has_node(name)) continue;
-    const onnx::NodeProto& n = fp.node(fp.node_index(name));
+    if (!qdq.graph.has_node(name)) continue;
+    const onnx::NodeProto& n = qdq.graph.node(qdq.graph.node_index(name));
     for (const auto& t : n.output()) {
-      if (t.empty() || fp.value_type(t) != DType::F32) continue;
-      if (qdq.graph.producer(t) != qdq.graph.node_index(name)) continue;
+      if (t.empty() || fp.producer(t) < 0 || fp.value_type(t) != DType::F32) continue;
       LayerProfile l;
       l.node = name;
       l.op_type = n.op_type();
@@ -104,7 +105,7 @@ Profiler::Profiler(const OnnxGraph& fp, const QdqModel& qdq, ProfileOptions opts
     bytes += tensor_bytes(fp_, layers_[k].tensor);
     const bool node_end = k + 1 == layers_.size() || layers_[k + 1].node != layers_[k].node;
     if (!node_end || bytes < kSegmentBytes) continue;
-    const int i = fp_.node_index(layers_[k].node) + 1, j = q_graph_.node_index(layers_[k].node) + 1;
+    const int i = fp_.producer(layers_[k].tensor) + 1, j = q_graph_.producer(layers_[k].tensor) + 1;
     if (i <= last_fp || j <= last_q) continue;  // never out of order (a QDQ model keeps the FP32 order)
     cuts_.emplace_back(i, j);
     last_fp = i;
@@ -112,6 +113,20 @@ Profiler::Profiler(const OnnxGraph& fp, const QdqModel& qdq, ProfileOptions opts
     bytes = 0;
   }
   cuts_.emplace_back(fp_.node_count(), q_graph_.node_count());
+  // Every FP32 value must exist by the time its QDQ counterpart is produced: its FP32 segment
+  // may not come after its QDQ segment. (Always true when the QDQ model was built from `fp`;
+  // a reference with another node order falls back to one segment: correct, more memory.)
+  auto segment = [&](int node, bool q) {
+    for (size_t c = 0; c < cuts_.size(); ++c)
+      if (node < (q ? cuts_[c].second : cuts_[c].first)) return c;
+    return cuts_.size();
+  };
+  for (const auto& l : layers_) {
+    if (segment(fp_.producer(l.tensor), false) > segment(q_graph_.producer(l.tensor), true)) {
+      cuts_.assign(1, {fp_.node_count(), q_graph_.node_count()});
+      break;
+    }
+  }
 }
 
 Profiler::~Profiler() = default;
