@@ -54,8 +54,8 @@ struct StatsRunOptions {
   std::function<void(int, int)> progress;
 };
 
-// Runs `graph` reduced to what `tensors` need (they become its outputs, so a fused session
-// keeps them; only they are held to the end of a run) over every sample of `data`.
+// Runs `graph` reduced to what `tensors` need (they become its outputs: only they are held
+// to the end of a run) over every sample of `data`.
 ChannelStatsObserver channel_stats_of(const OnnxGraph& graph, const std::vector<std::string>& tensors,
                                       SampleSource& data, const StatsRunOptions& opts, double momentum = 0.9);
 // Same on the whole, unfused graph with a hook, so that `tensors` are freed as soon as
