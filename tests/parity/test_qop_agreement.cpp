@@ -19,8 +19,8 @@
 // the time; test_ort_parity.cpp and test_qdq_agreement.cpp cover them); the onnx-light models
 // run with three intermediate activations as extra outputs (their final outputs are uniform).
 // On snpe our runtime runs the QOP model of the smaller networks only: its QLinearConv with
-// uint8 weights (w - w_zero_point does not fit int8) takes a reference loop that needs about
-// a minute per sample on the 256x256 and larger ones.
+// uint8 weights (w - w_zero_point does not fit int8) takes a reference loop (58 s for the 2
+// AGLLNet samples at 256x256 on the shared VM, against about a second for the QDQ model).
 //
 // Skipped, with the reason, when ../shared, node or onnxruntime-node is absent.
 #include <gtest/gtest.h>
