@@ -36,7 +36,8 @@ void add_transform_flags(CLI::App& app, TransformArgs& args) {
                "into its weights before calibration)");
   app.add_flag("--update_bn", args.update_bn, "re-estimate BN statistics on the quantized model's activations");
   app.add_flag("--bc", args.bc, "bias correction (empirical, Conv and Gemm)");
-  auto* we = app.add_flag("--we", args.we, "cross-layer weight equalization of Conv -> (Relu|PRelu|Clip) -> Conv pairs");
+  auto* we =
+      app.add_flag("--we", args.we, "cross-layer weight equalization of Conv -> (Relu|PRelu|Clip) -> Conv pairs");
   app.add_flag("--we_absorb", args.we_absorb, "high-bias absorption after weight equalization (needs --we)")->needs(we);
 }
 
@@ -65,10 +66,16 @@ void transform_after_calibration(PipelineContext& ctx) {
   }
   if (a.we) {
     auto eq = transform::equalize_weights(ctx.graph);
-    if (a.we_absorb) transform::absorb_high_bias(ctx.graph, eq.equalized, ctx.data, run_options(ctx));
+    bool changed = !eq.equalized.empty();
+    if (a.we_absorb)
+      changed |= !transform::absorb_high_bias(ctx.graph, eq.equalized, ctx.data, run_options(ctx)).pairs.empty();
     save_model(ctx, "weight_equal_model.onnx");
-    spdlog::info("recalibrating after weight equalization");
-    ctx.recalibrate();
+    if (changed) {
+      spdlog::info("recalibrating after weight equalization");
+      ctx.recalibrate();
+    } else {
+      spdlog::info("weight equalization changed nothing; the ranges stay");
+    }
   }
   if (a.update_bn && a.keep_bn) {
     update_bn_step(ctx);

@@ -32,7 +32,8 @@ std::optional<std::string> check_node(const OnnxGraph& g, int i) {
     const Tensor b = float_init(g, n, 2);
     if (!b.defined()) return "its bias is not a float initializer";
     const int64_t c = output_channels(n, w);
-    const bool per_channel = b.numel() == c && (b.rank() == 1 || (n.op_type() == "Gemm" && b.rank() == 2 && b.dim(0) == 1));
+    const bool per_channel =
+        b.numel() == c && (b.rank() == 1 || (n.op_type() == "Gemm" && b.rank() == 2 && b.dim(0) == 1));
     if (!per_channel && !(n.op_type() == "Gemm" && b.numel() == 1))
       return "its bias " + shape_str(b.shape()) + " is not one value per output channel";
   }

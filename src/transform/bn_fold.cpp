@@ -148,8 +148,9 @@ BnFoldResult fold_batchnorm(OnnxGraph& g) {
     r.folded.push_back(name);
   }
   if (!r.folded.empty() || !r.kept.empty()) {
-    spdlog::info("BN folding: {} BatchNormalization node(s) folded into the Conv/ConvTranspose/Gemm before them, {} kept",
-                 r.folded.size(), r.kept.size());
+    spdlog::info(
+        "BN folding: {} BatchNormalization node(s) folded into the Conv/ConvTranspose/Gemm before them, {} kept",
+        r.folded.size(), r.kept.size());
     for (const auto& k : r.kept) spdlog::info("BN folding: kept {}", k);
   }
   return r;

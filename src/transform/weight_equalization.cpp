@@ -36,8 +36,8 @@ std::optional<std::string> check_pair(const OnnxGraph& g, int a, int b, int act)
   const auto& n2 = g.node(b);
   if (!is_conv_with_weight(g, n2)) return "the second Conv's weight is not a float initializer";
   const Tensor w1 = float_init(g, n1, 1), w2 = float_init(g, n2, 1);
-  if (w2.dim(1) == 0 || w1.dim(0) % w2.dim(1) != 0 ||
-      int_attr(n2, "group", 1) != w1.dim(0) / w2.dim(1) || w2.dim(0) % (w1.dim(0) / w2.dim(1)) != 0)
+  if (w2.dim(1) == 0 || w1.dim(0) % w2.dim(1) != 0 || int_attr(n2, "group", 1) != w1.dim(0) / w2.dim(1) ||
+      w2.dim(0) % (w1.dim(0) / w2.dim(1)) != 0)
     return "their channel counts do not match";
   if (n1.input_size() > 2 && !n1.input(2).empty()) {
     const Tensor b1 = float_init(g, n1, 2);
@@ -209,8 +209,8 @@ EqualizeResult equalize_weights(OnnxGraph& g, const EqualizeOptions& opts) {
   r.sweeps = pairs.empty() ? 0 : std::min(r.sweeps, opts.max_sweeps);
   for (size_t k = 0; k < pairs.size(); ++k) {
     if (!applied.count(k)) {
-      r.skipped.push_back(g.node(pairs[k].first).name() + " -> " + g.node(pairs[k].second).name() + ": the factors through Clip " +
-                          g.node(pairs[k].act).name() +
+      r.skipped.push_back(g.node(pairs[k].first).name() + " -> " + g.node(pairs[k].second).name() +
+                          ": the factors through Clip " + g.node(pairs[k].act).name() +
                           " differ per channel, and one Clip cannot hold per-channel bounds");
       continue;
     }

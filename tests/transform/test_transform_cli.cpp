@@ -80,7 +80,8 @@ TEST_F(TransformCli, ExampleWritesEachStepsModelInOrderAndFoldsBn) {
   const std::string calib = (work_ / "example" / "calib").string();
   ASSERT_EQ(dipoorlet({"-M", model, "-I", calib, "-N", "4", "-D", "snpe", "--update_bn", "--bc", "--we"}, "all"), 0)
       << tail(log_);
-  for (const char* f : {"update_bn_model.onnx", "update_bias_model.onnx", "weight_equal_model.onnx", "quant_model.onnx"})
+  for (const char* f :
+       {"update_bn_model.onnx", "update_bias_model.onnx", "weight_equal_model.onnx", "quant_model.onnx"})
     EXPECT_TRUE(fs::exists(work_ / "all" / f)) << f;
   // BN update first (on the BN nodes), then folding, bias correction, equalization.
   const size_t bn = log_.find("update BN:"), fold = log_.find("BN folding:"), bc = log_.find("bias correction:"),
@@ -102,7 +103,8 @@ TEST_F(TransformCli, ExampleWritesEachStepsModelInOrderAndFoldsBn) {
 TEST_F(TransformCli, ExampleEqualizedModelComputesTheSame) {
   make_example();
   const fs::path model = work_ / "example" / "tiny_cnn.onnx", calib = work_ / "example" / "calib";
-  ASSERT_EQ(dipoorlet({"-M", model.string(), "-I", calib.string(), "-N", "4", "-D", "trt", "--we"}, "we"), 0) << tail(log_);
+  ASSERT_EQ(dipoorlet({"-M", model.string(), "-I", calib.string(), "-N", "4", "-D", "trt", "--we"}, "we"), 0)
+      << tail(log_);
   EXPECT_NE(log_.find("2 pair(s), converged"), std::string::npos) << tail(log_);
   EXPECT_GE(fp32_cosine(model, work_ / "we" / "weight_equal_model.onnx", calib, 4, "logits"), 0.999999);
 }

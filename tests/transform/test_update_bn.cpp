@@ -83,7 +83,8 @@ TEST(UpdateBn, LaterBnSeesTheEarlierUpdate) {
   ModelBuilder b(13);
   b.input("x", {1, 3, 6, 6});
   add_conv(b, "conv1", "x", "c1", 3, 4, 3, 1, 1, 61);
-  const auto bn = [&](const std::string& name, const std::string& in, const std::string& out, int64_t c, uint64_t seed) {
+  const auto bn = [&](const std::string& name, const std::string& in, const std::string& out, int64_t c,
+                      uint64_t seed) {
     b.init(name + "_s", random_tensor({c}, seed, 0.5f, 2.f))
         .init(name + "_b", random_tensor({c}, seed + 1, -1.f, 1.f))
         .init(name + "_m", random_tensor({c}, seed + 2, -3.f, 3.f))

@@ -91,7 +91,8 @@ TEST_P(WeightEqualizationPairs, OutputsUnchangedAndChannelRangesEqual) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, WeightEqualizationPairs,
-                         ::testing::Values(PairCase{"relu", "Relu", 6, 5, 1, 3}, PairCase{"prelu_depthwise", "PRelu", 8, 8, 8, 3},
+                         ::testing::Values(PairCase{"relu", "Relu", 6, 5, 1, 3},
+                                           PairCase{"prelu_depthwise", "PRelu", 8, 8, 8, 3},
                                            PairCase{"direct_two_groups", "", 6, 4, 2, 1}),
                          [](const auto& info) { return info.param.name; });
 

@@ -19,7 +19,8 @@ namespace dpl::test {
 // a per-output-channel factor 4^u (u uniform in [-1, 1)) so that channel ranges differ a lot,
 // bias <name>_b in [-0.5, 0.5) when `bias`. Square kernel, stride 1, `pad` on every side.
 inline void add_conv(ModelBuilder& b, const std::string& name, const std::string& in, const std::string& out,
-                     int64_t cin, int64_t cout, int64_t k, int64_t group, int64_t pad, uint64_t seed, bool bias = true) {
+                     int64_t cin, int64_t cout, int64_t k, int64_t group, int64_t pad, uint64_t seed,
+                     bool bias = true) {
   Tensor w = random_tensor({cout, cin / group, k, k}, seed, -1.f, 1.f);
   Tensor f = random_tensor({cout}, seed + 1, -1.f, 1.f);
   const int64_t per = w.numel() / cout;
