@@ -549,15 +549,21 @@ class QopBuilder {
     nn.set_input(0, q.name);
     for (int k = 1; k < n.input_size(); ++k)
       if (!n.input(k).empty()) nn.set_input(k, float_input(i, k));
-    const std::string& o = n.output(0);
-    q.name = fresh(o + "_quantized");
-    q.dq.clear();
-    types_[q.name] = {q.p.zp_type, o};
-    nn.set_output(0, q.name);
-    *nodes_.Add() = nn;
-    vals_[o].q.push_back(q);
-    out_.integer_nodes.push_back(n.name());
+    emit_on_integers(nn, q);
     return true;
+  }
+
+  // Adds `nn` (inputs already integer) with its output an integer tensor on `grid`'s
+  // parameters (its scale and zero point initializers shared).
+  void emit_on_integers(onnx::NodeProto nn, QVal grid) {
+    const std::string o = nn.output(0);
+    grid.name = fresh(o + "_quantized");
+    grid.dq.clear();
+    types_[grid.name] = {grid.p.zp_type, o};
+    nn.set_output(0, grid.name);
+    *nodes_.Add() = nn;
+    vals_[o].q.push_back(grid);
+    out_.integer_nodes.push_back(nn.name());
   }
 
   // Concat on integers when every input has one grid, all the same.
@@ -581,14 +587,7 @@ class QopBuilder {
       const size_t qk = quant_of(n.input(k), ps[k], out.p.zp_type);
       nn.set_input(k, vals_[n.input(k)].q[qk].name);
     }
-    const std::string& o = n.output(0);
-    out.name = fresh(o + "_quantized");
-    out.dq.clear();
-    types_[out.name] = {out.p.zp_type, o};
-    nn.set_output(0, out.name);
-    *nodes_.Add() = nn;
-    vals_[o].q.push_back(out);
-    out_.integer_nodes.push_back(n.name());
+    emit_on_integers(nn, out);
     return true;
   }
 
