@@ -24,8 +24,20 @@ void save_model(const PipelineContext& ctx, const std::string& file) {
   spdlog::info("wrote {}", ctx.out(file));
 }
 
-void update_bn_step(PipelineContext& ctx) {
-  transform::update_bn(ctx.graph, ctx.data, ctx.platform, ctx.act, ctx.weight, ctx.qdq_options, run_options(ctx));
+// Returns whether a BN was updated.
+bool update_bn_step(PipelineContext& ctx) {
+  return !transform::update_bn(ctx.graph, ctx.data, ctx.platform, ctx.act, ctx.weight, ctx.qdq_options,
+                               run_options(ctx))
+              .updated.empty();
+}
+
+void recalibrate_if(PipelineContext& ctx, bool changed, const std::string& step) {
+  if (changed) {
+    spdlog::info("recalibrating after {}", step);
+    ctx.recalibrate();
+  } else {
+    spdlog::info("{} changed nothing; the ranges stay", step);
+  }
 }
 
 }  // namespace
@@ -52,11 +64,10 @@ void transform_after_calibration(PipelineContext& ctx) {
   if (a.update_bn && !a.keep_bn) {
     // The BN update needs the BN nodes and a quantized model, i.e. calibration ranges of the
     // unfolded model: it runs first, then the BNs are folded and the model recalibrated.
-    update_bn_step(ctx);
-    transform::fold_batchnorm(ctx.graph);
+    bool changed = update_bn_step(ctx);
+    changed |= !transform::fold_batchnorm(ctx.graph).folded.empty();
     save_model(ctx, "update_bn_model.onnx");
-    spdlog::info("recalibrating after the BN update");
-    ctx.recalibrate();
+    recalibrate_if(ctx, changed, "the BN update");
   }
   if (a.bc) {
     transform::bias_correction(ctx.graph, ctx.data, ctx.platform, ctx.act, ctx.weight, ctx.qdq_options,
@@ -70,18 +81,12 @@ void transform_after_calibration(PipelineContext& ctx) {
     if (a.we_absorb)
       changed |= !transform::absorb_high_bias(ctx.graph, eq.equalized, ctx.data, run_options(ctx)).pairs.empty();
     save_model(ctx, "weight_equal_model.onnx");
-    if (changed) {
-      spdlog::info("recalibrating after weight equalization");
-      ctx.recalibrate();
-    } else {
-      spdlog::info("weight equalization changed nothing; the ranges stay");
-    }
+    recalibrate_if(ctx, changed, "weight equalization");
   }
   if (a.update_bn && a.keep_bn) {
-    update_bn_step(ctx);
+    const bool changed = update_bn_step(ctx);
     save_model(ctx, "update_bn_model.onnx");
-    spdlog::info("recalibrating after the BN update");
-    ctx.recalibrate();
+    recalibrate_if(ctx, changed, "the BN update");
   }
 }
 
