@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <ctime>
 #include <memory>
@@ -106,8 +107,13 @@ void profile_stage(PipelineContext& ctx) {
       LayerHistogram h;
       h.node = l->node;
       h.tensor = l->tensor;
-      h.lo = std::min(l->stats.fp_min(), l->stats.q_min());
-      h.hi = std::max(l->stats.fp_max(), l->stats.q_max());
+      // The calibrated range, widened on both sides by its width: values beyond it are
+      // shown up to there, and the empty ends are cut afterwards.
+      auto it = ctx.act.find(l->tensor);
+      const float lo = it == ctx.act.end() ? -1.f : it->second.lo, hi = it == ctx.act.end() ? 1.f : it->second.hi;
+      const float w = hi > lo ? hi - lo : std::max(1e-3f, std::fabs(lo));
+      h.lo = lo - w;
+      h.hi = hi + w;
       wanted.push_back(std::move(h));
     }
     rep.histograms = prof.histograms(ctx.data, wanted, kHistogramSamples, kHistogramBins);

@@ -13,7 +13,6 @@
 // over disjoint samples merge exactly (a distributed run can reduce them).
 #pragma once
 #include <cstdint>
-#include <limits>
 
 #include "runtime/tensor.h"
 
@@ -22,8 +21,6 @@ namespace dpl {
 // Sums of one sample (double accumulation).
 struct PairSums {
   double dot = 0, xx = 0, yy = 0, ee = 0;
-  float x_min = std::numeric_limits<float>::infinity(), x_max = -std::numeric_limits<float>::infinity();
-  float y_min = std::numeric_limits<float>::infinity(), y_max = -std::numeric_limits<float>::infinity();
   int64_t count = 0;
 };
 
@@ -46,18 +43,11 @@ class ErrorStats {
   double pooled_cosine() const;
   double rel_mse() const;
   double sqnr_db() const;
-  // Value ranges seen (FP32 and QDQ), for histograms.
-  float fp_min() const { return x_min_; }
-  float fp_max() const { return x_max_; }
-  float q_min() const { return y_min_; }
-  float q_max() const { return y_max_; }
 
  private:
   int64_t samples_ = 0;
   double cos_sum_ = 0, cos_min_ = 1.0;
   double dot_ = 0, xx_ = 0, yy_ = 0, ee_ = 0;
-  float x_min_ = std::numeric_limits<float>::infinity(), x_max_ = -std::numeric_limits<float>::infinity();
-  float y_min_ = std::numeric_limits<float>::infinity(), y_max_ = -std::numeric_limits<float>::infinity();
 };
 
 }  // namespace dpl

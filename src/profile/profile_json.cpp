@@ -20,8 +20,6 @@ Json error_json(const ErrorStats& s) {
   j["min_cos"] = num(s.min_cosine());
   j["sqnr_db"] = num(s.sqnr_db());
   j["rel_mse"] = num(s.rel_mse());
-  j["fp_range"] = {num(s.fp_min()), num(s.fp_max())};
-  j["q_range"] = {num(s.q_min()), num(s.q_max())};
   return j;
 }
 

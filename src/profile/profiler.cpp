@@ -192,20 +192,21 @@ ProfileResult Profiler::run(SampleSource& data) {
 
 std::vector<LayerHistogram> Profiler::histograms(SampleSource& data, const std::vector<LayerHistogram>& wanted,
                                                  int samples, int bins) {
+  const int fine = 4 * bins;
   std::vector<LayerHistogram> res = wanted;
   std::unordered_map<std::string, int> index;
   for (size_t i = 0; i < res.size(); ++i) {
     index[res[i].tensor] = static_cast<int>(i);
-    res[i].fp.assign(bins, 0);
-    res[i].q.assign(bins, 0);
+    res[i].fp.assign(fine, 0);
+    res[i].q.assign(fine, 0);
     res[i].samples = 0;
   }
-  auto add = [bins](std::vector<uint64_t>& h, const Tensor& t, float lo, float hi) {
+  auto add = [fine](std::vector<uint64_t>& h, const Tensor& t, float lo, float hi) {
     const float* d = t.data<float>();
-    const float scale = hi > lo ? static_cast<float>(bins) / (hi - lo) : 0.f;
+    const float scale = hi > lo ? static_cast<float>(fine) / (hi - lo) : 0.f;
     for (int64_t i = 0; i < t.numel(); ++i) {
       const float b = (d[i] - lo) * scale;
-      const int k = b > 0 ? static_cast<int>(std::min(b, static_cast<float>(bins - 1))) : 0;  // NaN -> 0
+      const int k = b > 0 ? static_cast<int>(std::min(b, static_cast<float>(fine - 1))) : 0;  // NaN -> 0
       ++h[k];
     }
   };
@@ -217,6 +218,25 @@ std::vector<LayerHistogram> Profiler::histograms(SampleSource& data, const std::
       add(res[k].q, b, res[k].lo, res[k].hi);
     });
     for (auto& h : res) h.samples += n;
+  }
+  // Keep the bins from the first to the last one used, merged by groups of `merge`.
+  for (auto& h : res) {
+    int first = 0, last = fine - 1;
+    while (first < last && h.fp[first] == 0 && h.q[first] == 0) ++first;
+    while (last > first && h.fp[last] == 0 && h.q[last] == 0) --last;
+    const int merge = (last - first + bins) / bins;
+    const int out = (last - first + merge) / merge;
+    std::vector<uint64_t> fp(out, 0), q(out, 0);
+    for (int k = first; k <= last; ++k) {
+      fp[(k - first) / merge] += h.fp[k];
+      q[(k - first) / merge] += h.q[k];
+    }
+    const float width = (h.hi - h.lo) / static_cast<float>(fine);
+    const float lo = h.lo + width * static_cast<float>(first);
+    h.hi = lo + width * static_cast<float>(out * merge);
+    h.lo = lo;
+    h.fp = std::move(fp);
+    h.q = std::move(q);
   }
   return res;
 }

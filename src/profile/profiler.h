@@ -59,8 +59,8 @@ bool is_tolcos_output(const OnnxGraph& g, const std::string& name);
 // FP32 vs QDQ value histograms of one quantized node output (report.html).
 struct LayerHistogram {
   std::string node, tensor;
-  float lo = 0, hi = 0;                // bin range: the values seen in both models
-  std::vector<uint64_t> fp, q;         // counts per bin
+  float lo = 0, hi = 0;         // bin range (values outside count in the end bins)
+  std::vector<uint64_t> fp, q;  // counts per bin
   int samples = 0;
 };
 
@@ -72,8 +72,9 @@ class Profiler {
   ~Profiler();
   // The streaming pass over every sample of `data`.
   ProfileResult run(SampleSource& data);
-  // Histograms of the given quantized node outputs over the first `samples` samples, with
-  // `bins` bins over [lo, hi] of each (values outside land in the end bins).
+  // Histograms of the given quantized node outputs over the first `samples` samples: counted
+  // in 4 * bins bins over each one's [lo, hi] (values outside land in the end bins), then cut
+  // to the bins both models reach and merged down to at most `bins` bins (lo, hi updated).
   std::vector<LayerHistogram> histograms(SampleSource& data, const std::vector<LayerHistogram>& wanted, int samples,
                                          int bins);
   const OnnxGraph& fp_graph() const { return fp_; }

@@ -204,15 +204,21 @@ std::string report_html(const ProfileReport& r) {
     h += "<h2>Per layer: SQNR (dB)</h2>\n";
     h += bar_chart(sb, 0.0, top, "SQNR dB", sticks, "{:.0f}");
 
+    std::map<std::string, const TensorRange*> range_of;
+    for (const auto& t : r.ranges) range_of[t.name] = &t;
     h += "<h2>Lowest 10 layers</h2>\n<table><tr><th>node-tensor</th><th>op</th><th>cos</th><th>min cos</th>"
-         "<th>SQNR dB</th><th>rel MSE</th><th>FP32 range</th></tr>";
-    for (const LayerProfile* l : lowest_layers(p, 10))
+         "<th>SQNR dB</th><th>rel MSE</th><th>calibrated range</th></tr>";
+    for (const LayerProfile* l : lowest_layers(p, 10)) {
+      auto it = range_of.find(l->tensor);
+      const std::string range =
+          it == range_of.end() ? "" : fmt::format("[{:g}, {:g}]", it->second->lo, it->second->hi);
       h += fmt::format(
           "<tr><td>{}</td><td>{}</td><td class=n style=\"color:{}\">{}</td><td class=n>{}</td><td class=n>{}</td>"
-          "<td class=n>{}</td><td class=n>[{:g}, {:g}]</td></tr>",
+          "<td class=n>{}</td><td class=n>{}</td></tr>",
           esc(l->node + "-" + l->tensor), esc(l->op_type), cos_color(l->stats.mean_cosine()),
           fmt_num(l->stats.mean_cosine()), fmt_num(l->stats.min_cosine()), fmt_num(l->stats.sqnr_db(), "{:.2f}"),
-          fmt_num(l->stats.rel_mse(), "{:.3e}"), l->stats.fp_min(), l->stats.fp_max());
+          fmt_num(l->stats.rel_mse(), "{:.3e}"), range);
+    }
     h += "</table>\n";
   }
 

@@ -21,9 +21,6 @@ TEST(LayerStats, OneSampleByHand) {
   EXPECT_NEAR(s.min_cosine(), 17.0 / std::sqrt(14.0 * 21.0), 1e-12);
   EXPECT_NEAR(s.rel_mse(), 1.0 / 14.0, 1e-12);
   EXPECT_NEAR(s.sqnr_db(), 10.0 * std::log10(14.0), 1e-9);
-  EXPECT_EQ(s.fp_min(), 1.f);
-  EXPECT_EQ(s.fp_max(), 3.f);
-  EXPECT_EQ(s.q_max(), 4.f);
 }
 
 TEST(LayerStats, BatchRowsAreSamplesAndPooledCosineStacksThem) {
