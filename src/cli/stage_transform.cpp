@@ -24,20 +24,16 @@ void save_model(const PipelineContext& ctx, const std::string& file) {
   spdlog::info("wrote {}", ctx.out(file));
 }
 
-// Returns whether a BN was updated.
-bool update_bn_step(PipelineContext& ctx) {
-  return !transform::update_bn(ctx.graph, ctx.data, ctx.platform, ctx.act, ctx.weight, ctx.qdq_options,
-                               run_options(ctx))
-              .updated.empty();
+void update_bn_step(PipelineContext& ctx) {
+  transform::update_bn(ctx.graph, ctx.data, ctx.platform, ctx.act, ctx.weight, ctx.qdq_options, run_options(ctx));
 }
 
-void recalibrate_if(PipelineContext& ctx, bool changed, const std::string& step) {
-  if (changed) {
-    spdlog::info("recalibrating after {}", step);
-    ctx.recalibrate();
-  } else {
-    spdlog::info("{} changed nothing; the ranges stay", step);
-  }
+// Recalibrates after a step that may have changed the model, as the original does
+// (also when the step found nothing to change: after a bias correction, that recalibration
+// is what gives ranges of the corrected model).
+void recalibrate_after(PipelineContext& ctx, const std::string& step) {
+  spdlog::info("recalibrating after {}", step);
+  ctx.recalibrate();
 }
 
 }  // namespace
@@ -64,10 +60,10 @@ void transform_after_calibration(PipelineContext& ctx) {
   if (a.update_bn && !a.keep_bn) {
     // The BN update needs the BN nodes and a quantized model, i.e. calibration ranges of the
     // unfolded model: it runs first, then the BNs are folded and the model recalibrated.
-    bool changed = update_bn_step(ctx);
-    changed |= !transform::fold_batchnorm(ctx.graph).folded.empty();
+    update_bn_step(ctx);
+    transform::fold_batchnorm(ctx.graph);
     save_model(ctx, "update_bn_model.onnx");
-    recalibrate_if(ctx, changed, "the BN update");
+    recalibrate_after(ctx, "the BN update");
   }
   if (a.bc) {
     transform::bias_correction(ctx.graph, ctx.data, ctx.platform, ctx.act, ctx.weight, ctx.qdq_options,
@@ -77,16 +73,14 @@ void transform_after_calibration(PipelineContext& ctx) {
   }
   if (a.we) {
     auto eq = transform::equalize_weights(ctx.graph);
-    bool changed = !eq.equalized.empty();
-    if (a.we_absorb)
-      changed |= !transform::absorb_high_bias(ctx.graph, eq.equalized, ctx.data, run_options(ctx)).pairs.empty();
+    if (a.we_absorb) transform::absorb_high_bias(ctx.graph, eq.equalized, ctx.data, run_options(ctx));
     save_model(ctx, "weight_equal_model.onnx");
-    recalibrate_if(ctx, changed, "weight equalization");
+    recalibrate_after(ctx, "weight equalization");
   }
   if (a.update_bn && a.keep_bn) {
-    const bool changed = update_bn_step(ctx);
+    update_bn_step(ctx);
     save_model(ctx, "update_bn_model.onnx");
-    recalibrate_if(ctx, changed, "the BN update");
+    recalibrate_after(ctx, "the BN update");
   }
 }
 
