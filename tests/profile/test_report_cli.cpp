@@ -124,6 +124,33 @@ TEST_F(ProfileCli, TargetCosOutsideZeroOneIsRejected) {
   EXPECT_EQ(run({"--sensitivity_samples", "0"}), 105) << console_;
 }
 
+// "Only this node quantized" measured by the sensitivity pass (one node cut out of the QDQ
+// model, the rest of the FP32 model run on cached activations) must equal an ordinary run with
+// every other quantized node in --skip_layers (same calibration: same samples, and
+// --skip_layers does not change it).
+TEST_F(ProfileCli, SensitivityEqualsARunWithEveryOtherNodeSkipped) {
+  ASSERT_EQ(run({"--sensitivity", "--sensitivity_samples", std::to_string(kSamples)}), 0) << console_;
+  auto prof = nlohmann::json::parse(whole_file(out() / "profile.json"));
+  std::vector<std::string> nodes;
+  std::string worst;
+  double worst_cos = 2;
+  for (const auto& n : prof["sensitivity"]["nodes"]) {
+    nodes.push_back(n["node"].get<std::string>());
+    if (n["cos"].get<double>() < worst_cos) worst_cos = n["cos"].get<double>(), worst = nodes.back();
+  }
+  ASSERT_GE(nodes.size(), 5u);
+  ASSERT_LT(worst_cos, 1.0);
+  std::vector<std::string> args{"--skip_prof_layer", "--skip_layers"};
+  for (const auto& n : nodes)
+    if (n != worst) args.push_back(n);
+  fs::remove_all(out());
+  ASSERT_EQ(run(args), 0) << console_;
+  auto model = nlohmann::json::parse(whole_file(out() / "model_res.json"));
+  std::cout << "[profile-cli] only '" << worst << "' quantized: sensitivity " << worst_cos << ", full run "
+            << model["logits"][0].get<double>() << std::endl;
+  EXPECT_NEAR(model["logits"][0].get<double>(), worst_cos, 1e-9);
+}
+
 // Loads `html` in headless Chromium; returns the console/error lines it logged and writes the
 // screenshot.
 std::vector<std::string> chromium_problems(const fs::path& html, const fs::path& png, const fs::path& work) {
