@@ -47,7 +47,8 @@ for (const out of outputs) {
       sb += y[k] * y[k];
       noise += (x[k] - y[k]) * (x[k] - y[k]);
     }
-    const c = sa === 0 && sb === 0 ? 1 : d / Math.sqrt(sa * sb);
+    // An all-zero sample on one side only (e.g. a quantized map that rounds to 0) has cosine 0.
+    const c = sa === 0 || sb === 0 ? (sa === sb ? 1 : 0) : d / Math.sqrt(sa * sb);
     sum += c;
     min = Math.min(min, c);
     dot += d;
