@@ -9,7 +9,6 @@
 
 #include "transform/graph_edit.h"
 #include "util/error.h"
-#include "util/progress.h"
 
 namespace dpl::transform {
 
@@ -84,10 +83,7 @@ BiasCorrectionResult bias_correction(OnnxGraph& g, SampleSource& data, const Pla
     so.threads = run.threads;
     so.batch = run.batch;
     so.stage = "bias correction (FP32 means)";
-    Progress bar(so.stage, data.count());
-    so.progress = [&](int done, int) { bar.update(done); };
     ChannelStatsObserver fp = channel_stats_streamed(g, outputs, data, so);
-    bar.finish();
     for (const auto& t : outputs) fp_mean[t] = fp.stats(t).mean();
   }
   for (int i : pass.nodes) normalise_bias(g, i);

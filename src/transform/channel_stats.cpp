@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "calib/tensor_cali.h"
 #include "runtime/session.h"
 #include "transform/graph_edit.h"
 #include "util/error.h"
+#include "util/progress.h"
 
 namespace dpl::transform {
 
@@ -176,8 +178,16 @@ ChannelStatsObserver run_pass(const OnnxGraph& graph, bool fuse, const std::vect
   CaliOptions co;
   co.batch = opts.batch;
   co.threads = opts.threads;
-  if (opts.progress) co.progress = [&](int done, int total, const std::string&) { opts.progress(done, total); };
+  std::optional<Progress> bar;  // a bar of its own unless the caller shows progress
+  if (opts.progress)
+    co.progress = [&](int done, int total, const std::string&) { opts.progress(done, total); };
+  else
+    co.progress = [&](int done, int total, const std::string&) {
+      if (!bar) bar.emplace(opts.stage, total);
+      bar->update(done);
+    };
   observe_pass(session, data, obs, co, opts.stage);
+  if (bar) bar->finish();
   for (const auto& t : tensors) obs.stats(t);  // every tensor was seen
   return obs;
 }

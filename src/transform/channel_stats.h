@@ -50,7 +50,8 @@ struct StatsRunOptions {
   int threads = 1;
   int batch = 1;
   std::string stage;  // progress label
-  // Called after each batch with (samples done, total) (progress bars).
+  // Called after each batch with (samples done, total); when empty, the pass shows its own
+  // progress bar labelled `stage`.
   std::function<void(int, int)> progress;
 };
 

@@ -1,8 +1,8 @@
 #include "transform/graph_edit.h"
 
 #include <algorithm>
-#include <set>
 
+#include "graph/passes/passes.h"
 #include "util/error.h"
 
 namespace dpl::transform {
@@ -110,54 +110,14 @@ std::vector<std::vector<int>> dependency_levels(const OnnxGraph& g, const std::v
 }
 
 OnnxGraph graph_up_to(const OnnxGraph& g, const std::vector<std::string>& targets) {
-  std::vector<char> needed(g.node_count(), 0);
-  std::vector<int> stack;
-  for (const auto& t : targets) {
-    int p = g.producer(t);
-    DPL_CHECK(p >= 0 || g.is_network_input(t), "'{}' is neither a node output nor a graph input", t);
-    if (p >= 0 && !needed[p]) {
-      needed[p] = 1;
-      stack.push_back(p);
-    }
-  }
-  while (!stack.empty()) {
-    int i = stack.back();
-    stack.pop_back();
-    for (const auto& in : g.node(i).input()) {
-      int p = in.empty() ? -1 : g.producer(in);
-      if (p >= 0 && !needed[p]) {
-        needed[p] = 1;
-        stack.push_back(p);
-      }
-    }
-  }
+  for (const auto& t : targets)
+    DPL_CHECK(g.producer(t) >= 0 || g.is_network_input(t), "'{}' is neither a node output nor a graph input", t);
   OnnxGraph sub = g.copy();
-  std::vector<char> remove(g.node_count());
-  for (int i = 0; i < g.node_count(); ++i) remove[i] = !needed[i];
-  sub.remove_nodes(remove);
   for (const auto& o : g.network_outputs()) sub.del_network_output(o);
   for (const auto& t : targets) sub.add_network_output(t);
+  passes::remove_dead_nodes(sub);
   // Initializers nothing reads any more: the session would load them for nothing.
-  std::set<std::string> used;
-  for (const auto& n : sub.graph().node())
-    for (const auto& in : n.input()) used.insert(in);
-  std::set<std::string> dropped;
-  auto* inits = sub.graph().mutable_initializer();
-  int w = 0;
-  for (int r = 0; r < inits->size(); ++r) {
-    if (!used.count(inits->Get(r).name())) {
-      dropped.insert(inits->Get(r).name());
-      continue;
-    }
-    if (w != r) inits->SwapElements(w, r);
-    ++w;
-  }
-  inits->DeleteSubrange(w, inits->size() - w);
-  // IR < 4 models also list initializers as graph inputs.
-  auto* inputs = sub.graph().mutable_input();
-  for (int i = inputs->size() - 1; i >= 0; --i)
-    if (dropped.count(inputs->Get(i).name())) inputs->DeleteSubrange(i, 1);
-  sub.update_maps();
+  passes::remove_unused_initializers(sub);
   return sub;
 }
 

@@ -10,7 +10,6 @@
 #include "transform/channel_stats.h"
 #include "transform/graph_edit.h"
 #include "util/error.h"
-#include "util/progress.h"
 
 namespace dpl::transform {
 
@@ -253,10 +252,7 @@ AbsorbResult absorb_high_bias(OnnxGraph& g, const std::vector<EqualizationPair>&
   so.threads = run.threads;
   so.batch = run.batch;
   so.stage = "high-bias absorption (FP32 minima)";
-  Progress bar(so.stage, data.count());
-  so.progress = [&](int done, int) { bar.update(done); };
   ChannelStatsObserver obs = channel_stats_streamed(g, outs, data, so);
-  bar.finish();
   double shift_sum = 0;
   for (size_t k = 0; k < todo.size(); ++k) {
     const int a = g.node_index(todo[k].first), b = g.node_index(todo[k].second);
