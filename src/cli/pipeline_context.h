@@ -32,6 +32,11 @@ struct PipelineContext {
   // Activation ranges of the first calibration, before any weight transform (the original
   // builds its QOperator model from these: __main__.py's tensor_range).
   ActRanges first_act;
+  // The FP32 model as it was before transform_after_calibration, when that stage may change
+  // it (--bc, --we, --update_bn): the original's graph_ori. Profiling compares the QDQ
+  // model against it, so that what the transforms gain (or lose) shows.
+  std::optional<OnnxGraph> reference;
+  const OnnxGraph& fp_reference() const { return reference ? *reference : graph; }
   QdqOptions qdq_options;      // skip_layers and placement switches
   std::optional<QdqModel> qdq; // the QDQ model, once built (before profiling)
   // Recomputes `act` (a full calibration pass with `cali`) and `weight` from `graph`, with

@@ -183,6 +183,7 @@ void run_quantize_logged(const QuantizeArgs& in) {
   transform_before_calibration(ctx);
   ctx.recalibrate();
   ctx.first_act = ctx.act;
+  if (args.transform.bc || args.transform.we || args.transform.update_bn) ctx.reference = graph.copy();
   transform_after_calibration(ctx);
   save_act_ranges(ctx.out("act_clip_val.json"), ctx.act);
   save_weight_ranges(ctx.out("weight_clip_val.json"), ctx.weight);

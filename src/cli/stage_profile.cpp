@@ -81,8 +81,9 @@ void profile_stage(PipelineContext& ctx) {
   const auto t0 = std::chrono::steady_clock::now();
   const ProfileArgs& a = ctx.args.profile;
   spdlog::info("Profiling...");
-  // The FP32 reference is the model the QDQ model was built from (ctx.graph).
-  const OnnxGraph& fp = ctx.graph;
+  // The FP32 reference is the model before the weight transforms (the original's graph_ori),
+  // so their effect shows; without transforms, the model the QDQ model was built from.
+  const OnnxGraph& fp = ctx.fp_reference();
 
   ProfileReport rep;
   rep.settings = settings_of(ctx);
