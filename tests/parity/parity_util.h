@@ -248,4 +248,29 @@ inline void compare_output_files(const parity_fs::path& a_dir, const parity_fs::
   r.cosine = (na == 0 && nb == 0) ? 1.0 : dot / std::sqrt(na * nb);
 }
 
+inline const parity_fs::path kDipoorlet = parity_fs::path(DPL_BINARY_DIR) / "dipoorlet";
+
+// Why a quantize-then-compare case (the QDQ and QOP agreement suites) cannot run here, or ""
+// when it can: the shared model or data absent, node or onnxruntime-node not installed.
+inline std::string agreement_skip_reason(const ParityCase& pc, const parity_fs::path& model) {
+  if (!pc.model.empty() && !parity_fs::exists(model)) return "shared model not present: " + model.string();
+  if (!node_available()) return "node is not installed (run scripts/install_deps.sh)";
+  if (!parity_fs::exists(kOrtPackage))
+    return "onnxruntime-node is not installed in tests/tools/node_modules (run scripts/install_deps.sh)";
+  if (!pc.data.empty() && !parity_fs::exists(pc.data)) return "shared data not present: " + pc.data.string();
+  return "";
+}
+
+// Removes a case's work folder when the case passed (they reach gigabytes for the onnx-light
+// models); keeps it for diagnosis when it failed or when the environment variable `keep_env`
+// is set.
+struct RemoveIfPassed {
+  parity_fs::path dir;
+  const char* keep_env = nullptr;
+  ~RemoveIfPassed() {
+    std::error_code ec;
+    if (!::testing::Test::HasFailure() && !(keep_env && std::getenv(keep_env))) parity_fs::remove_all(dir, ec);
+  }
+};
+
 }  // namespace dpl::test

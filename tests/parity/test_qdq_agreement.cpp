@@ -51,7 +51,6 @@ constexpr double kChaosFactor = 4.0;
 constexpr int kThreads = 2;
 constexpr int kCalibSamples = 2;
 constexpr int kEvalSamples = 2;
-const fs::path kDipoorlet = fs::path(DPL_BINARY_DIR) / "dipoorlet";
 const std::vector<std::string> kPlatforms{"trt", "snpe", "rv", "imx"};
 
 struct AgreementCase {
@@ -130,24 +129,14 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
   const std::string tag = "[qdq-agreement] " + pc.name + " " + platform;
   const fs::path work = fs::path(DPL_BINARY_DIR) / "qdq_agreement" / (pc.name + "_" + platform);
   const fs::path model = pc.model.empty() ? work / "example" / "tiny_cnn.onnx" : kModels / pc.model;
-  if (!pc.model.empty() && !fs::exists(model)) GTEST_SKIP() << "shared model not present: " << model;
-  if (!node_available()) GTEST_SKIP() << "node is not installed (run scripts/install_deps.sh)";
-  if (!fs::exists(kOrtPackage))
-    GTEST_SKIP() << "onnxruntime-node is not installed in tests/tools/node_modules (run scripts/install_deps.sh)";
-  if (!pc.data.empty() && !fs::exists(pc.data)) GTEST_SKIP() << "shared data not present: " << pc.data;
+  if (auto why = agreement_skip_reason(pc, model); !why.empty()) GTEST_SKIP() << why;
   ASSERT_TRUE(fs::exists(kDipoorlet)) << kDipoorlet << " is not built";
   ASSERT_TRUE(fs::exists(kInfer)) << kInfer << " is not built";
   fs::remove_all(work);
   fs::create_directories(work);
   // The work folder (over 1 GB for an onnx-light model's QDQ copies) is removed when the case
   // passes and kept for diagnosis when it fails.
-  struct RemoveIfPassed {
-    fs::path dir;
-    ~RemoveIfPassed() {
-      std::error_code ec;
-      if (!::testing::Test::HasFailure()) fs::remove_all(dir, ec);
-    }
-  } cleanup{work};
+  RemoveIfPassed cleanup{work, nullptr};
   const int total = kCalibSamples + kEvalSamples;
   if (pc.model.empty()) {
     int rc = run_command(quote(kMakeExample.string()) + " " + quote((work / "example").string()) + " " +
