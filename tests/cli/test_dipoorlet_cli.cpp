@@ -78,10 +78,7 @@ class DipoorletCli : public ::testing::Test {
     work_ = kWork / info->name();
     fs::remove_all(work_);
     fs::create_directories(work_);
-    int rc = run_command(quote(kMakeExample.string()) + " " + quote((work_ / "example").string()) + " " +
-                             std::to_string(kExampleSamples),
-                         work_ / "example.log", 120);
-    ASSERT_EQ(rc, 0) << "make-example failed:\n" << read_text(work_ / "example.log");
+    make_example_in(work_, kExampleSamples);
   }
 
   fs::path model() const { return work_ / "example" / "tiny_cnn.onnx"; }

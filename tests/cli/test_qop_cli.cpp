@@ -23,9 +23,7 @@ class QopCli : public ::testing::Test {
     work_ = fs::path(DPL_BINARY_DIR) / "qop_cli" / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(work_);
     fs::create_directories(work_);
-    int rc = run_command(quote(kMakeExample.string()) + " " + quote((work_ / "example").string()) + " 4",
-                         work_ / "example.log");
-    ASSERT_EQ(rc, 0) << read_text(work_ / "example.log");
+    make_example_in(work_, 4);
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(work_);

@@ -24,11 +24,7 @@ class DeployCli : public ::testing::Test {
     work_ = kWork / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(work_);
     fs::create_directories(work_);
-    ASSERT_EQ(run_command(quote(kMakeExample.string()) + " " + quote((work_ / "example").string()) + " 4",
-                          work_ / "example.log", 120),
-              0)
-        << "make-example failed:\n"
-        << read_text(work_ / "example.log");
+    make_example_in(work_, 4);
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(work_);

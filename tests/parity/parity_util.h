@@ -248,6 +248,16 @@ inline void compare_output_files(const parity_fs::path& a_dir, const parity_fs::
   r.cosine = (na == 0 && nb == 0) ? 1.0 : dot / std::sqrt(na * nb);
 }
 
+// Generates the bundled example (tiny_cnn.onnx and `samples` calibration samples) into
+// <dir>/example with make-example; a fatal test failure quoting its log when that fails.
+inline void make_example_in(const parity_fs::path& dir, int samples) {
+  const parity_fs::path log = dir / "example.log";
+  const int rc = run_command(quote(kMakeExample.string()) + " " + quote((dir / "example").string()) + " " +
+                                 std::to_string(samples),
+                             log, 120);
+  ASSERT_EQ(rc, 0) << "make-example failed:\n" << read_text(log);
+}
+
 inline const parity_fs::path kDipoorlet = parity_fs::path(DPL_BINARY_DIR) / "dipoorlet";
 
 // Why a quantize-then-compare case (the QDQ and QOP agreement suites) cannot run here, or ""

@@ -38,10 +38,8 @@ TEST_P(OrtParity, OutputsMatchOnnxRuntime) {
   fs::remove_all(work);
   fs::create_directories(work);
   if (pc.model.empty()) {
-    int rc = run_command(quote(kMakeExample.string()) + " " + quote((work / "example").string()) + " " +
-                             std::to_string(pc.samples),
-                         work / "example.log");
-    ASSERT_EQ(rc, 0) << "make-example failed:\n" << read_text(work / "example.log");
+    make_example_in(work, pc.samples);
+    if (HasFatalFailure()) return;
   }
 
   fs::path run_model = model;

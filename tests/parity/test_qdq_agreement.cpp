@@ -139,10 +139,8 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
   RemoveIfPassed cleanup{work, nullptr};
   const int total = kCalibSamples + kEvalSamples;
   if (pc.model.empty()) {
-    int rc = run_command(quote(kMakeExample.string()) + " " + quote((work / "example").string()) + " " +
-                             std::to_string(total),
-                         work / "example.log");
-    ASSERT_EQ(rc, 0) << "make-example failed:\n" << read_text(work / "example.log");
+    make_example_in(work, total);
+    if (HasFatalFailure()) return;
   }
 
   fs::path run_model = model;

@@ -43,10 +43,7 @@ class ProfileCli : public ::testing::Test {
     work_ = kWork / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(work_);
     fs::create_directories(work_);
-    int rc = run_command(quote(kMakeExample.string()) + " " + quote((work_ / "example").string()) + " " +
-                             std::to_string(kSamples),
-                         work_ / "example.log", 120);
-    ASSERT_EQ(rc, 0) << "make-example failed:\n" << read_text(work_ / "example.log");
+    make_example_in(work_, kSamples);
   }
 
   // dipoorlet on the example, -D trt -A minmax, output in <work>/out; returns the exit code.

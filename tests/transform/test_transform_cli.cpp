@@ -36,10 +36,7 @@ class TransformCli : public ::testing::Test {
   }
 
   void make_example() {
-    ASSERT_EQ(run_command(quote(kMakeExample.string()) + " " + quote((work_ / "example").string()) + " 4",
-                          work_ / "example.log", 120),
-              0)
-        << read_text(work_ / "example.log");
+    make_example_in(work_, 4);
   }
 
   // dipoorlet -A minmax --threads 2 <args> -O <work>/<out>; returns the exit code.
