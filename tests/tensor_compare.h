@@ -6,7 +6,7 @@
 #include <cmath>
 #include <string>
 
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl::test {
 

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

@@ -1,6 +1,8 @@
 #include "calib/ranges.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -90,6 +92,35 @@ WeightRanges load_weight_ranges(const std::string& path) {
     for (const auto& x : v[1]) cr.hi.push_back(to_float(path, name, x));
     r[name] = std::move(cr);
   }
+  return r;
+}
+
+ChannelRanges channel_ranges(const Tensor& w, int axis) {
+  DPL_CHECK(w.dtype() == DType::F32, "weight ranges need a float32 tensor, got {}", dtype_name(w.dtype()));
+  DPL_CHECK(axis >= -1 && axis < std::max(w.rank(), 1), "channel axis {} out of range for shape {}", axis,
+            shape_str(w.shape()));
+  int64_t outer = 1, channels = 1, inner = w.numel();
+  if (axis >= 0 && w.rank() > 0) {
+    channels = w.dim(axis);
+    inner = 1;
+    for (int d = 0; d < axis; ++d) outer *= w.dim(d);
+    for (int d = axis + 1; d < w.rank(); ++d) inner *= w.dim(d);
+  }
+  ChannelRanges r;
+  r.lo.assign(channels, std::numeric_limits<float>::infinity());
+  r.hi.assign(channels, -std::numeric_limits<float>::infinity());
+  const float* d = w.data<float>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* p = d + (o * channels + c) * inner;
+      float lo = r.lo[c], hi = r.hi[c];
+      for (int64_t i = 0; i < inner; ++i) {
+        lo = std::min(lo, p[i]);
+        hi = std::max(hi, p[i]);
+      }
+      r.lo[c] = lo;
+      r.hi[c] = hi;
+    }
   return r;
 }
 

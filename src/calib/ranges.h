@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
+
 namespace dpl {
 
 struct Range {
@@ -25,5 +27,9 @@ void save_act_ranges(const std::string& path, const ActRanges& r);
 void save_weight_ranges(const std::string& path, const WeightRanges& r);
 ActRanges load_act_ranges(const std::string& path);
 WeightRanges load_weight_ranges(const std::string& path);
+
+// Per-channel [min, max] of a float tensor along `axis` (over all other axes); one channel
+// over the whole tensor when axis is -1 (graph/weight_axes.h gives a weight's axis).
+ChannelRanges channel_ranges(const Tensor& w, int axis);
 
 }  // namespace dpl

@@ -1,6 +1,7 @@
 #include "calib/tensor_cali.h"
 
-#include "quant/qdq_rules.h"
+#include "graph/weight_axes.h"
+#include "calib/ranges.h"
 
 #include <spdlog/spdlog.h>
 
@@ -132,7 +133,7 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
 
 WeightRanges weight_ranges(const OnnxGraph& graph) {
   // Every initializer input after the first of a weighted op, per output channel, along the
-  // axis the QDQ builder quantizes it on (quant/qdq_rules.h: ConvTranspose weights axis 1,
+  // axis the QDQ builder quantizes it on (graph/weight_axes.h: ConvTranspose weights axis 1,
   // Gemm weights their output axis, constant MatMul B its last axis), so both always agree.
   static const std::set<std::string> kWeighted = {"Conv", "Gemm", "ConvTranspose", "PRelu", "BatchNormalization"};
   WeightRanges r;

@@ -57,7 +57,7 @@ void observe_pass(Session& session, SampleSource& data, Observer& observer, cons
 ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, const CaliOptions& opts);
 // Per-output-channel [min, max] of every float initializer input after the first of Conv,
 // Gemm, ConvTranspose, PRelu, BatchNormalization, and of constant MatMul B (SPEC 4, "weights"),
-// along the axis the QDQ builder quantizes it on (quant/qdq_rules.h: ConvTranspose weights
+// along the axis the QDQ builder quantizes it on (graph/weight_axes.h: ConvTranspose weights
 // axis 1 as the original's swap, Gemm weights their output axis where the original takes
 // axis 0); scalars skipped, and inputs that are not initializers too (the original fails).
 WeightRanges weight_ranges(const OnnxGraph& graph);

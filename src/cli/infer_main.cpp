@@ -14,6 +14,7 @@
 #include "util/command_main.h"
 #include "util/error.h"
 #include "util/version.h"
+#include "optimizer/prepare.h"
 
 namespace fs = std::filesystem;
 using namespace dpl;
@@ -71,7 +72,7 @@ int run(int argc, char** argv) {
   }
 
   OnnxGraph graph = OnnxGraph::load(model);
-  graph.prepare();
+  prepare_model(graph);
   SessionOptions so;
   so.threads = threads;
   so.fuse = !no_fuse;  // plain inference: let kernels absorb their followers

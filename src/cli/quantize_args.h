@@ -9,7 +9,7 @@
 #include "cli/stage_profile.h"
 #include "cli/stage_qop.h"
 #include "cli/stage_transform.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

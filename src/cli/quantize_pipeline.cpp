@@ -15,7 +15,7 @@
 #include "cli/pipeline_context.h"
 #include "cli/quantize_args.h"
 #include "graph/onnx_graph.h"
-#include "graph/simplifier.h"
+#include "optimizer/simplifier.h"
 #include "io/atomic_file.h"
 #include "io/calib_data.h"
 #include "io/image_preprocess.h"
@@ -25,6 +25,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "optimizer/prepare.h"
 
 namespace dpl {
 
@@ -131,7 +132,7 @@ void run_quantize_logged(const QuantizeArgs& in) {
   OnnxGraph graph = OnnxGraph::load(args.model);
   SimplifyOptions simp;
   simp.input_shapes = args.input_shapes;
-  graph.prepare(simp);
+  prepare_model(graph, simp);
 
   std::vector<InputSpec> inputs = FolderSampleSource::graph_inputs(graph);
   for (auto& spec : inputs) {

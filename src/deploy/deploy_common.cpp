@@ -7,7 +7,8 @@
 #include <map>
 #include <set>
 
-#include "quant/qdq_rules.h"
+#include "graph/weight_axes.h"
+#include "calib/ranges.h"
 #include "util/error.h"
 
 namespace dpl::deploy {

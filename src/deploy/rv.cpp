@@ -18,7 +18,7 @@
 
 #include "deploy/backends.h"
 #include "deploy/deploy_common.h"
-#include "quant/qdq_rules.h"
+#include "graph/weight_axes.h"
 
 namespace dpl::deploy {
 

@@ -17,8 +17,9 @@
 
 #include "deploy/backends.h"
 #include "deploy/deploy_common.h"
-#include "quant/qdq_rules.h"
+#include "graph/weight_axes.h"
 #include "util/error.h"
+#include "graph/node_attrs.h"
 
 namespace dpl::deploy {
 
@@ -29,18 +30,6 @@ Json sym_entry(double abs_max) {
   e["min"] = -abs_max;
   e["max"] = abs_max;
   return e;
-}
-
-int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return dflt;
-}
-
-std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
-  return {};
 }
 
 // The biased float32 exponent e with 2^(e-127) <= v < 2^(e-126), clamped to 1..254; 0 for 0
@@ -58,11 +47,11 @@ int find_e(double v) {
 // Conv 3x3, stride 1, group 1 with a constant 4-D weight: the layers STPU runs as Winograd.
 // kernel_shape and strides default as ONNX says (the original needs both written out).
 bool winograd_conv(const OnnxGraph& g, const onnx::NodeProto& n) {
-  if (n.op_type() != "Conv" || n.input_size() < 2 || int_attr(n, "group", 1) != 1) return false;
+  if (n.op_type() != "Conv" || n.input_size() < 2 || attr_int(n, "group", 1) != 1) return false;
   if (!g.is_initializer(n.input(1)) || g.value_type(n.input(1)) != DType::F32) return false;
   auto ws = g.tensor_shape(n.input(1));
   if (!ws || ws->size() != 4) return false;
-  std::vector<int64_t> k = ints_attr(n, "kernel_shape"), s = ints_attr(n, "strides"), d = ints_attr(n, "dilations");
+  std::vector<int64_t> k = attr_ints(n, "kernel_shape"), s = attr_ints(n, "strides"), d = attr_ints(n, "dilations");
   if (k.empty()) k = {(*ws)[2], (*ws)[3]};
   if (s.empty()) s = {1, 1};
   if (d.empty()) d = {1, 1};

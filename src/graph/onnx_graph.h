@@ -9,26 +9,17 @@
 #include <unordered_map>
 #include <vector>
 
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
-
-struct SimplifyOptions;  // graph/simplifier.h
 
 class OnnxGraph {
  public:
   OnnxGraph() = default;
   // Reads a model file (external data resolved against its folder and read into memory).
-  // Does not modify it; call prepare() for the standard clean-up.
+  // Does not modify it; optimizer/prepare.h has the standard clean-up.
   static OnnxGraph load(const std::string& path);
   static OnnxGraph from_model(onnx::ModelProto model, std::string base_dir = "");
-
-  // The tool's load sequence (SPEC 1.1): Constant -> initializer, opset conversion to
-  // `target_opset` (when lower), unique node names, topological order, shape inference,
-  // then the simplifier (graph/simplifier.h) with default options when `simplify`.
-  void prepare(int target_opset = 13, bool simplify = true);
-  // Same, simplifying with `opts` (e.g. fixed shapes for symbolic input dimensions).
-  void prepare(const SimplifyOptions& opts, int target_opset = 13);
 
   onnx::ModelProto& model() { return model_; }
   const onnx::ModelProto& model() const { return model_; }
@@ -38,14 +29,6 @@ class OnnxGraph {
 
   // ai.onnx opset of the model.
   int64_t opset() const;
-  // libonnx's version converter, made to work where it cannot alone: Softmax, LogSoftmax
-  // and Hardmax below opset 13 (which flatten their input at `axis`) are rewritten first as
-  // Flatten -> op -> Reshape(Shape(x)) when their axis is not provably the last one, imports
-  // of other domains are kept aside, Constant nodes the adapters create become
-  // initializers, Resize nodes that came from Upsample/Resize-10 keep their asymmetric,
-  // floor/ceil sampling (the adapter drops it), and the IR version is raised to the one the
-  // target opset came with.
-  void convert_to_opset(int target);
   // Runs ONNX shape inference; value_info gets every inferable shape. Nodes inference cannot
   // handle leave their outputs unknown.
   void infer_shapes();

@@ -14,7 +14,7 @@
 #pragma once
 #include <cstdint>
 
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

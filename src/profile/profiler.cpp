@@ -4,7 +4,7 @@
 #include <chrono>
 #include <unordered_map>
 
-#include "profile/segment_runner.h"
+#include "runtime/segment_runner.h"
 #include "profile/subgraph.h"
 #include "runtime/session.h"
 #include "util/error.h"

@@ -17,7 +17,7 @@
 #include "graph/onnx_graph.h"
 #include "profile/layer_stats.h"
 #include "quant/qdq_builder.h"
-#include "profile/segment_runner.h"
+#include "runtime/segment_runner.h"
 #include "runtime/session.h"
 
 namespace dpl {

@@ -6,7 +6,7 @@
 #include <unordered_map>
 
 #include "graph/tensor_proto.h"
-#include "quant/qdq_rules.h"
+#include "graph/weight_axes.h"
 #include "util/error.h"
 
 namespace dpl {

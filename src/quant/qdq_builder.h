@@ -4,7 +4,7 @@
 // in graph order, for each input:
 //   - the first initializer input of a weighted op (Conv, Gemm, ConvTranspose, PRelu,
 //     BatchNormalization) gets a weight pair, per channel along weight_channel_axis()
-//     (quant/qdq_rules.h) when the platform's weights are per channel; other initializers
+//     (graph/weight_axes.h) when the platform's weights are per channel; other initializers
 //     stay float. **beyond**: on platforms that quantize MatMul, an initializer second
 //     input of a MatMul gets a weight pair too, per output channel (last axis);
 //   - any other input (graph input or activation) gets an activation pair, created once

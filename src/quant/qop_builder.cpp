@@ -12,24 +12,13 @@
 #include "graph/tensor_proto.h"
 #include "quant/qop_tensors.h"
 #include "util/error.h"
+#include "graph/node_attrs.h"
 
 namespace dpl {
 
 namespace {
 
 constexpr DType kAnyType = DType::Undefined;
-
-float float_attr(const onnx::NodeProto& n, const std::string& name, float dflt) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.f();
-  return dflt;
-}
-
-int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return dflt;
-}
 
 Tensor transpose_2d(const Tensor& w) {
   const int64_t r = w.dim(0), c = w.dim(1);
@@ -425,14 +414,14 @@ class QopBuilder {
     if (!quantized_nodes_.count(n.name())) return false;
     const QdqPair* pa = input_pair(i, 0);
     const QdqPair* pw = n.input_size() > 1 ? input_pair(i, 1) : nullptr;
-    if (int_attr(n, "transA", 0) != 0) return not_converted(n, "transA = 1");
+    if (attr_int(n, "transA", 0) != 0) return not_converted(n, "transA = 1");
     if (!pa || pa->weight) return not_converted(n, "its input A is not quantized in the QDQ model");
     if (!pw || !pw->weight || g_.initializer_proto(n.input(1))->dims_size() != 2)
       return not_converted(n, "its weight B is not a quantized 2-D initializer");
     const bool has_c = n.input_size() > 2 && !n.input(2).empty();
     if (has_c && (!g_.is_initializer(n.input(2)) || g_.value_type(n.input(2)) != DType::F32))
       return not_converted(n, "its bias C is not a float initializer");
-    const float alpha = float_attr(n, "alpha", 1.f), beta = float_attr(n, "beta", 1.f);
+    const float alpha = attr_float(n, "alpha", 1.f), beta = attr_float(n, "beta", 1.f);
     const std::string& y = n.output(0);
 
     // The product's parameters: with a bias, the output range moved by the bias' extremes
@@ -466,7 +455,7 @@ class QopBuilder {
 
     const size_t ai = quant_of(n.input(0), pa->params, pw->params.zp_type == DType::U8 ? DType::U8 : kAnyType);
     const QVal a = vals_[n.input(0)].q[ai];
-    const WeightQ w = weight_q(n.input(1), *pw, int_attr(n, "transB", 0) != 0);
+    const WeightQ w = weight_q(n.input(1), *pw, attr_int(n, "transB", 0) != 0);
     std::string b_scale = w.scale;
     if (alpha != 1.f) {
       QuantParams sp = w.p;

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "quant/quant_param.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

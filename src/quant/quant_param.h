@@ -5,7 +5,7 @@
 
 #include "calib/ranges.h"
 #include "quant/platform.h"
-#include "runtime/dtype.h"
+#include "core/dtype.h"
 
 namespace dpl {
 

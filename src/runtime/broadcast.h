@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "runtime/parallel.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

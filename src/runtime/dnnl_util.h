@@ -13,7 +13,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl::dnn {
 

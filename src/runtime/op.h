@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "runtime/node_desc.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

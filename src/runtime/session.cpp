@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <map>
 
-#include "graph/node_convert.h"
+#include "runtime/node_convert.h"
 #include "runtime/op_registry.h"
 #include "runtime/parallel.h"
 #include "util/error.h"

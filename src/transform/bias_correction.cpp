@@ -16,7 +16,7 @@ namespace {
 
 // Output channels of a Conv / Gemm from its weight.
 int64_t output_channels(const onnx::NodeProto& n, const Tensor& w) {
-  if (n.op_type() == "Gemm") return int_attr(n, "transB", 0) != 0 ? w.dim(0) : w.dim(1);
+  if (n.op_type() == "Gemm") return attr_int(n, "transB", 0) != 0 ? w.dim(0) : w.dim(1);
   return w.dim(0);
 }
 
@@ -47,11 +47,11 @@ void normalise_bias(OnnxGraph& g, int i) {
   std::vector<float> b(c, 0.f);
   if (n.input_size() > 2 && !n.input(2).empty()) {
     const auto v = float_init(g, n, 2).to_f32_vector();
-    const float beta = n.op_type() == "Gemm" ? float_attr(n, "beta", 1.f) : 1.f;
+    const float beta = n.op_type() == "Gemm" ? attr_float(n, "beta", 1.f) : 1.f;
     for (int64_t k = 0; k < c; ++k) b[k] = beta * v[v.size() == 1 ? 0 : k];
   }
   set_node_input_value(g, i, 2, Tensor::from_vector<float>({c}, b), "bias");
-  if (g.node(i).op_type() == "Gemm") set_float_attr(g.mutable_node(i), "beta", 1.f);
+  if (g.node(i).op_type() == "Gemm") set_attr(g.mutable_node(i), "beta", 1.f);
 }
 
 }  // namespace

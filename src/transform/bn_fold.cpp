@@ -19,7 +19,7 @@ struct BnParams {
 // Why the BN at `bn_index` cannot be folded, or its parameters.
 std::optional<std::string> check_bn(const OnnxGraph& g, int bn_index, BnParams& out) {
   const auto& bn = g.node(bn_index);
-  if (int_attr(bn, "training_mode", 0) != 0) return "training mode";
+  if (attr_int(bn, "training_mode", 0) != 0) return "training mode";
   for (int k = 1; k < bn.output_size(); ++k)
     if (!bn.output(k).empty()) return "it has running-statistics outputs";
   if (bn.input_size() < 5) return "it lacks inputs";
@@ -34,7 +34,7 @@ std::optional<std::string> check_bn(const OnnxGraph& g, int bn_index, BnParams& 
     if (t.numel() != channels) return "its parameters differ in length";
     p.push_back(t.to_f32_vector());
   }
-  const double eps = float_attr(bn, "epsilon", 1e-5f);
+  const double eps = attr_float(bn, "epsilon", 1e-5f);
   out.s.resize(channels);
   out.shift.resize(channels);
   for (int64_t c = 0; c < channels; ++c) {
@@ -65,7 +65,7 @@ std::optional<std::string> fold_into(OnnxGraph& g, int p, const BnParams& bn) {
     for (int64_t c = 0; c < channels; ++c)
       for (int64_t k = 0; k < per; ++k) wd[c * per + k] = static_cast<float>(wd[c * per + k] * bn.s[c]);
   } else if (op == "ConvTranspose") {
-    const int64_t group = int_attr(node, "group", 1);
+    const int64_t group = attr_int(node, "group", 1);
     const int64_t out_g = w.dim(1), in_g = w.dim(0) / std::max<int64_t>(group, 1);
     if (out_g * group != channels) return "ConvTranspose has " + std::to_string(out_g * group) + " output channels";
     if (has_bias && b.numel() != channels) return "ConvTranspose bias length differs";
@@ -80,7 +80,7 @@ std::optional<std::string> fold_into(OnnxGraph& g, int p, const BnParams& bn) {
     }
   } else {  // Gemm
     if (w.rank() != 2) return "Gemm weight is not 2-D";
-    const bool trans_b = int_attr(node, "transB", 0) != 0;
+    const bool trans_b = attr_int(node, "transB", 0) != 0;
     const int64_t m = trans_b ? w.dim(0) : w.dim(1), k_dim = trans_b ? w.dim(1) : w.dim(0);
     if (m != channels) return "Gemm has " + std::to_string(m) + " output columns";
     if (has_bias && !(b.numel() == 1 || (b.numel() == channels && (b.rank() == 1 || b.dim(0) == 1))))
@@ -92,7 +92,7 @@ std::optional<std::string> fold_into(OnnxGraph& g, int p, const BnParams& bn) {
       }
   }
   if (has_bias) {
-    const double beta = op == "Gemm" ? float_attr(node, "beta", 1.f) : 1.0;
+    const double beta = op == "Gemm" ? attr_float(node, "beta", 1.f) : 1.0;
     const std::vector<float> bv = b.to_f32_vector();
     for (int64_t c = 0; c < channels; ++c) bias[c] = beta * bv[bv.size() == 1 ? 0 : c];
   }
@@ -100,7 +100,7 @@ std::optional<std::string> fold_into(OnnxGraph& g, int p, const BnParams& bn) {
   for (int64_t c = 0; c < channels; ++c) nb[c] = static_cast<float>(bias[c] * bn.s[c] + bn.shift[c]);
   set_node_input_value(g, p, 1, w, "weight");
   set_node_input_value(g, p, 2, Tensor::from_vector<float>({channels}, nb), "bias");
-  if (op == "Gemm") set_float_attr(g.mutable_node(p), "beta", 1.f);
+  if (op == "Gemm") set_attr(g.mutable_node(p), "beta", 1.f);
   return std::nullopt;
 }
 

@@ -2,18 +2,13 @@
 
 #include <algorithm>
 
-#include "graph/passes/passes.h"
+#include "optimizer/passes/passes.h"
 #include "util/error.h"
+#include "graph/node_attrs.h"
 
 namespace dpl::transform {
 
 namespace {
-
-const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return &a;
-  return nullptr;
-}
 
 // Node inputs (counting repeats) that read `tensor`.
 int input_uses(const OnnxGraph& g, const std::string& tensor) {
@@ -24,34 +19,6 @@ int input_uses(const OnnxGraph& g, const std::string& tensor) {
 }
 
 }  // namespace
-
-int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
-  const auto* a = find_attr(n, name);
-  return a ? a->i() : dflt;
-}
-
-float float_attr(const onnx::NodeProto& n, const std::string& name, float dflt) {
-  const auto* a = find_attr(n, name);
-  return a ? a->f() : dflt;
-}
-
-std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name) {
-  const auto* a = find_attr(n, name);
-  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
-}
-
-void set_float_attr(onnx::NodeProto& n, const std::string& name, float v) {
-  for (auto& a : *n.mutable_attribute())
-    if (a.name() == name) {
-      a.set_type(onnx::AttributeProto::FLOAT);
-      a.set_f(v);
-      return;
-    }
-  auto* a = n.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::FLOAT);
-  a->set_f(v);
-}
 
 Tensor float_init(const OnnxGraph& g, const onnx::NodeProto& node, int k) {
   if (k >= node.input_size() || node.input(k).empty() || !g.is_initializer(node.input(k))) return Tensor();

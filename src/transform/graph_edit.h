@@ -1,5 +1,5 @@
-// Small graph facts and edits that the weight transforms share (transform/*.h): node
-// attributes, initializers owned by one node, and the "incremental in graph order" schedule.
+// Small graph facts and edits that the weight transforms share (transform/*.h): initializers
+// owned by one node, and the "incremental in graph order" schedule.
 #pragma once
 #include <onnx/onnx_pb.h>
 
@@ -7,15 +7,10 @@
 #include <vector>
 
 #include "graph/onnx_graph.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
+#include "graph/node_attrs.h"
 
 namespace dpl::transform {
-
-int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t dflt);
-float float_attr(const onnx::NodeProto& n, const std::string& name, float dflt);
-std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name);
-// Adds or overwrites a FLOAT attribute.
-void set_float_attr(onnx::NodeProto& n, const std::string& name, float v);
 
 // Input `k` of node `node` when it is a float32 initializer, else an undefined tensor.
 Tensor float_init(const OnnxGraph& g, const onnx::NodeProto& node, int k);

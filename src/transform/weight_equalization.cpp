@@ -35,7 +35,7 @@ std::optional<std::string> check_pair(const OnnxGraph& g, int a, int b, int act)
   const auto& n2 = g.node(b);
   if (!is_conv_with_weight(g, n2)) return "the second Conv's weight is not a float initializer";
   const Tensor w1 = float_init(g, n1, 1), w2 = float_init(g, n2, 1);
-  if (w2.dim(1) == 0 || w1.dim(0) % w2.dim(1) != 0 || int_attr(n2, "group", 1) != w1.dim(0) / w2.dim(1) ||
+  if (w2.dim(1) == 0 || w1.dim(0) % w2.dim(1) != 0 || attr_int(n2, "group", 1) != w1.dim(0) / w2.dim(1) ||
       w2.dim(0) % (w1.dim(0) / w2.dim(1)) != 0)
     return "their channel counts do not match";
   if (n1.input_size() > 2 && !n1.input(2).empty()) {
@@ -173,7 +173,7 @@ bool pads_input(const onnx::NodeProto& n, const Tensor& w) {
         if (w.dim(d) != 1) return true;
       return false;
     }
-  for (auto p : ints_attr(n, "pads"))
+  for (auto p : attr_ints(n, "pads"))
     if (p != 0) return true;
   return false;
 }

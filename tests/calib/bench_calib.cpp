@@ -23,6 +23,7 @@
 #include "calib/sample_source.h"
 #include "calib/tensor_cali.h"
 #include "graph/model_builder.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -45,7 +46,7 @@ struct Bench {
         env("DPL_CALIB_BENCH_MODEL", std::string(DPL_SOURCE_DIR) + "/../shared/models/yolox-nano/yolox_nano.onnx");
     if (!fs::exists(model)) return;
     graph = OnnxGraph::load(model);
-    graph.prepare();
+    prepare_model(graph);
     n = std::stoi(env("DPL_CALIB_BENCH_N", "20"));
     batch = std::stoi(env("DPL_CALIB_BENCH_BATCH", "1"));
     threads = std::stoi(env("DPL_CALIB_BENCH_THREADS", "1"));

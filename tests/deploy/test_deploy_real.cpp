@@ -15,7 +15,7 @@
 #include "calib/sample_source.h"
 #include "calib/tensor_cali.h"
 #include "deploy/deploy_test_util.h"
-#include "graph/simplifier.h"
+#include "optimizer/prepare.h"
 #include "parity/parity_util.h"
 #include "quant/qdq_builder.h"
 
@@ -46,7 +46,7 @@ class DeployRealModel : public ::testing::Test {
     const fs::path model = kModels / "yolox-nano" / "yolox_nano.onnx";
     if (!fs::exists(model) || !fs::exists(kImages)) return;
     graph_ = std::make_unique<OnnxGraph>(OnnxGraph::load(model.string()));
-    graph_->prepare(SimplifyOptions{});
+    prepare_model(*graph_, SimplifyOptions{});
     const fs::path data = kOut / "calib";
     fs::remove_all(data);
     fs::create_directories(data / "images");

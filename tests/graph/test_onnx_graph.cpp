@@ -15,6 +15,7 @@
 #include "runtime/session.h"
 #include "tensor_compare.h"
 #include "util/error.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -323,7 +324,7 @@ TEST(OnnxGraph, ExternalDataOfConstantNodesAndInitializersIsRead) {
   }
   OnnxGraph loaded = OnnxGraph::load(dir.file("ext.onnx"));
   EXPECT_EQ(loaded.get_initializer("w").to_f32_vector(), wv);
-  loaded.prepare();
+  prepare_model(loaded);
   EXPECT_EQ(loaded.get_initializer("c").to_f32_vector(), cv);
   Tensor x = Tensor::from_vector<float>({4}, {1.f, 1.f, 2.f, 0.f});
   TensorMap out = Session(loaded).run({{"x", x}});
@@ -433,7 +434,7 @@ std::vector<float> coerced_softmax(const Tensor& x, int axis) {
 }
 
 void check_softmax_model(OnnxGraph g, const Tensor& x, int axis) {
-  g.prepare();
+  prepare_model(g);
   EXPECT_EQ(g.opset(), 13);
   for (const auto& n : g.graph().node())
     if (n.op_type() == "Softmax") {
@@ -472,7 +473,7 @@ TEST(OnnxGraph, SoftmaxOpset9ConversionWithUnknownRank) {
   ModelBuilder l(9, 4);
   l.input("x", {}, DType::F32, false).node("LogSoftmax", {"x"}, {"y"}).attr("axis", int64_t{2}).output("y");
   OnnxGraph lg = l.graph();
-  lg.prepare();
+  prepare_model(lg);
   Tensor x = random_tensor({2, 3, 4, 2}, 6, -3.f, 3.f);
   TensorMap out = Session(lg).run({{"x", x}});
   std::vector<float> want = coerced_softmax(x, 2);
@@ -484,7 +485,7 @@ TEST(OnnxGraph, SoftmaxOverLastAxisStaysOneNode) {
   ModelBuilder b(11, 6);
   b.input("x", {-1, 5}).node("Softmax", {"x"}, {"y"}).attr("axis", int64_t{1}).output("y");
   OnnxGraph g = b.graph();
-  g.prepare();
+  prepare_model(g);
   ASSERT_EQ(g.node_count(), 1);
   EXPECT_EQ(g.node(0).op_type(), "Softmax");
   check_softmax_model(b.graph(), random_tensor({3, 5}, 7, -2.f, 2.f), 1);
@@ -498,7 +499,7 @@ TEST(OnnxGraph, PrepareConvertsUpsampleToResize) {
       .attr("mode", std::string("nearest"))
       .output("y");
   OnnxGraph g = b.graph();
-  g.prepare();
+  prepare_model(g);
   EXPECT_EQ(g.opset(), 13);
   EXPECT_GE(g.model().ir_version(), 7);
   bool resize = false;
@@ -527,7 +528,7 @@ TEST(OnnxGraph, ConvertedLinearUpsampleKeepsAsymmetricCoordinates) {
       .attr("mode", std::string("linear"))
       .output("y");
   OnnxGraph g = b.graph();
-  g.prepare();
+  prepare_model(g);
   Tensor x = Tensor::from_vector<float>({1, 1, 2, 2}, {1.f, 3.f, 5.f, 11.f});
   TensorMap out = Session(g).run({{"x", x}});
   // Row/column source positions 0, 0.5, 1, 1.5 (clamped to 1).

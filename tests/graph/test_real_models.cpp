@@ -14,8 +14,9 @@
 
 #include "graph/model_builder.h"
 #include "shared_models.h"
-#include "graph/simplifier.h"
+#include "optimizer/simplifier.h"
 #include "runtime/session.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -71,7 +72,7 @@ TEST_P(RealModel, Prepares) {
   OnnxGraph g = OnnxGraph::load(path_);
   const int nodes_in = g.node_count();
   const int64_t opset_in = g.opset();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   const int nodes_converted = g.node_count();
   const double t_convert = seconds_since(t0);
   auto t1 = std::chrono::steady_clock::now();
@@ -95,7 +96,7 @@ TEST_P(RealModel, Prepares) {
   for (const auto& o : g.network_outputs()) EXPECT_TRUE(ready.count(o)) << o;
   // Preparing again changes nothing.
   OnnxGraph again = g.copy();
-  again.prepare();
+  prepare_model(again);
   EXPECT_EQ(again.serialize(), g.serialize());
   // The weights the light models compute in the graph are plain initializers now.
   for (const auto& n : g.graph().node()) {
@@ -109,7 +110,7 @@ TEST_P(RealModel, Prepares) {
 TEST_P(RealModel, SimplifiedGivesSameOutputs) {
   const auto fixed = fixed_shapes(GetParam());
   OnnxGraph plain = OnnxGraph::load(path_);
-  plain.prepare(13, false);
+  prepare_model(plain, 13, false);
   std::unique_ptr<Session> sp;
   try {
     sp = std::make_unique<Session>(plain);
@@ -122,7 +123,7 @@ TEST_P(RealModel, SimplifiedGivesSameOutputs) {
   o.input_shapes = fixed;
   OnnxGraph simple = OnnxGraph::load(path_);
   auto t0 = std::chrono::steady_clock::now();
-  simple.prepare(o);
+  prepare_model(simple, o);
   const double t_prep = seconds_since(t0);
   Session ss(simple);
 

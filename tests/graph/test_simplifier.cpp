@@ -5,10 +5,11 @@
 #include <map>
 
 #include "graph/model_builder.h"
-#include "graph/simplifier.h"
+#include "optimizer/simplifier.h"
 #include "runtime/session.h"
 #include "tensor_compare.h"
 #include "util/error.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -52,7 +53,7 @@ ModelBuilder shape_chain(const Shape& x_shape, int64_t dim = 0) {
 
 TEST(Simplifier, FoldsShapeChainOfStaticInput) {
   OnnxGraph orig = shape_chain({2, 3, 4, 4}).graph();
-  orig.prepare(13, false);
+  prepare_model(orig, 13, false);
   OnnxGraph g = orig.copy();
   SimplifyOptions o;
   o.symbolic_batch = false;  // fold the declared batch too
@@ -74,7 +75,7 @@ TEST(Simplifier, FoldsShapeChainOfStaticInput) {
 TEST(Simplifier, BatchStaysSymbolicByDefault) {
   // The declared batch (2) is not baked into the Reshape: the model still runs at batch 5.
   OnnxGraph orig = shape_chain({2, 3, 4, 4}).graph();
-  orig.prepare(13, false);
+  prepare_model(orig, 13, false);
   OnnxGraph g = orig.copy();
   SimplifyStats st = simplify(g);
   EXPECT_EQ(g.node_count(), 6) << st.summary();
@@ -83,7 +84,7 @@ TEST(Simplifier, BatchStaysSymbolicByDefault) {
   expect_same_outputs(orig, g, {{"x", random_tensor({5, 3, 4, 4}, 21, -1.f, 1.f)}});
   // Other dimensions still fold: reading dim 1 gives Reshape(x, [3, -1]).
   OnnxGraph c_orig = shape_chain({2, 3, 4, 4}, 1).graph();
-  c_orig.prepare(13, false);
+  prepare_model(c_orig, 13, false);
   OnnxGraph c = c_orig.copy();
   st = simplify(c);
   EXPECT_EQ(op_counts(c), (std::map<std::string, int>{{"Reshape", 1}, {"Relu", 1}})) << st.summary();
@@ -98,7 +99,7 @@ TEST(Simplifier, BatchStaysSymbolicByDefault) {
 
 TEST(Simplifier, SymbolicInputFoldsOnlyWithFixedShape) {
   OnnxGraph orig = shape_chain({-1, 3, -1, -1}).graph();
-  orig.prepare(13, false);
+  prepare_model(orig, 13, false);
   // Without a shape nothing can fold.
   OnnxGraph dyn = orig.copy();
   SimplifyStats st = simplify(dyn);
@@ -146,7 +147,7 @@ TEST(Simplifier, ConstantOfShapeWeightBecomesInitializer) {
       .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
       .output("y");
   OnnxGraph orig = b.graph();
-  orig.prepare(13, false);
+  prepare_model(orig, 13, false);
   OnnxGraph g = orig.copy();
   SimplifyStats st = simplify(g);
   EXPECT_EQ(op_counts(g), (std::map<std::string, int>{{"Conv", 1}})) << st.summary();
@@ -189,7 +190,7 @@ TEST(Simplifier, RemovesIdentityAndDropoutKeepingOutputNames) {
       .output("y")
       .output("passthrough");
   OnnxGraph orig = b.graph();
-  orig.prepare(13, false);
+  prepare_model(orig, 13, false);
   OnnxGraph g = orig.copy();
   SimplifyStats st = simplify(g);
   EXPECT_EQ(op_counts(g), (std::map<std::string, int>{{"Relu", 1}, {"Neg", 1}, {"Identity", 1}})) << st.summary();
@@ -213,7 +214,7 @@ TEST(Simplifier, DropoutInTrainingModeOrWithUsedMaskStays) {
       .node("Add", {"e", "maskf"}, {"y"})
       .output("y");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   SimplifyStats st = simplify(g);
   EXPECT_EQ(op_counts(g)["Dropout"], 2) << st.summary();
 }
@@ -230,7 +231,7 @@ TEST(Simplifier, RemovesDeadNodesAndUnusedInitializers) {
       .node("Relu", {"dead1"}, {"dead2"})
       .output("y");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   SimplifyStats st = simplify(g);
   EXPECT_EQ(g.node_count(), 1) << st.summary();
   EXPECT_EQ(st.dead_removed, 2);
@@ -247,7 +248,7 @@ TEST(Simplifier, InitializerInputsOfOldModelsStopBeingInputs) {
   b.input("x", {2}).input("w", {2}).init("w", Tensor::from_vector<float>({2}, {1.f, 2.f}));
   b.node("Add", {"x", "w"}, {"y"}).output("y");
   OnnxGraph g = b.graph();
-  g.prepare();  // converts to opset 13 (IR 7) and simplifies
+  prepare_model(g);  // converts to opset 13 (IR 7) and simplifies
   EXPECT_EQ(g.model().ir_version(), 7);
   EXPECT_EQ(g.graph().input_size(), 1);
   EXPECT_EQ(g.network_inputs(), std::vector<std::string>{"x"});
@@ -265,7 +266,7 @@ TEST(Simplifier, UnsupportedOperatorOrRefusingKernelIsLeftInPlace) {
       .node("Add", {"a", "r"}, {"y"})
       .output("y");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   SimplifyOptions o;
   o.check = false;  // the unknown operator would fail the checker
   SimplifyStats st = simplify(g, o);
@@ -292,7 +293,7 @@ TEST(Simplifier, QuantizeNodesAreNotFolded) {
       .node("Mul", {"x", "w"}, {"y"})
       .output("y");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   simplify(g);
   EXPECT_EQ(op_counts(g)["DequantizeLinear"], 1);
 }
@@ -303,7 +304,7 @@ TEST(Simplifier, SoftmaxOfUnknownRankCollapsesOnceShapesAreKnown) {
   ModelBuilder b(9, 4);
   b.input("x", {}, DType::F32, false).node("Softmax", {"x"}, {"y"}).attr("axis", int64_t{2}).output("y");
   OnnxGraph orig = b.graph();
-  orig.prepare(13, false);
+  prepare_model(orig, 13, false);
   EXPECT_EQ(op_counts(orig)["Flatten"], 1);
   SimplifyOptions o;
   o.input_shapes["x"] = {2, 4, 5};
@@ -343,7 +344,7 @@ TEST(Simplifier, FoldedNodeFeedingAGraphOutputStays) {
       .output("y")
       .output("rc");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   simplify(g);
   EXPECT_EQ(g.network_outputs(), (std::vector<std::string>{"y", "rc"}));
   EXPECT_GE(g.producer("rc"), 0);
@@ -351,7 +352,7 @@ TEST(Simplifier, FoldedNodeFeedingAGraphOutputStays) {
 
 TEST(Simplifier, PrepareNamesAndChecksTheResult) {
   OnnxGraph g = shape_chain({2, 3, 4, 4}, 2).graph();
-  g.prepare();
+  prepare_model(g);
   for (const auto& n : g.graph().node()) EXPECT_FALSE(n.name().empty());
   EXPECT_EQ(g.node_count(), 2);
   // A model that fails the checker after simplification although it passed before would be
@@ -359,7 +360,7 @@ TEST(Simplifier, PrepareNamesAndChecksTheResult) {
   ModelBuilder b;
   b.input("x", {2}).node("DplNoSuchOperator", {"x"}, {"y"}).output("y");
   OnnxGraph bad = b.graph();
-  EXPECT_NO_THROW(bad.prepare());
+  EXPECT_NO_THROW(prepare_model(bad));
 }
 
 }  // namespace

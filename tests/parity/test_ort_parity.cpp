@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "parity/parity_util.h"
+#include "optimizer/prepare.h"
 
 namespace fs = std::filesystem;
 
@@ -53,7 +54,7 @@ TEST_P(OrtParity, OutputsMatchOnnxRuntime) {
   OnnxGraph g;
   try {
     g = OnnxGraph::load(run_model.string());
-    g.prepare();
+    prepare_model(g);
   } catch (const std::exception& e) {
     FAIL() << "the model does not go through the load sequence: " << e.what();
   }

@@ -14,6 +14,7 @@
 #include "graph/model_builder.h"
 #include "quant/qdq_builder.h"
 #include "quant/qdq_test_util.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 
@@ -35,7 +36,7 @@ inline OnnxGraph identity_chain() {
       .node("Conv", {"t2", "W3"}, {"t3"}, "Conv3")
       .output("t3", {-1, 4, 1, 1});
   OnnxGraph g = b.graph();
-  g.prepare();
+  prepare_model(g);
   return g;
 }
 
@@ -53,7 +54,7 @@ inline OnnxGraph identity_residual() {
       .node("Conv", {"t3", "W3"}, {"y"}, "Conv3")
       .output("y", {-1, 4, 1, 1});
   OnnxGraph g = b.graph();
-  g.prepare();
+  prepare_model(g);
   return g;
 }
 

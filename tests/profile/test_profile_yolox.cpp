@@ -18,6 +18,7 @@
 
 #include "parity/parity_util.h"
 #include "transform/bn_fold.h"
+#include "optimizer/prepare.h"
 
 namespace fs = std::filesystem;
 
@@ -82,7 +83,7 @@ TEST(ProfileRealModel, YoloxNanoLayerAndOutputCosinesMatchOnnxRuntime) {
   for (size_t k = 1; k <= 6; ++k) picked.insert(order[order.size() * k / 7]);
 
   OnnxGraph fp = OnnxGraph::load(model.string());
-  fp.prepare();
+  prepare_model(fp);
   transform::fold_batchnorm(fp);
   OnnxGraph q = OnnxGraph::load((work / "out" / "quant_model.onnx").string());
   for (const auto& t : picked) {

@@ -14,7 +14,7 @@
 #include "calib/ranges.h"
 #include "graph/onnx_graph.h"
 #include "graph/tensor_proto.h"
-#include "quant/qdq_rules.h"
+#include "graph/weight_axes.h"
 #include "runtime/session.h"
 
 namespace dpl::test {

@@ -11,9 +11,10 @@
 
 #include "graph/model_builder.h"
 #include "shared_models.h"
-#include "graph/simplifier.h"
+#include "optimizer/simplifier.h"
 #include "quant/qdq_builder.h"
 #include "quant/qdq_test_util.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -47,7 +48,7 @@ TEST_P(QdqRealModel, BuildsChecksAndRuns) {
   OnnxGraph g = OnnxGraph::load((kSharedModels / GetParam()).string());
   SimplifyOptions so;
   so.input_shapes = fixed;
-  g.prepare(so);
+  prepare_model(g, so);
   std::unique_ptr<Session> fp;
   try {
     fp = std::make_unique<Session>(g);

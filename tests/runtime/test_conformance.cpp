@@ -15,6 +15,7 @@
 #include "runtime/op_registry.h"
 #include "runtime/session.h"
 #include "tensor_compare.h"
+#include "optimizer/prepare.h"
 
 namespace fs = std::filesystem;
 
@@ -88,7 +89,7 @@ TEST_P(Conformance, MatchesExpectedOutputs) {
   Case c = load_case(name);
   if (!c.skip.empty()) GTEST_SKIP() << c.skip;
   fs::path data = fs::path(kNodeDir) / name / "test_data_set_0";
-  c.graph.prepare();
+  prepare_model(c.graph);
   Session session(c.graph);
   TensorMap feeds;
   const auto inputs = session.input_names();

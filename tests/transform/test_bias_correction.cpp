@@ -13,6 +13,7 @@
 #include "quant/qdq_test_util.h"
 #include "transform/bias_correction.h"
 #include "transform/transform_test_util.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -36,7 +37,7 @@ OnnxGraph bc_model() {
   b.init("g2_w", random_tensor({4, 3}, 45, -1.f, 1.f)).node("Gemm", {"y", "g2_w"}, {"z"}, "gemm2");
   b.output("z");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   return g;
 }
 

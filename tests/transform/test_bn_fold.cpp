@@ -7,6 +7,7 @@
 #include "quant/qdq_test_util.h"
 #include "transform/bn_fold.h"
 #include "transform/transform_test_util.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -61,7 +62,7 @@ OnnxGraph bn_model() {
   b.node("Add", {"c3", "c3b"}, {"side"}, "add_side");
   b.output("out").output("shared_sum").output("side");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   return g;
 }
 
@@ -97,7 +98,7 @@ TEST(BnFold, TrainingModeBnIsKept) {
   b.attr("training_mode", int64_t{1});
   b.output("y");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   const auto r = transform::fold_batchnorm(g);
   EXPECT_TRUE(r.folded.empty());
   ASSERT_EQ(r.kept.size(), 1u);

@@ -8,6 +8,7 @@
 
 #include "transform/graph_edit.h"
 #include "transform/transform_test_util.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -24,7 +25,7 @@ OnnxGraph branchy() {
   add_conv(b, "convD", "s", "y", 2, 2, 1, 1, 0, 4);
   b.output("y");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   return g;
 }
 
@@ -65,7 +66,7 @@ TEST(GraphEdit, SharedInitializerIsCopiedBeforeAnEdit) {
       .output("p")
       .output("q");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   const Tensor before = g.get_initializer("w").clone();
   transform::set_node_input_value(g, g.node_index("q_conv"), 1, Tensor::zeros(DType::F32, {2, 2, 1, 1}), "weight");
   EXPECT_EQ(g.node(g.node_index("p_conv")).input(1), "w");

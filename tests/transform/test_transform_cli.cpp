@@ -14,6 +14,7 @@
 #include "calib/sample_source.h"
 #include "parity/parity_util.h"
 #include "transform/transform_test_util.h"
+#include "optimizer/prepare.h"
 
 namespace fs = std::filesystem;
 
@@ -53,8 +54,8 @@ class TransformCli : public ::testing::Test {
   static double fp32_cosine(const fs::path& a, const fs::path& b, const fs::path& data_dir, int n,
                             const std::string& output, const std::vector<std::pair<std::string, Shape>>& shapes = {}) {
     OnnxGraph ga = OnnxGraph::load(a.string()), gb = OnnxGraph::load(b.string());
-    ga.prepare();
-    gb.prepare();
+    prepare_model(ga);
+    prepare_model(gb);
     auto inputs = FolderSampleSource::graph_inputs(ga);
     for (auto& in : inputs)
       for (const auto& [name, shape] : shapes)

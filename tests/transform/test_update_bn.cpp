@@ -10,6 +10,7 @@
 #include "quant/qdq_test_util.h"
 #include "transform/transform_test_util.h"
 #include "transform/update_bn.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -40,7 +41,7 @@ TEST(UpdateBn, HandSizedTensorThroughTheQuantizedModel) {
       .node("BatchNormalization", {"c", "s", "bias", "mean", "var"}, {"y"}, "bn");
   b.output("y");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   // Sample 0: channel 0 {1, 3} (mean 2, variance 1), channel 1 {127, -127} (0, 16129).
   // Sample 1: channel 0 {4, 4} (4, 0), channel 1 {-1, 1} (0, 1).
   std::vector<TensorMap> samples = {{{"x", Tensor::from_vector<float>({1, 2, 1, 2}, {1, 3, 127, -127})}},
@@ -97,7 +98,7 @@ TEST(UpdateBn, LaterBnSeesTheEarlierUpdate) {
   bn("bn2", "c2", "y", 5, 80);
   b.output("y");
   OnnxGraph original = b.graph();
-  original.prepare(13, false);
+  prepare_model(original, 13, false);
   const auto samples = random_samples("x", {1, 3, 6, 6}, 5, 12, -1.f, 1.f);
   const Platform& snpe = platform_by_name("snpe");
   const ActRanges act = minmax_ranges(original, samples);

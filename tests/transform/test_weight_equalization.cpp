@@ -12,6 +12,7 @@
 
 #include "transform/transform_test_util.h"
 #include "transform/weight_equalization.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -61,7 +62,7 @@ OnnxGraph pair_model(const PairCase& c) {
   add_conv(b, "conv2", mid, "y", c.c1, c.c2, c.k2, c.group2, c.k2 / 2, 17);
   b.output("y");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   return g;
 }
 
@@ -106,7 +107,7 @@ TEST(WeightEqualization, ChainOfThreeConvsConverges) {
   add_conv(b, "conv3", "a2", "y", 6, 4, 1, 1, 0, 3);
   b.output("y");
   OnnxGraph original = b.graph();
-  original.prepare(13, false);
+  prepare_model(original, 13, false);
   OnnxGraph g = original.copy();
   const auto r = transform::equalize_weights(g);
   ASSERT_EQ(r.equalized.size(), 2u);
@@ -132,7 +133,7 @@ OnnxGraph clip_model(bool equal_factors) {
   add_conv(b, "conv2", "a1", "y", 4, 3, 1, 1, 0, 22);
   b.output("y");
   OnnxGraph g = b.graph();
-  g.prepare(13, false);
+  prepare_model(g, 13, false);
   if (equal_factors) {
     const auto [r1, r2] = pair_ranges(g, "conv1", "conv2");
     Tensor w2 = g.get_initializer("conv2_w").clone();
@@ -179,7 +180,7 @@ TEST(HighBiasAbsorption, OutputsUnchangedOnCalibrationDataAndBiasShrinks) {
   add_conv(b, "conv2", "a1", "y", 4, 3, 1, 1, 0, 32);
   b.output("y");
   OnnxGraph original = b.graph();
-  original.prepare(13, false);
+  prepare_model(original, 13, false);
   // A large positive bias: conv1's outputs stay above zero on these inputs.
   original.set_initializer("conv1_b", Tensor::from_vector<float>({4}, {60.f, 50.f, 80.f, -50.f}));
   OnnxGraph g = original.copy();

@@ -31,7 +31,7 @@
 
 #include "runtime/dnnl_util.h"
 #include "runtime/ops/matmul_kernel.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "runtime/parallel.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl::ops {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "runtime/dnnl_util.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

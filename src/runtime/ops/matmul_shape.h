@@ -5,7 +5,7 @@
 #include <string>
 
 #include "runtime/dnnl_util.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "runtime/parallel.h"
-#include "runtime/tensor.h"
+#include "core/tensor.h"
 
 namespace dpl {
 

@@ -13,6 +13,7 @@
 #include "runtime/op_tester.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/parallel.h"
+#include "optimizer/prepare.h"
 
 namespace dpl::test {
 namespace {
@@ -367,7 +368,7 @@ TEST(ElementwiseFloat16, ConformanceCases) {
     const fs::path dir = root / name;
     if (!fs::exists(dir / "model.onnx")) continue;
     OnnxGraph g = OnnxGraph::load((dir / "model.onnx").string());
-    g.prepare();
+    prepare_model(g);
     Session s(g);
     TensorMap feeds;
     for (size_t i = 0; i < s.input_names().size(); ++i)

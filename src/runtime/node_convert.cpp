@@ -1,4 +1,4 @@
-#include "graph/node_convert.h"
+#include "runtime/node_convert.h"
 
 #include "graph/tensor_proto.h"
 

@@ -1,6 +1,6 @@
 #include <unordered_map>
 
-#include "graph/passes/passes.h"
+#include "optimizer/passes/passes.h"
 
 namespace dpl::passes {
 

@@ -1,4 +1,4 @@
-#include "profile/segment_runner.h"
+#include "runtime/segment_runner.h"
 
 #include "util/error.h"
 

@@ -1,13 +1,10 @@
-// Facts about weights that the QDQ builder, tensor calibration and the deploy files must
-// agree on: which ops carry weights, and along which axis a weight's output channels lie
+// Facts about ONNX operators' weights that calibration, the QDQ builder and the deploy files
+// must agree on: which ops carry weights, and along which axis a weight's output channels lie
 // (the per-channel quantization axis, and the axis weight ranges are taken over).
 #pragma once
 #include <onnx/onnx_pb.h>
 
 #include <string>
-
-#include "calib/ranges.h"
-#include "runtime/tensor.h"
 
 namespace dpl {
 
@@ -22,9 +19,5 @@ bool op_has_weight(const std::string& op_type);
 //   MatMul B (input 1, **beyond**): the last axis;
 //   everything else (Conv weight, biases, PRelu slope, BN parameters): 0.
 int weight_channel_axis(const onnx::NodeProto& node, int input, int rank);
-
-// Per-channel [min, max] of a float tensor along `axis` (over all other axes); one channel
-// over the whole tensor when axis is -1.
-ChannelRanges channel_ranges(const Tensor& w, int axis);
 
 }  // namespace dpl

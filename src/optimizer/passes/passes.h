@@ -7,7 +7,7 @@
 #include <unordered_set>
 
 #include "graph/onnx_graph.h"
-#include "graph/simplifier.h"
+#include "optimizer/simplifier.h"
 
 namespace dpl::passes {
 

@@ -1,16 +1,11 @@
 #include <set>
 
-#include "graph/passes/passes.h"
+#include "optimizer/passes/passes.h"
+#include "graph/node_attrs.h"
 
 namespace dpl::passes {
 
 namespace {
-
-const onnx::AttributeProto* attr(const onnx::NodeProto& n, const std::string& name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return &a;
-  return nullptr;
-}
 
 bool is_std(const onnx::NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
 
@@ -27,8 +22,8 @@ bool is_shape_of(const OnnxGraph& g, const std::string& shape_tensor, const std:
   const int p = g.producer(shape_tensor);
   if (p >= 0) {
     const auto& s = g.node(p);
-    return is_std(s) && s.op_type() == "Shape" && s.input_size() == 1 && s.input(0) == x && !attr(s, "start") &&
-           !attr(s, "end");
+    return is_std(s) && s.op_type() == "Shape" && s.input_size() == 1 && s.input(0) == x && !find_attr(s, "start") &&
+           !find_attr(s, "end");
   }
   if (!g.is_initializer(shape_tensor)) return false;
   for (auto d : xs)
@@ -50,7 +45,7 @@ int collapse_softmax_reshape(OnnxGraph& g) {
     auto xs = g.tensor_shape(x);
     if (!xs || xs->empty()) continue;
     const int64_t r = static_cast<int64_t>(xs->size());
-    const auto* fa = attr(f, "axis");
+    const auto* fa = find_attr(f, "axis");
     int64_t faxis = fa ? fa->i() : 1;
     if (faxis < 0) faxis += r;
     if (faxis < 0 || faxis >= r) continue;
@@ -69,7 +64,7 @@ int collapse_softmax_reshape(OnnxGraph& g) {
     if (si < 0) continue;
     const auto& s = g.node(si);
     if (!is_std(s) || !kOps.count(s.op_type()) || s.input_size() != 1 || s.output_size() != 1) continue;
-    const auto* sa = attr(s, "axis");
+    const auto* sa = find_attr(s, "axis");
     const int64_t saxis = sa ? sa->i() : (g.opset() >= 13 ? -1 : 1);
     if (saxis != 1 && saxis != -1) continue;
     const int ri = sole_consumer(g, s.output(0), sub);
@@ -84,16 +79,7 @@ int collapse_softmax_reshape(OnnxGraph& g) {
     auto& sm = g.mutable_node(si);
     sm.set_input(0, x);
     sm.set_output(0, y);
-    bool set = false;
-    const int64_t new_axis = k == r - 1 ? -1 : k;
-    for (auto& a : *sm.mutable_attribute())
-      if (a.name() == "axis") a.set_i(new_axis), set = true;
-    if (!set) {
-      auto* a = sm.add_attribute();
-      a->set_name("axis");
-      a->set_type(onnx::AttributeProto::INT);
-      a->set_i(new_axis);
-    }
+    set_attr(sm, "axis", static_cast<int64_t>(k == r - 1 ? -1 : k));
     std::vector<char> remove(g.node_count(), 0);
     remove[fi] = remove[ri] = 1;
     g.remove_nodes(remove);

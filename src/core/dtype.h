@@ -49,4 +49,4 @@ decltype(auto) dispatch_dtype(DType t, F&& f);
 
 }  // namespace dpl
 
-#include "runtime/dtype_dispatch.inl"
+#include "core/dtype_dispatch.inl"

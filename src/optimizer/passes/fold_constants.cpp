@@ -3,8 +3,8 @@
 #include <set>
 #include <unordered_map>
 
-#include "graph/node_convert.h"
-#include "graph/passes/passes.h"
+#include "runtime/node_convert.h"
+#include "optimizer/passes/passes.h"
 #include "graph/tensor_proto.h"
 #include "runtime/op_registry.h"
 #include "util/error.h"

@@ -1,17 +1,12 @@
 #include <algorithm>
 #include <optional>
 
-#include "graph/passes/passes.h"
+#include "optimizer/passes/passes.h"
+#include "graph/node_attrs.h"
 
 namespace dpl::passes {
 
 namespace {
-
-int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t dflt) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return dflt;
-}
 
 // Positions of a shape vector of length r that Gather(indices, axis 0) or Slice(axis 0)
 // select, when the indices/starts/ends are constants; empty optional when unknown.
@@ -24,7 +19,7 @@ std::optional<std::vector<int64_t>> selected_positions(const OnnxGraph& g, const
   };
   std::vector<int64_t> pos;
   if (n.op_type() == "Gather") {
-    if (int_attr(n, "axis", 0) != 0) return std::nullopt;
+    if (attr_int(n, "axis", 0) != 0) return std::nullopt;
     auto idx = const_vec(1);
     if (!idx) return std::nullopt;
     for (auto i : *idx) {
@@ -81,7 +76,7 @@ int fold_partial_shapes(OnnxGraph& g) {
     auto shape = g.tensor_shape(sh.input(0));
     if (!shape) continue;
     const int64_t r = static_cast<int64_t>(shape->size());
-    int64_t start = int_attr(sh, "start", 0), end = int_attr(sh, "end", r);
+    int64_t start = attr_int(sh, "start", 0), end = attr_int(sh, "end", r);
     if (start < 0) start += r;
     if (end < 0) end += r;
     start = std::clamp<int64_t>(start, 0, r);
@@ -130,8 +125,8 @@ int fold_shapes(OnnxGraph& g) {
     int64_t start = 0, end = r;
     if (n.op_type() == "Shape") {
       // Opset 15: the slice [start, end) of the shape, negative values from the back, clamped.
-      start = int_attr(n, "start", 0);
-      end = int_attr(n, "end", r);
+      start = attr_int(n, "start", 0);
+      end = attr_int(n, "end", r);
       if (start < 0) start += r;
       if (end < 0) end += r;
       start = std::clamp<int64_t>(start, 0, r);

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/dtype.h"
+#include "core/dtype.h"
 #include "util/error.h"
 
 namespace dpl {

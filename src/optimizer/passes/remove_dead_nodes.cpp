@@ -1,6 +1,6 @@
 #include <vector>
 
-#include "graph/passes/passes.h"
+#include "optimizer/passes/passes.h"
 
 namespace dpl::passes {
 

@@ -1,4 +1,4 @@
-#include "graph/simplifier.h"
+#include "optimizer/simplifier.h"
 
 #include <onnx/checker.h>
 #include <spdlog/spdlog.h>
@@ -6,7 +6,7 @@
 #include <functional>
 #include <unordered_set>
 
-#include "graph/passes/passes.h"
+#include "optimizer/passes/passes.h"
 #include "util/error.h"
 
 namespace dpl {

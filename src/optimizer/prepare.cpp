@@ -1,0 +1,28 @@
+#include "optimizer/prepare.h"
+
+#include "optimizer/opset_upgrade.h"
+
+namespace dpl {
+
+void prepare_model(OnnxGraph& g, int target_opset, bool simplify_graph) {
+  if (simplify_graph) {
+    prepare_model(g, SimplifyOptions{}, target_opset);
+    return;
+  }
+  g.convert_constant_to_init();
+  if (g.opset() < target_opset) {
+    g.infer_shapes();  // the adapters read input shapes
+    upgrade_opset(g, target_opset);
+  }
+  g.set_names();
+  g.topologize();
+  g.infer_shapes();
+}
+
+void prepare_model(OnnxGraph& g, const SimplifyOptions& opts, int target_opset) {
+  prepare_model(g, target_opset, false);
+  simplify(g, opts);
+  g.set_names();
+}
+
+}  // namespace dpl
