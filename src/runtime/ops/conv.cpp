@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/bn_affine.h"
 #include "runtime/dnnl_util.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/conv_kernel.h"
@@ -171,7 +172,8 @@ class ConvOp : public Op {
   }
 
  private:
-  // W'[m] = W[m] * s[m], b'[m] = (b[m] - mean[m]) * s[m] + beta[m], s = gamma / sqrt(var + eps).
+  // W'[m] = W[m] * s[m], b'[m] = (b[m] - mean[m]) * s[m] + beta[m], s = gamma / sqrt(var + eps)
+  // (runtime/bn_affine.h), in float: fused results stay what they have always been.
   void fold_batch_norm(const NodeDesc& bn, const Tensor& w, const Tensor* b) {
     const float eps = bn.attrs.get_float("epsilon", 1e-5f);
     const float* gamma = bn.constant(1)->data<float>();
@@ -187,7 +189,7 @@ class ConvOp : public Op {
     float* fw = folded_w_.data<float>();
     float* fb = folded_b_.data<float>();
     for (int64_t c = 0; c < m; ++c) {
-      const float s = gamma[c] / std::sqrt(var[c] + eps);
+      const float s = bn_scale(gamma[c], var[c], eps);
       for (int64_t k = 0; k < per; ++k) fw[c * per + k] *= s;
       const float b0 = b ? b->data<float>()[c] : 0.f;
       fb[c] = (b0 - mean[c]) * s + beta[c];
