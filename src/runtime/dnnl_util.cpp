@@ -1,3 +1,5 @@
+// oneDNN plumbing (see dnnl_util.h): the engine, per-thread streams and scratch slots,
+// descriptors and reorders.
 #include "runtime/dnnl_util.h"
 
 #include <omp.h>
@@ -98,10 +100,11 @@ struct Scratch {
 };
 }  // namespace
 
-void* scratch(int slot, size_t bytes) {
+void* scratch(ScratchSlot slot, size_t bytes) {
   thread_local std::vector<Scratch> slots;
-  if (slot >= static_cast<int>(slots.size())) slots.resize(slot + 1);
-  Scratch& s = slots[slot];
+  const size_t i = static_cast<size_t>(slot);
+  if (i >= slots.size()) slots.resize(i + 1);
+  Scratch& s = slots[i];
   if (bytes > s.cap) {
     size_t cap = std::max(bytes, s.cap + s.cap / 2);
     cap = (cap + 63) / 64 * 64;
@@ -114,7 +117,7 @@ void* scratch(int slot, size_t bytes) {
   return s.p.get();
 }
 
-memory scratch_memory(int slot, const memory::desc& md) {
+memory scratch_memory(ScratchSlot slot, const memory::desc& md) {
   return memory(md, engine(), scratch(slot, std::max<size_t>(md.get_size(), 64)));
 }
 

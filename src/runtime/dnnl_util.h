@@ -51,12 +51,18 @@ void reorder(const memory& src, const memory& dst);
 // when its layout already is `md`.
 memory reorder_to(const memory& src, const memory::desc& md);
 
-// Grow-only per-thread buffers for activations reordered around a primitive. Slots are
-// independent; a slot's pointer stays valid until the next scratch() call for the same slot
-// on the same thread. 64-byte aligned. In use: 0 conv source, 1 conv destination, 2 conv
-// weights reordered per call, 3 ConvTranspose GEMM columns, 4 matmul B reordered per call.
-void* scratch(int slot, size_t bytes);
+// Grow-only per-thread buffers for data reordered or staged around a primitive, one per
+// use so that two uses in one call never share memory. A slot's pointer stays valid until
+// the next scratch() call for the same slot on the same thread. 64-byte aligned.
+enum class ScratchSlot {
+  ConvSrc,        // conv source reordered into the primitive's layout
+  ConvDst,        // conv destination in the primitive's layout, before the reorder back
+  ConvWeights,    // run-time conv weights reordered per call
+  DeconvColumns,  // ConvTranspose GEMM columns (deconv_gemm.cpp)
+  MatMulB,        // run-time matmul B reordered per call
+};
+void* scratch(ScratchSlot slot, size_t bytes);
 // Memory object over scratch slot `slot` sized for `md`.
-memory scratch_memory(int slot, const memory::desc& md);
+memory scratch_memory(ScratchSlot slot, const memory::desc& md);
 
 }  // namespace dpl::dnn

@@ -1,3 +1,5 @@
+// fold_batchnorm (see bn_fold.h): BatchNormalization folded into the Conv, ConvTranspose or
+// Gemm before it, with the affine form of runtime/bn_affine.h computed in double.
 #include "transform/bn_fold.h"
 
 #include <spdlog/spdlog.h>
@@ -5,6 +7,7 @@
 #include <cmath>
 #include <optional>
 
+#include "runtime/bn_affine.h"
 #include "transform/graph_edit.h"
 #include "util/error.h"
 
@@ -27,20 +30,18 @@ std::optional<std::string> check_bn(const OnnxGraph& g, int bn_index, BnParams& 
     Tensor t = float_init(g, bn, 1);
     return t.defined() ? t.numel() : -1;
   }();
-  std::vector<std::vector<float>> p;
+  std::vector<std::vector<double>> p;  // gamma, beta, mean, var (float values, exact in double)
   for (int k = 1; k <= 4; ++k) {
     Tensor t = float_init(g, bn, k);
     if (!t.defined()) return "its parameters are not float initializers";
     if (t.numel() != channels) return "its parameters differ in length";
-    p.push_back(t.to_f32_vector());
+    const std::vector<float> v = t.to_f32_vector();
+    p.emplace_back(v.begin(), v.end());
   }
   const double eps = attr_float(bn, "epsilon", 1e-5f);
-  out.s.resize(channels);
-  out.shift.resize(channels);
-  for (int64_t c = 0; c < channels; ++c) {
-    out.s[c] = p[0][c] / std::sqrt(static_cast<double>(p[3][c]) + eps);
-    out.shift[c] = p[1][c] - p[2][c] * out.s[c];
-  }
+  BnAffine affine = bn_affine(p[0], p[1], p[2], p[3], eps);
+  out.s = std::move(affine.scale);
+  out.shift = std::move(affine.shift);
   return std::nullopt;
 }
 

@@ -1,13 +1,15 @@
 // BatchNormalization. Inference (training_mode=0, every opset): per channel
-// y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a, folded once per
-// session when the parameters are initializers. training_mode=1 (opset 14/15) normalizes
-// with the batch's own statistics and also returns the updated running mean/variance.
+// y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a (runtime/bn_affine.h),
+// folded once per session when the parameters are initializers. training_mode=1 (opset
+// 14/15) normalizes with the batch's own statistics and also returns the updated running
+// mean/variance.
 // In fused sessions an inference BN absorbs a following Relu, LeakyRelu, Clip or SiLU
 // (dpl.Swish), applied in the same pass.
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "runtime/bn_affine.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/parallel.h"
@@ -162,14 +164,11 @@ class BatchNormOp : public Op {
     const auto s = to_f64(scale), b = to_f64(bias), m = to_f64(mean), v = to_f64(var);
     DPL_CHECK(s.size() == b.size() && s.size() == m.size() && s.size() == v.size(),
               "BatchNormalization '{}': scale, B, mean and var must have the same length", name_);
-    const size_t c = s.size();
-    ad_.resize(c), bd_.resize(c), af_.resize(c), bf_.resize(c);
-    for (size_t i = 0; i < c; ++i) {
-      ad_[i] = s[i] / std::sqrt(v[i] + static_cast<double>(eps_));
-      bd_[i] = b[i] - m[i] * ad_[i];
-      af_[i] = static_cast<float>(ad_[i]);
-      bf_[i] = static_cast<float>(bd_[i]);
-    }
+    BnAffine affine = bn_affine(s, b, m, v, static_cast<double>(eps_));
+    ad_ = std::move(affine.scale);
+    bd_ = std::move(affine.shift);
+    af_.assign(ad_.begin(), ad_.end());
+    bf_.assign(bd_.begin(), bd_.end());
   }
 
   void forward_training(const Tensor& x, const std::vector<const Tensor*>& in, std::vector<Tensor>& out, int64_t n,
@@ -193,11 +192,9 @@ class BatchNormOp : public Op {
       var[ch] = cnt > 0 ? q / cnt : 0.0;
     }
     const auto s = to_f64(*in[1]), bias = to_f64(*in[2]), rm = to_f64(*in[3]), rv = to_f64(*in[4]);
-    std::vector<double> a(c), b(c);
-    for (int64_t ch = 0; ch < c; ++ch) {
-      a[ch] = s[ch] / std::sqrt(var[ch] + static_cast<double>(eps_));
-      b[ch] = bias[ch] - mean[ch] * a[ch];
-    }
+    const BnAffine affine = bn_affine(s, bias, mean, var, static_cast<double>(eps_));
+    const std::vector<double>& a = affine.scale;
+    const std::vector<double>& b = affine.shift;
     if (x.dtype() == DType::F32) {
       std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end());
       affine_channels<float>(x.data<float>(), out[0].data<float>(), n, c, sp, af, bf);

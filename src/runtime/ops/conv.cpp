@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/bn_affine.h"
 #include "runtime/dnnl_util.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/conv_kernel.h"
@@ -58,17 +59,13 @@ class ConvOp : public Op {
  public:
   bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool extra_ready) const override {
     const std::string& t = f.op_type;
-    bool has_add = false, has_act = false;
-    for (const auto& a : self.absorbed) {
-      has_add |= a.op_type == "Add";
-      has_act |= a.op_type != "BatchNormalization";
-    }
+    bool has_add = false;
+    for (const auto& a : self.absorbed) has_add |= a.op_type == "Add";
     if (t == "BatchNormalization")
       return self.absorbed.empty() && f.outputs.size() == 1 && f.attrs.get_int("training_mode", 0) == 0 &&
              self.constant(1) && (!self.has_input(2) || self.constant(2)) && all_constant(f, 1, 5);
-    // SiLU ("dpl.Swish") is not taken: as a oneDNN 2.6 post-op it made YOLOX-Nano 3x slower
-    // (106 ms against 34 ms unfused, 2026-11-25), some conv implementations apparently
-    // falling back to slow paths. init() still knows how to apply it.
+    // SiLU ("dpl.Swish") is not taken: as a oneDNN post-op it made a whole model slower
+    // (docs/perf-notes.md). init() still knows how to apply it.
     if (t == "Relu" || t == "Sigmoid" || t == "HardSigmoid" || t == "HardSwish" || t == "Tanh" || t == "LeakyRelu")
       return true;
     if (t == "Clip") {
@@ -79,7 +76,6 @@ class ConvOp : public Op {
     // would be a bias, which the graph should carry as one). One per conv: oneDNN takes it
     // as a binary post-op on the output.
     if (t == "Add") {
-      (void)has_act;
       if (has_add || !extra_ready || f.inputs.size() != 2) return false;
       for (size_t i = 0; i < 2; ++i)
         if (f.constant(i)) return false;
@@ -89,14 +85,7 @@ class ConvOp : public Op {
   }
 
   void init(const NodeDesc& node) override {
-    ConvParams p;
-    p.op_name = "Conv '" + node.name + "'";
-    p.group = node.attrs.get_int("group", 1);
-    p.auto_pad = node.attrs.get_string("auto_pad", "NOTSET");
-    p.kernel_shape = node.attrs.get_ints("kernel_shape");
-    p.strides = node.attrs.get_ints("strides");
-    p.dilations = node.attrs.get_ints("dilations");
-    p.pads = node.attrs.get_ints("pads");
+    ConvParams p = ConvParams::from_node(node, false);
     own_inputs_ = node.own_inputs ? node.own_inputs : node.inputs.size();
     p.has_bias = own_inputs_ > 2 && node.has_input(2);
     DPL_CHECK(node.has_input(0) && node.has_input(1), "{}: needs inputs X and W", p.op_name);
@@ -171,7 +160,8 @@ class ConvOp : public Op {
   }
 
  private:
-  // W'[m] = W[m] * s[m], b'[m] = (b[m] - mean[m]) * s[m] + beta[m], s = gamma / sqrt(var + eps).
+  // W'[m] = W[m] * s[m], b'[m] = (b[m] - mean[m]) * s[m] + beta[m], s = gamma / sqrt(var + eps)
+  // (runtime/bn_affine.h), in float: fused results stay what they have always been.
   void fold_batch_norm(const NodeDesc& bn, const Tensor& w, const Tensor* b) {
     const float eps = bn.attrs.get_float("epsilon", 1e-5f);
     const float* gamma = bn.constant(1)->data<float>();
@@ -187,7 +177,7 @@ class ConvOp : public Op {
     float* fw = folded_w_.data<float>();
     float* fb = folded_b_.data<float>();
     for (int64_t c = 0; c < m; ++c) {
-      const float s = gamma[c] / std::sqrt(var[c] + eps);
+      const float s = bn_scale(gamma[c], var[c], eps);
       for (int64_t k = 0; k < per; ++k) fw[c * per + k] *= s;
       const float b0 = b ? b->data<float>()[c] : 0.f;
       fb[c] = (b0 - mean[c]) * s + beta[c];

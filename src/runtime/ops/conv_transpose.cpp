@@ -11,17 +11,7 @@ namespace {
 class ConvTransposeOp : public Op {
  public:
   void init(const NodeDesc& node) override {
-    ConvParams p;
-    p.transposed = true;
-    p.op_name = "ConvTranspose '" + node.name + "'";
-    p.group = node.attrs.get_int("group", 1);
-    p.auto_pad = node.attrs.get_string("auto_pad", "NOTSET");
-    p.kernel_shape = node.attrs.get_ints("kernel_shape");
-    p.strides = node.attrs.get_ints("strides");
-    p.dilations = node.attrs.get_ints("dilations");
-    p.pads = node.attrs.get_ints("pads");
-    p.output_padding = node.attrs.get_ints("output_padding");
-    p.output_shape = node.attrs.get_ints("output_shape");
+    ConvParams p = ConvParams::from_node(node, true);
     p.has_bias = node.has_input(2);
     DPL_CHECK(node.has_input(0) && node.has_input(1), "{}: needs inputs X and W", p.op_name);
     const Tensor* w = node.constant(1);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/row_moments.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
@@ -23,17 +24,7 @@ void instance_norm(const Tensor& x, const Tensor& scale, const Tensor& bias, flo
         for (int64_t i = beg; i < end; ++i) {
           const T* xp = xs + i * sp;
           T* yp = ys + i * sp;
-          double sum = 0;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j < sp; ++j) sum += static_cast<double>(xp[j]);
-          const double mean = sp > 0 ? sum / static_cast<double>(sp) : 0.0;
-          double sq = 0;
-#pragma omp simd reduction(+ : sq)
-          for (int64_t j = 0; j < sp; ++j) {
-            const double d = static_cast<double>(xp[j]) - mean;
-            sq += d * d;
-          }
-          const double var = sp > 0 ? sq / static_cast<double>(sp) : 0.0;
+          const auto [mean, var] = row_moments(xp, sp);
           const double a = s[i % c] / std::sqrt(var + static_cast<double>(eps));
           // (x - mean) * a + b: no cancellation when the mean is large against the spread.
           const T at = static_cast<T>(a), mt = static_cast<T>(mean), bt = static_cast<T>(b[i % c]);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/row_moments.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
@@ -51,17 +52,7 @@ void layer_norm(const T* x, T* y, S* mean_out, S* inv_out, int64_t rows, int64_t
         for (int64_t r = beg; r < end; ++r) {
           const T* xp = x + r * cols;
           T* yp = y + r * cols;
-          double sum = 0;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j < cols; ++j) sum += static_cast<double>(xp[j]);
-          const double mean = cols > 0 ? sum / static_cast<double>(cols) : 0.0;
-          double sq = 0;
-#pragma omp simd reduction(+ : sq)
-          for (int64_t j = 0; j < cols; ++j) {
-            const double d = static_cast<double>(xp[j]) - mean;
-            sq += d * d;
-          }
-          const double var = cols > 0 ? sq / static_cast<double>(cols) : 0.0;
+          const auto [mean, var] = row_moments(xp, cols);
           const double inv = 1.0 / std::sqrt(var + eps);
           if (mean_out) mean_out[r] = static_cast<S>(mean);
           if (inv_out) inv_out[r] = static_cast<S>(inv);

@@ -107,7 +107,7 @@ void MatMulKernel::run_raw(const void* a, const Dims& a_dims, const Dims& a_stri
   } else {
     memory user(e->user_b_md, dnn::engine(), const_cast<void*>(b));
     if (e->b_r) {
-      memory packed = dnn::scratch_memory(4, e->b_md);  // slot 4: B reordered per call
+      memory packed = dnn::scratch_memory(dnn::ScratchSlot::MatMulB, e->b_md);
       e->b_r.execute(dnn::stream(), user, packed);
       args[DNNL_ARG_WEIGHTS] = packed;
     } else {

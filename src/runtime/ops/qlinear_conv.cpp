@@ -18,18 +18,6 @@
 namespace dpl {
 namespace {
 
-ConvParams conv_attrs(const NodeDesc& node, const std::string& op) {
-  ConvParams p;
-  p.op_name = op + " '" + node.name + "'";
-  p.group = node.attrs.get_int("group", 1);
-  p.auto_pad = node.attrs.get_string("auto_pad", "NOTSET");
-  p.kernel_shape = node.attrs.get_ints("kernel_shape");
-  p.strides = node.attrs.get_ints("strides");
-  p.dilations = node.attrs.get_ints("dilations");
-  p.pads = node.attrs.get_ints("pads");
-  return p;
-}
-
 // w - w_zp[m] as int32, m the output channel (axis 0).
 std::vector<int32_t> shifted_weights(const Tensor& w, const Tensor* wzp) {
   std::vector<int32_t> r(static_cast<size_t>(w.numel()));
@@ -153,7 +141,7 @@ class IntConv {
 class QLinearConvOp : public Op {
  public:
   void init(const NodeDesc& node) override {
-    ConvParams p = conv_attrs(node, "QLinearConv");
+    ConvParams p = ConvParams::from_node(node, false);
     name_ = p.op_name;
     for (size_t i : {0, 1, 3, 4, 6})
       DPL_CHECK(node.has_input(i), "{}: input {} is required", name_, i);
@@ -212,7 +200,7 @@ class QLinearConvOp : public Op {
 class ConvIntegerOp : public Op {
  public:
   void init(const NodeDesc& node) override {
-    ConvParams p = conv_attrs(node, "ConvInteger");
+    ConvParams p = ConvParams::from_node(node, false);
     name_ = p.op_name;
     conv_.init(std::move(p), node, 1, 3);
   }

@@ -1,5 +1,6 @@
-// Conv and ConvTranspose against naive reference loops written here, plus the layout and
-// post-op options of ConvKernel and the per-shape primitive cache.
+// Conv and ConvTranspose against naive reference loops written here, plus ConvKernel's
+// paths (oneDNN in both layouts, direct depthwise, GEMM deconvolution) with fused post-ops
+// and the per-shape primitive cache.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -211,38 +212,37 @@ TEST(Conv, MismatchedChannelsIsAnError) {
   EXPECT_THROW(s.run({{"X", x}}), Error);
 }
 
-// ConvKernel directly: forced layouts and fused post-ops.
+// ConvKernel directly: both activation layouts of the oneDNN path (a 1x1 conv on 81 pixels
+// runs blocked, on 144 pixels plain; 3x3 always blocked) and fused post-ops.
 TEST(ConvKernel, LayoutsAndPostOpsMatchReference) {
-  Tensor x = random_f32({2, 16, 9, 9}, 21), b = random_f32({32}, 22);
+  Tensor b = random_f32({32}, 22);
   for (int64_t k : {1, 3}) {
     Tensor w = random_f32({32, 16, k, k}, 23);
     const int64_t p = k / 2;
-    RefConv r{1, {1, 1}, {1, 1}, {p, p}, {}};
-    Tensor ref = conv_ref(x, w, &b, r, {p, p});
-    Tensor addend = random_f32(ref.shape(), 24), residual = random_f32(ref.shape(), 25);
-    for (ActLayout l : {ActLayout::Auto, ActLayout::Plain, ActLayout::Blocked}) {
-      SCOPED_TRACE("k " + std::to_string(k) + " layout " + std::to_string(static_cast<int>(l)));
+    for (int64_t hw : {9, 12}) {
+      SCOPED_TRACE("k " + std::to_string(k) + " input " + std::to_string(hw) + "x" + std::to_string(hw));
+      Tensor x = random_f32({2, 16, hw, hw}, hw == 9 ? 21 : 45);
+      RefConv r{1, {1, 1}, {1, 1}, {p, p}, {}};
+      Tensor ref = conv_ref(x, w, &b, r, {p, p});
+      Tensor addend = random_f32(ref.shape(), 24);
       ConvParams cp;
       cp.pads = {p, p, p, p};
       cp.has_bias = true;
-      cp.src_layout = cp.dst_layout = l;
       {
         ConvKernel kern;
         kern.init(cp, &w, &b);
         expect_tensor_near(kern.run(x, w, &b), ref, 1e-4, 1e-5);
       }
-      // relu(conv + addend) then clip to [0, 0.5], then + 2 * residual (Sum).
-      cp.post_ops = {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Relu}, {PostOp::Kind::Clip, 0.f, 0.5f},
-                     {PostOp::Kind::Sum, 0.f, 0.f, 2.f}};
+      // relu(conv + addend) then clip to [0, 0.5].
+      cp.post_ops = {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Relu}, {PostOp::Kind::Clip, 0.f, 0.5f}};
       ConvKernel kern;
       kern.init(cp, nullptr, nullptr);
       Tensor want(DType::F32, ref.shape());
       for (int64_t i = 0; i < want.numel(); ++i) {
-        float v = std::max(ref.data<float>()[i] + addend.data<float>()[i], 0.f);
-        v = std::min(v, 0.5f);
-        want.data<float>()[i] = v + 2.f * residual.data<float>()[i];
+        const float v = std::max(ref.data<float>()[i] + addend.data<float>()[i], 0.f);
+        want.data<float>()[i] = std::min(v, 0.5f);
       }
-      expect_tensor_near(kern.run(x, w, &b, {&addend, &residual}), want, 1e-4, 1e-5);
+      expect_tensor_near(kern.run(x, w, &b, {&addend}), want, 1e-4, 1e-5);
       // Swish and sigmoid.
       cp.post_ops = {{PostOp::Kind::Swish, 1.f}, {PostOp::Kind::Sigmoid}};
       ConvKernel k2;
@@ -257,75 +257,71 @@ TEST(ConvKernel, LayoutsAndPostOpsMatchReference) {
   }
 }
 
-// Depthwise convolutions with outputs at least 32 wide take a direct NCHW path unless
-// Blocked is forced (oneDNN); both, with post-ops, must match the reference.
+// Depthwise convolutions with outputs at least 32 wide take a direct NCHW path, narrower
+// ones oneDNN; both, with post-ops, must match the reference.
 TEST(ConvKernel, DepthwisePathsAndPostOps) {
   for (int64_t k : {3, 5}) {
     for (int64_t s : {1, 2, 3}) {
-      // Output widths 100, 50, 34: all direct under Auto (the narrow oneDNN case is in
-      // Conv.DepthwiseStridedMatchesReference).
-      Tensor x = random_f32({2, 12, 11, 100}, 26);
-      Tensor w = random_f32({12, 1, k, k}, 27), b = random_f32({12}, 28);
-      const int64_t p = k / 2;
-      RefConv r{12, {s, s}, {1, 1}, {p, p - 1}, {}};
-      Tensor ref = conv_ref(x, w, &b, r, {p - 1, p});
-      Tensor addend = random_f32(ref.shape(), 29), residual = random_f32(ref.shape(), 30);
-      Tensor want(DType::F32, ref.shape());
-      for (int64_t i = 0; i < want.numel(); ++i) {
-        const float v = std::min(std::max(ref.data<float>()[i] + addend.data<float>()[i], -0.2f), 0.7f);
-        want.data<float>()[i] = v + 0.5f * residual.data<float>()[i];
-      }
-      for (ActLayout l : {ActLayout::Auto, ActLayout::Blocked}) {
-        SCOPED_TRACE("k " + std::to_string(k) + " s " + std::to_string(s) + " layout " + std::to_string(static_cast<int>(l)));
+      // Input width 100: output widths 100, 50, 34, all direct. Width 20: 20, 10, 7, all
+      // oneDNN (as in Conv.DepthwiseStridedMatchesReference).
+      for (int64_t width : {100, 20}) {
+        SCOPED_TRACE("k " + std::to_string(k) + " s " + std::to_string(s) + " width " + std::to_string(width));
+        Tensor x = random_f32({2, 12, 11, width}, 26);
+        Tensor w = random_f32({12, 1, k, k}, 27), b = random_f32({12}, 28);
+        const int64_t p = k / 2;
+        RefConv r{12, {s, s}, {1, 1}, {p, p - 1}, {}};
+        Tensor ref = conv_ref(x, w, &b, r, {p - 1, p});
+        Tensor addend = random_f32(ref.shape(), 29);
+        Tensor want(DType::F32, ref.shape());
+        for (int64_t i = 0; i < want.numel(); ++i)
+          want.data<float>()[i] = std::min(std::max(ref.data<float>()[i] + addend.data<float>()[i], -0.2f), 0.7f);
         ConvParams cp;
         cp.group = 12;
         cp.strides = {s, s};
         cp.pads = {p, p - 1, p - 1, p};
         cp.has_bias = true;
-        cp.src_layout = cp.dst_layout = l;
         ConvKernel plain;
         plain.init(cp, &w, &b);
         expect_tensor_near(plain.run(x, w, &b), ref, 1e-4, 1e-5);
-        cp.post_ops = {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Clip, -0.2f, 0.7f}, {PostOp::Kind::Sum, 0.f, 0.f, 0.5f}};
+        cp.post_ops = {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Clip, -0.2f, 0.7f}};
         ConvKernel fused;
         fused.init(cp, nullptr, nullptr);
-        expect_tensor_near(fused.run(x, w, &b, {&addend, &residual}), want, 1e-4, 1e-5);
+        expect_tensor_near(fused.run(x, w, &b, {&addend}), want, 1e-4, 1e-5);
       }
     }
   }
 }
 
-// ConvTranspose runs as GEMM + col2im (group 1, 2-D) unless Blocked is forced (oneDNN);
-// both, with post-ops, must match the reference.
+// ConvTranspose runs as GEMM + col2im for group 1 (2-D) and on oneDNN for group 2; both,
+// with post-ops, must match the reference.
 TEST(ConvKernel, TransposedPathsAndPostOps) {
-  Tensor x = random_f32({2, 5, 6, 7}, 40), w = random_f32({5, 3, 3, 4}, 41), b = random_f32({3}, 42);
-  // H: 2*5 + 2*2 + 1 + output_padding 1 - pads (1, 1) = 14; W: 3*6 + 3 + 1 - pads (2, 1) = 19.
-  RefConv r{1, {2, 3}, {2, 1}, {1, 2}, {14, 19}};
-  Tensor ref = deconv_ref(x, w, &b, r);
-  Tensor addend = random_f32(ref.shape(), 43), residual = random_f32(ref.shape(), 44);
-  Tensor want(DType::F32, ref.shape());
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    const float v = std::max(ref.data<float>()[i] + addend.data<float>()[i], 0.f);
-    want.data<float>()[i] = v - residual.data<float>()[i];
-  }
-  for (ActLayout l : {ActLayout::Auto, ActLayout::Blocked}) {
-    SCOPED_TRACE("layout " + std::to_string(static_cast<int>(l)));
+  for (int64_t group : {1, 2}) {
+    SCOPED_TRACE("group " + std::to_string(group));
+    const int64_t C = group == 1 ? 5 : 6;
+    Tensor x = random_f32({2, C, 6, 7}, 40), w = random_f32({C, 3, 3, 4}, 41), b = random_f32({3 * group}, 42);
+    // H: 2*5 + 2*2 + 1 + output_padding 1 - pads (1, 1) = 14; W: 3*6 + 3 + 1 - pads (2, 1) = 19.
+    RefConv r{group, {2, 3}, {2, 1}, {1, 2}, {14, 19}};
+    Tensor ref = deconv_ref(x, w, &b, r);
+    Tensor addend = random_f32(ref.shape(), 43);
+    Tensor want(DType::F32, ref.shape());
+    for (int64_t i = 0; i < want.numel(); ++i)
+      want.data<float>()[i] = std::max(ref.data<float>()[i] + addend.data<float>()[i], 0.f);
     ConvParams cp;
     cp.transposed = true;
+    cp.group = group;
     cp.strides = {2, 3};
     cp.dilations = {2, 1};
     cp.pads = {1, 2, 1, 1};
     cp.output_padding = {1, 0};
     cp.has_bias = true;
-    cp.src_layout = cp.dst_layout = l;
     ConvKernel plain;
     plain.init(cp, &w, &b);
     expect_tensor_near(plain.run(x, w, &b), ref, 1e-4, 1e-5);
     expect_tensor_near(plain.run(x.slice_rows(1, 1), w, &b), ref.slice_rows(1, 1), 1e-4, 1e-5);
-    cp.post_ops = {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Relu}, {PostOp::Kind::Sum, 0.f, 0.f, -1.f}};
+    cp.post_ops = {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Relu}};
     ConvKernel fused;
     fused.init(cp, nullptr, nullptr);
-    expect_tensor_near(fused.run(x, w, &b, {&addend, &residual}), want, 1e-4, 1e-5);
+    expect_tensor_near(fused.run(x, w, &b, {&addend}), want, 1e-4, 1e-5);
   }
 }
 

@@ -1,0 +1,344 @@
+// The oneDNN path of ConvKernel: per-shape primitive cache (Entry), primitive creation
+// with the post-ops, constant weights reordered once into the layout the primitive picked,
+// and the run with reorders around the primitive when it works in a blocked layout.
+#include <algorithm>
+#include <unordered_map>
+
+#include "runtime/ops/conv_kernel.h"
+#include "runtime/parallel.h"
+
+namespace dpl {
+
+using dnn::Dims;
+using dnn::memory;
+
+struct ConvKernel::Entry {
+  Shape x_shape, w_shape;
+  int threads = 1;
+  ConvGeometry g;
+  memory::desc user_src_md, user_dst_md, user_wei_md, bias_md;  // plain (ONNX) layouts
+  memory::desc src_md, dst_md, wei_md;                           // the primitive's layouts
+  dnnl::primitive prim;
+  std::vector<memory::desc> binary_mds;
+  std::vector<int> binary_po_index;  // position of each binary post-op in oneDNN's list
+  bool reorder_src = false, reorder_dst = false;
+  dnnl::reorder src_r, dst_r, wei_r;
+  memory packed_w;  // constant weights in wei_md
+};
+
+namespace {
+
+// Rule: plain NCHW src/dst (oneDNN's gemm:jit, no reorders) for unpadded float 1x1
+// convolutions on inputs of at least kPlain1x1MinPixels pixels (a plain GEMM, no im2col);
+// oneDNN's own layout (reorders from/to NCHW around it) for the rest. Measurements:
+// docs/perf-notes.md.
+constexpr int64_t kPlain1x1MinPixels = 128;
+
+bool prefer_plain(const ConvParams& p, const ConvGeometry& g) {
+  if (p.src_type != DType::F32) return false;  // int8 kernels want nhwc/blocked
+  if (p.transposed) return false;
+  if (g.G != 1) return false;
+  int64_t pixels = 1;
+  for (int i = 0; i < g.nsp; ++i) {
+    if (g.kernel[i] != 1 || g.pads_begin[i] != 0 || g.pads_end[i] != 0) return false;
+    pixels *= g.in[i];
+  }
+  return pixels >= kPlain1x1MinPixels;
+}
+
+// The ONNX weight layout as a oneDNN descriptor (strided view, no copy).
+memory::desc user_weight_desc(const ConvParams& p, const ConvGeometry& g) {
+  const auto dt = dnn::to_dnnl(p.wei_type);
+  int64_t K = 1;
+  for (auto k : g.kernel) K *= k;
+  Dims kdims(g.kernel.begin(), g.kernel.end());
+  Dims kstrides(kdims.size());
+  {
+    int64_t s = 1;
+    for (size_t i = kdims.size(); i-- > 0;) kstrides[i] = s, s *= kdims[i];
+  }
+  const int64_t Mg = g.M / g.G, Cg = g.C / g.G;
+  Dims dims, strides;
+  if (!p.transposed) {
+    // ONNX (M, C/G, k...) is oneDNN's (oc, ic, k...) or (g, oc/g, ic/g, k...).
+    if (g.G == 1) dims = {g.M, g.C}, strides = {g.C * K, K};
+    else dims = {g.G, Mg, Cg}, strides = {Mg * Cg * K, Cg * K, K};
+  } else {
+    // ONNX (C, M/G, k...) = (g, ic/g, oc/g, k...); oneDNN wants dims (g, oc/g, ic/g, k...).
+    if (g.G == 1) dims = {g.M, g.C}, strides = {K, g.M * K};
+    else dims = {g.G, Mg, Cg}, strides = {Cg * Mg * K, K, Mg * K};
+  }
+  dims.insert(dims.end(), kdims.begin(), kdims.end());
+  strides.insert(strides.end(), kstrides.begin(), kstrides.end());
+  return dnn::strided_desc(dims, dt, strides);
+}
+
+dnnl::algorithm eltwise_alg(PostOp::Kind k) {
+  using A = dnnl::algorithm;
+  switch (k) {
+    case PostOp::Kind::Relu:
+    case PostOp::Kind::LeakyRelu: return A::eltwise_relu;
+    case PostOp::Kind::Clip: return A::eltwise_clip;
+    case PostOp::Kind::Sigmoid: return A::eltwise_logistic;
+    case PostOp::Kind::Swish: return A::eltwise_swish;
+    case PostOp::Kind::HardSwish: return A::eltwise_hardswish;
+    case PostOp::Kind::Tanh: return A::eltwise_tanh;
+    default: fail("internal: post-op is not elementwise");
+  }
+}
+
+// p.post_ops as oneDNN post-ops; records the binary operands' descriptors in `e`.
+dnnl::post_ops onednn_post_ops(const ConvParams& p, const memory::desc& dst_req, ConvKernel::Entry& e) {
+  dnnl::post_ops po;
+  for (const PostOp& op : p.post_ops) {
+    switch (op.kind) {
+      case PostOp::Kind::BinaryAdd: {
+        // Operand in the destination's layout when that is fixed, else plain.
+        memory::desc md = dst_req.data.format_kind == dnnl_format_kind_any ? e.user_dst_md : dst_req;
+        e.binary_mds.push_back(md);
+        e.binary_po_index.push_back(po.len());
+        po.append_binary(dnnl::algorithm::binary_add, md);
+        break;
+      }
+      case PostOp::Kind::HardSigmoid:  // oneDNN 2.6 has no hardsigmoid: clip(alpha * x + beta, 0, 1)
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, op.alpha, op.beta);
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 1.f);
+        break;
+      case PostOp::Kind::Relu: po.append_eltwise(1.f, eltwise_alg(op.kind), 0.f, 0.f); break;
+      case PostOp::Kind::HardSwish: po.append_eltwise(1.f, eltwise_alg(op.kind), 0.f, 0.f); break;
+      case PostOp::Kind::Sigmoid:
+      case PostOp::Kind::Tanh: po.append_eltwise(1.f, eltwise_alg(op.kind), 0.f, 0.f); break;
+      default: po.append_eltwise(1.f, eltwise_alg(op.kind), op.alpha, op.beta); break;
+    }
+  }
+  return po;
+}
+
+// A Fwd (convolution_forward or deconvolution_forward) primitive built from `d`; records
+// the layouts oneDNN chose in `e`.
+template <typename Fwd>
+void make_primitive(const typename Fwd::desc& d, const dnnl::primitive_attr& attr, ConvKernel::Entry& e) {
+  typename Fwd::primitive_desc pd(d, attr, dnn::engine());
+  e.src_md = pd.src_desc();
+  e.dst_md = pd.dst_desc();
+  e.wei_md = pd.weights_desc();
+  e.prim = Fwd(pd);
+}
+
+// The convolution or deconvolution primitive for the requested activation layouts, with
+// oneDNN's choice of weight layout; fills the layouts it chose into `e`.
+void create_primitive(const ConvParams& p, const memory::desc& src_req, const memory::desc& dst_req,
+                      const dnnl::primitive_attr& attr, ConvKernel::Entry& e) {
+  const ConvGeometry& g = e.g;
+  const memory::desc wei_req(e.user_wei_md.dims(), dnn::to_dnnl(p.wei_type), memory::format_tag::any);
+  Dims strides(g.strides.begin(), g.strides.end()), dil(g.nsp), pl(g.nsp), pr(g.nsp);
+  for (int i = 0; i < g.nsp; ++i) {
+    dil[i] = g.dilations[i] - 1;
+    if (!p.transposed) {
+      pl[i] = g.pads_begin[i];
+      pr[i] = g.pads_end[i];
+    } else {
+      const int64_t full = g.strides[i] * (g.in[i] - 1) + (g.kernel[i] - 1) * g.dilations[i] + 1;
+      pl[i] = std::max<int64_t>(g.pads_begin[i], 0);
+      pr[i] = full - pl[i] - g.prim_out[i];
+    }
+  }
+  const auto pk = p.prop_kind;
+  auto desc = [&](auto fwd, dnnl::algorithm alg) {
+    using D = typename decltype(fwd)::desc;
+    return p.has_bias ? D(pk, alg, src_req, wei_req, e.bias_md, dst_req, strides, dil, pl, pr)
+                      : D(pk, alg, src_req, wei_req, dst_req, strides, dil, pl, pr);
+  };
+  using CF = dnnl::convolution_forward;
+  using DF = dnnl::deconvolution_forward;
+  if (!p.transposed) make_primitive<CF>(desc(CF(), dnnl::algorithm::convolution_direct), attr, e);
+  else make_primitive<DF>(desc(DF(), dnnl::algorithm::deconvolution_direct), attr, e);
+}
+
+}  // namespace
+
+ConvKernel::ConvKernel() = default;
+ConvKernel::~ConvKernel() = default;
+
+void ConvKernel::init(ConvParams p, const Tensor* const_w, const Tensor* const_b) {
+  p_ = std::move(p);
+  has_const_w_ = const_w != nullptr;
+  has_const_b_ = const_b != nullptr;
+  if (const_w) const_w_ = *const_w;
+  if (const_b) const_b_ = *const_b;
+  cache_.clear();
+  packed_w_.clear();
+}
+
+std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, const Shape& w) {
+  auto e = std::make_unique<Entry>();
+  e->x_shape = x;
+  e->w_shape = w;
+  e->threads = num_threads();
+  e->g = conv_geometry(p_, x, w);
+  const ConvGeometry& g = e->g;
+  const auto sdt = dnn::to_dnnl(p_.src_type), ddt = dnn::to_dnnl(p_.dst_type);
+
+  Dims src_dims(x.begin(), x.end());
+  Dims dst_dims = {g.N, g.M};
+  dst_dims.insert(dst_dims.end(), g.prim_out.begin(), g.prim_out.end());
+  e->user_src_md = dnn::plain_desc(src_dims, sdt);
+  e->user_dst_md = dnn::plain_desc(dst_dims, ddt);
+  e->user_wei_md = user_weight_desc(p_, g);
+  if (p_.has_bias) e->bias_md = dnn::plain_desc(Dims{g.M}, memory::data_type::f32);
+
+  const bool plain = prefer_plain(p_, g);
+  const memory::desc src_req = plain ? e->user_src_md : memory::desc(src_dims, sdt, memory::format_tag::any);
+  const memory::desc dst_req = plain ? e->user_dst_md : memory::desc(dst_dims, ddt, memory::format_tag::any);
+
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(onednn_post_ops(p_, dst_req, *e));
+  if (p_.src_zero_point) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+  try {
+    create_primitive(p_, src_req, dst_req, attr, *e);
+  } catch (const dnnl::error& err) {
+    fail("{}: oneDNN cannot build the primitive for X {} W {} ({})", p_.op_name, shape_str(x), shape_str(w),
+         err.what());
+  }
+  e->reorder_src = e->src_md != e->user_src_md;
+  e->reorder_dst = e->dst_md != e->user_dst_md;
+  if (e->reorder_src) e->src_r = dnnl::reorder(dnnl::reorder::primitive_desc(dnn::engine(), e->user_src_md,
+                                                                             dnn::engine(), e->src_md));
+  if (e->reorder_dst) e->dst_r = dnnl::reorder(dnnl::reorder::primitive_desc(dnn::engine(), e->dst_md,
+                                                                             dnn::engine(), e->user_dst_md));
+  if (e->wei_md != e->user_wei_md)
+    e->wei_r = dnnl::reorder(dnnl::reorder::primitive_desc(dnn::engine(), e->user_wei_md, dnn::engine(), e->wei_md));
+  if (has_const_w_) pack_constant_weights(*e, w);
+  return e;
+}
+
+// Constant weights in the entry's layout, reordered once and shared by entries that want
+// the same layout.
+void ConvKernel::pack_constant_weights(Entry& e, const Shape& w) {
+  DPL_CHECK(const_w_.shape() == w, "internal: {} constant weights changed shape", p_.op_name);
+  for (auto& [md, mem] : packed_w_)
+    if (md == e.wei_md) e.packed_w = mem;
+  if (!e.packed_w) {
+    memory user(e.user_wei_md, dnn::engine(), const_cast<void*>(const_w_.raw()));
+    e.packed_w = dnn::reorder_to(user, e.wei_md);
+    if (e.packed_w.get_data_handle() == user.get_data_handle()) e.packed_w = user;  // const_w_ keeps it alive
+    packed_w_.emplace_back(e.wei_md, e.packed_w);
+  }
+}
+
+ConvKernel::Entry& ConvKernel::entry_for(const Shape& x, const Shape& w) {
+  const int threads = num_threads();
+  for (size_t i = 0; i < cache_.size(); ++i) {
+    Entry& e = *cache_[i];
+    if (e.threads == threads && e.x_shape == x && e.w_shape == w) {
+      if (i != 0) std::rotate(cache_.begin(), cache_.begin() + static_cast<long>(i), cache_.begin() + static_cast<long>(i) + 1);
+      return *cache_[0];
+    }
+  }
+  constexpr size_t kMaxEntries = 4;
+  auto e = create_entry(x, w);
+  cache_.insert(cache_.begin(), std::move(e));
+  if (cache_.size() > kMaxEntries) cache_.pop_back();
+  return *cache_[0];
+}
+
+memory ConvKernel::weights_for(Entry& e, const Tensor& w) {
+  if (e.packed_w) return e.packed_w;
+  memory user(e.user_wei_md, dnn::engine(), const_cast<void*>(w.raw()));
+  if (!e.wei_r) return user;
+  memory packed = dnn::scratch_memory(dnn::ScratchSlot::ConvWeights, e.wei_md);
+  e.wei_r.execute(dnn::stream(), user, packed);
+  return packed;
+}
+
+Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
+                              const std::vector<const Tensor*>& binary_args, int32_t src_zp) {
+  Entry& e = entry_for(x.shape(), w.shape());
+  const ConvGeometry& g = e.g;
+  Tensor y(p_.dst_type, g.y_shape);
+
+  // The BinaryAdd operands, in the layouts the primitive was built with.
+  std::vector<memory> bin;
+  size_t bi = 0;
+  DPL_CHECK(p_.post_ops.empty() || !g.needs_expand,
+            "internal: {} post-ops with an output_shape beyond the natural output", p_.op_name);
+  for (const PostOp& op : p_.post_ops) {
+    if (op.kind != PostOp::Kind::BinaryAdd) continue;
+    DPL_CHECK(bi < binary_args.size() && binary_args[bi], "internal: {} post-op operand missing", p_.op_name);
+    DPL_CHECK(binary_args[bi]->shape() == y.shape(), "internal: {} fused add operand shape {} != output {}",
+              p_.op_name, shape_str(binary_args[bi]->shape()), shape_str(y.shape()));
+    bin.push_back(dnn::wrap(*binary_args[bi], e.binary_mds[bin.size()]));
+    ++bi;
+  }
+
+  memory src_user = dnn::wrap(x, e.user_src_md);
+  memory src = src_user;
+  if (e.reorder_src) {
+    src = dnn::scratch_memory(dnn::ScratchSlot::ConvSrc, e.src_md);
+    e.src_r.execute(dnn::stream(), src_user, src);
+  }
+  // The primitive's plain output: y itself, or a temporary when ConvTranspose's output
+  // extends beyond the natural one.
+  Tensor prim_y = y;
+  if (g.needs_expand) {
+    const Dims pd = e.user_dst_md.dims();
+    prim_y = Tensor(p_.dst_type, Shape(pd.begin(), pd.end()));
+  }
+  memory dst_user(e.user_dst_md, dnn::engine(), prim_y.raw());
+  memory dst = e.reorder_dst ? dnn::scratch_memory(dnn::ScratchSlot::ConvDst, e.dst_md) : dst_user;
+
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_for(e, w)}, {DNNL_ARG_DST, dst}};
+  if (p_.has_bias) {
+    const Tensor& bt = has_const_b_ ? const_b_ : *b;
+    DPL_CHECK(bt.numel() == e.g.M && bt.dtype() == DType::F32, "{}: bias B has shape {}, expected [{}]", p_.op_name,
+              shape_str(bt.shape()), e.g.M);
+    args[DNNL_ARG_BIAS] = memory(e.bias_md, dnn::engine(), const_cast<void*>(bt.raw()));
+  }
+  DPL_CHECK(bin.size() == e.binary_po_index.size(), "internal: {} has {} fused add operands, expected {}", p_.op_name,
+            bin.size(), e.binary_po_index.size());
+  for (size_t k = 0; k < bin.size(); ++k)
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(e.binary_po_index[k]) | DNNL_ARG_SRC_1] = bin[k];
+  memory zp_mem;
+  if (p_.src_zero_point) {
+    zp_mem = memory(memory::desc({1}, memory::data_type::s32, memory::format_tag::x), dnn::engine(), &src_zp);
+    args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = zp_mem;
+  }
+  e.prim.execute(dnn::stream(), args);
+  if (e.reorder_dst) e.dst_r.execute(dnn::stream(), dst, dst_user);
+  dnn::stream().wait();
+
+  if (g.needs_expand) expand_output(g, prim_y, b, y);
+  return y;
+}
+
+// Places the primitive's output prim_y at g.out_offset inside y; everything else is the
+// bias (or 0).
+void ConvKernel::expand_output(const ConvGeometry& g, const Tensor& prim_y, const Tensor* b, Tensor& y) const {
+  DPL_CHECK(p_.dst_type == DType::F32, "internal: {} output expansion only for float", p_.op_name);
+  const Tensor* bt = bias_for(b);
+  const int n = g.nsp;
+  int64_t out_sp = 1, prim_sp = 1;
+  for (int i = 0; i < n; ++i) out_sp *= g.out[i], prim_sp *= g.prim_out[i];
+  float* yd = y.data<float>();
+  const float* pd = prim_y.data<float>();
+  for (int64_t nc = 0; nc < g.N * g.M; ++nc) {
+    const float bv = bt ? bt->data<float>()[nc % g.M] : 0.f;
+    float* yo = yd + nc * out_sp;
+    std::fill_n(yo, out_sp, bv);
+    const float* po = pd + nc * prim_sp;
+    for (int64_t q = 0; q < prim_sp; ++q) {
+      int64_t rem = q, off = 0, mul = 1;
+      bool inside = true;
+      for (int i = n - 1; i >= 0; --i) {
+        const int64_t c = rem % g.prim_out[i] + g.out_offset[i];
+        rem /= g.prim_out[i];
+        if (c >= g.out[i]) inside = false;
+        off += c * mul;
+        mul *= g.out[i];
+      }
+      if (inside) yo[off] = po[q];
+    }
+  }
+}
+
+}  // namespace dpl
