@@ -10,7 +10,7 @@
 // (the cosine over all samples weighs each value equally; the per-sample ones show spread;
 // SQNR takes DIR_A as the signal and the difference as the noise).
 // An output X of DIR_A is compared with X_dq of DIR_B when DIR_B has no X: platforms that
-// quantize the network outputs rename them so (SPEC 7).
+// quantize the network outputs rename them so (docs/spec.md 7).
 'use strict';
 
 const fs = require('fs');

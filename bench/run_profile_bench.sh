@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cost of profiling (issue 5, item 4) on YOLOX-Nano (416x416) with real photographs from
+# Cost of profiling (docs/profiling.md) on YOLOX-Nano (416x416) with real photographs from
 # ../shared/data/imagenet-samples-200, preprocessed with dipoorlet-prep as
 # ../shared/models/README.md says:
 #   - time of the profiling stage of `dipoorlet -N CALIB` (per-layer and output comparison,
@@ -19,10 +19,9 @@
 #                SENS_SAMPLES (default 8; 0 skips the sensitivity run), SHARED (default ../shared)
 # Work files go to BUILD_DIR/profile_bench_work (removed at the start).
 set -uo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="$(cd "${1:-$ROOT/build}" && pwd)"
-SHARED="${SHARED:-$ROOT/../shared}"
 THREADS="${THREADS:-1}"
 CALIB="${CALIB:-100}"
 MEM_N="${MEM_N:-50 200}"
@@ -31,21 +30,15 @@ DEPLOY="${DEPLOY:-trt}"
 ALGO="${ALGO:-minmax}"
 SENS_SAMPLES="${SENS_SAMPLES:-8}"
 WORK="$BUILD/profile_bench_work"
-IMAGES="$SHARED/data/imagenet-samples-200"
-MODEL="$SHARED/models/yolox-nano/yolox_nano.onnx"
+MODEL="$(model_file yolox)"
 
-die() { echo "run_profile_bench.sh: $*" >&2; exit 1; }
-for tool in dipoorlet dipoorlet-infer dipoorlet-prep; do
-  [ -x "$BUILD/$tool" ] || die "$BUILD/$tool is not built"
-done
-[ -x /usr/bin/time ] || die "/usr/bin/time is missing (Debian package 'time')"
+require_tools dipoorlet dipoorlet-infer dipoorlet-prep
+require_time
 [ -f "$MODEL" ] || die "model $MODEL is missing"
 [ -d "$IMAGES" ] || die "no images in $IMAGES"
-rm -rf "$WORK"
-mkdir -p "$WORK"
+fresh_dir "$WORK"
 
-"$BUILD/dipoorlet-prep" -M "$MODEL" -i "$IMAGES" -O "$WORK/data" --bgr --resize letterbox --letterbox_align topleft \
-  --pad_value 114 >"$WORK/prep.log" 2>&1 || { cat "$WORK/prep.log" >&2; die "preparing the images failed"; }
+prepare_inputs yolox "$WORK/data" "$WORK/prep.log"
 total="$(ls "$WORK/data/images" | wc -l)"
 for n in $CALIB $MEM_N; do [ "$n" -le "$total" ] || die "only $total images, -N $n asked"; done
 
@@ -64,7 +57,7 @@ profiling_figures() {
 }
 
 echo "dipoorlet profiling bench: YOLOX-Nano 416, -D $DEPLOY -A $ALGO, $THREADS thread(s), -N $CALIB"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(machine_line); load average at start: $(load_average)"
 echo
 
 best_fp_wall="" best_fp_cpu=""
@@ -133,4 +126,4 @@ if [ "$SENS_SAMPLES" -gt 0 ]; then
   grep -o 'Suggested --skip_layers.*samples)' "$WORK/sens.log" | tail -1 | sed 's/^/  /'
 fi
 echo
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at the end: $(load_average)"

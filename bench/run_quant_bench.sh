@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quality and speed of the whole `dipoorlet` command (issue 3, item 6) on YOLOX-Nano (416x416)
+# Quality and speed of the whole `dipoorlet` command on YOLOX-Nano (416x416)
 # and PP-OCRv4 det (640x640), calibrated on real photographs from
 # ../shared/data/imagenet-samples-200 (preprocessed with dipoorlet-prep as
 # ../shared/models/README.md says), for each of -A minmax, hist, mse with -D trt:
@@ -25,10 +25,9 @@
 #                SHARED (default ../shared)
 # Work files go to BUILD_DIR/quant_bench_work (removed at the start).
 set -uo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="$(cd "${1:-$ROOT/build}" && pwd)"
-SHARED="${SHARED:-$ROOT/../shared}"
 THREADS="${THREADS:-1}"
 CALIB="${CALIB:-100}"
 MEM_N="${MEM_N:-50 200}"
@@ -38,44 +37,12 @@ DEPLOY="${DEPLOY:-trt}"
 EVAL="${EVAL:-}"
 REPEAT="${REPEAT:-2}"
 WORK="$BUILD/quant_bench_work"
-IMAGES="$SHARED/data/imagenet-samples-200"
-COSINE="$ROOT/bench/output_cosine.js"
 
-die() { echo "run_quant_bench.sh: $*" >&2; exit 1; }
-for tool in dipoorlet dipoorlet-infer dipoorlet-prep; do
-  [ -x "$BUILD/$tool" ] || die "$BUILD/$tool is not built"
-done
-[ -x /usr/bin/time ] || die "/usr/bin/time is missing (Debian package 'time')"
-command -v node >/dev/null || die "node is missing: run scripts/install_deps.sh"
+require_tools dipoorlet dipoorlet-infer dipoorlet-prep
+require_time
+require_node
 [ -d "$IMAGES" ] || die "no calibration images in $IMAGES"
-rm -rf "$WORK"
-mkdir -p "$WORK"
-
-model_file() {
-  case "$1" in
-    yolox) echo "$SHARED/models/yolox-nano/yolox_nano.onnx" ;;
-    ppocr_det) echo "$SHARED/models/ppocr/ch_PP-OCRv4_det_infer.onnx" ;;
-    *) die "unknown model $1" ;;
-  esac
-}
-prep_flags() {
-  case "$1" in
-    yolox) echo "--bgr --resize letterbox --letterbox_align topleft --pad_value 114" ;;
-    ppocr_det) echo "--image_size 640 --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375" ;;
-  esac
-}
-shape_flag() {
-  case "$1" in
-    ppocr_det) echo "--input_shape x:1,3,640,640" ;;
-    *) echo "" ;;
-  esac
-}
-label() {
-  case "$1" in
-    yolox) echo "YOLOX-Nano 416" ;;
-    ppocr_det) echo "PP-OCRv4 det 640" ;;
-  esac
-}
+fresh_dir "$WORK"
 
 # timed LOG CMD...: runs CMD under /usr/bin/time -v (output in LOG); prints "<wall s> <max RSS MiB>"
 # or "fail".
@@ -106,7 +73,7 @@ best_of() {
 }
 
 echo "dipoorlet quantization bench: -D $DEPLOY, $THREADS threads, -N $CALIB calibration images, memory at -N ${MEM_N// /, -N }"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(machine_line); load average at start: $(load_average)"
 echo
 
 failures=()
@@ -116,9 +83,7 @@ for m in $MODELS; do
   [ -f "$model" ] || die "model $model is missing"
   dir="$WORK/$m"
   mkdir -p "$dir"
-  # shellcheck disable=SC2046
-  "$BUILD/dipoorlet-prep" -M "$model" -i "$IMAGES" -O "$dir/all" $(prep_flags "$m") >"$dir/prep.log" 2>&1 ||
-    { cat "$dir/prep.log" >&2; die "preparing the images for $m failed"; }
+  prepare_inputs "$m" "$dir/all" "$dir/prep.log"
   input="$(ls "$dir/all")"
   total="$(ls "$dir/all/$input" | wc -l)"
   [ "$total" -ge "$CALIB" ] || die "$m: only $total images, -N $CALIB asked"
@@ -128,10 +93,7 @@ for m in $MODELS; do
   # Evaluation samples: the images after the calibration ones, numbered from 0.
   n_eval=$((total - CALIB))
   if [ -n "$EVAL" ] && [ "$EVAL" -lt "$n_eval" ]; then n_eval="$EVAL"; fi
-  mkdir -p "$dir/eval/$input"
-  for ((k = 0; k < n_eval; ++k)); do
-    ln -s "$dir/all/$input/$((CALIB + k)).bin" "$dir/eval/$input/$k.bin"
-  done
+  link_samples "$dir" "$CALIB" "$n_eval"
   # shellcheck disable=SC2207
   shape=($(shape_flag "$m"))
 
@@ -216,7 +178,7 @@ printf '%-17s %-6s %9s %9s %6s %9s %9s %7s %8s %8s\n' model algo "quant s" "FP32
   "RSS-N$(echo "$MEM_N" | awk '{ print $1 }')" "RSS-N$(echo "$MEM_N" | awk '{ print $NF }')" growth cosine "mean cos"
 for r in "${rows[@]}"; do echo "$r"; done
 echo
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at the end: $(load_average)"
 if ((${#failures[@]})); then
   echo
   echo "failed runs:"

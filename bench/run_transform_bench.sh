@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the weight transforms without training (issue 6, docs/weight_transforms.md) do to the
+# What the weight transforms without training (docs/weight_transforms.md) do to the
 # quantized network's output: for YOLOX-Nano (416x416), PP-OCRv4 det (640x640) and the PP-OCR
 # angle classifier (48x192), on snpe (per-tensor asymmetric weights, where these methods
 # matter) and trt (per-channel symmetric weights), for each of: no transform, --we, --bc,
@@ -22,10 +22,9 @@
 # Work files go to BUILD_DIR/transform_bench_work (removed at the start); the table is also
 # written to BUILD_DIR/transform_bench_work/table.txt, one row as soon as it is measured.
 set -uo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="$(cd "${1:-$ROOT/build}" && pwd)"
-SHARED="${SHARED:-$ROOT/../shared}"
 CALIB="${CALIB:-100}"
 EVAL="${EVAL:-100}"
 MODELS="${MODELS:-yolox ppocr_det ppocr_cls}"
@@ -34,48 +33,12 @@ CONFIGS="${CONFIGS:-none we bc we_bc}"
 ALGO="${ALGO:-mse}"
 THREADS="${THREADS:-2}"
 WORK="$BUILD/transform_bench_work"
-IMAGES="$SHARED/data/imagenet-samples-200"
-COSINE="$ROOT/bench/output_cosine.js"
 
-die() { echo "run_transform_bench.sh: $*" >&2; exit 1; }
-for tool in dipoorlet dipoorlet-infer dipoorlet-prep; do
-  [ -x "$BUILD/$tool" ] || die "$BUILD/$tool is not built"
-done
-command -v node >/dev/null || die "node is missing: run scripts/install_deps.sh"
+require_tools dipoorlet dipoorlet-infer dipoorlet-prep
+require_node
 [ -d "$IMAGES" ] || die "no photographs in $IMAGES"
-rm -rf "$WORK"
-mkdir -p "$WORK"
+fresh_dir "$WORK"
 TABLE="$WORK/table.txt"
-
-model_file() {
-  case "$1" in
-    yolox) echo "$SHARED/models/yolox-nano/yolox_nano.onnx" ;;
-    ppocr_det) echo "$SHARED/models/ppocr/ch_PP-OCRv4_det_infer.onnx" ;;
-    ppocr_cls) echo "$SHARED/models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx" ;;
-    *) die "unknown model $1" ;;
-  esac
-}
-prep_flags() {
-  case "$1" in
-    yolox) echo "--bgr --resize letterbox --letterbox_align topleft --pad_value 114" ;;
-    ppocr_det) echo "--image_size 640 --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375" ;;
-    ppocr_cls) echo "--image_size 48,192 --mean 127.5 --std 127.5" ;;
-  esac
-}
-shape_flag() {
-  case "$1" in
-    ppocr_det) echo "--input_shape x:1,3,640,640" ;;
-    ppocr_cls) echo "--input_shape x:1,3,48,192" ;;
-    *) echo "" ;;
-  esac
-}
-label() {
-  case "$1" in
-    yolox) echo "YOLOX-Nano 416" ;;
-    ppocr_det) echo "PP-OCRv4 det 640" ;;
-    ppocr_cls) echo "PP-OCR cls 48x192" ;;
-  esac
-}
 config_flags() {
   case "$1" in
     none) echo "" ;;
@@ -93,7 +56,7 @@ config_flags() {
 header="$(printf '%-18s %-5s %-10s %9s %9s %8s %8s %8s' model -D transform cosine "mean cos" "SQNR dB" "dSQNR" "time s")"
 {
   echo "weight transform bench: -A $ALGO, $THREADS threads, $CALIB calibration and $EVAL other evaluation photographs"
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "$(machine_line); load average at start: $(load_average)"
   echo "$header"
 } | tee "$TABLE"
 
@@ -103,14 +66,8 @@ for m in $MODELS; do
   [ -f "$model" ] || die "model $model is missing"
   dir="$WORK/$m"
   mkdir -p "$dir"
-  # shellcheck disable=SC2046
-  "$BUILD/dipoorlet-prep" -M "$model" -i "$IMAGES" -O "$dir/all" -N $((CALIB + EVAL)) $(prep_flags "$m") \
-    >"$dir/prep.log" 2>&1 || { cat "$dir/prep.log" >&2; die "preparing the photographs for $m failed"; }
-  input="$(ls "$dir/all")"
-  mkdir -p "$dir/eval/$input"
-  for ((k = 0; k < EVAL; ++k)); do
-    ln -s "$dir/all/$input/$((CALIB + k)).bin" "$dir/eval/$input/$k.bin"
-  done
+  prepare_inputs "$m" "$dir/all" "$dir/prep.log" -N $((CALIB + EVAL))
+  link_samples "$dir" "$CALIB" "$EVAL"
   # shellcheck disable=SC2207
   shape=($(shape_flag "$m"))
   "$BUILD/dipoorlet-infer" -M "$model" -I "$dir/eval" -N "$EVAL" --threads "$THREADS" "${shape[@]}" \
@@ -158,7 +115,7 @@ done
   echo "cosine / SQNR: QDQ vs original FP32 network output on the $EVAL evaluation photographs (cosine over all"
   echo "values, and the mean of per-image cosines); dSQNR: SQNR minus that of no transform on the same -D"
   echo "(negative: the transform made the quantized model worse); time: the whole dipoorlet command"
-  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "load average at the end: $(load_average)"
 } | tee -a "$TABLE"
 if ((${#failures[@]})); then
   echo

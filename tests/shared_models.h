@@ -7,8 +7,13 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "core/tensor.h"
+#include "runtime/session.h"
 
 namespace dpl::test {
 
@@ -27,6 +32,29 @@ inline std::vector<std::string> list_shared_models() {
   }
   std::sort(r.begin(), r.end());
   return r;
+}
+
+// Sizes for the symbolic input dimensions of the PP-OCR models (models/README.md: the
+// detector takes 640x640; a test may choose a smaller side); empty for the other models.
+inline std::map<std::string, Shape> ppocr_input_shapes(const std::string& model, int64_t det_side = 640) {
+  if (model.find("ch_PP-OCRv4_det") != std::string::npos) return {{"x", {1, 3, det_side, det_side}}};
+  if (model.find("ch_PP-OCRv4_rec") != std::string::npos) return {{"x", {1, 3, 48, 320}}};
+  if (model.find("ch_ppocr_mobile_v2.0_cls") != std::string::npos) return {{"x", {1, 3, 48, 192}}};
+  return {};
+}
+
+// A Session on `g`, or null with the runtime's message in `unsupported` when the runtime lacks
+// one of the model's operators ("does not support"; the tests skip such a model). Other errors
+// are thrown on.
+inline std::unique_ptr<Session> session_unless_unsupported(const OnnxGraph& g, std::string& unsupported) {
+  try {
+    return std::make_unique<Session>(g);
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    if (msg.find("does not support") == std::string::npos) throw;
+    unsupported = msg;
+    return nullptr;
+  }
 }
 
 // A gtest parameter name from a model path ("none" for the empty placeholder).

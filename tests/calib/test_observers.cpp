@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "calib/observer_hist.h"
 #include "calib/observer_minmax.h"
@@ -18,12 +19,15 @@ namespace {
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
+// A range as {lo, hi}: both ends compared in one expectation.
+std::pair<float, float> lo_hi(const Range& r) { return {r.lo, r.hi}; }
+
 Tensor vec(std::vector<float> v) {
   const auto n = static_cast<int64_t>(v.size());
   return Tensor::from_vector<float>({n}, v);
 }
 
-// The formula of SPEC 4 as written, in double, one element at a time.
+// The formula of docs/spec.md 4 as written, in double, one element at a time.
 struct RefOctav {
   double s;
   int steps;
@@ -114,42 +118,28 @@ TEST(HistObserver, ThresholdReachedExactlyPicksThatBin) {
   HistObserver h = hist_of({-4.f, -3.5f, 0.2f, 0.7f, 1.5f, 2.f});
   // Cumulative shares 2/6, 3/6, 4/6, 6/6. Threshold 0.5 is reached (equal) at bin 1:
   // c = 1.5 * 4 / 4 = 1.5 -> [max(-1.5, -4), min(1.5, 2)].
-  Range r = h.ranges(0.5).at("t");
-  EXPECT_EQ(r.lo, -1.5f);
-  EXPECT_EQ(r.hi, 1.5f);
+  EXPECT_EQ(lo_hi(h.ranges(0.5).at("t")), std::make_pair(-1.5f, 1.5f));
   // Just above 0.5: bin 2, c = 2.5 -> [-2.5, min(2.5, 2)].
-  r = h.ranges(0.5000001).at("t");
-  EXPECT_EQ(r.lo, -2.5f);
-  EXPECT_EQ(r.hi, 2.f);
+  EXPECT_EQ(lo_hi(h.ranges(0.5000001).at("t")), std::make_pair(-2.5f, 2.f));
   // First bin already enough: c = 0.5.
-  r = h.ranges(0.3).at("t");
-  EXPECT_EQ(r.lo, -0.5f);
-  EXPECT_EQ(r.hi, 0.5f);
+  EXPECT_EQ(lo_hi(h.ranges(0.3).at("t")), std::make_pair(-0.5f, 0.5f));
   // Never reached: the min/max range.
-  r = h.ranges(1.5).at("t");
-  EXPECT_EQ(r.lo, -4.f);
-  EXPECT_EQ(r.hi, 2.f);
+  EXPECT_EQ(lo_hi(h.ranges(1.5).at("t")), std::make_pair(-4.f, 2.f));
   // 1.0 is reached by the last bin: c = 3.5 -> [-3.5, 2].
-  r = h.ranges(1.0).at("t");
-  EXPECT_EQ(r.lo, -3.5f);
-  EXPECT_EQ(r.hi, 2.f);
+  EXPECT_EQ(lo_hi(h.ranges(1.0).at("t")), std::make_pair(-3.5f, 2.f));
 }
 
 TEST(HistObserver, AllZeroTensorGivesZeroRangeWithoutDividingByZero) {
   HistObserver h = hist_of({0.f, 0.f, -0.f}, 2048);
   EXPECT_EQ(h.counts("t")[0], 3u);
-  const Range r = h.ranges(0.99999).at("t");
-  EXPECT_EQ(r.lo, 0.f);
-  EXPECT_EQ(r.hi, 0.f);
+  EXPECT_EQ(lo_hi(h.ranges(0.99999).at("t")), std::make_pair(0.f, 0.f));
 }
 
 TEST(HistObserver, UnobservedTensorKeepsItsMinMaxRange) {
   MinMaxObserver mm;
   mm.observe("t", vec({-1.f, 2.f}), 1);
   HistObserver h(mm, 16);
-  const Range r = h.ranges(0.9).at("t");
-  EXPECT_EQ(r.lo, -1.f);
-  EXPECT_EQ(r.hi, 2.f);
+  EXPECT_EQ(lo_hi(h.ranges(0.9).at("t")), std::make_pair(-1.f, 2.f));
 }
 
 TEST_F(Threads, AbsHistogramOfLargeDataMatchesALoop) {
@@ -289,9 +279,7 @@ TEST(Octav, AllZeroSampleFallsBackToMinMaxAsTheOriginal) {
   OctavObserver o;
   o.observe("t", vec({0.f, 0.f, 0.f}), 1);
   o.observe("t", vec({1.f, 2.f, 3.f, 10.f}), 1);
-  const Range r = o.ranges().at("t");
-  EXPECT_EQ(r.lo, 0.f);
-  EXPECT_EQ(r.hi, 10.f);
+  EXPECT_EQ(lo_hi(o.ranges().at("t")), std::make_pair(0.f, 10.f));
   EXPECT_EQ(o.entries().at("t").nan_samples, 1);
 }
 

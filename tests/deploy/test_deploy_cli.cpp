@@ -6,37 +6,17 @@
 #include <filesystem>
 #include <map>
 
-#include "parity/parity_util.h"
+#include "cli_fixture.h"
 
 namespace fs = std::filesystem;
 
 namespace dpl::test {
 namespace {
 
-const fs::path kDipoorlet = fs::path(DPL_BINARY_DIR) / "dipoorlet";
-const fs::path kWork = fs::path(DPL_BINARY_DIR) / "deploy_tests" / "cli";
-
-class DeployCli : public ::testing::Test {
+// dipoorlet on the example, 4 samples, minmax.
+class DeployCli : public CliTest {
  protected:
-  // Each test has its own folder and example (ctest runs tests in parallel processes).
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(kDipoorlet)) << kDipoorlet << " is not built";
-    work_ = kWork / ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(work_);
-    fs::create_directories(work_);
-    make_example_in(work_, 4);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(work_);
-  }
-  // dipoorlet on the example, 4 samples, minmax; returns the exit status, output in <out>.log.
-  int run(const std::string& out, const std::string& args) {
-    const std::string cmd = quote(kDipoorlet.string()) + " -M " + quote((work_ / "example" / "tiny_cnn.onnx").string()) +
-                            " -I " + quote((work_ / "example" / "calib").string()) + " -N 4 -A minmax -O " +
-                            quote((work_ / out).string()) + " " + args;
-    return run_command(cmd, work_ / (out + ".log"), 120);
-  }
-  fs::path work_;
+  DeployCli() : CliTest("deploy_tests/cli", 4, "-A minmax", 120) {}
 };
 
 TEST_F(DeployCli, EveryPlatformWritesItsFilesAndTheExtras) {
@@ -53,7 +33,7 @@ TEST_F(DeployCli, EveryPlatformWritesItsFilesAndTheExtras) {
   for (const auto& [p, names] : files) {
     const std::string out = "out_" + p;
     const std::string extra = p == "stpu" ? " --stpu_wg" : "";
-    ASSERT_EQ(run(out, "-D " + p + " --deploy_extra trt_cache aimet" + extra), 0)
+    ASSERT_EQ(run_example(out, "-D " + p + " --deploy_extra trt_cache aimet" + extra), 0)
         << p << ":\n" << read_text(work_ / (out + ".log"));
     const std::string log = read_text(work_ / (out + ".log"));
     std::vector<std::string> all = names;
@@ -70,7 +50,7 @@ TEST_F(DeployCli, EveryPlatformWritesItsFilesAndTheExtras) {
 }
 
 TEST_F(DeployCli, UnknownDeployExtraIsAUsageError) {
-  EXPECT_EQ(run("out_bad_extra", "-D trt --deploy_extra onnx_qop"), 105);
+  EXPECT_EQ(run_example("out_bad_extra", "-D trt --deploy_extra onnx_qop"), 105);
   EXPECT_NE(read_text(work_ / "out_bad_extra.log").find("onnx_qop"), std::string::npos);
   EXPECT_FALSE(fs::exists(work_ / "out_bad_extra" / "trt_clip_val.json"));
 }

@@ -491,15 +491,21 @@ TEST(OnnxGraph, SoftmaxOverLastAxisStaysOneNode) {
   check_softmax_model(b.graph(), random_tensor({3, 5}, 7, -2.f, 2.f), 1);
 }
 
-TEST(OnnxGraph, PrepareConvertsUpsampleToResize) {
+// An opset-9 model: y = Upsample(x [1,1,2,2], scales) in `mode`, after prepare_model().
+OnnxGraph prepared_upsample9(const std::vector<float>& scales, const std::string& mode) {
   ModelBuilder b(9, 4);
   b.input("x", {1, 1, 2, 2})
-      .init("scales", Tensor::from_vector<float>({4}, {1.f, 1.f, 2.f, 3.f}))
+      .init("scales", Tensor::from_vector<float>({4}, scales))
       .node("Upsample", {"x", "scales"}, {"y"})
-      .attr("mode", std::string("nearest"))
+      .attr("mode", mode)
       .output("y");
   OnnxGraph g = b.graph();
   prepare_model(g);
+  return g;
+}
+
+TEST(OnnxGraph, PrepareConvertsUpsampleToResize) {
+  OnnxGraph g = prepared_upsample9({1.f, 1.f, 2.f, 3.f}, "nearest");
   EXPECT_EQ(g.opset(), 13);
   EXPECT_GE(g.model().ir_version(), 7);
   bool resize = false;
@@ -521,14 +527,7 @@ TEST(OnnxGraph, PrepareConvertsUpsampleToResize) {
 TEST(OnnxGraph, ConvertedLinearUpsampleKeepsAsymmetricCoordinates) {
   // Upsample-9 maps output i to input i / scale (libonnx's adapter alone leaves opset 11's
   // half_pixel default, which shifts every sample).
-  ModelBuilder b(9, 4);
-  b.input("x", {1, 1, 2, 2})
-      .init("scales", Tensor::from_vector<float>({4}, {1.f, 1.f, 2.f, 2.f}))
-      .node("Upsample", {"x", "scales"}, {"y"})
-      .attr("mode", std::string("linear"))
-      .output("y");
-  OnnxGraph g = b.graph();
-  prepare_model(g);
+  OnnxGraph g = prepared_upsample9({1.f, 1.f, 2.f, 2.f}, "linear");
   Tensor x = Tensor::from_vector<float>({1, 1, 2, 2}, {1.f, 3.f, 5.f, 11.f});
   TensorMap out = Session(g).run({{"x", x}});
   // Row/column source positions 0, 0.5, 1, 1.5 (clamped to 1).

@@ -23,14 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Sizes for symbolic input dimensions (models/README.md).
-std::map<std::string, Shape> fixed_shapes(const std::string& model) {
-  if (model.find("ch_PP-OCRv4_det") != std::string::npos) return {{"x", {1, 3, 640, 640}}};
-  if (model.find("ch_PP-OCRv4_rec") != std::string::npos) return {{"x", {1, 3, 48, 320}}};
-  if (model.find("ch_ppocr_mobile_v2.0_cls") != std::string::npos) return {{"x", {1, 3, 48, 192}}};
-  return {};
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -108,17 +100,12 @@ TEST_P(RealModel, Prepares) {
 }
 
 TEST_P(RealModel, SimplifiedGivesSameOutputs) {
-  const auto fixed = fixed_shapes(GetParam());
+  const auto fixed = ppocr_input_shapes(GetParam());  // the sizes of models/README.md
   OnnxGraph plain = OnnxGraph::load(path_);
   prepare_model(plain, 13, false);
-  std::unique_ptr<Session> sp;
-  try {
-    sp = std::make_unique<Session>(plain);
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    if (msg.find("does not support") != std::string::npos) GTEST_SKIP() << GetParam() << ": " << msg;
-    throw;
-  }
+  std::string unsupported;
+  const std::unique_ptr<Session> sp = session_unless_unsupported(plain, unsupported);
+  if (!sp) GTEST_SKIP() << GetParam() << ": " << unsupported;
   SimplifyOptions o;
   o.input_shapes = fixed;
   OnnxGraph simple = OnnxGraph::load(path_);

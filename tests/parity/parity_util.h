@@ -1,8 +1,9 @@
 // Shared by the tests that compare this project's runtime with ONNX Runtime on the real models
-// in ../shared/models (test_ort_parity.cpp: FP32 models; test_qdq_agreement.cpp: the QDQ
-// models `dipoorlet` writes): the model list with each model's real inputs (photographs with
-// the documented preprocessing, MNIST digits, fixed values for the constant-weight onnx-light
-// models), running the command-line tools, and the per-output cosine comparison.
+// in ../shared/models (test_ort_parity.cpp: FP32 models; test_qdq_agreement.cpp and
+// test_qop_agreement.cpp: the QDQ and QOP models `dipoorlet` writes): the model list with each
+// model's real inputs (photographs with the documented preprocessing, MNIST digits, fixed
+// values for the constant-weight onnx-light models), how a case starts (start_case(),
+// AgreementTest), running the command-line tools, and the per-output cosine comparison.
 #pragma once
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -17,6 +18,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include "graph/onnx_graph.h"
@@ -260,9 +263,9 @@ inline void make_example_in(const parity_fs::path& dir, int samples) {
 
 inline const parity_fs::path kDipoorlet = parity_fs::path(DPL_BINARY_DIR) / "dipoorlet";
 
-// Why a quantize-then-compare case (the QDQ and QOP agreement suites) cannot run here, or ""
-// when it can: the shared model or data absent, node or onnxruntime-node not installed.
-inline std::string agreement_skip_reason(const ParityCase& pc, const parity_fs::path& model) {
+// Why a case of the parity or agreement suites cannot run here, or "" when it can: the shared
+// model or data absent, node or onnxruntime-node not installed.
+inline std::string case_skip_reason(const ParityCase& pc, const parity_fs::path& model) {
   if (!pc.model.empty() && !parity_fs::exists(model)) return "shared model not present: " + model.string();
   if (!node_available()) return "node is not installed (run scripts/install_deps.sh)";
   if (!parity_fs::exists(kOrtPackage))
@@ -271,16 +274,84 @@ inline std::string agreement_skip_reason(const ParityCase& pc, const parity_fs::
   return "";
 }
 
-// Removes a case's work folder when the case passed (they reach gigabytes for the onnx-light
-// models); keeps it for diagnosis when it failed or when the environment variable `keep_env`
-// is set.
-struct RemoveIfPassed {
-  parity_fs::path dir;
-  const char* keep_env = nullptr;
-  ~RemoveIfPassed() {
-    std::error_code ec;
-    if (!::testing::Test::HasFailure() && !(keep_env && std::getenv(keep_env))) parity_fs::remove_all(dir, ec);
+// A model of all_parity_cases() quantized for one platform (the QDQ and QOP agreement suites).
+struct PlatformCase {
+  ParityCase model;
+  std::string platform;
+};
+
+inline void PrintTo(const PlatformCase& c, std::ostream* os) { *os << c.model.name << "_" << c.platform; }
+
+// gtest's name of a PlatformCase: <model>_<platform>.
+inline std::string platform_case_name(const ::testing::TestParamInfo<PlatformCase>& info) {
+  return info.param.model.name + "_" + info.param.platform;
+}
+
+// What start_case() found: why the case is skipped ("" when it runs) and the model to run.
+struct CaseStart {
+  std::string skip;
+  parity_fs::path run_model;
+};
+
+// How every parity and agreement case starts: skipped with the reason when it cannot run here
+// (case_skip_reason); else each of `tools` must be built, `work` is emptied, the bundled
+// example is generated there with `example_samples` samples when the case is the example, and
+// the model to run is the case's model or, for the onnx-light models, a copy with
+// intermediate outputs (ParityCase::intermediates: their final outputs are uniform). Use:
+//   CaseStart start;
+//   start_case(pc, work, samples, {kInfer}, start);
+//   if (!start.skip.empty()) GTEST_SKIP() << start.skip;
+//   if (HasFatalFailure()) return;
+inline void start_case(const ParityCase& pc, const parity_fs::path& work, int example_samples,
+                       const std::vector<parity_fs::path>& tools, CaseStart& start) {
+  const parity_fs::path model = pc.model.empty() ? work / "example" / "tiny_cnn.onnx" : kModels / pc.model;
+  start.skip = case_skip_reason(pc, model);
+  if (!start.skip.empty()) return;
+  for (const auto& tool : tools) ASSERT_TRUE(parity_fs::exists(tool)) << tool << " is not built";
+  parity_fs::remove_all(work);
+  parity_fs::create_directories(work);
+  if (pc.model.empty()) {
+    make_example_in(work, example_samples);
+    if (::testing::Test::HasFatalFailure()) return;
   }
+  start.run_model = model;
+  if (pc.intermediates) {
+    start.run_model = work / "model_with_intermediates.onnx";
+    add_intermediate_outputs(model, start.run_model);
+  }
+}
+
+// The fixture of the agreement suites, whose cases quantize a model of all_parity_cases() for
+// one platform and compare runs of the result. SetUp starts the case (start_case(), with
+// dipoorlet and dipoorlet-infer) in <build>/<suite_dir>/<model>_<platform>, or skips it with
+// the reason. TearDown removes the work folder when the case passed (they reach gigabytes for
+// the onnx-light models) and keeps it for diagnosis when it failed or when the environment
+// variable `keep_env` is set.
+class AgreementTest : public ::testing::TestWithParam<PlatformCase> {
+ protected:
+  AgreementTest(std::string suite_dir, int example_samples, const char* keep_env = nullptr)
+      : suite_dir_(std::move(suite_dir)), example_samples_(example_samples), keep_env_(keep_env) {}
+
+  void SetUp() override {
+    const PlatformCase& c = GetParam();
+    work_ = parity_fs::path(DPL_BINARY_DIR) / suite_dir_ / (c.model.name + "_" + c.platform);
+    start_case(c.model, work_, example_samples_, {kDipoorlet, kInfer}, start_);
+    if (!start_.skip.empty()) GTEST_SKIP() << start_.skip;
+    started_ = true;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (started_ && !HasFailure() && !(keep_env_ && std::getenv(keep_env_))) parity_fs::remove_all(work_, ec);
+  }
+
+  parity_fs::path work_;
+  CaseStart start_;  // start_.run_model: the model to quantize
+
+ private:
+  std::string suite_dir_;
+  int example_samples_;
+  const char* keep_env_;
+  bool started_ = false;
 };
 
 }  // namespace dpl::test

@@ -30,26 +30,11 @@ class OrtParity : public ::testing::TestWithParam<ParityCase> {};
 TEST_P(OrtParity, OutputsMatchOnnxRuntime) {
   const ParityCase& pc = GetParam();
   const fs::path work = fs::path(DPL_BINARY_DIR) / "parity" / pc.name;
-  const fs::path model = pc.model.empty() ? work / "example" / "tiny_cnn.onnx" : kModels / pc.model;
-  if (!pc.model.empty() && !fs::exists(model)) GTEST_SKIP() << "shared model not present: " << model;
-  if (!node_available()) GTEST_SKIP() << "node is not installed (run scripts/install_deps.sh)";
-  if (!fs::exists(kOrtPackage))
-    GTEST_SKIP() << "onnxruntime-node is not installed in tests/tools/node_modules (run scripts/install_deps.sh)";
-  if (!pc.data.empty() && !fs::exists(pc.data)) GTEST_SKIP() << "shared data not present: " << pc.data;
-  fs::remove_all(work);
-  fs::create_directories(work);
-  if (pc.model.empty()) {
-    make_example_in(work, pc.samples);
-    if (HasFatalFailure()) return;
-  }
-
-  fs::path run_model = model;
-  if (pc.intermediates) {
-    // Activations at about 1/4, 1/2 and 3/4 of the network become extra outputs.
-    run_model = work / "model_with_intermediates.onnx";
-    add_intermediate_outputs(model, run_model);
-    if (HasFatalFailure()) return;
-  }
+  CaseStart start;
+  start_case(pc, work, pc.samples, {}, start);
+  if (!start.skip.empty()) GTEST_SKIP() << start.skip;
+  if (HasFatalFailure()) return;
+  const fs::path& run_model = start.run_model;
 
   OnnxGraph g;
   try {

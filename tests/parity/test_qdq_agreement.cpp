@@ -1,4 +1,4 @@
-// Simulated = real (issue 3, item 5; SPEC 11): the QDQ model `dipoorlet` writes must run in
+// Simulated = real (docs/spec.md 11): the QDQ model `dipoorlet` writes must run in
 // ONNX Runtime as this project's runtime simulates it. For every model of ../shared/models
 // (and the bundled example, which needs no shared data) and the platforms trt, snpe, rv and
 // imx: `dipoorlet -A minmax` calibrates on 2 real samples and writes quant_model.onnx;
@@ -53,15 +53,8 @@ constexpr int kCalibSamples = 2;
 constexpr int kEvalSamples = 2;
 const std::vector<std::string> kPlatforms{"trt", "snpe", "rv", "imx"};
 
-struct AgreementCase {
-  ParityCase model;
-  std::string platform;
-};
-
-void PrintTo(const AgreementCase& c, std::ostream* os) { *os << c.model.name << "_" << c.platform; }
-
-std::vector<AgreementCase> all_cases() {
-  std::vector<AgreementCase> c;
+std::vector<PlatformCase> all_cases() {
+  std::vector<PlatformCase> c;
   for (const auto& m : all_parity_cases())
     for (const auto& p : kPlatforms) c.push_back({m, p});
   return c;
@@ -121,36 +114,20 @@ std::string fmt_diff(double d) {
   return s.str();
 }
 
-class QdqAgreement : public ::testing::TestWithParam<AgreementCase> {};
+// The work folder (over 1 GB for an onnx-light model's QDQ copies) is removed when the case
+// passes and kept for diagnosis when it fails.
+class QdqAgreement : public AgreementTest {
+ protected:
+  QdqAgreement() : AgreementTest("qdq_agreement", kCalibSamples + kEvalSamples) {}
+};
 
 TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
   const ParityCase& pc = GetParam().model;
   const std::string& platform = GetParam().platform;
   const std::string tag = "[qdq-agreement] " + pc.name + " " + platform;
-  const fs::path work = fs::path(DPL_BINARY_DIR) / "qdq_agreement" / (pc.name + "_" + platform);
-  const fs::path model = pc.model.empty() ? work / "example" / "tiny_cnn.onnx" : kModels / pc.model;
-  if (auto why = agreement_skip_reason(pc, model); !why.empty()) GTEST_SKIP() << why;
-  ASSERT_TRUE(fs::exists(kDipoorlet)) << kDipoorlet << " is not built";
-  ASSERT_TRUE(fs::exists(kInfer)) << kInfer << " is not built";
-  fs::remove_all(work);
-  fs::create_directories(work);
-  // The work folder (over 1 GB for an onnx-light model's QDQ copies) is removed when the case
-  // passes and kept for diagnosis when it fails.
-  RemoveIfPassed cleanup{work, nullptr};
+  const fs::path& work = work_;
+  const fs::path& run_model = start_.run_model;
   const int total = kCalibSamples + kEvalSamples;
-  if (pc.model.empty()) {
-    make_example_in(work, total);
-    if (HasFatalFailure()) return;
-  }
-
-  fs::path run_model = model;
-  if (pc.intermediates) {
-    // The onnx-light models' final outputs are uniform (constant weights): activations at
-    // about 1/4, 1/2 and 3/4 of the network become graph outputs before quantization.
-    run_model = work / "model_with_intermediates.onnx";
-    add_intermediate_outputs(model, run_model);
-    if (HasFatalFailure()) return;
-  }
   auto inputs = OnnxGraph::load(run_model.string()).network_inputs();
   ASSERT_EQ(inputs.size(), 1u) << "the agreement cases feed single-input models";
 
@@ -257,11 +234,7 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
   }
 }
 
-std::string case_name(const ::testing::TestParamInfo<AgreementCase>& info) {
-  return info.param.model.name + "_" + info.param.platform;
-}
-
-INSTANTIATE_TEST_SUITE_P(Models, QdqAgreement, ::testing::ValuesIn(all_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Models, QdqAgreement, ::testing::ValuesIn(all_cases()), platform_case_name);
 
 }  // namespace
 }  // namespace dpl::test

@@ -1,4 +1,4 @@
-// The QOperator model agrees with the QDQ model (issue 4 item 2; SPEC 11). For the bundled
+// The QOperator model agrees with the QDQ model (docs/spec.md 11, docs/qop.md). For the bundled
 // example and the models of ../shared/models (all have Conv or MatMul), on trt (per-channel
 // symmetric int8) and snpe (per-tensor asymmetric uint8): `dipoorlet -A minmax --quant_format
 // QOP` calibrates on 2 real samples and writes quant_model.onnx and qop_model.onnx; on 2 other
@@ -57,15 +57,8 @@ const std::set<std::string> kLeftOut{"light_bvlc_alexnet", "light_vgg19", "light
 // Cases whose QOP model our runtime does not run on snpe (see above).
 const std::set<std::string> kSlowUint8Conv{"agllnet", "road_segmentation", "deeplabv3", "ppocr_det", "yolox_nano"};
 
-struct QopCase {
-  ParityCase model;
-  std::string platform;
-};
-
-void PrintTo(const QopCase& c, std::ostream* os) { *os << c.model.name << "_" << c.platform; }
-
-std::vector<QopCase> all_cases() {
-  std::vector<QopCase> c;
+std::vector<PlatformCase> all_cases() {
+  std::vector<PlatformCase> c;
   for (const auto& m : all_parity_cases()) {
     if (kLeftOut.count(m.name)) continue;
     for (const auto& p : kPlatforms)
@@ -94,31 +87,19 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-class QopAgreement : public ::testing::TestWithParam<QopCase> {};
+// The work folder is kept when DPL_QOP_KEEP is set.
+class QopAgreement : public AgreementTest {
+ protected:
+  QopAgreement() : AgreementTest("qop_agreement", kCalibSamples + kEvalSamples, "DPL_QOP_KEEP") {}
+};
 
 TEST_P(QopAgreement, OnnxRuntimeRunsTheQopModelAsTheQdqModel) {
   const ParityCase& pc = GetParam().model;
   const std::string& platform = GetParam().platform;
   const std::string tag = "[qop-agreement] " + pc.name + " " + platform;
-  const fs::path work = fs::path(DPL_BINARY_DIR) / "qop_agreement" / (pc.name + "_" + platform);
-  const fs::path model = pc.model.empty() ? work / "example" / "tiny_cnn.onnx" : kModels / pc.model;
-  if (auto why = agreement_skip_reason(pc, model); !why.empty()) GTEST_SKIP() << why;
-  ASSERT_TRUE(fs::exists(kDipoorlet)) << kDipoorlet << " is not built";
-  ASSERT_TRUE(fs::exists(kInfer)) << kInfer << " is not built";
-  fs::remove_all(work);
-  fs::create_directories(work);
-  RemoveIfPassed cleanup{work, "DPL_QOP_KEEP"};
+  const fs::path& work = work_;
+  const fs::path& run_model = start_.run_model;
   const int total = kCalibSamples + kEvalSamples;
-  if (pc.model.empty()) {
-    make_example_in(work, total);
-    if (HasFatalFailure()) return;
-  }
-  fs::path run_model = model;
-  if (pc.intermediates) {
-    run_model = work / "model_with_intermediates.onnx";
-    add_intermediate_outputs(model, run_model);
-    if (HasFatalFailure()) return;
-  }
   const auto inputs = OnnxGraph::load(run_model.string()).network_inputs();
   ASSERT_EQ(inputs.size(), 1u) << "the agreement cases feed single-input models";
 
@@ -239,11 +220,7 @@ TEST_P(QopAgreement, OnnxRuntimeRunsTheQopModelAsTheQdqModel) {
   }
 }
 
-std::string case_name(const ::testing::TestParamInfo<QopCase>& info) {
-  return info.param.model.name + "_" + info.param.platform;
-}
-
-INSTANTIATE_TEST_SUITE_P(Models, QopAgreement, ::testing::ValuesIn(all_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Models, QopAgreement, ::testing::ValuesIn(all_cases()), platform_case_name);
 
 }  // namespace
 }  // namespace dpl::test

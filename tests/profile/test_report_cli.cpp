@@ -15,15 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "parity/parity_util.h"
+#include "cli_fixture.h"
 
 namespace fs = std::filesystem;
 
 namespace dpl::test {
 namespace {
 
-const fs::path kDipoorlet = fs::path(DPL_BINARY_DIR) / "dipoorlet";
-const fs::path kWork = fs::path(DPL_BINARY_DIR) / "profile_report_tests";
 const fs::path kChromium = "/usr/bin/chromium";
 constexpr int kSamples = 4;
 
@@ -36,21 +34,15 @@ std::string whole_file(const fs::path& p) {
 
 bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 
-class ProfileCli : public ::testing::Test {
+// The screenshot of ReportOpensInHeadlessChromium is kept in suite_dir_, beside the work
+// folders (which are removed when their test passes).
+class ProfileCli : public CliTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(kDipoorlet)) << kDipoorlet << " is not built";
-    work_ = kWork / ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(work_);
-    fs::create_directories(work_);
-    make_example_in(work_, kSamples);
-  }
+  ProfileCli() : CliTest("profile_report_tests", kSamples) {}
 
   // dipoorlet on the example, -D trt -A minmax, output in <work>/out; returns the exit code.
   int run(const std::vector<std::string>& extra) {
-    std::string cmd = quote(kDipoorlet.string()) + " -M " + quote((work_ / "example" / "tiny_cnn.onnx").string()) +
-                      " -I " + quote((work_ / "example" / "calib").string()) + " -N " + std::to_string(kSamples) +
-                      " -D trt -A minmax --threads 1 -O " + quote(out().string());
+    std::string cmd = dipoorlet_on_example(kSamples) + " -D trt -A minmax --threads 1 -O " + quote(out().string());
     for (const auto& a : extra) cmd += " " + quote(a);
     int rc = run_command(cmd, work_ / "console.txt", 300);
     console_ = whole_file(work_ / "console.txt");
@@ -58,7 +50,6 @@ class ProfileCli : public ::testing::Test {
   }
   fs::path out() const { return work_ / "out"; }
 
-  fs::path work_;
   std::string console_;
 };
 
@@ -191,7 +182,7 @@ TEST_F(ProfileCli, ReportOpensInHeadlessChromium) {
   std::ofstream(bad) << "<!DOCTYPE html><html><body><p>x</p><script>notDefined();</script></body></html>";
   EXPECT_FALSE(chromium_problems(bad, work_ / "broken.png", work_).empty()) << "the console check saw nothing";
 
-  const fs::path png = kWork / "report.png";
+  const fs::path png = suite_dir_ / "report.png";
   fs::remove(png);
   auto problems = chromium_problems(html, png, work_);
   EXPECT_TRUE(problems.empty()) << "Chromium reported:\n" << fmt::format("{}", fmt::join(problems, "\n"));

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "calib/sample_source.h"
+#include "cli_fixture.h"
 #include "parity/parity_util.h"
 #include "transform/transform_test_util.h"
 #include "optimizer/prepare.h"
@@ -21,24 +22,10 @@ namespace fs = std::filesystem;
 namespace dpl::test {
 namespace {
 
-const fs::path kDipoorlet = fs::path(DPL_BINARY_DIR) / "dipoorlet";
-const fs::path kWork = fs::path(DPL_BINARY_DIR) / "transform_cli_tests";
-
-class TransformCli : public ::testing::Test {
+// Only the example tests make the example (make_example(4)); the PP-OCR one does not need it.
+class TransformCli : public CliTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(fs::exists(kDipoorlet)) << kDipoorlet << " is not built";
-    work_ = kWork / ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(work_);
-    fs::create_directories(work_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(work_);
-  }
-
-  void make_example() {
-    make_example_in(work_, 4);
-  }
+  TransformCli() : CliTest("transform_cli_tests", 0) {}
 
   // dipoorlet -A minmax --threads 2 <args> -O <work>/<out>; returns the exit code.
   int dipoorlet(const std::vector<std::string>& args, const std::string& out) {
@@ -68,14 +55,13 @@ class TransformCli : public ::testing::Test {
 
   static std::string tail(const std::string& s) { return s.size() > 3000 ? "..." + s.substr(s.size() - 3000) : s; }
 
-  fs::path work_;
   std::string log_;  // console output of the last dipoorlet run
 };
 
 TEST_F(TransformCli, ExampleWritesEachStepsModelInOrderAndFoldsBn) {
-  make_example();
-  const std::string model = (work_ / "example" / "tiny_cnn.onnx").string();
-  const std::string calib = (work_ / "example" / "calib").string();
+  make_example(4);
+  const std::string model = example_model().string();
+  const std::string calib = example_calib().string();
   ASSERT_EQ(dipoorlet({"-M", model, "-I", calib, "-N", "4", "-D", "snpe", "--update_bn", "--bc", "--we"}, "all"), 0)
       << tail(log_);
   for (const char* f :
@@ -99,8 +85,8 @@ TEST_F(TransformCli, ExampleWritesEachStepsModelInOrderAndFoldsBn) {
 }
 
 TEST_F(TransformCli, ExampleEqualizedModelComputesTheSame) {
-  make_example();
-  const fs::path model = work_ / "example" / "tiny_cnn.onnx", calib = work_ / "example" / "calib";
+  make_example(4);
+  const fs::path model = example_model(), calib = example_calib();
   ASSERT_EQ(dipoorlet({"-M", model.string(), "-I", calib.string(), "-N", "4", "-D", "trt", "--we"}, "we"), 0)
       << tail(log_);
   EXPECT_NE(log_.find("2 pair(s), converged"), std::string::npos) << tail(log_);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/node_attrs.h"
 #include "graph/onnx_graph.h"
 #include "graph/tensor_proto.h"
 #include "runtime/session.h"
@@ -39,26 +40,10 @@ class OneNodeModel {
     node_.set_op_type(op_type);
     node_.set_name("node");
   }
-  OneNodeModel& attr_i(const std::string& n, int64_t v) {
-    auto* a = add(n, onnx::AttributeProto::INT);
-    a->set_i(v);
-    return *this;
-  }
-  OneNodeModel& attr_f(const std::string& n, float v) {
-    auto* a = add(n, onnx::AttributeProto::FLOAT);
-    a->set_f(v);
-    return *this;
-  }
-  OneNodeModel& attr_s(const std::string& n, const std::string& v) {
-    auto* a = add(n, onnx::AttributeProto::STRING);
-    a->set_s(v);
-    return *this;
-  }
-  OneNodeModel& attr_ints(const std::string& n, const std::vector<int64_t>& v) {
-    auto* a = add(n, onnx::AttributeProto::INTS);
-    for (auto x : v) a->add_ints(x);
-    return *this;
-  }
+  OneNodeModel& attr_i(const std::string& n, int64_t v) { return set_attr(node_, n, v), *this; }
+  OneNodeModel& attr_f(const std::string& n, float v) { return set_attr(node_, n, v), *this; }
+  OneNodeModel& attr_s(const std::string& n, const std::string& v) { return set_attr(node_, n, v), *this; }
+  OneNodeModel& attr_ints(const std::string& n, const std::vector<int64_t>& v) { return set_attr(node_, n, v), *this; }
   OneNodeModel& input(const std::string& name, const Tensor& example) {
     node_.add_input(name);
     auto* vi = graph_.add_input();
@@ -95,12 +80,6 @@ class OneNodeModel {
   }
 
  private:
-  onnx::AttributeProto* add(const std::string& n, onnx::AttributeProto::AttributeType t) {
-    auto* a = node_.add_attribute();
-    a->set_name(n);
-    a->set_type(t);
-    return a;
-  }
   int opset_;
   onnx::NodeProto node_;
   onnx::GraphProto graph_;
