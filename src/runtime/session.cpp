@@ -25,7 +25,8 @@ int Session::slot(const std::string& name) {
 }
 
 Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(opts)) {
-  set_num_threads(opts_.threads);
+  // Kernels may pack weights in init() with the session's thread count.
+  ThreadCountScope threads(opts_.threads);
   const auto& g = graph.graph();
   const int opset = static_cast<int>(graph.opset());
 
@@ -125,7 +126,7 @@ TensorMap Session::run(const TensorMap& feeds, const std::vector<std::string>& f
 
 TensorMap Session::run_range(int first, int last, const TensorMap& feeds, const std::vector<std::string>& fetch) {
   DPL_CHECK(first >= 0 && first <= last && last <= node_count(), "node range [{}, {}) out of range", first, last);
-  set_num_threads(opts_.threads);
+  ThreadCountScope threads(opts_.threads);  // hooks run under it too
   std::vector<Tensor> vals(slot_names_.size());
   for (const auto& [name, t] : feeds) {
     auto it = slot_of_.find(name);

@@ -3,7 +3,8 @@
 // unless asked to keep them. Any contiguous range of nodes can be run alone on cached
 // inputs (run_range), which is what layer-wise reconstruction and profiling need.
 // The session is the executor only: with SessionOptions::fuse it runs the plan that
-// runtime/fusion.h makes.
+// runtime/fusion.h makes, and while it builds its kernels or runs, the calling thread's
+// thread count is its own (runtime/parallel.h), so sessions never change each other's.
 #pragma once
 #include <functional>
 #include <memory>
