@@ -4,22 +4,36 @@
 // Life cycle: the session creates one Op per graph node, calls init() once with the node's
 // attributes and constant inputs (weights can be reordered/packed there), then forward()
 // for every batch. Shapes may change between calls (batch size, dynamic H/W), so kernels
-// that cache work keyed on shapes must check them.
+// that cache work keyed on shapes must check them. Training (reconstruction) calls
+// backward() after forward() with the same inputs; the backward pass of an op lives beside
+// its forward, in the same file.
 #pragma once
 #include <memory>
+#include <span>
 #include <vector>
 
-#include "runtime/node_desc.h"
 #include "core/tensor.h"
+#include "runtime/node_desc.h"
+#include "util/error.h"
 
 namespace dpl {
 
 struct OpContext {
+  // Threads of the session that runs the op (the calling thread's runtime/parallel.h count).
   int threads = 1;
   // Batch size the model was exported with (dim 0 of its first input) and the batch
   // actually fed. Reshape uses them to rescale a literal batch dimension.
   int64_t declared_batch = 0;
   int64_t actual_batch = 0;
+};
+
+// What backward() reads and writes. The caller keeps the forward pass's tensors.
+struct GradArgs {
+  std::vector<const Tensor*> inputs;        // as forward() got them (nullptr: omitted input)
+  std::vector<const Tensor*> outputs;       // what forward() produced
+  std::vector<const Tensor*> grad_outputs;  // dL/d(output k), its shape; nullptr: no gradient reaches it
+  std::vector<bool> wants;                  // per input: whether dL/d(input) is needed
+  std::span<Tensor> grad_inputs;            // per input: set to dL/d(input) where wanted
 };
 
 class Op {
@@ -30,18 +44,24 @@ class Op {
   // Tensor per node output; the kernel allocates and fills them.
   virtual void forward(OpContext& ctx, const std::vector<const Tensor*>& inputs,
                        std::vector<Tensor>& outputs) = 0;
-  // Fusion in inference sessions (SessionOptions::fuse): the session offers the node that
-  // consumes this op's output. `extra_inputs_ready` says whether the follower's other
-  // operands are computed before this node runs. Returning true makes the session drop the
-  // follower and pass it to init() in NodeDesc::absorbed. Called before init().
-  // Synthetic follower types: "dpl.Swish" (x * Sigmoid(x), YOLOX's SiLU).
+  // Fusion in inference sessions (SessionOptions::fuse, runtime/fusion.h): the session
+  // offers the node that consumes this op's output. `extra_inputs_ready` says whether the
+  // follower's other operands are computed before this node runs. Returning true makes the
+  // session drop the follower and pass it to init() in NodeDesc::absorbed. Called before
+  // init(). Synthetic follower types: kSwishOp, "dpl.Swish" (x * Sigmoid(x), YOLOX's SiLU).
   virtual bool can_absorb(const NodeDesc& self, const NodeDesc& follower, bool extra_inputs_ready) const {
     (void)self, (void)follower, (void)extra_inputs_ready;
     return false;
   }
-  // Reconstruction (AdaRound/BRECQ) will add a backward pass to the kernels that need one;
-  // an op reports whether it has one so the trainer can refuse a region it cannot train.
+  // Reconstruction (AdaRound/BRECQ) trains regions of the graph; an op reports whether it
+  // has a backward pass so the trainer can refuse a region it cannot train.
   virtual bool has_backward() const { return false; }
+  // Fills args.grad_inputs[i] with dL/d(input i) for every wanted input, from the forward
+  // pass's tensors and dL/d(outputs). Callers name the node in errors, as for forward().
+  virtual void backward(OpContext& ctx, const GradArgs& args) {
+    (void)ctx, (void)args;
+    fail("no backward pass for this operator");
+  }
 };
 
 }  // namespace dpl

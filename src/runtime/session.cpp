@@ -1,21 +1,16 @@
+// The executor of runtime/session.h: slots for every named value, one kernel per plan
+// node, and the run loop that feeds, hooks and frees them.
 #include "runtime/session.h"
 
-#include <algorithm>
 #include <map>
 
+#include "runtime/fusion.h"
 #include "runtime/node_convert.h"
 #include "runtime/op_registry.h"
 #include "runtime/parallel.h"
 #include "util/error.h"
 
 namespace dpl {
-
-struct Session::NodeRun {
-  NodeDesc desc;
-  std::unique_ptr<Op> op;
-  std::vector<int> in_slots;   // -1 for omitted optional inputs
-  std::vector<int> out_slots;  // -1 for omitted optional outputs
-};
 
 Session::~Session() = default;
 
@@ -30,7 +25,8 @@ int Session::slot(const std::string& name) {
 }
 
 Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(opts)) {
-  set_num_threads(opts_.threads);
+  // Kernels may pack weights in init() with the session's thread count.
+  ThreadCountScope threads(opts_.threads);
   const auto& g = graph.graph();
   const int opset = static_cast<int>(graph.opset());
 
@@ -63,7 +59,7 @@ Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(
 
   nodes_.resize(g.node_size());
   for (int i = 0; i < g.node_size(); ++i) {
-    NodeRun& nr = nodes_[i];
+    PlanNode& nr = nodes_[i];
     nr.desc = node_desc_from_proto(g.node(i), opset);
     nr.desc.own_inputs = nr.desc.inputs.size();
     for (const auto& in : nr.desc.inputs) nr.in_slots.push_back(in.empty() ? -1 : slot(in));
@@ -74,7 +70,13 @@ Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(
   // (fusion needs to know which operands are constants) and in init.
   for (auto& nr : nodes_)
     for (int s : nr.in_slots) nr.desc.const_inputs.push_back(s >= 0 && consts_[s].defined() ? &consts_[s] : nullptr);
-  if (opts_.fuse) fuse_nodes(graph);
+  if (opts_.fuse) {
+    std::vector<char> visible(slot_names_.size(), 0);  // graph outputs and kept tensors stay
+    for (const auto& o : outputs_) visible[slot_of_.at(o)] = 1;
+    for (const auto& k : opts_.keep)
+      if (slot_of_.count(k)) visible[slot_of_[k]] = 1;
+    nodes_ = plan_fusion(std::move(nodes_), PlanSlots{slot_names_, consts_, visible});
+  }
   for (auto& nr : nodes_) {
     try {
       nr.op->init(nr.desc);
@@ -82,91 +84,6 @@ Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(
       fail("node '{}' ({}): {}", nr.desc.name, nr.desc.op_type, e.what());
     }
   }
-}
-
-void Session::fuse_nodes(const OnnxGraph& graph) {
-  const int n = static_cast<int>(nodes_.size());
-  std::vector<int> producer(slot_names_.size(), -1);
-  std::vector<std::vector<int>> users(slot_names_.size());
-  for (int i = 0; i < n; ++i) {
-    for (int s : nodes_[i].out_slots)
-      if (s >= 0) producer[s] = i;
-    for (int s : nodes_[i].in_slots)
-      if (s >= 0 && (users[s].empty() || users[s].back() != i)) users[s].push_back(i);
-  }
-  std::vector<char> visible(slot_names_.size(), 0);  // graph outputs and kept tensors stay
-  for (const auto& o : graph.network_outputs()) visible[slot(o)] = 1;
-  for (const auto& k : opts_.keep)
-    if (slot_of_.count(k)) visible[slot_of_[k]] = 1;
-
-  std::vector<char> removed(n, 0);
-  auto uses_once = [](const NodeRun& nr, int s) { return std::count(nr.in_slots.begin(), nr.in_slots.end(), s) == 1; };
-  for (int i = 0; i < n; ++i) {
-    NodeRun& nr = nodes_[i];
-    if (removed[i]) continue;
-    while (nr.out_slots.size() == 1 && nr.out_slots[0] >= 0) {
-      const int out = nr.out_slots[0];
-      if (visible[out]) break;
-      std::vector<int> live;
-      for (int u : users[out])
-        if (!removed[u]) live.push_back(u);
-      if (live.size() == 1 && uses_once(nodes_[live[0]], out) && nodes_[live[0]].out_slots.size() >= 1) {
-        NodeRun& f = nodes_[live[0]];
-        // The follower's other operands must exist when this node runs.
-        bool ready = true;
-        std::vector<int> extra;
-        for (int s : f.in_slots) {
-          if (s == out || s < 0) continue;
-          extra.push_back(s);
-          if (!consts_[s].defined() && producer[s] >= i) ready = false;
-        }
-        if (!nr.op->can_absorb(nr.desc, f.desc, ready)) break;
-        nr.desc.absorbed.push_back(f.desc);
-        for (int s : extra) {
-          nr.in_slots.push_back(s);
-          nr.desc.inputs.push_back(slot_names_[s]);
-          nr.desc.const_inputs.push_back(consts_[s].defined() ? &consts_[s] : nullptr);
-        }
-        nr.out_slots = f.out_slots;
-        nr.desc.outputs = f.desc.outputs;
-        for (int s : f.out_slots)
-          if (s >= 0) producer[s] = i;
-        removed[live[0]] = 1;
-        continue;
-      }
-      // x * Sigmoid(x): offered as one synthetic "dpl.Swish" follower.
-      if (live.size() == 2) {
-        int a = live[0], b = live[1];
-        if (nodes_[a].desc.op_type != "Sigmoid") std::swap(a, b);
-        NodeRun &sg = nodes_[a], &mul = nodes_[b];
-        if (sg.desc.op_type == "Sigmoid" && mul.desc.op_type == "Mul" && sg.out_slots.size() == 1 &&
-            !visible[sg.out_slots[0]] && users[sg.out_slots[0]].size() == 1 && users[sg.out_slots[0]][0] == b &&
-            mul.in_slots.size() == 2 &&
-            ((mul.in_slots[0] == out && mul.in_slots[1] == sg.out_slots[0]) ||
-             (mul.in_slots[1] == out && mul.in_slots[0] == sg.out_slots[0]))) {
-          NodeDesc swish;
-          swish.name = mul.desc.name;
-          swish.op_type = "dpl.Swish";
-          swish.opset = mul.desc.opset;
-          swish.inputs = {slot_names_[out]};
-          swish.outputs = mul.desc.outputs;
-          if (nr.op->can_absorb(nr.desc, swish, true)) {
-            nr.desc.absorbed.push_back(swish);
-            nr.out_slots = mul.out_slots;
-            nr.desc.outputs = mul.desc.outputs;
-            producer[mul.out_slots[0]] = i;
-            removed[a] = removed[b] = 1;
-            continue;
-          }
-        }
-      }
-      break;
-    }
-  }
-  std::vector<NodeRun> kept;
-  for (int i = 0; i < n; ++i)
-    if (!removed[i]) kept.push_back(std::move(nodes_[i]));
-  nodes_ = std::move(kept);
 }
 
 Shape Session::input_shape(const std::string& name) const {
@@ -209,7 +126,7 @@ TensorMap Session::run(const TensorMap& feeds, const std::vector<std::string>& f
 
 TensorMap Session::run_range(int first, int last, const TensorMap& feeds, const std::vector<std::string>& fetch) {
   DPL_CHECK(first >= 0 && first <= last && last <= node_count(), "node range [{}, {}) out of range", first, last);
-  set_num_threads(opts_.threads);
+  ThreadCountScope threads(opts_.threads);  // hooks run under it too
   std::vector<Tensor> vals(slot_names_.size());
   for (const auto& [name, t] : feeds) {
     auto it = slot_of_.find(name);
@@ -242,7 +159,7 @@ TensorMap Session::run_range(int first, int last, const TensorMap& feeds, const 
   std::vector<const Tensor*> ins;
   std::vector<Tensor> outs;
   for (int i = first; i < last; ++i) {
-    NodeRun& nr = nodes_[i];
+    PlanNode& nr = nodes_[i];
     ins.clear();
     for (size_t k = 0; k < nr.in_slots.size(); ++k) {
       int s = nr.in_slots[k];

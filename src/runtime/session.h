@@ -2,6 +2,9 @@
 // calibration observers attach); intermediates are freed right after their last consumer
 // unless asked to keep them. Any contiguous range of nodes can be run alone on cached
 // inputs (run_range), which is what layer-wise reconstruction and profiling need.
+// The session is the executor only: with SessionOptions::fuse it runs the plan that
+// runtime/fusion.h makes, and while it builds its kernels or runs, the calling thread's
+// thread count is its own (runtime/parallel.h), so sessions never change each other's.
 #pragma once
 #include <functional>
 #include <memory>
@@ -15,6 +18,7 @@
 
 namespace dpl {
 
+struct PlanNode;
 using TensorMap = std::unordered_map<std::string, Tensor>;
 // Called once per graph input and once per node output, in execution order.
 using TensorHook = std::function<void(const std::string& name, const Tensor& value)>;
@@ -31,7 +35,7 @@ struct SessionOptions {
 
 class Session {
  public:
-  // The graph must be topologically sorted with named nodes (OnnxGraph::prepare does it).
+  // The graph must be topologically sorted with named nodes (prepare_model does it).
   // Throws one error listing every operator the runtime lacks.
   explicit Session(const OnnxGraph& graph, SessionOptions opts = {});
   ~Session();
@@ -52,9 +56,7 @@ class Session {
   const NodeDesc& node(int i) const;
 
  private:
-  struct NodeRun;
   int slot(const std::string& name);
-  void fuse_nodes(const OnnxGraph& graph);
   void check_feed(const std::string& name, const Tensor& t) const;
 
   SessionOptions opts_;
@@ -65,7 +67,7 @@ class Session {
   std::unordered_map<std::string, int> slot_of_;
   std::vector<std::string> slot_names_;
   std::vector<Tensor> consts_;      // per slot: initializer value, or undefined
-  std::vector<NodeRun> nodes_;
+  std::vector<PlanNode> nodes_;
   int64_t declared_batch_ = 0;
 };
 

@@ -1,3 +1,4 @@
+// Re-execution with a passive OpenMP wait policy (util/omp_env.h).
 #include "util/omp_env.h"
 
 #include <unistd.h>

@@ -1,9 +1,9 @@
 // libgomp's default wait policy spins between parallel regions. When another process holds
 // a core (a shared CI machine, a desktop), the spinning threads are preempted in the middle
-// of oneDNN's barriers: YOLOX-Nano with 2 threads took 2297 ms per image against 26.6 ms with
-// OMP_WAIT_POLICY=passive and 22.8 ms on one thread (2 cores, load average 3.7). libgomp reads
-// the policy when it loads, before main(), so the commands re-execute themselves once with
-// OMP_WAIT_POLICY=passive unless the user chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT).
+// of oneDNN's barriers and multi-threaded runs become many times slower (measurements in
+// docs/benchmarks.md). libgomp reads the policy when it loads, before main(), so
+// the commands re-execute themselves once with OMP_WAIT_POLICY=passive unless the user chose
+// a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT).
 #pragma once
 
 namespace dpl {

@@ -169,8 +169,19 @@ TEST(Session, FusionStopsAtGraphOutputs) {
   EXPECT_EQ(out.at("s1").to_f32_vector(), (std::vector<float>{2.f, -4.f, 1.f}));
 }
 
-// SiLU written as x * Sigmoid(x) (YOLOX) runs as one fused Sigmoid node.
-TEST(Session, FusedSiluMatchesTwoPassResult) {
+TEST(Session, FusionStopsAtKeptTensors) {
+  SessionOptions o;
+  o.fuse = true;
+  o.keep = {"s1"};
+  Session s(make_graph("x"), o);
+  EXPECT_EQ(s.node_count(), 3);  // "s1" is kept, so its node cannot absorb AddOne
+  TensorMap out = s.run({{"x", input()}}, {"r", "s1"});
+  EXPECT_EQ(out.at("r").to_f32_vector(), expected("x"));
+  EXPECT_EQ(out.at("s1").to_f32_vector(), (std::vector<float>{2.f, -4.f, 1.f}));
+}
+
+// x -> Sigmoid -> s, y = x * s: the SiLU pattern.
+OnnxGraph silu_graph() {
   onnx::ModelProto m;
   m.set_ir_version(8);
   m.add_opset_import()->set_version(13);
@@ -184,14 +195,30 @@ TEST(Session, FusedSiluMatchesTwoPassResult) {
   add_node(g, "Sigmoid", {"x"}, "s");
   add_node(g, "Mul", {"x", "s"}, "y");
   g->add_output()->set_name("y");
-  OnnxGraph graph = OnnxGraph::from_model(m);
+  return OnnxGraph::from_model(m);
+}
+
+// SiLU written as x * Sigmoid(x) (YOLOX) runs as one fused Sigmoid node.
+TEST(Session, FusedSiluMatchesTwoPassResult) {
   SessionOptions o;
   o.fuse = true;
-  Session fused(graph, o);
+  Session fused(silu_graph(), o);
   EXPECT_EQ(fused.node_count(), 1);
   std::vector<float> got = fused.run({{"x", input()}}).at("y").to_f32_vector();
   const float xs[] = {1.f, -2.f, 0.5f};
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(got[i], xs[i] / (1.f + std::exp(-xs[i])), 1e-6f);
+}
+
+TEST(Session, FusionLeavesSiluWhoseSigmoidIsAGraphOutput) {
+  SessionOptions o;
+  o.fuse = true;
+  OnnxGraph g = silu_graph();
+  g.add_network_output("s");
+  Session s(g, o);
+  EXPECT_EQ(s.node_count(), 2);
+  TensorMap out = s.run({{"x", input()}});
+  const float xs[] = {1.f, -2.f, 0.5f};
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(out.at("y").to_f32_vector()[i], xs[i] / (1.f + std::exp(-xs[i])), 1e-6f);
 }
 
 TEST(Session, RejectsModelListingEveryMissingOperator) {

@@ -1,6 +1,8 @@
 // Activations: Relu, LeakyRelu, Elu, Selu, Celu, Sigmoid, HardSigmoid, HardSwish, Tanh,
 // Softplus, Softsign, ThresholdedRelu. Float32 loops vectorize (Sigmoid and Tanh use the
 // branch-free approximations of elementwise.h, relative error below 3e-7); float64 uses libm.
+// Each functor's grad(x, y, dy) is dL/dx from its derivative, the op's backward pass
+// (float32); at a kink such as Relu's 0 it gives one of the one-sided derivatives.
 #include <algorithm>
 #include <cmath>
 
@@ -17,6 +19,7 @@ struct ReluFn : NoAttrs {
   template <typename T> static constexpr bool supports = ew::is_signed_numeric_v<T>;
   static constexpr bool heavy = false;
   template <typename T> T operator()(T x) const { return x > T(0) ? x : T(0); }
+  template <typename T> T grad(T x, T, T dy) const { return x > T(0) ? dy : T(0); }
 };
 
 struct LeakyReluFn {
@@ -25,6 +28,7 @@ struct LeakyReluFn {
   template <typename T> static constexpr bool supports = ew::is_float_v<T>;
   static constexpr bool heavy = false;
   template <typename T> T operator()(T x) const { return x < T(0) ? T(alpha) * x : x; }
+  template <typename T> T grad(T x, T, T dy) const { return x < T(0) ? T(alpha) * dy : dy; }
 };
 
 struct EluFn {
@@ -33,6 +37,8 @@ struct EluFn {
   template <typename T> static constexpr bool supports = ew::is_float_v<T>;
   static constexpr bool heavy = true;
   template <typename T> T operator()(T x) const { return x < T(0) ? T(alpha) * std::expm1(x) : x; }
+  // alpha * exp(x) = y + alpha below 0.
+  template <typename T> T grad(T x, T y, T dy) const { return x < T(0) ? dy * (y + T(alpha)) : dy; }
 };
 
 struct SeluFn {
@@ -47,6 +53,9 @@ struct SeluFn {
   template <typename T> T operator()(T x) const {
     return x > T(0) ? T(gamma) * x : T(gamma) * T(alpha) * std::expm1(x);
   }
+  template <typename T> T grad(T x, T y, T dy) const {
+    return x > T(0) ? T(gamma) * dy : dy * (y + T(gamma) * T(alpha));
+  }
 };
 
 struct CeluFn {
@@ -60,6 +69,8 @@ struct CeluFn {
   template <typename T> T operator()(T x) const {
     return x > T(0) ? x : T(alpha) * std::expm1(x / T(alpha));
   }
+  // exp(x / alpha) = y / alpha + 1 at or below 0.
+  template <typename T> T grad(T x, T y, T dy) const { return x > T(0) ? dy : dy * (y / T(alpha) + T(1)); }
 };
 
 struct SigmoidFn : NoAttrs {
@@ -69,6 +80,7 @@ struct SigmoidFn : NoAttrs {
     if constexpr (std::is_same_v<T, float>) return ew::sigmoid_fast(x);
     else return T(1) / (T(1) + std::exp(-x));
   }
+  template <typename T> T grad(T, T y, T dy) const { return dy * y * (T(1) - y); }
 };
 
 struct HardSigmoidFn {
@@ -83,6 +95,10 @@ struct HardSigmoidFn {
     const T v = T(alpha) * x + T(beta);
     return std::min(T(1), std::max(T(0), v));
   }
+  template <typename T> T grad(T x, T, T dy) const {
+    const T v = T(alpha) * x + T(beta);
+    return v > T(0) && v < T(1) ? T(alpha) * dy : T(0);
+  }
 };
 
 // x * HardSigmoid(x) with alpha = 1/6, beta = 0.5.
@@ -93,6 +109,10 @@ struct HardSwishFn : NoAttrs {
     const T v = x * T(1.0 / 6.0) + T(0.5);
     return x * std::min(T(1), std::max(T(0), v));
   }
+  template <typename T> T grad(T x, T, T dy) const {
+    const T v = x * T(1.0 / 6.0) + T(0.5);
+    return v <= T(0) ? T(0) : (v >= T(1) ? dy : dy * (x * T(1.0 / 3.0) + T(0.5)));
+  }
 };
 
 struct TanhFn : NoAttrs {
@@ -102,6 +122,7 @@ struct TanhFn : NoAttrs {
     if constexpr (std::is_same_v<T, float>) return ew::tanh_fast(x);
     else return std::tanh(x);
   }
+  template <typename T> T grad(T, T y, T dy) const { return dy * (T(1) - y * y); }
 };
 
 // log(1 + exp(x)), written to neither overflow nor lose the small values.
@@ -111,12 +132,18 @@ struct SoftplusFn : NoAttrs {
   template <typename T> T operator()(T x) const {
     return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
   }
+  // Sigmoid(x).
+  template <typename T> T grad(T x, T, T dy) const { return dy / (T(1) + std::exp(-x)); }
 };
 
 struct SoftsignFn : NoAttrs {
   template <typename T> static constexpr bool supports = ew::is_float_v<T>;
   static constexpr bool heavy = false;
   template <typename T> T operator()(T x) const { return x / (T(1) + std::fabs(x)); }
+  template <typename T> T grad(T x, T, T dy) const {
+    const T d = T(1) + std::fabs(x);
+    return dy / (d * d);
+  }
 };
 
 struct ThresholdedReluFn {
@@ -125,6 +152,7 @@ struct ThresholdedReluFn {
   template <typename T> static constexpr bool supports = ew::is_float_v<T>;
   static constexpr bool heavy = false;
   template <typename T> T operator()(T x) const { return x > T(alpha) ? x : T(0); }
+  template <typename T> T grad(T x, T, T dy) const { return x > T(alpha) ? dy : T(0); }
 };
 
 }  // namespace
@@ -142,6 +170,12 @@ class SigmoidOp : public UnaryOp<SigmoidFn> {
   void init(const NodeDesc& node) override {
     UnaryOp<SigmoidFn>::init(node);
     swish_ = !node.absorbed.empty();
+  }
+  // Fused SiLU runs in inference sessions only.
+  bool has_backward() const override { return !swish_; }
+  void backward(OpContext& ctx, const GradArgs& args) override {
+    DPL_CHECK(!swish_, "fused SiLU has no backward pass (fusion is for inference sessions)");
+    UnaryOp<SigmoidFn>::backward(ctx, args);
   }
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     if (!swish_) return UnaryOp<SigmoidFn>::forward(ctx, in, out);

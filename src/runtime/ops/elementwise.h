@@ -4,12 +4,14 @@
 #pragma once
 #include <bit>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <type_traits>
 
 #include "runtime/broadcast.h"
 #include "runtime/op_registry.h"
+#include "runtime/parallel.h"
 
 namespace dpl::ew {
 
@@ -123,15 +125,51 @@ inline const Tensor& required_input(const std::vector<const Tensor*>& in, size_t
   return *in[i];
 }
 
+// Whether a unary functor has a derivative: template <typename T> T grad(T x, T y, T dy)
+// const, giving dL/dx from the input x, the output y = f(x) and dL/dy (float32).
+template <typename Fn>
+inline constexpr bool has_grad_v = requires(const Fn& fn, float v) {
+  { fn.template grad<float>(v, v, v) } -> std::same_as<float>;
+};
+
 // Generic unary operator: Fn provides
 //   template <typename T> static constexpr bool supports = ...;
 //   void init(const NodeDesc&)                      (attributes; may be empty)
 //   template <typename T> T operator()(T x) const    (the elementwise function)
 //   static constexpr bool heavy                      (costly per element: smaller grain)
+// and optionally grad (has_grad_v), which gives the op its backward pass on float32.
 template <typename Fn>
 class UnaryOp : public Op {
  public:
   void init(const NodeDesc& node) override { fn_.init(node); }
+  bool has_backward() const override { return has_grad_v<Fn>; }
+  void backward(OpContext& ctx, const GradArgs& args) override {
+    if constexpr (!has_grad_v<Fn>) {
+      Op::backward(ctx, args);
+    } else {
+      if (args.wants.empty() || !args.wants[0]) return;
+      const Tensor& x = required_input(args.inputs, 0);
+      DPL_CHECK(!args.outputs.empty() && args.outputs[0] && args.outputs[0]->shape() == x.shape(),
+                "backward needs the forward output");
+      DPL_CHECK(x.dtype() == DType::F32, "backward supports float32 only, got {}", dtype_name(x.dtype()));
+      Tensor dx = Tensor::zeros(DType::F32, x.shape());
+      const Tensor* dy = args.grad_outputs.empty() ? nullptr : args.grad_outputs[0];
+      if (dy) {
+        DPL_CHECK(dy->dtype() == DType::F32 && dy->shape() == x.shape(), "output gradient must be float32 {}, got {} {}",
+                  shape_str(x.shape()), dtype_name(dy->dtype()), shape_str(dy->shape()));
+        const float *px = x.data<float>(), *py = args.outputs[0]->data<float>(), *pd = dy->data<float>();
+        float* pdx = dx.data<float>();
+        const Fn fn = fn_;
+        parallel_for(
+            x.numel(),
+            [&](int64_t b, int64_t e) {
+              for (int64_t i = b; i < e; ++i) pdx[i] = fn.template grad<float>(px[i], py[i], pd[i]);
+            },
+            Fn::heavy ? kElementwiseGrainHeavy : kElementwiseGrain);
+      }
+      args.grad_inputs[0] = std::move(dx);
+    }
+  }
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     if (forward_f16_as_f32(*this, ctx, in, out)) return;
     const Tensor& x = required_input(in, 0);

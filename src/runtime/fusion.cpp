@@ -1,0 +1,156 @@
+// The fusion planner of runtime/fusion.h: single followers first, then the pattern table.
+#include "runtime/fusion.h"
+
+#include <algorithm>
+#include <optional>
+
+namespace dpl {
+namespace {
+
+// The graph as the planner sees it while it merges nodes.
+struct PlanGraph {
+  const std::vector<PlanNode>& nodes;
+  const std::vector<std::vector<int>>& users;  // per slot: the nodes reading it, in order
+  const PlanSlots& slots;
+};
+
+// Several nodes reading one output that together act as one follower.
+struct PatternMatch {
+  NodeDesc follower;       // the synthetic node offered to Op::can_absorb
+  std::vector<int> nodes;  // the matched nodes: they leave the plan when absorbed
+  int last = -1;           // the matched node whose outputs the absorbing node takes over
+};
+
+// Matches the nodes `live` reading slot `out` (the only output of the node being extended).
+using PatternMatcher = std::optional<PatternMatch> (*)(const PlanGraph& g, int out, const std::vector<int>& live);
+
+// x * Sigmoid(x): a Sigmoid and a Mul reading x, the Mul also reading the Sigmoid's output
+// (and nothing else reading it).
+std::optional<PatternMatch> match_silu(const PlanGraph& g, int out, const std::vector<int>& live) {
+  if (live.size() != 2) return std::nullopt;
+  int a = live[0], b = live[1];
+  if (g.nodes[a].desc.op_type != "Sigmoid") std::swap(a, b);
+  const PlanNode &sg = g.nodes[a], &mul = g.nodes[b];
+  if (sg.desc.op_type != "Sigmoid" || mul.desc.op_type != "Mul" || sg.out_slots.size() != 1) return std::nullopt;
+  const int s = sg.out_slots[0];
+  if (s < 0 || g.slots.visible[s] || g.users[s].size() != 1 || g.users[s][0] != b) return std::nullopt;
+  if (mul.in_slots.size() != 2 ||
+      !((mul.in_slots[0] == out && mul.in_slots[1] == s) || (mul.in_slots[1] == out && mul.in_slots[0] == s)))
+    return std::nullopt;
+  PatternMatch m;
+  m.follower.name = mul.desc.name;
+  m.follower.op_type = kSwishOp;
+  m.follower.opset = mul.desc.opset;
+  m.follower.inputs = {g.slots.names[out]};
+  m.follower.outputs = mul.desc.outputs;
+  m.nodes = {a, b};
+  m.last = b;
+  return m;
+}
+
+// Multi-node followers, tried in order after the single-follower case.
+constexpr PatternMatcher kPatterns[] = {match_silu};
+
+class FusionPlanner {
+ public:
+  FusionPlanner(std::vector<PlanNode> nodes, const PlanSlots& slots)
+      : nodes_(std::move(nodes)),
+        slots_(slots),
+        producer_(slots.names.size(), -1),
+        users_(slots.names.size()),
+        removed_(nodes_.size(), 0) {
+    for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) {
+      for (int s : nodes_[i].out_slots)
+        if (s >= 0) producer_[s] = i;
+      for (int s : nodes_[i].in_slots)
+        if (s >= 0 && (users_[s].empty() || users_[s].back() != i)) users_[s].push_back(i);
+    }
+  }
+
+  std::vector<PlanNode> plan() && {
+    for (int i = 0; i < static_cast<int>(nodes_.size()); ++i)
+      if (!removed_[i])
+        while (extend(i)) {
+        }
+    std::vector<PlanNode> kept;
+    for (size_t i = 0; i < nodes_.size(); ++i)
+      if (!removed_[i]) kept.push_back(std::move(nodes_[i]));
+    return kept;
+  }
+
+ private:
+  // Lets node i absorb what reads its single output; false when nothing more can be taken.
+  bool extend(int i) {
+    const PlanNode& nr = nodes_[i];
+    if (nr.out_slots.size() != 1 || nr.out_slots[0] < 0) return false;
+    const int out = nr.out_slots[0];
+    if (slots_.visible[out]) return false;
+    std::vector<int> live;
+    for (int u : users_[out])
+      if (!removed_[u]) live.push_back(u);
+    const PlanNode* f = live.size() == 1 ? &nodes_[live[0]] : nullptr;
+    if (f && std::count(f->in_slots.begin(), f->in_slots.end(), out) == 1 && !f->out_slots.empty())
+      return absorb_follower(i, live[0]);
+    const PlanGraph g{nodes_, users_, slots_};
+    for (PatternMatcher match : kPatterns) {
+      std::optional<PatternMatch> m = match(g, out, live);
+      if (m && nr.op->can_absorb(nr.desc, m->follower, true)) {
+        absorb_pattern(i, *m);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Node i absorbs node fi, the one node reading its output (once).
+  bool absorb_follower(int i, int fi) {
+    PlanNode &nr = nodes_[i], &f = nodes_[fi];
+    const int out = nr.out_slots[0];
+    // The follower's other operands must exist when this node runs.
+    bool ready = true;
+    std::vector<int> extra;
+    for (int s : f.in_slots) {
+      if (s == out || s < 0) continue;
+      extra.push_back(s);
+      if (!slots_.consts[s].defined() && producer_[s] >= i) ready = false;
+    }
+    if (!nr.op->can_absorb(nr.desc, f.desc, ready)) return false;
+    nr.desc.absorbed.push_back(f.desc);
+    for (int s : extra) {
+      nr.in_slots.push_back(s);
+      nr.desc.inputs.push_back(slots_.names[s]);
+      nr.desc.const_inputs.push_back(slots_.consts[s].defined() ? &slots_.consts[s] : nullptr);
+    }
+    take_outputs(i, f);
+    removed_[fi] = 1;
+    return true;
+  }
+
+  void absorb_pattern(int i, const PatternMatch& m) {
+    nodes_[i].desc.absorbed.push_back(m.follower);
+    take_outputs(i, nodes_[m.last]);
+    for (int k : m.nodes) removed_[k] = 1;
+  }
+
+  // Node i now produces what `from` produced.
+  void take_outputs(int i, const PlanNode& from) {
+    nodes_[i].out_slots = from.out_slots;
+    nodes_[i].desc.outputs = from.desc.outputs;
+    for (int s : from.out_slots)
+      if (s >= 0) producer_[s] = i;
+  }
+
+  std::vector<PlanNode> nodes_;
+  const PlanSlots& slots_;
+  std::vector<int> producer_;
+  std::vector<std::vector<int>> users_;
+  std::vector<char> removed_;
+};
+
+}  // namespace
+
+std::vector<PlanNode> plan_fusion(std::vector<PlanNode> nodes, const PlanSlots& slots) {
+  return FusionPlanner(std::move(nodes), slots).plan();
+}
+
+}  // namespace dpl

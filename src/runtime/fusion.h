@@ -1,0 +1,39 @@
+// Fusion planning for inference sessions (SessionOptions::fuse): which nodes absorb the
+// nodes that follow them. Walking the graph in order, each node is offered its single
+// follower (the one node reading its output, once) through its kernel's Op::can_absorb, and
+// then the multi-node patterns of a small table (SiLU = x * Sigmoid(x), offered as one
+// synthetic "dpl.Swish" follower). An absorbing node takes over its followers' extra
+// operands and outputs; the absorbed nodes leave the plan. The Session only executes the
+// plan it gets back, so the executor stays the same for fused and unfused runs.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/op.h"
+
+namespace dpl {
+
+// Synthetic follower type for x * Sigmoid(x) (YOLOX's SiLU activation).
+inline constexpr const char* kSwishOp = "dpl.Swish";
+
+// One step of a session's execution plan: a node (or a node with the followers it absorbed,
+// NodeDesc::absorbed) and the session value slots it reads and writes.
+struct PlanNode {
+  NodeDesc desc;
+  std::unique_ptr<Op> op;
+  std::vector<int> in_slots;   // -1 for omitted optional inputs
+  std::vector<int> out_slots;  // -1 for omitted optional outputs
+};
+
+// What the planner needs to know of the session's values, per slot.
+struct PlanSlots {
+  const std::vector<std::string>& names;
+  const std::vector<Tensor>& consts;  // initializer value, or undefined
+  const std::vector<char>& visible;   // graph outputs and kept tensors: never absorbed away
+};
+
+// Returns the fused plan for `nodes` (topologically ordered; descs not yet init()ed).
+std::vector<PlanNode> plan_fusion(std::vector<PlanNode> nodes, const PlanSlots& slots);
+
+}  // namespace dpl
