@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "graph/node_builder.h"
 #include "graph/tensor_proto.h"
 #include "graph/weight_axes.h"
 #include "util/error.h"
@@ -101,20 +102,12 @@ class Builder {
     auto put_pair = [&](int i) {
       const QdqPair& q = pending_[i].pair;
       const std::string& t = q.tensor;
-      for (int k = 0; k < 2; ++k) {
-        onnx::NodeProto* nd = nodes.Add();
-        nd->set_op_type(k == 0 ? "QuantizeLinear" : "DequantizeLinear");
-        nd->set_name(t + (k == 0 ? "_QuantizeLinear" : "_DequantizeLinear"));
-        nd->add_input(k == 0 ? t : t + "_q");
-        nd->add_input(t + "_scale");
-        nd->add_input(t + "_zero_point");
-        nd->add_output(k == 0 ? t + "_q" : t + "_dq");
-        if (q.axis >= 0) {
-          auto* a = nd->add_attribute();
-          a->set_name("axis");
-          a->set_type(onnx::AttributeProto::INT);
-          a->set_i(q.axis);
-        }
+      for (const bool quantize : {true, false}) {
+        onnx::NodeProto& nd = *nodes.Add();
+        const std::string op = quantize ? "QuantizeLinear" : "DequantizeLinear";
+        const std::string in = quantize ? t : t + "_q", out = quantize ? t + "_q" : t + "_dq";
+        nd = make_node(op, {in, t + "_scale", t + "_zero_point"}, {out}, t + "_" + op);
+        if (q.axis >= 0) set_attr(nd, "axis", q.axis);
       }
     };
     for (int i : front) put_pair(i);
