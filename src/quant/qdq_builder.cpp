@@ -121,14 +121,8 @@ class Builder {
     for (const auto& pp : pending_) {
       const QdqPair& q = pp.pair;
       const QuantParams& p = q.params;
-      const Shape shape = p.per_channel() ? Shape{static_cast<int64_t>(p.scale.size())} : Shape{};
-      *gp.add_initializer() = tensor_to_proto(Tensor::from_vector<float>(shape, p.scale), q.tensor + "_scale");
-      Tensor zp(p.zp_type, shape);
-      for (size_t c = 0; c < p.zero_point.size(); ++c) {
-        if (p.zp_type == DType::I8) zp.data<int8_t>()[c] = static_cast<int8_t>(p.zero_point[c]);
-        else zp.data<uint8_t>()[c] = static_cast<uint8_t>(p.zero_point[c]);
-      }
-      *gp.add_initializer() = tensor_to_proto(zp, q.tensor + "_zero_point");
+      *gp.add_initializer() = tensor_to_proto(scale_tensor(p), q.tensor + "_scale");
+      *gp.add_initializer() = tensor_to_proto(zero_point_tensor(p), q.tensor + "_zero_point");
       // Types (and shapes where known) of the new tensors, for later passes that ask.
       onnx::TypeProto type;
       if (const auto* w = g_.initializer_proto(q.tensor)) {
