@@ -195,15 +195,15 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
   OnnxGraph g = fp.copy();
   DPL_CHECK(g.opset() >= 13, "the QDQ model needs opset 13 or later, the model has opset {}; convert it first", g.opset());
   g.topologize();
+  auto warn = [&](std::string w) {
+    if (!opts.quiet) spdlog::warn("{}", w);
+    out.warnings.push_back(std::move(w));
+  };
 
   for (const auto& name : opts.skip_layers)
-    if (!g.has_node(name)) {
-      out.warnings.push_back(fmt::format("skip_layers: the model has no node named '{}'", name));
-      spdlog::warn("{}", out.warnings.back());
-    }
+    if (!g.has_node(name)) warn(fmt::format("skip_layers: the model has no node named '{}'", name));
 
   Builder b(g, platform, act, weight, out);
-  const bool trt = platform.name == "trt";
   const bool quant_matmul_weight = platform.quantizes("MatMul");
   // Float32 or not known: quantizable. Shape tensors, indices etc. are not.
   auto is_float = [&](const std::string& t) {
@@ -224,7 +224,7 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
       if (prev < 0) continue;  // input 0 is a graph input or an initializer
       if (nin == 1 && merges_relu(g.node(prev).op_type())) continue;  // fused into its producer
     }
-    bool found_weight = false, trt_merged_add = false, input0_created = false;
+    bool found_weight = false, add_fused_into_conv = false, input0_created = false;
     const Placement here{Placement::Before, i};
     for (int k = 0; k < nin; ++k) {
       const std::string t = node.input(k);
@@ -240,10 +240,10 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
         dq = b.weight_pair(t, node, k, here, created);
       } else {
         if (!is_float(t)) continue;
-        if (trt && op == "Add" && !trt_merged_add) {
+        if (platform.fuses_add_into_conv && op == "Add" && !add_fused_into_conv) {
           const int prev = g.producer(t);
           if (prev >= 0 && g.node(prev).op_type() == "Conv") {
-            trt_merged_add = true;  // TensorRT fuses this branch into the Conv
+            add_fused_into_conv = true;  // the back end fuses this branch into the Conv
             continue;
           }
         }
@@ -260,9 +260,7 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
     for (int j = 0; j < static_cast<int>(outputs.size()); ++j) {
       const std::string& t = outputs[j];
       if (g.value_type(t) != DType::F32 && g.value_type(t) != DType::Undefined) {
-        out.warnings.push_back(
-            fmt::format("graph output '{}' is {}, not float: left unquantized", t, dtype_name(g.value_type(t))));
-        spdlog::warn("{}", out.warnings.back());
+        warn(fmt::format("graph output '{}' is {}, not float: left unquantized", t, dtype_name(g.value_type(t))));
         continue;
       }
       const int prev = g.producer(t);

@@ -1,4 +1,4 @@
-// Quantization parameters (SPEC 6) and the platform table (SPEC 5), worked by hand.
+// Quantization parameters (docs/spec.md 6) and the platform table (docs/spec.md 5), worked by hand.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -286,6 +286,7 @@ TEST(Platforms, TableMatchesSpec) {
     EXPECT_EQ(p.weight.bits, 8);
     EXPECT_EQ(p.act.bits, 8);
     EXPECT_FALSE(p.act.per_channel);
+    EXPECT_EQ(p.fuses_add_into_conv, name == "trt") << name;
     if (name != "ti") {
       EXPECT_FALSE(p.act.dynamic_sym || p.weight.dynamic_sym);
     }
