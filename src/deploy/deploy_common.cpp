@@ -1,3 +1,4 @@
+// The range look-ups and text formats every deploy writer shares (deploy/deploy_common.h).
 #include "deploy/deploy_common.h"
 
 #include <algorithm>

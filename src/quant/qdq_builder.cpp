@@ -1,3 +1,5 @@
+// The QDQ model's pairs: chosen per node input in graph order by the rules of
+// quant/qdq_builder.h, then written into the graph (nodes, initializers, value_info) at once.
 #include "quant/qdq_builder.h"
 
 #include <spdlog/spdlog.h>

@@ -59,8 +59,10 @@ void QopBuilder::run() {
       out_.folded_nodes.push_back(node.name());
       continue;
     }
-    const Lowering lower = lowering_for(node.op_type());
-    if (!lower || !lower(*this, i)) float_node(i);
+    const LoweringRule* rule = lowering_for(node.op_type());
+    const bool lowered = rule && (!rule->quantized_nodes_only || decisions_.quantizes_node(node.name())) &&
+                         rule->lower(*this, i, node);
+    if (!lowered) float_node(i);
   }
   for (const auto& o : g_.graph().output()) fp_outputs_[o.name()] = o;
   finish_outputs();
@@ -226,6 +228,20 @@ std::string QopBuilder::float_input(int i, int k) {
 }
 
 // ---- outcome ----
+
+std::optional<OutputPlan> QopBuilder::integer_output_plan(const onnx::NodeProto& n) {
+  const std::string& y = n.output(0);
+  auto plan = decisions_.output_plan(y);
+  if (!plan) {
+    not_converted(n, "its output has no activation range");
+    return std::nullopt;
+  }
+  if (std::string why; !decisions_.integer_only(y, plan->params, why)) {
+    not_converted(n, "the QDQ model uses its output in float (" + why + ")");
+    return std::nullopt;
+  }
+  return plan;
+}
 
 bool QopBuilder::not_converted(const onnx::NodeProto& n, const std::string& why) {
   out_.float_nodes.emplace_back(n.name(), why);

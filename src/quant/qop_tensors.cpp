@@ -1,3 +1,5 @@
+// The integer tensors of the QOP model, computed as ONNX's QuantizeLinear and QLinearConv
+// define them (quant/qop_tensors.h).
 #include "quant/qop_tensors.h"
 
 #include <cmath>

@@ -6,6 +6,7 @@
 #pragma once
 #include <onnx/onnx_pb.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -91,6 +92,9 @@ class QopBuilder {
   void integer_output(const std::string& y, const IntegerTensor& q, const OutputPlan& plan, const std::string& node);
   // Node `node` became a QLinear op (QopModel::qlinear_nodes).
   void count_qlinear(const std::string& node) { out_.qlinear_nodes.push_back(node); }
+  // The parameters of the integer output of `n` (QdqDecisions::output_plan) where the QDQ
+  // model uses that output on their grid only; else nullopt, `n` recorded as not converted.
+  std::optional<OutputPlan> integer_output_plan(const onnx::NodeProto& n);
   // A quantized node that stays float, with the reason (QopModel::float_nodes); returns false.
   bool not_converted(const onnx::NodeProto& n, const std::string& why);
   void warn(const std::string& w);

@@ -7,8 +7,7 @@
 
 namespace dpl::qop {
 
-bool lower_integer_concat(QopBuilder& b, int i) {
-  const onnx::NodeProto& n = b.graph().node(i);
+bool lower_integer_concat(QopBuilder& b, int i, const onnx::NodeProto& n) {
   if (n.input_size() == 0 || n.output_size() != 1) return false;
   std::vector<QuantParams> ps;
   for (int k = 0; k < n.input_size(); ++k) {

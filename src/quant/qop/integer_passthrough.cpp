@@ -5,8 +5,7 @@
 
 namespace dpl::qop {
 
-bool lower_integer_passthrough(QopBuilder& b, int i) {
-  const onnx::NodeProto& n = b.graph().node(i);
+bool lower_integer_passthrough(QopBuilder& b, int i, const onnx::NodeProto& n) {
   if (n.output_size() != 1 || n.input_size() < 1) return false;
   const std::string& t = n.input(0);
   const QdqPair* p = b.decisions().input_pair(i, 0);

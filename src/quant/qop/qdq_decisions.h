@@ -34,8 +34,12 @@ class QdqDecisions {
 
   // The QDQ model selected the node for quantization (QdqModel::quant_nodes).
   bool quantizes_node(const std::string& name) const { return quantized_nodes_.count(name) != 0; }
-  // The pair the QDQ model puts on input k of node `node`, or null.
-  const QdqPair* input_pair(int node, int k) const { return input_pairs_[node][k]; }
+  // The pair the QDQ model puts on input k of node `node`, or null (also when the node has
+  // no input k).
+  const QdqPair* input_pair(int node, int k) const {
+    const auto& pairs = input_pairs_[node];
+    return k < static_cast<int>(pairs.size()) ? pairs[k] : nullptr;
+  }
   // The pair of tensor `t`, or null.
   const QdqPair* pair(const std::string& t) const;
 

@@ -9,13 +9,10 @@
 
 namespace dpl::qop {
 
-bool lower_qlinear_conv(QopBuilder& b, int i) {
+bool lower_qlinear_conv(QopBuilder& b, int i, const onnx::NodeProto& n) {
   const OnnxGraph& g = b.graph();
   const QdqDecisions& d = b.decisions();
-  const onnx::NodeProto& n = g.node(i);
-  if (!d.quantizes_node(n.name())) return false;
-  const QdqPair* px = d.input_pair(i, 0);
-  const QdqPair* pw = n.input_size() > 1 ? d.input_pair(i, 1) : nullptr;
+  const QdqPair *px = d.input_pair(i, 0), *pw = d.input_pair(i, 1);
   if (!px || px->weight) return b.not_converted(n, "its input is not quantized in the QDQ model");
   if (!pw || !pw->weight) return b.not_converted(n, "its weight is not quantized in the QDQ model");
   const bool has_bias = n.input_size() > 2 && !n.input(2).empty();
@@ -25,10 +22,8 @@ bool lower_qlinear_conv(QopBuilder& b, int i) {
   if (std::adjacent_find(wp.zero_point.begin(), wp.zero_point.end(), std::not_equal_to<>()) != wp.zero_point.end())
     return b.not_converted(n, "its per-channel weight zero points differ (ONNX Runtime's QLinearConv takes one)");
   const std::string& y = n.output(0);
-  auto plan = d.output_plan(y);
-  if (!plan) return b.not_converted(n, "its output has no activation range");
-  if (std::string why; !d.integer_only(y, plan->params, why))
-    return b.not_converted(n, "the QDQ model uses its output in float (" + why + ")");
+  const auto plan = b.integer_output_plan(n);
+  if (!plan) return false;
   const int64_t M = g.initializer_proto(n.input(1))->dims(0);
   if (has_bias && shape_numel(*g.tensor_shape(n.input(2))) != M)
     return b.not_converted(n, "its bias does not have one value per output channel");

@@ -12,13 +12,10 @@
 
 namespace dpl::qop {
 
-bool lower_gemm_to_qlinear_matmul(QopBuilder& b, int i) {
+bool lower_gemm_to_qlinear_matmul(QopBuilder& b, int i, const onnx::NodeProto& n) {
   const OnnxGraph& g = b.graph();
   const QdqDecisions& d = b.decisions();
-  const onnx::NodeProto& n = g.node(i);
-  if (!d.quantizes_node(n.name())) return false;
-  const QdqPair* pa = d.input_pair(i, 0);
-  const QdqPair* pw = n.input_size() > 1 ? d.input_pair(i, 1) : nullptr;
+  const QdqPair *pa = d.input_pair(i, 0), *pw = d.input_pair(i, 1);
   if (attr_int(n, "transA", 0) != 0) return b.not_converted(n, "transA = 1");
   if (!pa || pa->weight) return b.not_converted(n, "its input A is not quantized in the QDQ model");
   if (!pw || !pw->weight || g.initializer_proto(n.input(1))->dims_size() != 2)
@@ -52,10 +49,8 @@ bool lower_gemm_to_qlinear_matmul(QopBuilder& b, int i) {
       return b.not_converted(n, "its output range is unusable");
     }
   } else {
-    plan = d.output_plan(y);
-    if (!plan) return b.not_converted(n, "its output has no activation range");
-    if (std::string why; !d.integer_only(y, plan->params, why))
-      return b.not_converted(n, "the QDQ model uses its output in float (" + why + ")");
+    plan = b.integer_output_plan(n);
+    if (!plan) return false;
   }
 
   const IntegerTensor a =
@@ -88,13 +83,10 @@ bool lower_gemm_to_qlinear_matmul(QopBuilder& b, int i) {
   return true;
 }
 
-bool lower_qlinear_matmul(QopBuilder& b, int i) {
+bool lower_qlinear_matmul(QopBuilder& b, int i, const onnx::NodeProto& n) {
   const OnnxGraph& g = b.graph();
   const QdqDecisions& d = b.decisions();
-  const onnx::NodeProto& n = g.node(i);
-  if (!d.quantizes_node(n.name())) return false;
-  const QdqPair* pa = d.input_pair(i, 0);
-  const QdqPair* pb = d.input_pair(i, 1);
+  const QdqPair *pa = d.input_pair(i, 0), *pb = d.input_pair(i, 1);
   if (!pa || pa->weight) return b.not_converted(n, "its input A is not quantized in the QDQ model");
   if (!pb) return b.not_converted(n, "its input B is not quantized in the QDQ model");
   const std::string& bt = n.input(1);
@@ -102,10 +94,8 @@ bool lower_qlinear_matmul(QopBuilder& b, int i) {
   if (b_const && pb->params.per_channel() && g.initializer_proto(bt)->dims_size() != 2)
     return b.not_converted(n, "per-column scales of a B that is not 2-D (ONNX Runtime takes 1-D ones for 2-D B only)");
   const std::string& y = n.output(0);
-  auto plan = d.output_plan(y);
-  if (!plan) return b.not_converted(n, "its output has no activation range");
-  if (std::string why; !d.integer_only(y, plan->params, why))
-    return b.not_converted(n, "the QDQ model uses its output in float (" + why + ")");
+  const auto plan = b.integer_output_plan(n);
+  if (!plan) return false;
 
   const DType want_a = b_const && pb->params.zp_type == DType::U8 ? DType::U8 : kAnyType;
   const IntegerTensor a = b.integer_version(n.input(0), pa->params, want_a);
