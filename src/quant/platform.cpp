@@ -1,4 +1,4 @@
-// The platform table of docs/spec.md 5 (the original's platform_settings), in one place.
+// The platform table of docs/spec.md 5 (the original tool's platform settings), in one place.
 #include "quant/platform.h"
 
 #include <algorithm>

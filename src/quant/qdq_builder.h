@@ -1,4 +1,4 @@
-// Builds the fake-quantized (QDQ) model by the rules of docs/spec.md 7 (the original's quantize.py).
+// Builds the fake-quantized (QDQ) model by the rules of docs/spec.md 7 (the original tool's placement).
 //
 // For each node whose op type the platform quantizes (and whose name is not in skip_layers),
 // in graph order, for each input:
