@@ -1,3 +1,4 @@
+// The range look-ups and text formats every deploy writer shares (deploy/deploy_common.h).
 #include "deploy/deploy_common.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "graph/weight_axes.h"
 #include "calib/ranges.h"
+#include "quant/quant_param.h"
 #include "util/error.h"
 
 namespace dpl::deploy {
@@ -78,6 +80,13 @@ std::vector<std::string> RangeTable::weights() const {
 }
 
 double round_half_even(double v) { return std::nearbyint(v); }
+
+AsymmetricGrid asymmetric_grid(const Range& r, int bits, double zero_range_scale) {
+  const double lo = std::min(0.0, static_cast<double>(r.lo)), hi = std::max(0.0, static_cast<double>(r.hi));
+  double scale = (hi - lo) / unsigned_max_code(bits);
+  if (scale == 0.0) scale = zero_range_scale;
+  return {scale, static_cast<int64_t>(round_half_even(-lo / scale))};
+}
 
 std::string json_text(const Json& j, const std::string& file) {
   try {

@@ -65,6 +65,15 @@ inline double max_of(const ChannelRanges& r) {
 // Python's round() / numpy's round: to nearest, ties to even.
 double round_half_even(double v);
 
+// The asymmetric grid of `bits` bits (the platform's QuantSpec::bits) over r widened to hold 0,
+// as the Rockchip and Atlas files write it: scale = (hi - lo) / (2^bits - 1), or
+// `zero_range_scale` when hi == lo; zero point round_half_even(-lo / scale) in 0..2^bits - 1.
+struct AsymmetricGrid {
+  double scale;
+  int64_t zero_point;
+};
+AsymmetricGrid asymmetric_grid(const Range& r, int bits, double zero_range_scale);
+
 // The text of a JSON file: 4-space indent as the original's json.dump(indent=4), UTF-8,
 // ending in a newline. Throws naming `file` when a name is not valid UTF-8.
 std::string json_text(const Json& j, const std::string& file);

@@ -10,7 +10,7 @@
 // output feeds exactly one node, a Sigmoid, is left out (the back end uses its own range for
 // a Sigmoid input); a Relu is merged into its producer (the producer's output entry becomes
 // the Relu's). Ranges are widened to hold 0; step = (hi - lo) / 255 (1/255 when 0), zero
-// point = round(-lo / step).
+// point = round(-lo / step), 255 being 2^bits - 1 of the platform's activation or weight bits.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -19,21 +19,15 @@
 #include "deploy/backends.h"
 #include "deploy/deploy_common.h"
 #include "graph/weight_axes.h"
+#include "quant/quant_param.h"
 
 namespace dpl::deploy {
 
 namespace {
 
-struct Step {
-  double scale;
-  int64_t zero_point;
-};
-
-Step step_of(const Range& r) {
-  const double lo = std::min(0.0, static_cast<double>(r.lo)), hi = std::max(0.0, static_cast<double>(r.hi));
-  double step = (hi - lo) / 255.0;
-  if (step == 0.0) step = 1.0 / 255.0;
-  return {step, static_cast<int64_t>(round_half_even(-lo / step))};
+// The grid of a range at `bits` bits; a zero-width range gets the step of [0, 1].
+AsymmetricGrid step_of(const Range& r, int bits) {
+  return asymmetric_grid(r, bits, 1.0 / unsigned_max_code(bits));
 }
 
 // Ranges as the Rockchip files see them: the Concat rule applied.
@@ -76,14 +70,14 @@ bool feeds_only_sigmoid(const OnnxGraph& g, const onnx::NodeProto& n) {
   return c.size() == 1 && g.node(c[0]).op_type() == "Sigmoid";
 }
 
-Json rv1126_entry(const Range& r) {
+Json rv1126_entry(const Range& r, int bits) {
   Json e = Json::object();
   e["dtype"] = "asymmetric_affine";
   e["method"] = "layer";
   e["max_value"] = Json::array({std::max(0.0, static_cast<double>(r.hi))});
   e["min_value"] = Json::array({std::min(0.0, static_cast<double>(r.lo))});
   e["qtype"] = "u8";
-  const Step s = step_of(r);
+  const AsymmetricGrid s = step_of(r, bits);
   e["scale"] = Json::array({s.scale});
   e["zero_point"] = Json::array({s.zero_point});
   return e;
@@ -112,17 +106,19 @@ void warn_extra_inputs(const OnnxGraph& g) {
 Json rv1126(const DeployInput& in, const std::string& file) {
   const OnnxGraph& g = in.graph;
   RvRanges ranges(in, file);
+  const int act_bits = in.platform.act.bits, weight_bits = in.platform.weight.bits;
   Json q = Json::object();
   for (const auto& t : g.network_inputs())
-    if (auto r = ranges.get(t, "a graph input")) q["@" + t + ":out0"] = rv1126_entry(*r);
+    if (auto r = ranges.get(t, "a graph input")) q["@" + t + ":out0"] = rv1126_entry(*r, act_bits);
   for (const auto& n : g.graph().node()) {
     if (feeds_only_sigmoid(g, n)) continue;
     if (op_has_weight(n.op_type())) {
       if (!input_or_empty(n, 1).empty())
-        q["@" + n.name() + ":weight"] = rv1126_entry(ranges.need(n.input(1), "weight of node '" + n.name() + "'"));
+        q["@" + n.name() + ":weight"] =
+            rv1126_entry(ranges.need(n.input(1), "weight of node '" + n.name() + "'"), weight_bits);
       if (!input_or_empty(n, 2).empty()) {
-        const double act_step = step_of(ranges.need(n.input(0), "input of node '" + n.name() + "'")).scale;
-        const double w_step = step_of(ranges.need(n.input(1), "weight of node '" + n.name() + "'")).scale;
+        const double act_step = step_of(ranges.need(n.input(0), "input of node '" + n.name() + "'"), act_bits).scale;
+        const double w_step = step_of(ranges.need(n.input(1), "weight of node '" + n.name() + "'"), weight_bits).scale;
         Json e = Json::object();
         e["dtype"] = "asymmetric_affine";
         e["method"] = "layer";
@@ -139,7 +135,7 @@ Json rv1126(const DeployInput& in, const std::string& file) {
       auto r = ranges.get(n.output(k), "output of node '" + n.name() + "'");
       if (!r) continue;
       last_key = "@" + n.name() + ":out" + std::to_string(k);
-      q[last_key] = rv1126_entry(*r);
+      q[last_key] = rv1126_entry(*r, act_bits);
     }
     // Relu merge: the producer's entry for this Relu's input becomes the Relu's.
     if (n.op_type() == "Relu" && !last_key.empty() && n.input_size() > 0) {

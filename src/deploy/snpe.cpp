@@ -1,8 +1,8 @@
 // snpe_encodings.json (the original's deploy_snpe.py): activation encodings only,
-// {"activation_encodings": {t: [{"bitwidth": 8, "min": lo, "max": max(max(0, hi), lo + 0.01)}]},
+// {"activation_encodings": {t: [{"bitwidth": b, "min": lo, "max": max(max(0, hi), lo + 0.01)}]},
 // "param_encodings": {}} for every node input that is not an initializer and every graph
 // output; the 0.01 minimum span keeps SNPE from a zero-width range. SNPE computes the weight
-// encodings itself (--deploy_extra aimet writes them too).
+// encodings itself (--deploy_extra aimet writes them too). b: the platform's activation bits (8).
 #include <algorithm>
 
 #include "deploy/backends.h"
@@ -12,10 +12,10 @@ namespace dpl::deploy {
 
 namespace {
 
-Json encoding(const Range& r) {
+Json encoding(const Range& r, int bits) {
   const double lo = r.lo, hi = r.hi;
   Json e = Json::object();
-  e["bitwidth"] = 8;
+  e["bitwidth"] = bits;
   e["min"] = lo;
   e["max"] = std::max(std::max(0.0, hi), lo + 0.01);
   return Json::array({std::move(e)});
@@ -26,18 +26,19 @@ Json encoding(const Range& r) {
 std::vector<DeployFile> snpe_files(const DeployInput& in) {
   const std::string file = "snpe_encodings.json";
   RangeTable table(in, file);
+  const int bits = in.platform.act.bits;
   Json acts = Json::object();
   for (const auto& n : in.graph.graph().node()) {
     for (const auto& t : n.input()) {
       if (t.empty() || in.graph.is_initializer(t)) continue;
       auto r = table.get(t, "input of node '" + n.name() + "'");
       if (!r) continue;  // not float32: a shape or an index
-      acts[t] = encoding({static_cast<float>(min_of(*r)), static_cast<float>(max_of(*r))});
+      acts[t] = encoding({static_cast<float>(min_of(*r)), static_cast<float>(max_of(*r))}, bits);
     }
   }
   for (const auto& t : in.graph.network_outputs()) {
     auto r = table.get(t, "a graph output");
-    if (r) acts[t] = encoding({static_cast<float>(min_of(*r)), static_cast<float>(max_of(*r))});
+    if (r) acts[t] = encoding({static_cast<float>(min_of(*r)), static_cast<float>(max_of(*r))}, bits);
   }
   Json j = Json::object();
   j["activation_encodings"] = std::move(acts);

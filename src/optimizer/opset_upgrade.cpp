@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "graph/node_attrs.h"
+#include "graph/node_builder.h"
 #include "util/error.h"
 
 namespace dpl {
@@ -73,30 +74,17 @@ int rewrite_coerced_softmax(OnnxGraph& g) {
       *out.Add() = n;
       continue;
     }
-    const std::string base = n.name().empty() ? y : n.name();
     const std::string flat = fresh(y + "_flat2d"), res2d = fresh(y + "_2d"), shp = fresh(y + "_inshape");
-    onnx::NodeProto* f = out.Add();
-    f->set_op_type("Flatten");
-    if (!n.name().empty()) f->set_name(base + "_flatten");
-    f->add_input(x);
-    f->add_output(flat);
-    set_attr(*f, "axis", axis);
+    // The new nodes are named after the node; an unnamed node's stay unnamed.
+    const auto named = [&](const char* suffix) { return n.name().empty() ? std::string() : n.name() + suffix; };
+    *out.Add() = make_node("Flatten", {x}, {flat}, named("_flatten")).attr("axis", axis);
     onnx::NodeProto* s = out.Add();
     *s = n;
     s->set_input(0, flat);
     s->set_output(0, res2d);
     set_attr(*s, "axis", 1);
-    onnx::NodeProto* sh = out.Add();
-    sh->set_op_type("Shape");
-    if (!n.name().empty()) sh->set_name(base + "_shape");
-    sh->add_input(x);
-    sh->add_output(shp);
-    onnx::NodeProto* r = out.Add();
-    r->set_op_type("Reshape");
-    if (!n.name().empty()) r->set_name(base + "_reshape");
-    r->add_input(res2d);
-    r->add_input(shp);
-    r->add_output(y);
+    *out.Add() = make_node("Shape", {x}, {shp}, named("_shape"));
+    *out.Add() = make_node("Reshape", {res2d, shp}, {y}, named("_reshape"));
     DType t = g.value_type(x);
     for (const auto& name : {flat, res2d}) {
       onnx::ValueInfoProto v;
@@ -127,10 +115,7 @@ int fix_resize_from_opset10(OnnxGraph& g) {
   for (int i = 0; i < g.node_count(); ++i) {
     auto& n = g.mutable_node(i);
     if (n.op_type() != "Resize" || !is_std_domain(n.domain()) || find_attr(n, "coordinate_transformation_mode")) continue;
-    auto* a = n.add_attribute();
-    a->set_name("coordinate_transformation_mode");
-    a->set_type(onnx::AttributeProto::STRING);
-    a->set_s("asymmetric");
+    set_attr(n, "coordinate_transformation_mode", "asymmetric");
     const auto* mode = find_attr(n, "mode");
     if (!mode || mode->s() == "nearest") {
       std::string nearest = "floor";
@@ -147,10 +132,7 @@ int fix_resize_from_opset10(OnnxGraph& g) {
                        "cannot express that exactly, using floor on every axis",
                        n.name());
       }
-      auto* nm = n.add_attribute();
-      nm->set_name("nearest_mode");
-      nm->set_type(onnx::AttributeProto::STRING);
-      nm->set_s(nearest);
+      set_attr(n, "nearest_mode", nearest);
     }
     ++fixed;
   }

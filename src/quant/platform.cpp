@@ -1,4 +1,4 @@
-// The platform table of SPEC 5 (the original's platform_settings.py), in one place.
+// The platform table of docs/spec.md 5 (the original tool's platform settings), in one place.
 #include "quant/platform.h"
 
 #include <algorithm>
@@ -37,7 +37,7 @@ constexpr bool kSym = true, kAsym = false, kPerChannel = true, kPerTensor = fals
 std::vector<Platform> make_table() {
   std::vector<Platform> t;
   auto add = [&](std::string name, std::vector<std::string> nodes, QuantSpec w, QuantSpec a, bool quant_out,
-                 bool deploy_weight) {
+                 bool deploy_weight, bool fuses_add_into_conv) {
     Platform p;
     p.name = std::move(name);
     p.quant_nodes = std::move(nodes);
@@ -45,18 +45,22 @@ std::vector<Platform> make_table() {
     p.act = a;
     p.quantize_network_output = quant_out;
     p.deploy_weight = deploy_weight;
+    p.fuses_add_into_conv = fuses_add_into_conv;
     t.push_back(std::move(p));
   };
-  // name, quant_nodes, weights, activations, quantize network output, deploy weight ranges
+  // name, quant_nodes, weights, activations, quantize network output, deploy weight ranges,
+  // fuses Add into Conv
   add("trt", {"Relu", "MaxPool", "Conv", "Gemm", "ConvTranspose", "PRelu", "AveragePool", "Add", "Sigmoid"},
-      spec(kSym, kPerChannel), spec(kSym), false, false);
-  add("stpu", plus(basic_nodes(), {"Clip", "HardSigmoid"}), spec(kSym, kPerTensor), spec(kSym), false, true);
-  add("magicmind", {"Gemm", "Conv", "ConvTranspose", "MatMul"}, spec(kAsym, kPerChannel), spec(kAsym), false, false);
-  add("rv", basic_nodes(), spec(kAsym, kPerTensor), spec(kAsym), true, true);
-  add("atlas", {"Conv", "Gemm", "AveragePool"}, spec(kSym, kPerChannel), spec(kAsym), false, false);
-  add("snpe", plus(basic_nodes(), {"Sigmoid"}), spec(kAsym, kPerTensor), spec(kAsym), true, false);
-  add("ti", basic_nodes(), spec(kSym, kPerTensor), spec(kSym, kPerTensor, kLog2, /*dynamic_sym=*/true), false, false);
-  add("imx", basic_nodes(), spec(kSym, kPerChannel, kLog2), spec(kSym, kPerTensor, kLog2), true, true);
+      spec(kSym, kPerChannel), spec(kSym), false, false, true);
+  add("stpu", plus(basic_nodes(), {"Clip", "HardSigmoid"}), spec(kSym, kPerTensor), spec(kSym), false, true, false);
+  add("magicmind", {"Gemm", "Conv", "ConvTranspose", "MatMul"}, spec(kAsym, kPerChannel), spec(kAsym), false, false,
+      false);
+  add("rv", basic_nodes(), spec(kAsym, kPerTensor), spec(kAsym), true, true, false);
+  add("atlas", {"Conv", "Gemm", "AveragePool"}, spec(kSym, kPerChannel), spec(kAsym), false, false, false);
+  add("snpe", plus(basic_nodes(), {"Sigmoid"}), spec(kAsym, kPerTensor), spec(kAsym), true, false, false);
+  add("ti", basic_nodes(), spec(kSym, kPerTensor), spec(kSym, kPerTensor, kLog2, /*dynamic_sym=*/true), false, false,
+      false);
+  add("imx", basic_nodes(), spec(kSym, kPerChannel, kLog2), spec(kSym, kPerTensor, kLog2), true, true, false);
   return t;
 }
 

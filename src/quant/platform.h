@@ -1,5 +1,6 @@
-// The eight back ends' quantization settings (SPEC 5; the original's platform_settings),
-// as data in one place.
+// The eight back ends' quantization settings (docs/spec.md 5; the original's
+// platform_settings), as data in one place: every rule that differs between back ends reads a
+// field here, never the platform's name.
 #pragma once
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ struct Platform {
   QuantSpec weight, act;
   bool quantize_network_output = false;
   bool deploy_weight = false;
+  // The back end fuses an Add into the Conv that produces one of its inputs (TensorRT): the
+  // QDQ model leaves the first Conv-produced input of each quantized Add unquantized.
+  bool fuses_add_into_conv = false;
   bool quantizes(const std::string& op_type) const;
 };
 

@@ -1,3 +1,5 @@
+// The QDQ model's pairs: chosen per node input in graph order by the rules of
+// quant/qdq_builder.h, then written into the graph (nodes, initializers, value_info) at once.
 #include "quant/qdq_builder.h"
 
 #include <spdlog/spdlog.h>
@@ -5,6 +7,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "graph/node_builder.h"
 #include "graph/tensor_proto.h"
 #include "graph/weight_axes.h"
 #include "util/error.h"
@@ -101,20 +104,12 @@ class Builder {
     auto put_pair = [&](int i) {
       const QdqPair& q = pending_[i].pair;
       const std::string& t = q.tensor;
-      for (int k = 0; k < 2; ++k) {
-        onnx::NodeProto* nd = nodes.Add();
-        nd->set_op_type(k == 0 ? "QuantizeLinear" : "DequantizeLinear");
-        nd->set_name(t + (k == 0 ? "_QuantizeLinear" : "_DequantizeLinear"));
-        nd->add_input(k == 0 ? t : t + "_q");
-        nd->add_input(t + "_scale");
-        nd->add_input(t + "_zero_point");
-        nd->add_output(k == 0 ? t + "_q" : t + "_dq");
-        if (q.axis >= 0) {
-          auto* a = nd->add_attribute();
-          a->set_name("axis");
-          a->set_type(onnx::AttributeProto::INT);
-          a->set_i(q.axis);
-        }
+      for (const bool quantize : {true, false}) {
+        onnx::NodeProto& nd = *nodes.Add();
+        const std::string op = quantize ? "QuantizeLinear" : "DequantizeLinear";
+        const std::string in = quantize ? t : t + "_q", out = quantize ? t + "_q" : t + "_dq";
+        nd = make_node(op, {in, t + "_scale", t + "_zero_point"}, {out}, t + "_" + op);
+        if (q.axis >= 0) set_attr(nd, "axis", q.axis);
       }
     };
     for (int i : front) put_pair(i);
@@ -128,14 +123,8 @@ class Builder {
     for (const auto& pp : pending_) {
       const QdqPair& q = pp.pair;
       const QuantParams& p = q.params;
-      const Shape shape = p.per_channel() ? Shape{static_cast<int64_t>(p.scale.size())} : Shape{};
-      *gp.add_initializer() = tensor_to_proto(Tensor::from_vector<float>(shape, p.scale), q.tensor + "_scale");
-      Tensor zp(p.zp_type, shape);
-      for (size_t c = 0; c < p.zero_point.size(); ++c) {
-        if (p.zp_type == DType::I8) zp.data<int8_t>()[c] = static_cast<int8_t>(p.zero_point[c]);
-        else zp.data<uint8_t>()[c] = static_cast<uint8_t>(p.zero_point[c]);
-      }
-      *gp.add_initializer() = tensor_to_proto(zp, q.tensor + "_zero_point");
+      *gp.add_initializer() = tensor_to_proto(scale_tensor(p), q.tensor + "_scale");
+      *gp.add_initializer() = tensor_to_proto(zero_point_tensor(p), q.tensor + "_zero_point");
       // Types (and shapes where known) of the new tensors, for later passes that ask.
       onnx::TypeProto type;
       if (const auto* w = g_.initializer_proto(q.tensor)) {
@@ -208,15 +197,15 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
   OnnxGraph g = fp.copy();
   DPL_CHECK(g.opset() >= 13, "the QDQ model needs opset 13 or later, the model has opset {}; convert it first", g.opset());
   g.topologize();
+  auto warn = [&](std::string w) {
+    if (!opts.quiet) spdlog::warn("{}", w);
+    out.warnings.push_back(std::move(w));
+  };
 
   for (const auto& name : opts.skip_layers)
-    if (!g.has_node(name)) {
-      out.warnings.push_back(fmt::format("skip_layers: the model has no node named '{}'", name));
-      spdlog::warn("{}", out.warnings.back());
-    }
+    if (!g.has_node(name)) warn(fmt::format("skip_layers: the model has no node named '{}'", name));
 
   Builder b(g, platform, act, weight, out);
-  const bool trt = platform.name == "trt";
   const bool quant_matmul_weight = platform.quantizes("MatMul");
   // Float32 or not known: quantizable. Shape tensors, indices etc. are not.
   auto is_float = [&](const std::string& t) {
@@ -237,7 +226,7 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
       if (prev < 0) continue;  // input 0 is a graph input or an initializer
       if (nin == 1 && merges_relu(g.node(prev).op_type())) continue;  // fused into its producer
     }
-    bool found_weight = false, trt_merged_add = false, input0_created = false;
+    bool found_weight = false, add_fused_into_conv = false, input0_created = false;
     const Placement here{Placement::Before, i};
     for (int k = 0; k < nin; ++k) {
       const std::string t = node.input(k);
@@ -253,10 +242,10 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
         dq = b.weight_pair(t, node, k, here, created);
       } else {
         if (!is_float(t)) continue;
-        if (trt && op == "Add" && !trt_merged_add) {
+        if (platform.fuses_add_into_conv && op == "Add" && !add_fused_into_conv) {
           const int prev = g.producer(t);
           if (prev >= 0 && g.node(prev).op_type() == "Conv") {
-            trt_merged_add = true;  // TensorRT fuses this branch into the Conv
+            add_fused_into_conv = true;  // the back end fuses this branch into the Conv
             continue;
           }
         }
@@ -273,9 +262,7 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
     for (int j = 0; j < static_cast<int>(outputs.size()); ++j) {
       const std::string& t = outputs[j];
       if (g.value_type(t) != DType::F32 && g.value_type(t) != DType::Undefined) {
-        out.warnings.push_back(
-            fmt::format("graph output '{}' is {}, not float: left unquantized", t, dtype_name(g.value_type(t))));
-        spdlog::warn("{}", out.warnings.back());
+        warn(fmt::format("graph output '{}' is {}, not float: left unquantized", t, dtype_name(g.value_type(t))));
         continue;
       }
       const int prev = g.producer(t);

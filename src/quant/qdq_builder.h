@@ -1,4 +1,4 @@
-// Builds the fake-quantized (QDQ) model by the rules of SPEC 7 (the original's quantize.py).
+// Builds the fake-quantized (QDQ) model by the rules of docs/spec.md 7 (the original tool's placement).
 //
 // For each node whose op type the platform quantizes (and whose name is not in skip_layers),
 // in graph order, for each input:
@@ -11,7 +11,8 @@
 //     per tensor and shared by every consumer that quantizes it;
 //   - Relu, PRelu, Mul: nothing when input 0 has no producer node (a graph input or an
 //     initializer); nothing for a one-input node (Relu) fed by Conv, Gemm, Eltwise or Add;
-//   - trt: the first input of an Add produced by a Conv stays float;
+//   - platforms that fuse an Add into a Conv (Platform::fuses_add_into_conv: trt): the first
+//     input of an Add produced by a Conv stays float;
 //   - inputs that are not float32 (shape tensors, indices) and omitted inputs are left alone.
 // Platforms that quantize the network output append a pair after each float graph output
 // and make the dequantized tensor the graph output (`outputs` maps the names).
@@ -40,6 +41,9 @@ struct QdqOptions {
   // the node's later inputs (a PRelu slope, the second factor of a Mul) are left float.
   // true reproduces that (same Q/DQ placement as the original); false quantizes them.
   bool original_relu_type_inputs = true;
+  // Warnings only in QdqModel::warnings, not logged: for callers that build the QDQ model of
+  // one model many times (transform/incremental.h) and whose warnings the final one repeats.
+  bool quiet = false;
 };
 
 struct QdqPair {
@@ -56,7 +60,8 @@ struct QdqModel {
                                          // all stayed float by the rules above
   std::vector<QdqPair> pairs;            // in creation order
   std::map<std::string, std::string> outputs;  // every graph output -> its name in `graph`
-  std::vector<std::string> warnings;     // also logged (spdlog::warn): skip_layers names matching no node...
+  std::vector<std::string> warnings;     // also logged (spdlog::warn) unless quiet: skip_layers names matching
+                                         // no node...
   const QdqPair* pair(const std::string& tensor) const;
 };
 

@@ -1,3 +1,5 @@
+// The integer tensors of the QOP model, computed as ONNX's QuantizeLinear and QLinearConv
+// define them (quant/qop_tensors.h).
 #include "quant/qop_tensors.h"
 
 #include <cmath>
@@ -87,21 +89,6 @@ Tensor quantize_bias(const Tensor& b, float x_scale, const std::vector<float>& w
     q.data<int32_t>()[c] = static_cast<int32_t>(v);
   }
   return q;
-}
-
-Tensor scale_tensor(const QuantParams& p) {
-  const Shape shape = p.per_channel() ? Shape{static_cast<int64_t>(p.scale.size())} : Shape{};
-  return Tensor::from_vector<float>(shape, p.scale);
-}
-
-Tensor zero_point_tensor(const QuantParams& p) {
-  const Shape shape = p.per_channel() ? Shape{static_cast<int64_t>(p.zero_point.size())} : Shape{};
-  Tensor zp(p.zp_type, shape);
-  for (size_t c = 0; c < p.zero_point.size(); ++c) {
-    if (p.zp_type == DType::I8) zp.data<int8_t>()[c] = static_cast<int8_t>(p.zero_point[c]);
-    else zp.data<uint8_t>()[c] = static_cast<uint8_t>(p.zero_point[c]);
-  }
-  return zp;
 }
 
 }  // namespace dpl

@@ -34,8 +34,4 @@ Tensor quantize_linear(const Tensor& x, const QuantParams& p, int axis);
 // int32 range are clamped and counted in `clamped`.
 Tensor quantize_bias(const Tensor& b, float x_scale, const std::vector<float>& w_scale, int64_t& clamped);
 
-// The scale (float32) and zero point (p.zp_type) initializers: scalars, or 1-D per channel.
-Tensor scale_tensor(const QuantParams& p);
-Tensor zero_point_tensor(const QuantParams& p);
-
 }  // namespace dpl

@@ -1,4 +1,4 @@
-// Quantization parameters from clip ranges (SPEC 6; the original's get_qnode_by_param).
+// Quantization parameters from clip ranges (docs/spec.md 6; the original's get_qnode_by_param).
 // The arithmetic is done in double, as the original does on float64 ranges, and the
 // scales are rounded to float32 at the end: the zero point is computed from the double
 // scale before that rounding, and before the power-of-two rounding (the original's order).
@@ -41,7 +41,7 @@ QuantParams quant_params(const QuantSpec& spec, const ChannelRanges& r) {
   std::vector<double> scale(n);
   if (symmetric) {
     // -127..127: the int8 range made symmetric.
-    const int32_t qmax = (1 << (spec.bits - 1)) - 1;
+    const int32_t qmax = signed_max_code(spec.bits);
     for (size_t c = 0; c < n; ++c) {
       scale[c] = std::max(std::fabs(lo[c]), std::fabs(hi[c])) / qmax;
       if (scale[c] == 0.0) scale[c] = 1.0;  // all-zero channel or tensor
@@ -50,7 +50,7 @@ QuantParams quant_params(const QuantSpec& spec, const ChannelRanges& r) {
       p.qmax[c] = qmax;
     }
   } else {
-    const int32_t levels = (1 << spec.bits) - 1;  // 255
+    const int32_t levels = unsigned_max_code(spec.bits);  // 255
     for (size_t c = 0; c < n; ++c) {
       const double l = std::min(0.0, lo[c]), h = std::max(0.0, hi[c]);
       scale[c] = (h - l) / levels;
@@ -75,6 +75,21 @@ QuantParams quant_params(const QuantSpec& spec, const Range& r) {
   c.lo = {r.lo};
   c.hi = {r.hi};
   return quant_params(spec, c);
+}
+
+Tensor scale_tensor(const QuantParams& p) {
+  const Shape shape = p.per_channel() ? Shape{static_cast<int64_t>(p.scale.size())} : Shape{};
+  return Tensor::from_vector<float>(shape, p.scale);
+}
+
+Tensor zero_point_tensor(const QuantParams& p) {
+  const Shape shape = p.per_channel() ? Shape{static_cast<int64_t>(p.zero_point.size())} : Shape{};
+  Tensor zp(p.zp_type, shape);
+  for (size_t c = 0; c < p.zero_point.size(); ++c) {
+    if (p.zp_type == DType::I8) zp.data<int8_t>()[c] = static_cast<int8_t>(p.zero_point[c]);
+    else zp.data<uint8_t>()[c] = static_cast<uint8_t>(p.zero_point[c]);
+  }
+  return zp;
 }
 
 }  // namespace dpl

@@ -7,16 +7,6 @@
 
 namespace dpl::transform {
 
-namespace {
-
-struct QuietLog {
-  spdlog::level::level_enum saved = spdlog::get_level();
-  QuietLog() { spdlog::set_level(spdlog::level::err); }
-  ~QuietLog() { spdlog::set_level(saved); }
-};
-
-}  // namespace
-
 int run_incremental(OnnxGraph& g, const IncrementalPass& pass, SampleSource& data, const Platform& platform,
                     const ActRanges& act, const WeightRanges& weight, const QdqOptions& qdq,
                     const TransformRunOptions& run) {
@@ -24,13 +14,12 @@ int run_incremental(OnnxGraph& g, const IncrementalPass& pass, SampleSource& dat
   const int n = data.count();
   spdlog::info("{}: {} node(s) in {} pass(es) over {} samples", pass.label, pass.nodes.size(), levels.size(), n);
   Progress bar(pass.label, static_cast<int>(levels.size()) * n);
+  QdqOptions quiet = qdq;
+  quiet.quiet = true;
   for (size_t l = 0; l < levels.size(); ++l) {
     // The QDQ model of the model as changed so far. Its warnings (skip_layers names that
     // match no node...) are the final QDQ model's too; they are not repeated per pass.
-    QdqModel q = [&] {
-      QuietLog quiet;
-      return build_qdq(g, platform, act, weight, qdq);
-    }();
+    QdqModel q = build_qdq(g, platform, act, weight, quiet);
     std::vector<std::string> tensors;
     for (int i : levels[l]) tensors.push_back(pass.tensor_of(g.node(i)));
     StatsRunOptions so;

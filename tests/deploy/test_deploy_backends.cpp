@@ -1,5 +1,5 @@
 // Each back end's deploy files for the small graph of deploy_test_util.h, whose ranges are set
-// by hand. The expected files are written out here from the rules of SPEC 11 and the
+// by hand. The expected files are written out here from the rules of docs/spec.md 11 and the
 // original's deploy/*.py (each number's derivation in a comment), then compared key by key
 // and number by number (1e-6 relative).
 #include <gtest/gtest.h>
@@ -85,6 +85,30 @@ TEST(DeployBackends, SnpeWritesActivationEncodingsWithMinimumSpan) {
                      {"y", e(-253, 257)}}},
                    {"param_encodings", json::object()}};
   expect_json_near(parse(files, "snpe_encodings.json"), expected);
+}
+
+TEST(DeployBackends, SnpeAtlasAndRvFollowThePlatformBits) {
+  DeployFixture f = deploy_fixture();
+  auto files_at = [&](const std::string& name, int bits) {
+    Platform p = platform_by_name(name);
+    p.act.bits = p.weight.bits = bits;
+    return by_name(platform_deploy_files(DeployInput{f.graph, p, f.act, f.weight}));
+  };
+  auto snpe = files_at("snpe", 4);
+  EXPECT_EQ(parse(snpe, "snpe_encodings.json")["activation_encodings"]["x"][0]["bitwidth"], 4);
+  // 4 bits: 15 steps, offset - 8. x = [-1, 2]: step 3/15, round(1 / 0.2) - 8 = -3.
+  json atlas = {{"x", {{"scale", 3.0 / 15}, {"offset", -3}}}, {"f0", {{"scale", 0.505 / 15}, {"offset", -8}}}};
+  expect_json_near(parse(files_at("atlas", 4), "atlas_quant_param.json"), atlas);
+  // rv: x = [-1, 2] -> step 3/15, zero point 5; conv0's bias step = w0's step * x's step,
+  // w0 = [-1, 0.75] per tensor -> 1.75/15.
+  json rv = parse(files_at("rv", 4), "rv_quantized_param.json")["quantize_parameters"];
+  expect_json_near(rv["@x:out0"]["scale"], json::array({3.0 / 15}));
+  expect_json_near(rv["@x:out0"]["zero_point"], json::array({5}));
+  expect_json_near(rv["@conv0:bias"]["scale"], json::array({1.75 / 15 * (3.0 / 15)}));
+  // 8 bits: the files of the platform as it is.
+  for (const std::string name : {"snpe", "atlas", "rv"}) {
+    EXPECT_EQ(files_at(name, 8), files_for(name)) << name;
+  }
 }
 
 TEST(DeployBackends, ImxWritesPowerOfTwoScalesWithoutBiases) {

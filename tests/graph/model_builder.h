@@ -2,12 +2,14 @@
 //   ModelBuilder b(13);
 //   b.input("x", {1, 3}).node("Relu", {"x"}, {"y"}).output("y");
 //   OnnxGraph g = b.graph();
+// Nodes are made by graph/node_builder.h, as in the project's own passes.
 #pragma once
 #include <onnx/onnx_pb.h>
 
 #include <string>
 #include <vector>
 
+#include "graph/node_builder.h"
 #include "graph/onnx_graph.h"
 #include "graph/tensor_proto.h"
 
@@ -42,45 +44,17 @@ class ModelBuilder {
   }
   ModelBuilder& node(const std::string& op, const std::vector<std::string>& ins, const std::vector<std::string>& outs,
                      const std::string& name = "") {
-    auto* n = g().add_node();
-    n->set_op_type(op);
-    if (!name.empty()) n->set_name(name);
-    for (const auto& s : ins) n->add_input(s);
-    for (const auto& s : outs) n->add_output(s);
-    last_ = n;
+    last_ = g().add_node();
+    *last_ = make_node(op, ins, outs, name);
     return *this;
   }
   // Attributes of the last node.
-  ModelBuilder& attr(const std::string& name, int64_t v) {
-    auto* a = add_attr(name, onnx::AttributeProto::INT);
-    a->set_i(v);
-    return *this;
-  }
-  ModelBuilder& attr(const std::string& name, float v) {
-    auto* a = add_attr(name, onnx::AttributeProto::FLOAT);
-    a->set_f(v);
-    return *this;
-  }
-  ModelBuilder& attr(const std::string& name, const std::vector<int64_t>& v) {
-    auto* a = add_attr(name, onnx::AttributeProto::INTS);
-    for (auto x : v) a->add_ints(x);
-    return *this;
-  }
-  ModelBuilder& attr(const std::string& name, const std::vector<float>& v) {
-    auto* a = add_attr(name, onnx::AttributeProto::FLOATS);
-    for (auto x : v) a->add_floats(x);
-    return *this;
-  }
-  ModelBuilder& attr(const std::string& name, const std::string& v) {
-    auto* a = add_attr(name, onnx::AttributeProto::STRING);
-    a->set_s(v);
-    return *this;
-  }
-  ModelBuilder& attr(const std::string& name, const Tensor& t) {
-    auto* a = add_attr(name, onnx::AttributeProto::TENSOR);
-    *a->mutable_t() = tensor_to_proto(t, "");
-    return *this;
-  }
+  ModelBuilder& attr(const std::string& name, int64_t v) { return set(name, v); }
+  ModelBuilder& attr(const std::string& name, float v) { return set(name, v); }
+  ModelBuilder& attr(const std::string& name, const std::vector<int64_t>& v) { return set(name, v); }
+  ModelBuilder& attr(const std::string& name, const std::vector<float>& v) { return set(name, v); }
+  ModelBuilder& attr(const std::string& name, const std::string& v) { return set(name, v); }
+  ModelBuilder& attr(const std::string& name, const Tensor& t) { return set(name, tensor_to_proto(t, "")); }
   onnx::ModelProto& model() { return model_; }
   OnnxGraph graph() const { return OnnxGraph::from_model(model_); }
 
@@ -99,11 +73,10 @@ class ModelBuilder {
         s->add_dim()->set_dim_param("d" + std::to_string(i));
     }
   }
-  onnx::AttributeProto* add_attr(const std::string& name, onnx::AttributeProto::AttributeType type) {
-    auto* a = last_->add_attribute();
-    a->set_name(name);
-    a->set_type(type);
-    return a;
+  template <class T>
+  ModelBuilder& set(const std::string& name, const T& v) {
+    set_attr(*last_, name, v);
+    return *this;
   }
   onnx::ModelProto model_;
   onnx::NodeProto* last_ = nullptr;

@@ -1,5 +1,7 @@
-// The QDQ builder's placement rules (SPEC 7), one small hand-built graph per rule.
+// The QDQ builder's placement rules (docs/spec.md 7), one small hand-built graph per rule.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <unistd.h>
 
@@ -320,6 +322,27 @@ TEST(QdqBuilder, SkipLayers) {
   EXPECT_EQ(pair_tensors(r), (Names{"x", "W"}));
   EXPECT_TRUE(r.warnings.empty());
   EXPECT_EQ(r.quant_nodes, (Names{"conv"}));
+}
+
+TEST(QdqBuilder, QuietKeepsWarningsOutOfTheLog) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.push_back(sink);
+  QdqOptions o;
+  o.skip_layers = {"no_such_node"};
+  o.quiet = true;
+  const QdqModel quiet = build(conv_relu(), "trt", o);
+  const size_t logged_quiet = sink->last_formatted().size();
+  o.quiet = false;
+  const QdqModel loud = build(conv_relu(), "trt", o);
+  const auto logged = sink->last_formatted();
+  sinks.pop_back();
+  EXPECT_EQ(logged_quiet, 0u);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("no_such_node"), std::string::npos) << logged[0];
+  EXPECT_EQ(quiet.warnings, loud.warnings);
+  ASSERT_EQ(quiet.warnings.size(), 1u);
+  EXPECT_EQ(quiet.graph.model().SerializeAsString(), loud.graph.model().SerializeAsString());
 }
 
 TEST(QdqBuilder, ConvTransposeWeightAxis1) {

@@ -1,9 +1,9 @@
-// The QOperator model builder (quant/qop_builder.h, SPEC 11): structure of small hand-built
+// The QOperator model builder (quant/qop_builder.h, docs/spec.md 11): structure of small hand-built
 // graphs (Conv + Relu/Clip, Gemm with bias, MatMul, MaxPool, Concat with equal and unequal
 // ranges, the per-channel and mixed-type cases), and the numbers: each QOP model is run by
 // this project's runtime (QuantizeLinear, QLinearConv, QLinearMatMul, DequantizeLinear...)
 // and compared with the integer arithmetic of the ONNX operator definitions written out
-// here, with the quantization parameters computed by hand from SPEC 6.
+// here, with the quantization parameters computed by hand from docs/spec.md 6.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -51,7 +51,7 @@ void expect_valid(const QopModel& m) {
   for (const auto& n : m.graph.graph().node()) EXPECT_TRUE(n.domain().empty()) << n.op_type() << " in " << n.domain();
 }
 
-// SPEC 6 by hand: asymmetric uint8 and symmetric int8 parameters of [lo, hi].
+// docs/spec.md 6 by hand: asymmetric uint8 and symmetric int8 parameters of [lo, hi].
 struct Q {
   float s;
   int z;

@@ -1,4 +1,4 @@
-// Quantization parameters (SPEC 6) and the platform table (SPEC 5), worked by hand.
+// Quantization parameters (docs/spec.md 6) and the platform table (docs/spec.md 5), worked by hand.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -209,6 +209,26 @@ TEST(QuantParams, BadRangesThrow) {
   EXPECT_THROW(quant_params(asym(), Range{NAN, 1.f}), Error);
 }
 
+TEST(QuantParams, IntegerCodesOfABitWidth) {
+  EXPECT_EQ(unsigned_max_code(8), 255);
+  EXPECT_EQ(signed_min_code(8), -128);
+  EXPECT_EQ(signed_max_code(8), 127);
+  EXPECT_EQ(unsigned_max_code(4), 15);
+  EXPECT_EQ(signed_min_code(4), -8);
+  EXPECT_EQ(signed_max_code(4), 7);
+  QuantSpec s4;
+  s4.bits = 4;
+  s4.symmetric = false;
+  const QuantParams p = quant_params(s4, Range{-1.f, 2.f});
+  EXPECT_FLOAT_EQ(p.scale[0], 3.f / 15);
+  EXPECT_EQ(p.qmax[0] - p.qmin[0], unsigned_max_code(4));
+  const Tensor zp = zero_point_tensor(p);
+  EXPECT_EQ(zp.dtype(), DType::U8);
+  EXPECT_EQ(zp.rank(), 0);
+  EXPECT_EQ(zp.data<uint8_t>()[0], p.zero_point[0]);
+  EXPECT_EQ(scale_tensor(p).data<float>()[0], p.scale[0]);
+}
+
 TEST(Platforms, TableMatchesSpec) {
   EXPECT_EQ(platform_names(),
             (std::vector<std::string>{"trt", "stpu", "magicmind", "rv", "atlas", "snpe", "ti", "imx"}));
@@ -266,6 +286,7 @@ TEST(Platforms, TableMatchesSpec) {
     EXPECT_EQ(p.weight.bits, 8);
     EXPECT_EQ(p.act.bits, 8);
     EXPECT_FALSE(p.act.per_channel);
+    EXPECT_EQ(p.fuses_add_into_conv, name == "trt") << name;
     if (name != "ti") {
       EXPECT_FALSE(p.act.dynamic_sym || p.weight.dynamic_sym);
     }
