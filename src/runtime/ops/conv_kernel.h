@@ -5,13 +5,16 @@
 //     reorders constant weights into it once. A few entries are kept (LRU), so a batch or
 //     H/W change makes a new primitive without losing the old one. The activation layout
 //     (plain, or oneDNN's choice with reorders around the primitive) is chosen per layer
-//     from measurements (docs/perf-notes.md). Post-ops become oneDNN post-ops.
+//     from measurements (docs/perf-notes.md). Post-ops become oneDNN post-ops, except a
+//     residual Add (and what follows it) where the implementation oneDNN picks would apply
+//     it slowly: those run after the primitive.
 //   * direct depthwise (conv_depthwise.cpp): wide float depthwise 2-D convolutions;
 //   * GEMM + col2im (deconv_gemm.cpp): float group-1 2-D ConvTranspose.
 // The two direct paths apply the post-ops themselves (post_ops.h).
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -39,6 +42,15 @@ class ConvKernel {
   // BinaryAdd post-op, in order. src_zp: the source zero point when params().src_zero_point.
   Tensor run(const Tensor& x, const Tensor& w, const Tensor* b, const std::vector<const Tensor*>& binary_args = {},
              int32_t src_zp = 0);
+
+  // The oneDNN primitive used for these shapes (created if needed): its implementation name
+  // and how many of params().post_ops it applies (the rest run after it). For tests and
+  // diagnostics; meaningless on the direct paths.
+  struct PrimitiveInfo {
+    std::string impl;
+    size_t onednn_post_ops = 0;
+  };
+  PrimitiveInfo primitive_info(const Shape& x, const Shape& w);
 
  private:
   // The bias to use: the constant one, `b`, or nullptr without bias.

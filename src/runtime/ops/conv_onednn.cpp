@@ -24,6 +24,10 @@ struct ConvKernel::Entry {
   bool reorder_src = false, reorder_dst = false;
   dnnl::reorder src_r, dst_r, wei_r;
   memory packed_w;  // constant weights in wei_md
+  std::string impl;  // oneDNN's implementation name (e.g. "jit:avx512_core", "gemm:jit")
+  // How many of ConvParams::post_ops the primitive applies; the rest run after it on the
+  // plain output (post_ops_row), where oneDNN's implementation would run them slowly.
+  size_t onednn_post_ops = 0;
 };
 
 namespace {
@@ -44,6 +48,13 @@ bool prefer_plain(const ConvParams& p, const ConvGeometry& g) {
     pixels *= g.in[i];
   }
   return pixels >= kPlain1x1MinPixels;
+}
+
+// Whether an implementation (by oneDNN's name, e.g. "jit:avx512_core", "brgconv_1x1:...",
+// "x64:gemm:jit", "ref:any") applies binary post-ops at the speed of the convolution
+// itself: the direct JIT kernels do; the GEMM-based and reference convolutions do not.
+bool binary_post_ops_fast(const std::string& impl) {
+  return impl.find("gemm") == std::string::npos && impl.find("ref") == std::string::npos;
 }
 
 // The ONNX weight layout as a oneDNN descriptor (strided view, no copy).
@@ -87,10 +98,15 @@ dnnl::algorithm eltwise_alg(PostOp::Kind k) {
   }
 }
 
-// p.post_ops as oneDNN post-ops; records the binary operands' descriptors in `e`.
-dnnl::post_ops onednn_post_ops(const ConvParams& p, const memory::desc& dst_req, ConvKernel::Entry& e) {
+// The first `count` of p.post_ops as oneDNN post-ops; records the binary operands'
+// descriptors in `e`.
+dnnl::post_ops onednn_post_ops(const ConvParams& p, size_t count, const memory::desc& dst_req, ConvKernel::Entry& e) {
   dnnl::post_ops po;
-  for (const PostOp& op : p.post_ops) {
+  e.binary_mds.clear();
+  e.binary_po_index.clear();
+  e.onednn_post_ops = count;
+  for (size_t i = 0; i < count; ++i) {
+    const PostOp& op = p.post_ops[i];
     switch (op.kind) {
       case PostOp::Kind::BinaryAdd: {
         // Operand in the destination's layout when that is fixed, else plain.
@@ -119,6 +135,7 @@ dnnl::post_ops onednn_post_ops(const ConvParams& p, const memory::desc& dst_req,
 template <typename Fwd>
 void make_primitive(const typename Fwd::desc& d, const dnnl::primitive_attr& attr, ConvKernel::Entry& e) {
   typename Fwd::primitive_desc pd(d, attr, dnn::engine());
+  e.impl = pd.impl_info_str();
   e.src_md = pd.src_desc();
   e.dst_md = pd.dst_desc();
   e.wei_md = pd.weights_desc();
@@ -191,14 +208,25 @@ std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, cons
   const memory::desc src_req = plain ? e->user_src_md : memory::desc(src_dims, sdt, memory::format_tag::any);
   const memory::desc dst_req = plain ? e->user_dst_md : memory::desc(dst_dims, ddt, memory::format_tag::any);
 
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(onednn_post_ops(p_, dst_req, *e));
-  if (p_.src_zero_point) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-  try {
-    create_primitive(p_, src_req, dst_req, attr, *e);
-  } catch (const dnnl::error& err) {
-    fail("{}: oneDNN cannot build the primitive for X {} W {} ({})", p_.op_name, shape_str(x), shape_str(w),
-         err.what());
+  auto build = [&](size_t post_count) {
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(onednn_post_ops(p_, post_count, dst_req, *e));
+    if (p_.src_zero_point) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    try {
+      create_primitive(p_, src_req, dst_req, attr, *e);
+    } catch (const dnnl::error& err) {
+      fail("{}: oneDNN cannot build the primitive for X {} W {} ({})", p_.op_name, shape_str(x), shape_str(w),
+           err.what());
+    }
+  };
+  build(p_.post_ops.size());
+  // A fused residual Add is only fast in oneDNN's direct JIT kernels: its GEMM-based and
+  // reference convolutions apply a binary post-op element by element (docs/perf-notes.md,
+  // "Binary post-ops"). There, everything from the first Add on runs after the primitive.
+  if (!e->binary_po_index.empty() && !binary_post_ops_fast(e->impl)) {
+    size_t first_add = 0;
+    while (p_.post_ops[first_add].kind != PostOp::Kind::BinaryAdd) ++first_add;
+    build(first_add);
   }
   e->reorder_src = e->src_md != e->user_src_md;
   e->reorder_dst = e->dst_md != e->user_dst_md;
@@ -262,12 +290,16 @@ Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
   size_t bi = 0;
   DPL_CHECK(p_.post_ops.empty() || !g.needs_expand,
             "internal: {} post-ops with an output_shape beyond the natural output", p_.op_name);
-  for (const PostOp& op : p_.post_ops) {
-    if (op.kind != PostOp::Kind::BinaryAdd) continue;
+  std::vector<const float*> tail_bin;  // operands of the post-ops run after the primitive
+  for (size_t i = 0; i < p_.post_ops.size(); ++i) {
+    if (p_.post_ops[i].kind != PostOp::Kind::BinaryAdd) continue;
     DPL_CHECK(bi < binary_args.size() && binary_args[bi], "internal: {} post-op operand missing", p_.op_name);
     DPL_CHECK(binary_args[bi]->shape() == y.shape(), "internal: {} fused add operand shape {} != output {}",
               p_.op_name, shape_str(binary_args[bi]->shape()), shape_str(y.shape()));
-    bin.push_back(dnn::wrap(*binary_args[bi], e.binary_mds[bin.size()]));
+    if (i < e.onednn_post_ops)
+      bin.push_back(dnn::wrap(*binary_args[bi], e.binary_mds[bin.size()]));
+    else
+      tail_bin.push_back(binary_args[bi]->data<float>());
     ++bi;
   }
 
@@ -308,7 +340,17 @@ Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
   dnn::stream().wait();
 
   if (g.needs_expand) expand_output(g, prim_y, b, y);
+  if (e.onednn_post_ops < p_.post_ops.size()) {
+    const std::vector<PostOp> tail(p_.post_ops.begin() + static_cast<long>(e.onednn_post_ops), p_.post_ops.end());
+    float* yd = y.data<float>();
+    parallel_for(y.numel(), [&](int64_t b0, int64_t b1) { post_ops_row(tail, yd + b0, b1 - b0, b0, tail_bin); });
+  }
   return y;
+}
+
+ConvKernel::PrimitiveInfo ConvKernel::primitive_info(const Shape& x, const Shape& w) {
+  const Entry& e = entry_for(x, w);
+  return {e.impl, e.onednn_post_ops};
 }
 
 // Places the primitive's output prim_y at g.out_offset inside y; everything else is the

@@ -257,6 +257,64 @@ TEST(ConvKernel, LayoutsAndPostOpsMatchReference) {
   }
 }
 
+// A residual Add fused into a convolution must never run on an implementation that applies
+// binary post-ops element by element (oneDNN's GEMM-based and reference convolutions; road
+// segmentation's 1x1 convolutions on plain tensors took 100x longer with it): there the Add
+// and what follows run after the primitive, with the same result. The shapes are the kinds
+// of layers the fusion plan creates: 1x1 on plain tensors, 1x1 and 3x3 blocked, with and
+// without a preceding activation.
+TEST(ConvKernel, ResidualAddNeverOnSlowImplementation) {
+  struct Case {
+    int64_t c, m, k, hw;
+    std::vector<PostOp> post;
+  };
+  const std::vector<Case> cases = {
+      {8, 32, 1, 24, {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Relu}}},  // plain 1x1 (road segmentation)
+      {16, 24, 1, 16, {{PostOp::Kind::Relu}, {PostOp::Kind::BinaryAdd}}},
+      {16, 32, 1, 9, {{PostOp::Kind::BinaryAdd}}},                         // blocked 1x1
+      {16, 32, 3, 12, {{PostOp::Kind::BinaryAdd}, {PostOp::Kind::Clip, 0.f, 0.5f}}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("c " + std::to_string(c.c) + " m " + std::to_string(c.m) + " k " + std::to_string(c.k));
+    Tensor x = random_f32({1, c.c, c.hw, c.hw}, 31), w = random_f32({c.m, c.c, c.k, c.k}, 32), b = random_f32({c.m}, 33);
+    const int64_t p = c.k / 2;
+    Tensor ref = conv_ref(x, w, &b, RefConv{1, {1, 1}, {1, 1}, {p, p}, {}}, {p, p});
+    Tensor addend = random_f32(ref.shape(), 34);
+    ConvParams cp;
+    cp.pads = {p, p, p, p};
+    cp.has_bias = true;
+    cp.post_ops = c.post;
+    ConvKernel kern;
+    kern.init(cp, &w, &b);
+    const ConvKernel::PrimitiveInfo info = kern.primitive_info(x.shape(), w.shape());
+    size_t first_add = 0;
+    while (c.post[first_add].kind != PostOp::Kind::BinaryAdd) ++first_add;
+    // oneDNN applies the residual Add only on a fast implementation; otherwise the Add and
+    // what follows are left out of the primitive (and the primitive is rebuilt without them).
+    const bool slow_impl = info.impl.find("gemm") != std::string::npos || info.impl.find("ref") != std::string::npos;
+    EXPECT_TRUE(info.onednn_post_ops == first_add || info.onednn_post_ops == c.post.size()) << info.onednn_post_ops;
+    if (info.onednn_post_ops > first_add) {
+      EXPECT_FALSE(slow_impl) << info.impl;
+    }
+    // Plain 1x1 layers run on oneDNN's GEMM-based convolution (conv_onednn.cpp's layout
+    // rule): the road segmentation case, which must take the split.
+    if (&c == &cases[0]) {
+      EXPECT_EQ(info.onednn_post_ops, first_add) << info.impl;
+    }
+    Tensor want(DType::F32, ref.shape());
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      float v = ref.data<float>()[i];
+      for (const PostOp& op : c.post) {
+        if (op.kind == PostOp::Kind::BinaryAdd) v += addend.data<float>()[i];
+        if (op.kind == PostOp::Kind::Relu) v = std::max(v, 0.f);
+        if (op.kind == PostOp::Kind::Clip) v = std::min(std::max(v, op.alpha), op.beta);
+      }
+      want.data<float>()[i] = v;
+    }
+    expect_tensor_near(kern.run(x, w, &b, {&addend}), want, 1e-4, 1e-5);
+  }
+}
+
 // Depthwise convolutions with outputs at least 32 wide take a direct NCHW path, narrower
 // ones oneDNN; both, with post-ops, must match the reference.
 TEST(ConvKernel, DepthwisePathsAndPostOps) {
