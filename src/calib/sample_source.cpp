@@ -18,14 +18,6 @@ int64_t count_non_finite(const Tensor& t) {
   return bad;
 }
 
-// One sample of one input; scalars (which read_batch cannot stack) are read as [1].
-Tensor read_one(const std::string& dir, const InputSpec& in, int index) {
-  if (!in.shape.empty()) return read_sample(dir, in, index);
-  InputSpec one = in;
-  one.shape = {1};
-  return read_sample(dir, one, index).reshaped({});
-}
-
 }  // namespace
 
 std::vector<InputSpec> FolderSampleSource::graph_inputs(const OnnxGraph& graph) {
@@ -46,7 +38,7 @@ FolderSampleSource::FolderSampleSource(std::string dir, std::vector<InputSpec> i
     std::string bad;
     for (const auto& in : inputs_) {
       if (in.dtype != DType::F32 && in.dtype != DType::F64) continue;
-      const Tensor t = read_one(dir_, in, i);
+      const Tensor t = read_sample(dir_, in, i);
       const int64_t n = in.dtype == DType::F32 ? count_non_finite<float>(t) : count_non_finite<double>(t);
       if (n > 0) {
         bad = sample_path(dir_, in.name, i);
@@ -73,7 +65,7 @@ TensorMap FolderSampleSource::batch(int first, int n) {
   const bool consecutive = good_[first + n - 1] - good_[first] == n - 1;
   for (const auto& in : inputs_) {
     if (n == 1) {
-      r[in.name] = read_one(dir_, in, good_[first]);
+      r[in.name] = read_sample(dir_, in, good_[first]);
       continue;
     }
     DPL_CHECK(!in.shape.empty(), "model input '{}' is a scalar: its samples cannot be batched (use batch 1)", in.name);

@@ -20,7 +20,7 @@ class SampleSource {
   virtual std::string describe(int i) const { return "sample " + std::to_string(i); }
 };
 
-// The original's folder layout (SPEC 3): <dir>/<input>/<i>.bin for i in 0..count-1.
+// The original's folder layout (docs/spec.md 3): <dir>/<input>/<i>.bin for i in 0..count-1.
 // The constructor checks every file's presence and size (io/calib_data.h), then reads each
 // float sample once: a sample any of whose files holds NaN or Inf is skipped with a
 // warning naming the file (the others keep their order); when every sample is bad it

@@ -1,4 +1,4 @@
-// dipoorlet: post-training quantization of an ONNX model (SPEC 2). Flags of features not
+// dipoorlet: post-training quantization of an ONNX model (docs/spec.md 2). Flags of features not
 // built yet are not accepted: the parser rejects them as unknown options.
 #include <CLI/CLI.hpp>
 
@@ -24,7 +24,8 @@ int run(int argc, char** argv) {
   std::vector<std::string> shapes;
   app.add_option("-M,--model", a.model, "ONNX model")->required();
   app.add_option("-I,--input_dir", a.input_dir,
-                 "calibration data: <dir>/<input name>/<i>.bin (raw float32), or image files (see Image input)")
+                 "calibration data: <dir>/<input name>/<i>.bin (raw float32; a '/' in the name is a subfolder or "
+                 "'_'), or image files (see Image input)")
       ->required();
   app.add_option("-O,--output_dir", a.output_dir, "output folder (default: <model dir>/results)");
   app.add_option("-N,--data_num", a.data_num, "number of calibration samples")->required();
@@ -34,7 +35,7 @@ int run(int argc, char** argv) {
   app.add_option("-D,--deploy", a.deploy, "deploy platform")->required()->check(CLI::IsMember(platform_names()));
   app.add_option("--bins", a.bins, "histogram bins (hist)")->capture_default_str();
   app.add_option("--threshold", a.threshold, "cumulative-histogram threshold (hist)")->capture_default_str();
-  app.add_option("--skip_layers", a.skip_layers, "node names never quantized");
+  add_qdq_flags(app, a.qdq);
   app.add_flag("--savefp", a.savefp, "save FP32 network outputs per sample to <output>/output/");
   app.add_option("--threads", a.threads, "threads")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--batch", a.batch, "samples per runtime call during calibration")

@@ -54,7 +54,9 @@ int run(int argc, char** argv) {
   bool no_fuse = false;
   app.add_flag("--no_fuse", no_fuse, "run every node on its own (no Conv+BN/activation/Add fusion)");
   app.add_option("-M,--model", model, "ONNX model")->required();
-  app.add_option("-I,--input_dir", input_dir, "inputs: <dir>/<input name>/<i>.bin (raw float32, batch included)")
+  app.add_option("-I,--input_dir", input_dir,
+                 "inputs: <dir>/<input name>/<i>.bin (raw float32, batch included; a '/' in the name is a subfolder "
+                 "or '_')")
       ->required();
   app.add_option("-N,--data_num", count, "number of samples")->required()->check(CLI::PositiveNumber);
   app.add_option("-O,--output_dir", out_dir, "writes <dir>/<output name>/<i>.bin ('/' in names becomes '_')")
@@ -89,6 +91,7 @@ int run(int argc, char** argv) {
     specs.push_back(s);
   }
   validate_samples(input_dir, specs, count);
+  batch = batch_for_inputs(specs, batch);
   ensure_writable_dir(out_dir);
 
   auto run_all = [&](bool write) {

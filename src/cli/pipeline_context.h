@@ -1,8 +1,8 @@
 // What the stages of one `dipoorlet` run share (the original's __main__.py passes these as
 // `onnx_graph, act_clip_val, weight_clip_val, args`). Stages run in this order:
 //   prepare -> transform_before_calibration (BN folding) -> calibration ->
-//   transform_after_calibration (bias correction, equalization, BN update) -> QDQ model ->
-//   profiling -> deploy files -> QOperator model.
+//   transform_after_calibration (bias correction, equalization, BN update) -> qdq_stage
+//   (QDQ model) -> profile_stage -> deploy_stage -> qop_stage (QOperator model).
 // Each stage lives in its own file (cli/stage_*.{h,cpp}) with its own flags.
 #pragma once
 #include <functional>

@@ -1,4 +1,4 @@
-// The image preprocessing flags (SPEC 3, beyond), shared by dipoorlet-prep and the
+// The image preprocessing flags (docs/spec.md 3, beyond), shared by dipoorlet-prep and the
 // quantization command so both read image folders the same way. Header-only: the commands
 // link CLI11, the core library does not.
 #pragma once

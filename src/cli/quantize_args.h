@@ -1,4 +1,4 @@
-// The `dipoorlet` command's arguments (SPEC 2) and the whole quantization run.
+// The `dipoorlet` command's arguments (docs/spec.md 2) and the whole quantization run.
 #pragma once
 #include <map>
 #include <string>
@@ -7,6 +7,7 @@
 #include "cli/preprocess_flags.h"
 #include "cli/stage_deploy.h"
 #include "cli/stage_profile.h"
+#include "cli/stage_qdq.h"
 #include "cli/stage_qop.h"
 #include "cli/stage_transform.h"
 #include "core/tensor.h"
@@ -20,17 +21,17 @@ struct QuantizeArgs {
   std::string deploy;
   int bins = 2048;
   double threshold = 0.99999;
-  std::vector<std::string> skip_layers;
   bool savefp = false;
   int threads = 1;
   int batch = 1;
   std::map<std::string, Shape> input_shapes;  // NAME:dims for inputs with symbolic dims
-  // Image folders as calibration data (SPEC 3, beyond).
+  // Image folders as calibration data (docs/spec.md 3, beyond).
   PreprocessFlags image;
   bool image_layout_given = false;  // --layout given (otherwise an NHWC-looking input switches to NHWC)
   bool image_flags_given = false;   // any image flag given
   // Each stage's own flags (cli/stage_*.h).
   TransformArgs transform;
+  QdqArgs qdq;
   ProfileArgs profile;
   DeployArgs deploy_files;
   QopArgs qop;
@@ -38,7 +39,7 @@ struct QuantizeArgs {
   std::string command_line;
 };
 
-// Default output folder: <model dir>/results (SPEC 2).
+// Default output folder: <model dir>/results (docs/spec.md 2).
 std::string default_output_dir(const std::string& model);
 // "NAME:D0,D1,..." -> (NAME, shape). Throws on a malformed spec.
 std::pair<std::string, Shape> parse_input_shape(const std::string& spec);

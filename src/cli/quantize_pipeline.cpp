@@ -20,7 +20,6 @@
 #include "io/calib_data.h"
 #include "io/image_preprocess.h"
 #include "quant/platform.h"
-#include "quant/qdq_builder.h"
 #include "runtime/session.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -67,7 +66,7 @@ std::string PipelineContext::out(const std::string& file) const {
 
 namespace {
 
-// Writes FP32 network outputs per sample: output/<name>/onnx-output-<i>.bin (SPEC 9).
+// Writes FP32 network outputs per sample: output/<name>/onnx-output-<i>.bin (docs/spec.md 9).
 void save_fp_outputs(const OnnxGraph& graph, SampleSource& data, const QuantizeArgs& args) {
   SessionOptions so;
   so.threads = args.threads;
@@ -90,7 +89,7 @@ void save_fp_outputs(const OnnxGraph& graph, SampleSource& data, const QuantizeA
 // files directly in the folder, preprocessed by the image flags, for a one-input model.
 std::unique_ptr<SampleSource> open_samples(const QuantizeArgs& args, const std::vector<InputSpec>& inputs) {
   bool bin_layout = false;
-  for (const auto& in : inputs) bin_layout |= fs::is_directory(fs::path(args.input_dir) / file_safe_name(in.name));
+  for (const auto& in : inputs) bin_layout |= fs::is_directory(input_folder(args.input_dir, in.name));
   const bool images = !bin_layout && fs::is_directory(args.input_dir) && !list_images(args.input_dir).empty();
   if (!images) {
     if (args.image_flags_given)
@@ -113,9 +112,45 @@ std::unique_ptr<SampleSource> open_samples(const QuantizeArgs& args, const std::
   return src;
 }
 
-}  // namespace
+// The model's inputs as the sample files hold them: --input_shape applied, a symbolic
+// batch dimension read as one sample per file.
+std::vector<InputSpec> sample_inputs(const OnnxGraph& graph, const QuantizeArgs& args) {
+  std::vector<InputSpec> inputs = FolderSampleSource::graph_inputs(graph);
+  for (auto& spec : inputs) {
+    auto it = args.input_shapes.find(spec.name);
+    if (it != args.input_shapes.end()) spec.shape = it->second;
+    if (!spec.shape.empty() && spec.shape[0] < 0) spec.shape[0] = 1;
+  }
+  for (const auto& [name, shape] : args.input_shapes) {
+    bool found = false;
+    for (const auto& spec : inputs) found |= spec.name == name;
+    DPL_CHECK(found, "--input_shape names '{}', which is not an input of the model", name);
+  }
+  return inputs;
+}
 
-namespace {
+CaliOptions cali_options(const QuantizeArgs& args, const Platform& platform, CaliAlgo algo) {
+  CaliOptions c;
+  c.algo = algo;
+  c.bins = args.bins;
+  c.threshold = args.threshold;
+  c.bits = platform.act.bits;
+  c.dynamic_sym = platform.act.dynamic_sym;
+  c.batch = args.batch;
+  c.threads = args.threads;
+  return c;
+}
+
+// The files of `dir` written since `since`, sorted (the folder may hold older ones).
+std::vector<std::string> files_written_since(const std::string& dir, fs::file_time_type since) {
+  std::vector<std::string> written;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::error_code ec;
+    if (e.last_write_time(ec) >= since && !ec) written.push_back(e.path().filename().string());
+  }
+  std::sort(written.begin(), written.end());
+  return written;
+}
 
 void run_quantize_logged(const QuantizeArgs& in) {
   QuantizeArgs args = in;
@@ -133,18 +168,8 @@ void run_quantize_logged(const QuantizeArgs& in) {
   SimplifyOptions simp;
   simp.input_shapes = args.input_shapes;
   prepare_model(graph, simp);
-
-  std::vector<InputSpec> inputs = FolderSampleSource::graph_inputs(graph);
-  for (auto& spec : inputs) {
-    auto it = args.input_shapes.find(spec.name);
-    if (it != args.input_shapes.end()) spec.shape = it->second;
-    if (!spec.shape.empty() && spec.shape[0] < 0) spec.shape[0] = 1;
-  }
-  for (const auto& [name, shape] : args.input_shapes) {
-    bool found = false;
-    for (const auto& spec : inputs) found |= spec.name == name;
-    DPL_CHECK(found, "--input_shape names '{}', which is not an input of the model", name);
-  }
+  const std::vector<InputSpec> inputs = sample_inputs(graph, args);
+  args.batch = batch_for_inputs(inputs, args.batch);
   std::unique_ptr<SampleSource> source = open_samples(args, inputs);
   SampleSource& data = *source;
 
@@ -155,30 +180,16 @@ void run_quantize_logged(const QuantizeArgs& in) {
                graph.node_count(), platform.name, args.act_quant, data.count());
 
   PipelineContext ctx{args, platform, graph, data};
-  ctx.cali.algo = algo;
-  ctx.cali.bins = args.bins;
-  ctx.cali.threshold = args.threshold;
-  ctx.cali.bits = platform.act.bits;
-  ctx.cali.dynamic_sym = platform.act.dynamic_sym;
-  ctx.cali.batch = args.batch;
-  ctx.cali.threads = args.threads;
-  ctx.qdq_options.skip_layers.insert(args.skip_layers.begin(), args.skip_layers.end());
+  ctx.cali = cali_options(args, platform, algo);
+  ctx.qdq_options = qdq_options(args.qdq);
   ctx.recompute_weight_ranges = [&ctx] { ctx.weight = weight_ranges(ctx.graph); };
   ctx.recalibrate = [&ctx] {
-    std::unique_ptr<Progress> bar;
-    std::string stage_now;
+    StagedProgress bar("calibration");
     CaliOptions co = ctx.cali;
-    co.progress = [&](int done, int total, const std::string& stage) {
-      if (stage != stage_now) {
-        if (bar) bar->finish();
-        bar = std::make_unique<Progress>("calibration (" + stage + ")", total);
-        stage_now = stage;
-      }
-      bar->update(done);
-    };
+    co.progress = [&bar](int done, int total, const std::string& stage) { bar.update(stage, done, total); };
     ctx.weight = weight_ranges(ctx.graph);
     ctx.act = calibrate_activations(ctx.graph, ctx.data, co);
-    if (bar) bar->finish();
+    bar.finish();
   };
 
   transform_before_calibration(ctx);
@@ -189,11 +200,7 @@ void run_quantize_logged(const QuantizeArgs& in) {
   save_act_ranges(ctx.out("act_clip_val.json"), ctx.act);
   save_weight_ranges(ctx.out("weight_clip_val.json"), ctx.weight);
 
-  // QDQ model.
-  ctx.qdq = build_qdq(graph, platform, ctx.act, ctx.weight, ctx.qdq_options);
-  ctx.qdq->graph.save(ctx.out("quant_model.onnx"));
-  spdlog::info("quantized {} nodes with {} Q/DQ pairs", ctx.qdq->quant_nodes.size(), ctx.qdq->pairs.size());
-
+  qdq_stage(ctx);
   profile_stage(ctx);
   deploy_stage(ctx);
   qop_stage(ctx);
@@ -201,14 +208,8 @@ void run_quantize_logged(const QuantizeArgs& in) {
   if (args.savefp) save_fp_outputs(graph, data, args);
 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // Every file this run wrote (the folder may hold older ones).
-  std::vector<std::string> written;
-  for (const auto& e : fs::directory_iterator(args.output_dir)) {
-    std::error_code ec;
-    if (e.last_write_time(ec) >= start_file_time && !ec) written.push_back(e.path().filename().string());
-  }
-  std::sort(written.begin(), written.end());
-  spdlog::info("results in {}: {}", args.output_dir, fmt::join(written, ", "));
+  spdlog::info("results in {}: {}", args.output_dir,
+               fmt::join(files_written_since(args.output_dir, start_file_time), ", "));
   spdlog::info("Total time cost: {:.1f} seconds.", secs);
   stop_file_logging();
 }

@@ -1,4 +1,4 @@
-// Deploy files (SPEC 11; issue 4): the platform's parameter files and the extra formats
+// Deploy files (docs/spec.md 11): the platform's parameter files and the extra formats
 // (deploy/deploy.h, docs/deploy.md).
 #pragma once
 #include <CLI/CLI.hpp>

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <chrono>
 #include <ctime>
-#include <memory>
 
 #include "cli/pipeline_context.h"
 #include "io/atomic_file.h"
@@ -53,7 +52,7 @@ RunSettings settings_of(const PipelineContext& ctx) {
   s.samples = ctx.data.count();
   s.batch = ctx.cali.batch;
   s.threads = ctx.cali.threads;
-  s.skip_layers = ctx.args.skip_layers;
+  s.skip_layers = ctx.args.qdq.skip_layers;
   s.per_layer = !a.skip_prof_layer;
   s.sensitivity = a.sensitivity;
   s.sensitivity_samples = std::min(a.sensitivity_samples, ctx.data.count());
@@ -126,23 +125,15 @@ void profile_stage(PipelineContext& ctx) {
     so.batch = ctx.cali.batch;
     so.threads = ctx.cali.threads;
     so.target_cos = a.target_cos;
-    std::unique_ptr<Progress> bar;
-    std::string stage_now;
-    so.progress = [&](const std::string& stage, int done, int total) {
-      if (stage != stage_now) {
-        if (bar) bar->finish();
-        bar = std::make_unique<Progress>("sensitivity (" + stage + ")", total);
-        stage_now = stage;
-      }
-      bar->update(done);
-    };
+    StagedProgress bar("sensitivity");
+    so.progress = [&bar](const std::string& stage, int done, int total) { bar.update(stage, done, total); };
     QdqBuildFn build = [&ctx, &fp](const std::set<std::string>& extra) {
       QdqOptions o = ctx.qdq_options;
       o.skip_layers.insert(extra.begin(), extra.end());
       return build_qdq(fp, ctx.platform, ctx.act, ctx.weight, o);
     };
     rep.sensitivity = run_sensitivity(fp, *ctx.qdq, prof.q_graph(), build, ctx.data, so);
-    if (bar) bar->finish();
+    bar.finish();
   }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

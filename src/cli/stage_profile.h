@@ -1,4 +1,4 @@
-// Profiling (SPEC 9; issue 5): FP32 vs QDQ per layer and per network output, ranges, the
+// Profiling (docs/spec.md 9): FP32 vs QDQ per layer and per network output, ranges, the
 // per-tensor weight report, layer_res.json / model_res.json, profile.json, report.html; with
 // --sensitivity, single-layer sensitivity and a suggested --skip_layers list.
 // The work is in src/profile (docs/profiling.md).

@@ -1,4 +1,4 @@
-// The QOperator model (`--quant_format QOP`, SPEC 11; issue 4): qop_model.onnx, built by
+// The QOperator model (`--quant_format QOP`, docs/spec.md 11, docs/qop.md): qop_model.onnx, built by
 // quant/qop_builder.h from the same model, ranges and Q/DQ decisions as quant_model.onnx.
 #pragma once
 #include <CLI/CLI.hpp>

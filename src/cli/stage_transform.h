@@ -1,4 +1,4 @@
-// Weight transforms without training (SPEC 8, first three items; issue 6; docs/weight_transforms.md):
+// Weight transforms without training (docs/spec.md 8, first three items; docs/weight_transforms.md):
 // BN folding before calibration, then BN update, bias correction and weight equalization.
 #pragma once
 #include <CLI/CLI.hpp>

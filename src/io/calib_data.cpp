@@ -1,5 +1,7 @@
 #include "io/calib_data.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -11,16 +13,24 @@ namespace dpl {
 
 namespace fs = std::filesystem;
 
+std::string input_folder(const std::string& dir, const std::string& input) {
+  const fs::path flat = fs::path(dir) / file_safe_name(input);
+  if (input.find('/') == std::string::npos || fs::is_directory(flat)) return flat.string();
+  const fs::path nested = fs::path(dir) / fs::path(input).relative_path();
+  return (fs::is_directory(nested) ? nested : flat).string();
+}
+
 std::string sample_path(const std::string& dir, const std::string& input, int index) {
-  return (fs::path(dir) / file_safe_name(input) / (std::to_string(index) + ".bin")).string();
+  return (fs::path(input_folder(dir, input)) / (std::to_string(index) + ".bin")).string();
 }
 
 void validate_samples(const std::string& dir, std::vector<InputSpec>& inputs, int count) {
   DPL_CHECK(fs::is_directory(dir), "input folder {} does not exist", dir);
   DPL_CHECK(count > 0, "the number of samples must be positive, got {}", count);
   for (auto& in : inputs) {
-    std::string sub = (fs::path(dir) / file_safe_name(in.name)).string();
-    DPL_CHECK(fs::is_directory(sub), "input folder {} for model input '{}' does not exist", sub, in.name);
+    std::string sub = input_folder(dir, in.name);
+    DPL_CHECK(fs::is_directory(sub), "input folder {} for model input '{}' does not exist{}", sub, in.name,
+              in.name.find('/') == std::string::npos ? "" : " (nor " + (fs::path(dir) / in.name).string() + ")");
     const size_t esz = dtype_size(in.dtype);
     int unknown = 0;
     for (int64_t d : in.shape) unknown += d < 0;
@@ -49,15 +59,26 @@ void validate_samples(const std::string& dir, std::vector<InputSpec>& inputs, in
   }
 }
 
+int batch_for_inputs(const std::vector<InputSpec>& inputs, int batch) {
+  if (batch <= 1) return batch;
+  for (const auto& in : inputs)
+    if (in.shape.empty()) {
+      spdlog::warn("model input '{}' is a scalar: samples run one at a time (batch {} not used)", in.name, batch);
+      return 1;
+    }
+  return batch;
+}
+
 Tensor read_sample(const std::string& dir, const InputSpec& input, int index) {
   return read_batch(dir, input, index, 1);
 }
 
 Tensor read_batch(const std::string& dir, const InputSpec& input, int first, int n) {
   Shape s = input.shape;
-  DPL_CHECK(!s.empty(), "input '{}' is a scalar and cannot be batched", input.name);
-  const int64_t per = s[0];
-  s[0] = per * n;
+  if (s.empty())
+    DPL_CHECK(n == 1, "input '{}' is a scalar: its samples cannot be batched (use batch 1)", input.name);
+  else
+    s[0] *= n;
   Tensor t(input.dtype, s);
   const size_t bytes_per = t.bytes() / n;
   for (int k = 0; k < n; ++k) {

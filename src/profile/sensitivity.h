@@ -1,4 +1,4 @@
-// Single-layer sensitivity (SPEC 9, beyond): for every quantized node, the network-output
+// Single-layer sensitivity (docs/spec.md 9, beyond): for every quantized node, the network-output
 // cosine when only that node is quantized (its input Q/DQ pairs, as in the QDQ model, and
 // nothing else), and a --skip_layers list that brings the whole QDQ model to a target
 // output cosine.

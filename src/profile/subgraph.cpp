@@ -2,43 +2,18 @@
 
 #include <set>
 
+#include "graph/region.h"
 #include "runtime/session.h"
 #include "util/error.h"
 
 namespace dpl {
 
 OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const std::vector<std::string>& outputs) {
-  onnx::ModelProto m;
-  m.set_ir_version(g.model().ir_version());
-  *m.mutable_opset_import() = g.model().opset_import();
-  onnx::GraphProto& gp = *m.mutable_graph();
-  gp.set_name("extract");
-  std::set<std::string> produced, seen;
-  for (int i : nodes) {
-    const onnx::NodeProto& n = g.node(i);
-    for (const auto& in : n.input()) {
-      if (in.empty() || produced.count(in) || !seen.insert(in).second) continue;
-      if (const onnx::TensorProto* p = g.initializer_proto(in)) {
-        *gp.add_initializer() = *p;
-      } else {
-        auto* v = gp.add_input();
-        v->set_name(in);
-        v->mutable_type()->mutable_tensor_type()->set_elem_type(static_cast<int>(g.value_type(in)));
-      }
-    }
-    for (const auto& out : n.output()) produced.insert(out);
-    onnx::NodeProto* copy = gp.add_node();
-    *copy = n;
-    // Inputs of the cut-out model are the caller's tensors: never overwrite them.
-    if (n.op_type() == "dpl.FakeQuantize") copy->clear_attribute();
-  }
-  for (const auto& o : outputs) {
-    DPL_CHECK(produced.count(o), "extract_nodes: no node of the selection produces '{}'", o);
-    auto* v = gp.add_output();
-    v->set_name(o);
-    v->mutable_type()->mutable_tensor_type()->set_elem_type(static_cast<int>(g.value_type(o)));
-  }
-  return OnnxGraph::from_model(std::move(m), g.base_dir());
+  OnnxGraph sub = Region(g, nodes, outputs).extract();
+  // Inputs of the cut-out model are the caller's tensors: never overwrite them.
+  for (int i = 0; i < sub.node_count(); ++i)
+    if (sub.node(i).op_type() == "dpl.FakeQuantize") sub.mutable_node(i).clear_attribute();
+  return sub;
 }
 
 OnnxGraph profiling_graph(const QdqModel& qdq) {

@@ -11,9 +11,9 @@
 
 namespace dpl {
 
-// A model made of nodes `nodes` (indices into g, kept in that order; FakeQuantize nodes lose
-// their inplace attribute) and the initializers they read. Its inputs are the other tensors they read and none of them produces (type
-// from g, no shape: any shape is accepted); its outputs are `outputs`.
+// The region of g made of nodes `nodes` with outputs `outputs`, extracted (graph/region.h:
+// nodes in graph order, the initializers they read, inputs typed without a shape so any
+// batch is accepted); its FakeQuantize nodes lose their inplace attribute.
 OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const std::vector<std::string>& outputs);
 
 // A copy of the QDQ model for profiling sessions, same outputs to the bit, faster to run:

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "optimizer/passes/passes.h"
+#include "graph/region.h"
 #include "util/error.h"
 #include "graph/node_attrs.h"
 
@@ -77,15 +77,9 @@ std::vector<std::vector<int>> dependency_levels(const OnnxGraph& g, const std::v
 }
 
 OnnxGraph graph_up_to(const OnnxGraph& g, const std::vector<std::string>& targets) {
-  for (const auto& t : targets)
-    DPL_CHECK(g.producer(t) >= 0 || g.is_network_input(t), "'{}' is neither a node output nor a graph input", t);
-  OnnxGraph sub = g.copy();
-  for (const auto& o : g.network_outputs()) sub.del_network_output(o);
-  for (const auto& t : targets) sub.add_network_output(t);
-  passes::remove_dead_nodes(sub);
-  // Initializers nothing reads any more: the session would load them for nothing.
-  passes::remove_unused_initializers(sub);
-  return sub;
+  Region::ExtractOptions opts;
+  opts.model_inputs = true;
+  return Region::up_to(g, targets).extract(opts);
 }
 
 bool single_consumer(const OnnxGraph& g, const std::string& tensor) {

@@ -33,8 +33,9 @@ void set_node_input_value(OnnxGraph& g, int node_index, int k, const Tensor& val
 // pass over the data per level instead of per node. Returns the levels, each in graph order.
 std::vector<std::vector<int>> dependency_levels(const OnnxGraph& g, const std::vector<int>& nodes);
 
-// A copy of `g` holding only the nodes that `targets` depend on, with `targets` as its
-// graph outputs (so a fused session keeps them visible and a run returns only them).
+// The nodes that `targets` depend on as a model of their own (graph/region.h Region::up_to,
+// extracted with g's inputs), with `targets` as its graph outputs (so a fused session keeps
+// them visible and a run returns only them).
 OnnxGraph graph_up_to(const OnnxGraph& g, const std::vector<std::string>& targets);
 
 // Whether `tensor` is read by exactly one node input and is not a graph output: the

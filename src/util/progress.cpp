@@ -41,4 +41,17 @@ void Progress::finish() {
   spdlog::info("{}: {}/{} done in {:.2f}s", label_, done_, total_, secs);
 }
 
+void StagedProgress::update(const std::string& stage, int done, int total) {
+  if (!bar_ || stage != stage_) {
+    if (bar_) bar_->finish();
+    bar_ = std::make_unique<Progress>(label_ + " (" + stage + ")", total);
+    stage_ = stage;
+  }
+  bar_->update(done);
+}
+
+void StagedProgress::finish() {
+  if (bar_) bar_->finish();
+}
+
 }  // namespace dpl

@@ -1,8 +1,10 @@
 // A progress bar for loops over samples. On a terminal it redraws one line on stderr;
 // elsewhere (CI, a pipe) it logs a line at every 10% so logs stay short. The final line
-// (count and time) always goes to the log.
+// (count and time) always goes to the log. StagedProgress: one such bar per stage of a
+// multi-pass computation (calibration's "Minmax update" then "Hist update", ...).
 #pragma once
 #include <chrono>
+#include <memory>
 #include <string>
 
 namespace dpl {
@@ -20,6 +22,19 @@ class Progress {
   int total_, done_ = 0, last_decile_ = -1;
   bool tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_;
+};
+
+// Progress through named stages: a new stage finishes the previous bar and starts one
+// labelled "<label> (<stage>)".
+class StagedProgress {
+ public:
+  explicit StagedProgress(std::string label) : label_(std::move(label)) {}
+  void update(const std::string& stage, int done, int total);
+  void finish();
+
+ private:
+  std::string label_, stage_;
+  std::unique_ptr<Progress> bar_;
 };
 
 }  // namespace dpl

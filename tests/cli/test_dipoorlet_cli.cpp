@@ -1,9 +1,10 @@
-// The `dipoorlet` command on bad input (issue 3, item 7): the binary is run on the bundled
-// example (make-example, so no ../shared is needed) with one thing wrong at a time. Where the
+// The `dipoorlet` command on bad input: the binary is run on the bundled example
+// (make-example, so no ../shared is needed) with one thing wrong at a time. Where the
 // run cannot go on: a non-zero exit, one line naming the problem (CLI11's usage errors add
 // only its "Run with --help" hint), and no output file left behind (no quant_model.onnx,
 // range files or "*.tmp-*" files). Where it can go on (a NaN sample, a skip_layers name that
-// matches no node): exit 0 and a warning naming the culprit.
+// matches no node): exit 0 and a warning naming the culprit. At the end, input layouts users
+// bring from elsewhere (scalar inputs, the original's nested folders) through both commands.
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>
 
@@ -15,9 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "graph/model_builder.h"
 #include "io/calib_data.h"
 #include "io/image_preprocess.h"
 #include "parity/parity_util.h"
+#include "optimizer/prepare.h"
+#include "runtime/session.h"
 
 namespace fs = std::filesystem;
 
@@ -311,6 +315,89 @@ TEST_F(DipoorletCli, ImageFolderWithFewerImagesThanAsked) {
   CliResult r = run({"-I", (work_ / "images").string(), "-N", "5", "-D", "trt"});
   expect_clear_failure(r, {"5 calibration images", "holds 3"});
   expect_no_outputs();
+}
+
+
+// Inputs as users coming from the original tool or from ONNX test cases have them: a scalar
+// input (one value per sample file) and an input named like Caffe2's gpu_0/data_0 with its
+// samples in nested folders. Both commands run them, and dipoorlet-infer's outputs are
+// the runtime's own on the same inputs.
+class DipoorletCliInputs : public DipoorletCli {
+ protected:
+  // y = Conv(x) * s, or Relu(Conv(x)) without `scalar`; x [1,2,4,4] is named `x_name`.
+  fs::path write_model(const std::string& x_name, bool scalar) {
+    ModelBuilder b(13);
+    b.input(x_name, {1, 2, 4, 4});
+    if (scalar) b.input("s", {});
+    b.init("w", random_tensor({2, 2, 1, 1}, 3, -1.f, 1.f));
+    b.node("Conv", {x_name, "w"}, {"c"}, "conv").attr("kernel_shape", std::vector<int64_t>{1, 1});
+    if (scalar)
+      b.node("Mul", {"c", "s"}, {"y"}, "mul");
+    else
+      b.node("Relu", {"c"}, {"y"}, "relu");
+    b.output("y");
+    const fs::path path = work_ / (scalar ? "scalar.onnx" : "nested.onnx");
+    b.graph().save(path.string());
+    return path;
+  }
+
+  // Sample i of each input in <dir>/<folder>/<i>.bin.
+  static void write_input(const fs::path& dir, const std::string& folder, const Shape& shape, int count) {
+    fs::create_directories(dir / folder);
+    for (int i = 0; i < count; ++i)
+      write_raw((dir / folder / (std::to_string(i) + ".bin")).string(),
+                random_tensor(shape, 50 + static_cast<uint64_t>(i), -1.f, 1.f));
+  }
+
+  // dipoorlet-infer on `count` samples; each output file equals a Session run on the inputs.
+  void expect_infer_matches_runtime(const fs::path& model, const fs::path& inputs, const std::vector<InputSpec>& specs,
+                                    int count, const std::string& extra = "") {
+    const fs::path out = work_ / "infer_out";
+    const std::string cmd = quote(kInfer.string()) + " -M " + quote(model.string()) + " -I " +
+                            quote(inputs.string()) + " -N " + std::to_string(count) + " -O " + quote(out.string()) +
+                            extra;
+    const int rc = run_command(cmd, work_ / "infer.txt", 120);
+    ASSERT_EQ(rc, 0) << slurp(work_ / "infer.txt");
+    // The command's own set-up: prepared model, fused session.
+    OnnxGraph g = OnnxGraph::load(model.string());
+    prepare_model(g);
+    SessionOptions so;
+    so.fuse = true;
+    Session session(g, so);
+    for (int i = 0; i < count; ++i) {
+      TensorMap feeds;
+      for (const auto& s : specs) feeds[s.name] = read_sample(inputs.string(), s, i);
+      const Tensor want = session.run(feeds).at("y");
+      EXPECT_EQ(read_floats(out / "y" / (std::to_string(i) + ".bin")), want.to_f32_vector()) << "sample " << i;
+    }
+  }
+};
+
+TEST_F(DipoorletCliInputs, ScalarInputIsFedAsItIs) {
+  const fs::path model = write_model("x", true);
+  const fs::path data = work_ / "scalar_data";
+  write_input(data, "x", {1, 2, 4, 4}, 3);
+  write_input(data, "s", {}, 3);
+  // A scalar has no batch dimension: --batch 2 runs one sample at a time, with a warning.
+  CliResult r = run({"-M", model.string(), "-I", data.string(), "-N", "3", "-D", "trt", "--batch", "2"});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(problem_lines(r.out).empty()) << r.out;
+  EXPECT_NE(r.out.find("'s' is a scalar"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(out_dir() / "quant_model.onnx"));
+  expect_infer_matches_runtime(model, data, {{"x", {1, 2, 4, 4}, DType::F32}, {"s", {}, DType::F32}}, 3,
+                               " --batch 2");
+}
+
+TEST_F(DipoorletCliInputs, NestedFoldersOfTheOriginalTool) {
+  const fs::path model = write_model("gpu_0/data_0", false);
+  const fs::path data = work_ / "nested_data";
+  write_input(data, "gpu_0/data_0", {1, 2, 4, 4}, 3);
+  ASSERT_FALSE(fs::exists(data / "gpu_0_data_0"));
+  CliResult r = run({"-M", model.string(), "-I", data.string(), "-N", "3", "-D", "trt"});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(problem_lines(r.out).empty()) << r.out;
+  EXPECT_TRUE(fs::exists(out_dir() / "quant_model.onnx"));
+  expect_infer_matches_runtime(model, data, {{"gpu_0/data_0", {1, 2, 4, 4}, DType::F32}}, 3);
 }
 
 }  // namespace

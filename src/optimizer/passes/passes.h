@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "graph/onnx_graph.h"
+#include "graph/region.h"
 #include "optimizer/simplifier.h"
 
 namespace dpl::passes {
@@ -46,9 +47,8 @@ int remove_unused_initializers(OnnxGraph& g);
 // overridable inputs) stop being graph inputs. Does nothing below IR 4.
 int drop_initializer_inputs(OnnxGraph& g);
 
-// Names read by the nodes of a node's subgraph attributes (If/Loop/Scan bodies), recursively.
-// Outer tensors a subgraph uses are not node inputs, so passes must not lose them.
-void collect_subgraph_reads(const onnx::NodeProto& node, std::unordered_set<std::string>& names);
+// Names read by a node's subgraph attributes (If/Loop/Scan bodies): graph/region.h.
+using dpl::collect_subgraph_reads;
 // collect_subgraph_reads over every node of the graph.
 std::unordered_set<std::string> subgraph_reads(const OnnxGraph& g);
 

@@ -4,21 +4,6 @@
 
 namespace dpl::passes {
 
-void collect_subgraph_reads(const onnx::NodeProto& node, std::unordered_set<std::string>& names) {
-  auto walk = [&](const onnx::GraphProto& sub) {
-    for (const auto& n : sub.node()) {
-      for (const auto& in : n.input())
-        if (!in.empty()) names.insert(in);
-      collect_subgraph_reads(n, names);
-    }
-    for (const auto& o : sub.output()) names.insert(o.name());
-  };
-  for (const auto& a : node.attribute()) {
-    if (a.has_g()) walk(a.g());
-    for (const auto& sub : a.graphs()) walk(sub);
-  }
-}
-
 std::unordered_set<std::string> subgraph_reads(const OnnxGraph& g) {
   std::unordered_set<std::string> names;
   for (const auto& n : g.graph().node()) collect_subgraph_reads(n, names);
