@@ -1,4 +1,4 @@
-// Calibration samples straight from a folder of photographs (SPEC 3, beyond): JPEG/PNG/BMP
+// Calibration samples straight from a folder of photographs (docs/spec.md 3, beyond): JPEG/PNG/BMP
 // files directly in the folder, sorted by name, decoded and preprocessed (io/
 // image_preprocess.h) when a batch is asked for, so only the current batch is in memory.
 // For models with one image input.

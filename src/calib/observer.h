@@ -2,7 +2,7 @@
 // (attached to Session::set_hook), one tensor value at a time, a batch of samples at once.
 // Their state is mergeable (merge(), or merge_serialized() for state that crossed a process
 // boundary), so ranks of a distributed run can each observe their share of the samples and
-// reduce afterwards (SPEC 10). Turning the state into ranges is a separate, final step.
+// reduce afterwards (docs/spec.md 10). Turning the state into ranges is a separate, final step.
 //
 // Common rules for every observer:
 //  - only float32 tensors are observed (int64 shape tensors, bool masks... are ignored);

@@ -1,4 +1,4 @@
-// hist (SPEC 4): histogram of |x| with `bins` bins over [0, amax], amax = max(-min, max)
+// hist (docs/spec.md 4): histogram of |x| with `bins` bins over [0, amax], amax = max(-min, max)
 // from a finished min/max stage, summed over samples. Merging is exact (integer counts);
 // observers can only be merged when built from the same min/max state.
 //

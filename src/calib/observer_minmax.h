@@ -1,4 +1,4 @@
-// minmax (SPEC 4): min and max of every tensor over all samples. Merging is exact.
+// minmax (docs/spec.md 4): min and max of every tensor over all samples. Merging is exact.
 #pragma once
 #include <string>
 #include <unordered_map>

@@ -1,4 +1,4 @@
-// mse (SPEC 4): OCTAV's MSE-optimal clip s_i of every sample (Newton iteration, see
+// mse (docs/spec.md 4): OCTAV's MSE-optimal clip s_i of every sample (Newton iteration, see
 // calib/stat_kernels.h), averaged over samples: range [max(min, -mean s), min(max, mean s)].
 // Merging adds the sums of s and the sample counts (exact counts; the sum of s is a double
 // sum, so a merged mean can differ from a one-process mean in the last bits).

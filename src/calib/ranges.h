@@ -1,4 +1,4 @@
-// Clip ranges, the product of tensor calibration (SPEC 4) and the input of every later
+// Clip ranges, the product of tensor calibration (docs/spec.md 4) and the input of every later
 // stage (QDQ building, profiling, deploy files).
 #pragma once
 #include <map>

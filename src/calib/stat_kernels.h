@@ -37,7 +37,7 @@ void abs_histogram(const float* p, int64_t n, float amax, int bins, uint64_t* co
 // histogram's bulk costs a compare per value, and only the tail is binned one by one.
 void abs_histogram_tail(const float* p, int64_t n, float amax, int bins, int from, uint64_t* counts, uint64_t* below);
 
-// OCTAV (SPEC 4, "mse") on one sample's values.
+// OCTAV (docs/spec.md 4, "mse") on one sample's values.
 struct OctavResult {
   double s = 0;     // the clip; NaN when the sample has no nonzero finite value (as the original)
   MinMaxF range;    // min/max of the finite values

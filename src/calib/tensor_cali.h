@@ -1,8 +1,8 @@
-// Tensor calibration (SPEC 4; the original's tensor_cali): clip ranges for every graph input
+// Tensor calibration (docs/spec.md 4; the original's tensor_cali): clip ranges for every graph input
 // and node output from observers attached to the runtime's hook, one pass over the data per
 // algorithm stage (hist needs the minmax pass first), batched, holding at most one batch of
 // activations at a time. Observer state is mergeable so ranks of a distributed run can
-// reduce it (SPEC 10): min/max by min/max, histograms by sum, OCTAV clips by (sum, count).
+// reduce it (docs/spec.md 10): min/max by min/max, histograms by sum, OCTAV clips by (sum, count).
 //
 // Semantics (details in calib/observer*.h):
 //  - float32 tensors only; NaN and +-Inf values are ignored; a tensor without any finite
@@ -56,7 +56,7 @@ void observe_pass(Session& session, SampleSource& data, Observer& observer, cons
 // held a finite value get none, with a warning).
 ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, const CaliOptions& opts);
 // Per-output-channel [min, max] of every float initializer input after the first of Conv,
-// Gemm, ConvTranspose, PRelu, BatchNormalization, and of constant MatMul B (SPEC 4, "weights"),
+// Gemm, ConvTranspose, PRelu, BatchNormalization, and of constant MatMul B (docs/spec.md 4, "weights"),
 // along the axis the QDQ builder quantizes it on (graph/weight_axes.h: ConvTranspose weights
 // axis 1 as the original's swap, Gemm weights their output axis where the original takes
 // axis 0); scalars skipped, and inputs that are not initializers too (the original fails).

@@ -1,4 +1,4 @@
-// Deploy files (SPEC 11; the original's deploy/): the quantization-parameter files each back
+// Deploy files (docs/spec.md 11; the original's deploy/): the quantization-parameter files each back
 // end's toolchain reads, written from the final ranges of the FP32 model after profiling, and
 // two extra formats (**beyond**): a TensorRT calibration cache and AIMET/QNN encodings.
 //

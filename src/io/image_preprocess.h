@@ -1,4 +1,4 @@
-// Image preprocessing for real calibration / inference data (SPEC 3, beyond): decode JPEG or
+// Image preprocessing for real calibration / inference data (docs/spec.md 3, beyond): decode JPEG or
 // PNG, resize (bilinear), optionally letterbox or center-crop, pick RGB/BGR or grayscale,
 // normalise with per-channel mean/std and lay the result out as a float32 NCHW or NHWC
 // tensor with batch 1. dipoorlet-prep and the quantization pipeline's image flags use it.

@@ -1,4 +1,4 @@
-// Streaming error statistics of a quantized tensor against its FP32 reference (SPEC 9).
+// Streaming error statistics of a quantized tensor against its FP32 reference (docs/spec.md 9).
 //
 // Per sample i (one row along the batch axis), over the elements x (FP32) and y (QDQ):
 //   cos_i   = sum(x*y) / sqrt(sum(x^2) * sum(y^2)), and 0 when sum(x*y) == 0 (as the

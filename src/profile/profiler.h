@@ -1,4 +1,4 @@
-// The profiling pass (SPEC 9): the FP32 model and the QDQ model run side by side over the
+// The profiling pass (docs/spec.md 9): the FP32 model and the QDQ model run side by side over the
 // calibration samples, one batch at a time. Every output of every quantized node is matched
 // by name (a quantized node keeps its output names in the QDQ model) and compared while the
 // QDQ model runs; the FP32 values are held only until their QDQ counterpart is produced, so

@@ -1,4 +1,4 @@
-// Empirical bias correction (`--bc`, SPEC 8; Nagel et al. 2019, section 4.2 "empirical"):
+// Empirical bias correction (`--bc`, docs/spec.md 8; Nagel et al. 2019, section 4.2 "empirical"):
 // for every Conv and Gemm in graph order, incrementally (transform/incremental.h), the
 // per-output-channel mean of (FP output - quantized output) over the calibration samples
 // and every axis but the channel axis is added to the node's bias. "FP output" is the

@@ -1,4 +1,4 @@
-// The incremental scheme shared by bias correction and BN update (SPEC 8): nodes are
+// The incremental scheme shared by bias correction and BN update (docs/spec.md 8): nodes are
 // processed in graph order, each measured in the QDQ model built from the model with the
 // nodes before it already changed. Nodes whose measurements do not depend on each other's
 // changes share one pass over the data (graph_edit.h dependency_levels); each pass runs

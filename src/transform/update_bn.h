@@ -1,4 +1,4 @@
-// BN update (`--update_bn`, SPEC 8): BatchNormalization statistics re-estimated on the
+// BN update (`--update_bn`, docs/spec.md 8): BatchNormalization statistics re-estimated on the
 // inputs the BNs see in the quantized model, incrementally: BNs in graph order, each
 // measured in the QDQ model built (with the calibration ranges) from the model with the
 // BNs before it already updated. Per BN, over the calibration samples i in order, with

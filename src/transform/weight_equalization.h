@@ -1,4 +1,4 @@
-// Cross-layer weight equalization (`--we`, SPEC 8; Nagel et al. 2019, arXiv 1906.04721,
+// Cross-layer weight equalization (`--we`, docs/spec.md 8; Nagel et al. 2019, arXiv 1906.04721,
 // section 4.1) and high-bias absorption (`--we_absorb`, **beyond**: their section 4.1.2,
 // AIMET's cross-layer equalization step 2).
 //

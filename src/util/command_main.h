@@ -1,5 +1,5 @@
 // The shared main() of every command: runs `run`, turns any exception into one line
-// "error: <what>" on stderr and exit code 1 (SPEC 2: exit codes that mean something; a user's
+// "error: <what>" on stderr and exit code 1 (docs/spec.md 2: exit codes that mean something; a user's
 // mistake never ends in a crash or a stack trace).
 #pragma once
 
