@@ -40,17 +40,30 @@ bool pack_if_constant(const NodeDesc& node, size_t w_index, size_t zp_index, Pac
   return true;
 }
 
-// The int8 copy of shifted weights (weights minus their zero points) that oneDNN's int8
-// kernels take: made into w8, with `shape`, when every value fits int8 and the CPU
-// accumulates int8 products exactly (dnn::has_exact_int8); returns whether it was.
-inline bool int8_weights(const std::vector<int32_t>& w32, const Shape& shape, Tensor& w8) {
-  const bool fits = std::all_of(w32.begin(), w32.end(), [](int32_t v) { return v >= -128 && v <= 127; });
-  if (!fits || !dnn::has_exact_int8()) return false;
-  w8 = Tensor(DType::I8, shape);
-  int8_t* d = w8.data<int8_t>();
-  for (size_t i = 0; i < w32.size(); ++i) d[i] = static_cast<int8_t>(w32[i]);
-  return true;
-}
+// Weights minus their zero points as the integer kernels keep them: int32 (w32) for the
+// reference loop and, when every value fits int8 and the CPU accumulates int8 products
+// exactly (dnn::has_exact_int8), their int8 copy (w8) for oneDNN.
+struct ShiftedWeights {
+  bool constant = false;  // packed once, at init
+  bool use_dnnl = false;
+  std::vector<int32_t> w32;
+  Tensor w8;
+  // The input type the oneDNN kernel was built for; Undefined (build it) after the path changed.
+  DType kernel_input = DType::Undefined;
+
+  // Decides the path for the w32 just filled in (weights of `shape`), making w8 for oneDNN.
+  void choose_path(const Shape& shape) {
+    const bool fits = std::all_of(w32.begin(), w32.end(), [](int32_t v) { return v >= -128 && v <= 127; });
+    const bool dnnl_ok = fits && dnn::has_exact_int8();
+    if (dnnl_ok) {
+      w8 = Tensor(DType::I8, shape);
+      int8_t* d = w8.data<int8_t>();
+      for (size_t i = 0; i < w32.size(); ++i) d[i] = static_cast<int8_t>(w32[i]);
+    }
+    if (dnnl_ok != use_dnnl) kernel_input = DType::Undefined;
+    use_dnnl = dnnl_ok;
+  }
+};
 
 // y = saturate(round_half_even(float(acc + bias[c]) * mult[c]) + y_zp) for an
 // [outer, channels, inner] accumulator block; per_channel selects mult/bias by channel

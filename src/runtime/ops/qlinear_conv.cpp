@@ -80,7 +80,7 @@ class IntConv {
  public:
   void init(ConvParams p, const NodeDesc& node, size_t w_index, size_t wzp_index) {
     p_ = std::move(p);
-    const_w_ = pack_if_constant(node, w_index, wzp_index, [&](const Tensor& w, const Tensor* wzp) { pack(w, wzp); });
+    w_.constant = pack_if_constant(node, w_index, wzp_index, [&](const Tensor& w, const Tensor* wzp) { pack(w, wzp); });
   }
 
   // [N, M, out...] int32.
@@ -90,40 +90,35 @@ class IntConv {
     DPL_CHECK(w.dtype() == DType::U8 || w.dtype() == DType::I8, "{}: w must be uint8 or int8, got {}", p_.op_name,
               dtype_name(w.dtype()));
     if (wzp) check_quant_param(p_.op_name, "w_zero_point", *wzp, w.dim(0), true);
-    if (!const_w_) pack(w, wzp);
-    if (use_dnnl_) {
-      if (kernel_src_ != x.dtype()) {
+    if (!w_.constant) pack(w, wzp);
+    if (w_.use_dnnl) {
+      if (w_.kernel_input != x.dtype()) {
         ConvParams kp = p_;
         kp.src_type = x.dtype();
         kp.wei_type = DType::I8;
         kp.dst_type = DType::I32;
         kp.src_zero_point = true;
         kp.has_bias = false;
-        kernel_.init(kp, const_w_ ? &w8_ : nullptr, nullptr);
-        kernel_src_ = x.dtype();
+        kernel_.init(kp, w_.constant ? &w_.w8 : nullptr, nullptr);
+        w_.kernel_input = x.dtype();
       }
-      return kernel_.run(x, w8_, nullptr, {}, xzp);
+      return kernel_.run(x, w_.w8, nullptr, {}, xzp);
     }
     ConvGeometry g = conv_geometry(p_, x.shape(), w.shape());
     Tensor y(DType::I32, g.y_shape);
-    if (y.numel() > 0) conv_acc_ref(g, x, xzp, w32_, y.data<int32_t>());
+    if (y.numel() > 0) conv_acc_ref(g, x, xzp, w_.w32, y.data<int32_t>());
     return y;
   }
 
  private:
   void pack(const Tensor& w, const Tensor* wzp) {
-    w32_ = shifted_weights(w, wzp);
-    const bool dnnl_ok = int8_weights(w32_, w.shape(), w8_);
-    if (dnnl_ok != use_dnnl_) kernel_src_ = DType::Undefined;
-    use_dnnl_ = dnnl_ok;
+    w_.w32 = shifted_weights(w, wzp);
+    w_.choose_path(w.shape());
   }
 
   ConvParams p_;
-  bool const_w_ = false, use_dnnl_ = false;
-  std::vector<int32_t> w32_;
-  Tensor w8_;
+  ShiftedWeights w_;
   ConvKernel kernel_;
-  DType kernel_src_ = DType::Undefined;
 };
 
 class QLinearConvOp : public Op {

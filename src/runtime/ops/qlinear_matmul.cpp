@@ -22,7 +22,7 @@ class IntMatMul {
  public:
   void init(std::string name, const NodeDesc& node, size_t b_index, size_t bzp_index) {
     name_ = std::move(name);
-    const_b_ = pack_if_constant(node, b_index, bzp_index, [&](const Tensor& b, const Tensor* bzp) { pack(b, bzp); });
+    b_.constant = pack_if_constant(node, b_index, bzp_index, [&](const Tensor& b, const Tensor* bzp) { pack(b, bzp); });
   }
 
   // a_zp: scalar or one value per row of A (nullptr: 0). Returns acc with shape s.y_shape.
@@ -34,7 +34,7 @@ class IntMatMul {
     s = matmul_shape(name_, a.shape(), b.shape());
     if (azp) check_quant_param(name_, "a_zero_point", *azp, s.M, true);
     if (bzp) check_quant_param(name_, "b_zero_point", *bzp, s.N, true);
-    if (!const_b_) pack(b, bzp);
+    if (!b_.constant) pack(b, bzp);
     Tensor y(DType::I32, s.y_shape);
     if (y.numel() == 0) return y;
     int32_t* yd = y.data<int32_t>();
@@ -43,17 +43,17 @@ class IntMatMul {
       std::fill_n(yd, y.numel(), 0);
       return y;
     }
-    if (use_dnnl_) {
-      if (kernel_a_ != a.dtype()) {
+    if (b_.use_dnnl) {
+      if (b_.kernel_input != a.dtype()) {
         MatMulParams p;
         p.op_name = name_;
         p.a_type = a.dtype();
         p.b_type = DType::I8;
         p.y_type = DType::I32;
-        kernel_.init(p, const_b_ ? &b8_ : nullptr);
-        kernel_a_ = a.dtype();
+        kernel_.init(p, b_.constant ? &b_.w8 : nullptr);
+        b_.kernel_input = a.dtype();
       }
-      kernel_.run(a, s.a_dims, dense_strides(s.a_dims), b8_, s.b_dims, dense_strides(s.b_dims), nullptr, {}, y,
+      kernel_.run(a, s.a_dims, dense_strides(s.a_dims), b_.w8, s.b_dims, dense_strides(s.b_dims), nullptr, {}, y,
                   s.y_dims);
       // Remove A's zero point: acc -= a_zp[m] * colsum(b - b_zp)[n].
       if (azp) {
@@ -82,7 +82,7 @@ class IntMatMul {
             const int64_t aoff = s.a_batch_offset(bi) + m * K;
             const int32_t z = zp_at(azp, m);
             for (int64_t k = 0; k < K; ++k) arow[k] = static_cast<int32_t>(a.at_i64(aoff + k)) - z;
-            const int32_t* bm = b32_.data() + s.b_batch_offset(bi);
+            const int32_t* bm = b_.w32.data() + s.b_batch_offset(bi);
             int32_t* row = yd + r * N;
             for (int64_t n = 0; n < N; ++n) row[n] = 0;
             for (int64_t k = 0; k < K; ++k) {
@@ -101,26 +101,22 @@ class IntMatMul {
   void pack(const Tensor& b, const Tensor* bzp) {
     const int64_t N = b.rank() >= 2 ? b.dim(-1) : 1;
     const int64_t K = b.rank() >= 2 ? b.dim(-2) : b.dim(0);
-    b32_.resize(static_cast<size_t>(b.numel()));
-    for (int64_t i = 0; i < b.numel(); ++i) b32_[i] = static_cast<int32_t>(b.at_i64(i)) - zp_at(bzp, i % N);
-    const bool dnnl_ok = int8_weights(b32_, b.shape(), b8_);
-    if (dnnl_ok) {
+    b_.w32.resize(static_cast<size_t>(b.numel()));
+    for (int64_t i = 0; i < b.numel(); ++i) b_.w32[i] = static_cast<int32_t>(b.at_i64(i)) - zp_at(bzp, i % N);
+    b_.choose_path(b.shape());
+    if (b_.use_dnnl) {
       const int64_t mats = (K > 0 && N > 0) ? b.numel() / (K * N) : 0;
       colsum_.assign(static_cast<size_t>(mats * N), 0);
       for (int64_t q = 0; q < mats; ++q)
         for (int64_t k = 0; k < K; ++k)
-          for (int64_t n = 0; n < N; ++n) colsum_[q * N + n] += b32_[(q * K + k) * N + n];
+          for (int64_t n = 0; n < N; ++n) colsum_[q * N + n] += b_.w32[(q * K + k) * N + n];
     }
-    if (dnnl_ok != use_dnnl_) kernel_a_ = DType::Undefined;
-    use_dnnl_ = dnnl_ok;
   }
 
   std::string name_;
-  bool const_b_ = false, use_dnnl_ = false;
-  std::vector<int32_t> b32_, colsum_;
-  Tensor b8_;
+  ShiftedWeights b_;
+  std::vector<int32_t> colsum_;  // column sums of b - b_zp (oneDNN path)
   MatMulKernel kernel_;
-  DType kernel_a_ = DType::Undefined;
 };
 
 class QLinearMatMulOp : public Op {
