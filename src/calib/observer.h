@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "util/error.h"
 
 namespace dpl {
 
@@ -41,7 +42,7 @@ class Observer {
   // Adds the statistics of `other` (same kind and settings): afterwards this observer is as
   // if it had seen both sets of samples. Throws when the kinds or settings differ.
   virtual void merge(const Observer& other) = 0;
-  // The state as bytes (native endianness; for ranks of one job) and the merge of such bytes.
+  // The state as bytes (laid out as calib/observer_state.h says) and the merge of such bytes.
   virtual std::string serialize() const = 0;
   virtual void merge_serialized(std::string_view bytes) = 0;
   virtual void clear() = 0;
@@ -50,40 +51,13 @@ class Observer {
   virtual void reserve(const std::vector<std::string>& tensors) { (void)tensors; }
 };
 
-// Little helpers for serialize()/merge_serialized().
-class ByteWriter {
- public:
-  template <typename T>
-  void put(const T& v) {
-    out_.append(reinterpret_cast<const char*>(&v), sizeof(T));
-  }
-  void put_bytes(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
-  void put_string(const std::string& s) {
-    put<uint64_t>(s.size());
-    out_ += s;
-  }
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-class ByteReader {
- public:
-  explicit ByteReader(std::string_view in) : in_(in) {}
-  template <typename T>
-  T get() {
-    T v;
-    get_bytes(&v, sizeof(T));
-    return v;
-  }
-  void get_bytes(void* p, size_t n);
-  std::string get_string();
-  bool done() const { return pos_ == in_.size(); }
-
- private:
-  std::string_view in_;
-  size_t pos_ = 0;
-};
+// `other` as the observer type T, for merge(); throws when it is another kind. `kind` names
+// T in the message ("a min/max observer").
+template <typename T>
+const T& same_kind(const Observer& other, std::string_view kind) {
+  const auto* o = dynamic_cast<const T*>(&other);
+  DPL_CHECK(o != nullptr, "cannot merge a different kind of observer into {}", kind);
+  return *o;
+}
 
 }  // namespace dpl

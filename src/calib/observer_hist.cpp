@@ -1,16 +1,18 @@
+// The histogram observer (see observer_hist.h).
 #include "calib/observer_hist.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "util/error.h"
+#include "calib/observer_state.h"
 
 namespace dpl {
 
 namespace {
 constexpr uint32_t kHistTag = 0x48535432;  // "HST2"
-constexpr double kMarginFactor = 64;       // the cut leaves 64x the threshold's share above it
-constexpr double kMarginValues = 64;       // and at least 64 values
+constexpr const char* kKind = "a histogram observer";
+constexpr double kMarginFactor = 64;  // the cut leaves 64x the threshold's share above it
+constexpr double kMarginValues = 64;  // and at least 64 values
 }  // namespace
 
 HistObserver::HistObserver(const MinMaxObserver& minmax, int bins, double threshold)
@@ -87,54 +89,41 @@ void HistObserver::add_entry(const std::string& name, const Entry& o) {
 }
 
 void HistObserver::merge(const Observer& other) {
-  const auto* o = dynamic_cast<const HistObserver*>(&other);
-  DPL_CHECK(o != nullptr, "cannot merge a different kind of observer into a histogram observer");
-  DPL_CHECK(o->bins_ == bins_, "cannot merge histograms of {} and {} bins", bins_, o->bins_);
-  for (const auto& [name, e] : o->entries_) add_entry(name, e);
+  const auto& o = same_kind<HistObserver>(other, kKind);
+  DPL_CHECK(o.bins_ == bins_, "cannot merge histograms of {} and {} bins", bins_, o.bins_);
+  for (const auto& [name, e] : o.entries_) add_entry(name, e);
 }
 
 std::string HistObserver::serialize() const {
-  ByteWriter w;
-  w.put(kHistTag);
+  ByteWriter w(kHistTag);
   w.put<int32_t>(bins_);
-  w.put<uint64_t>(entries_.size());
-  for (const auto& [name, e] : entries_) {
-    w.put_string(name);
-    w.put(e.mm.lo);
-    w.put(e.mm.hi);
+  w.put_entries(entries_, [&](const Entry& e) {
+    w.put(e.mm);
     w.put(e.amax);
     w.put(e.below);
     w.put<int32_t>(e.cut);
     w.put<uint8_t>(e.cut_chosen);
     w.put<uint8_t>(e.counts.empty() ? 0 : 1);
-    if (!e.counts.empty()) w.put_bytes(e.counts.data(), e.counts.size() * sizeof(uint64_t));
-  }
+    w.put_array(e.counts);
+  });
   return w.take();
 }
 
 void HistObserver::merge_serialized(std::string_view bytes) {
-  ByteReader r(bytes);
-  DPL_CHECK(r.get<uint32_t>() == kHistTag, "calibration state is not a histogram observer's");
+  ByteReader r(bytes, kHistTag, kKind);
   const auto bins = r.get<int32_t>();
   DPL_CHECK(bins == bins_, "cannot merge histograms of {} and {} bins", bins_, bins);
-  const auto n = r.get<uint64_t>();
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string name = r.get_string();
+  r.get_entries([&](const std::string& name) {
     Entry e;
-    e.mm.lo = r.get<float>();
-    e.mm.hi = r.get<float>();
+    e.mm = r.get<calib::MinMaxF>();
     e.amax = r.get<float>();
     e.below = r.get<uint64_t>();
     e.cut = r.get<int32_t>();
     DPL_CHECK(e.cut >= 0 && e.cut < bins_, "calibration state holds a bad histogram cut {}", e.cut);
     e.cut_chosen = r.get<uint8_t>() != 0;
-    if (r.get<uint8_t>() != 0) {
-      e.counts.resize(bins_);
-      r.get_bytes(e.counts.data(), e.counts.size() * sizeof(uint64_t));
-    }
+    if (r.get<uint8_t>() != 0) r.get_array(e.counts, bins_);
     add_entry(name, e);
-  }
-  DPL_CHECK(r.done(), "calibration state has trailing bytes");
+  });
 }
 
 void HistObserver::clear() {

@@ -1,12 +1,14 @@
+// The min/max observer (see observer_minmax.h).
 #include "calib/observer_minmax.h"
 
-#include "util/error.h"
+#include "calib/observer_state.h"
 
 namespace dpl {
 
 namespace {
 constexpr uint32_t kMinMaxTag = 0x4d4d5831;  // "MMX1"
-}
+constexpr const char* kKind = "a min/max observer";
+}  // namespace
 
 void MinMaxObserver::observe(const std::string& name, const Tensor& value, int) {
   if (value.dtype() != DType::F32) return;
@@ -20,35 +22,18 @@ void MinMaxObserver::reserve(const std::vector<std::string>& tensors) {
 }
 
 void MinMaxObserver::merge(const Observer& other) {
-  const auto* o = dynamic_cast<const MinMaxObserver*>(&other);
-  DPL_CHECK(o != nullptr, "cannot merge a different kind of observer into a min/max observer");
-  for (const auto& [name, s] : o->stats_) stats_[name].add(s);
+  for (const auto& [name, s] : same_kind<MinMaxObserver>(other, kKind).stats_) stats_[name].add(s);
 }
 
 std::string MinMaxObserver::serialize() const {
-  ByteWriter w;
-  w.put(kMinMaxTag);
-  w.put<uint64_t>(stats_.size());
-  for (const auto& [name, s] : stats_) {
-    w.put_string(name);
-    w.put(s.lo);
-    w.put(s.hi);
-  }
+  ByteWriter w(kMinMaxTag);
+  w.put_entries(stats_, [&](const calib::MinMaxF& s) { w.put(s); });
   return w.take();
 }
 
 void MinMaxObserver::merge_serialized(std::string_view bytes) {
-  ByteReader r(bytes);
-  DPL_CHECK(r.get<uint32_t>() == kMinMaxTag, "calibration state is not a min/max observer's");
-  const auto n = r.get<uint64_t>();
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string name = r.get_string();
-    calib::MinMaxF s;
-    s.lo = r.get<float>();
-    s.hi = r.get<float>();
-    stats_[name].add(s);
-  }
-  DPL_CHECK(r.done(), "calibration state has {} trailing bytes", bytes.size());
+  ByteReader r(bytes, kMinMaxTag, kKind);
+  r.get_entries([&](const std::string& name) { stats_[name].add(r.get<calib::MinMaxF>()); });
 }
 
 ActRanges MinMaxObserver::ranges() const {

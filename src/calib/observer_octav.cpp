@@ -1,15 +1,17 @@
+// The OCTAV (mse) observer (see observer_octav.h).
 #include "calib/observer_octav.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "util/error.h"
+#include "calib/observer_state.h"
 
 namespace dpl {
 
 namespace {
 constexpr uint32_t kOctavTag = 0x4f435431;  // "OCT1"
-}
+constexpr const char* kKind = "an OCTAV observer";
+}  // namespace
 
 OctavObserver::OctavObserver(int bits, bool dynamic_sym) : bits_(bits), dynamic_sym_(dynamic_sym) {
   DPL_CHECK(bits >= 1 && bits <= 16, "OCTAV needs a bit width in 1..16, got {}", bits);
@@ -49,49 +51,39 @@ void OctavObserver::add(const std::string& name, const Entry& o) {
 }
 
 void OctavObserver::merge(const Observer& other) {
-  const auto* o = dynamic_cast<const OctavObserver*>(&other);
-  DPL_CHECK(o != nullptr, "cannot merge a different kind of observer into an OCTAV observer");
-  DPL_CHECK(o->bits_ == bits_ && o->dynamic_sym_ == dynamic_sym_, "cannot merge OCTAV observers of different settings");
-  for (const auto& [name, e] : o->entries_) add(name, e);
+  const auto& o = same_kind<OctavObserver>(other, kKind);
+  DPL_CHECK(o.bits_ == bits_ && o.dynamic_sym_ == dynamic_sym_, "cannot merge OCTAV observers of different settings");
+  for (const auto& [name, e] : o.entries_) add(name, e);
 }
 
 std::string OctavObserver::serialize() const {
-  ByteWriter w;
-  w.put(kOctavTag);
+  ByteWriter w(kOctavTag);
   w.put<int32_t>(bits_);
   w.put<uint8_t>(dynamic_sym_);
-  w.put<uint64_t>(entries_.size());
-  for (const auto& [name, e] : entries_) {
-    w.put_string(name);
-    w.put(e.mm.lo);
-    w.put(e.mm.hi);
+  w.put_entries(entries_, [&](const Entry& e) {
+    w.put(e.mm);
     w.put(e.sum_s);
     w.put(e.samples);
     w.put(e.nan_samples);
     w.put(e.max_steps);
-  }
+  });
   return w.take();
 }
 
 void OctavObserver::merge_serialized(std::string_view bytes) {
-  ByteReader r(bytes);
-  DPL_CHECK(r.get<uint32_t>() == kOctavTag, "calibration state is not an OCTAV observer's");
+  ByteReader r(bytes, kOctavTag, kKind);
   const auto bits = r.get<int32_t>();
   const bool dyn = r.get<uint8_t>() != 0;
   DPL_CHECK(bits == bits_ && dyn == dynamic_sym_, "cannot merge OCTAV observers of different settings");
-  const auto n = r.get<uint64_t>();
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string name = r.get_string();
+  r.get_entries([&](const std::string& name) {
     Entry e;
-    e.mm.lo = r.get<float>();
-    e.mm.hi = r.get<float>();
+    e.mm = r.get<calib::MinMaxF>();
     e.sum_s = r.get<double>();
     e.samples = r.get<int64_t>();
     e.nan_samples = r.get<int64_t>();
     e.max_steps = r.get<int64_t>();
     add(name, e);
-  }
-  DPL_CHECK(r.done(), "calibration state has trailing bytes");
+  });
 }
 
 ActRanges OctavObserver::ranges() const {

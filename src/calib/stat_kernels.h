@@ -5,6 +5,7 @@
 // in block order, so every result is the same whatever the thread count and however the
 // samples are batched (sums included, bit for bit).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -24,6 +25,8 @@ struct MinMaxF {
     hi = o.hi > hi ? o.hi : hi;
   }
 };
+// Observers' state holds a MinMaxF as its bytes: lo, then hi.
+static_assert(sizeof(MinMaxF) == 2 * sizeof(float) && offsetof(MinMaxF, hi) == sizeof(float));
 
 // Min and max of the finite values (empty() when there is none).
 MinMaxF finite_minmax(const float* p, int64_t n);

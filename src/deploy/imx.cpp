@@ -6,7 +6,7 @@
 #include <set>
 
 #include "deploy/backends.h"
-#include "deploy/deploy_common.h"
+#include "deploy/range_blob.h"
 
 namespace dpl::deploy {
 
@@ -52,9 +52,7 @@ std::vector<DeployFile> imx_files(const DeployInput& in) {
       if (bias.count(t) || named_bias(t)) continue;
       blob[t] = pow2_scales(table.need(t, "a weight"), in.platform.weight.bits);
     }
-  Json j = Json::object();
-  j["blob_range"] = std::move(blob);
-  return {{file, json_text(j, file)}};
+  return {{file, blob_range_text(std::move(blob), file)}};
 }
 
 }  // namespace dpl::deploy

@@ -4,17 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include "deploy/backends.h"
-#include "deploy/deploy_common.h"
+#include "deploy/range_blob.h"
 
 namespace dpl::deploy {
 
 std::vector<DeployFile> ti_files(const DeployInput& in) {
   const std::string txt_file = "ti_blob_range.txt", json_file = "ti_blob_range.json";
-  RangeTable table(in, json_file);
   std::string txt;
-  Json blob = Json::object();
-  for (const auto& t : table.activations()) {
-    const Range r = table.need_tensor(t, "an activation");
+  DeployFile json = activation_blob_range(in, json_file, [&](const std::string& t, const Range& r) {
     // A name with a space or a line break would break the line format (the original writes
     // it anyway); it is left out of the text file and kept in the JSON file.
     if (plain_text_name(t))
@@ -22,11 +19,9 @@ std::vector<DeployFile> ti_files(const DeployInput& in) {
     else
       spdlog::warn("{}: tensor name '{}' holds whitespace or control characters; its range is only in {}", txt_file,
                    t, json_file);
-    blob[t] = Json::array({static_cast<double>(r.lo), static_cast<double>(r.hi)});
-  }
-  Json j = Json::object();
-  j["blob_range"] = std::move(blob);
-  return {{txt_file, txt}, {json_file, json_text(j, json_file)}};
+    return Json::array({static_cast<double>(r.lo), static_cast<double>(r.hi)});
+  });
+  return {{txt_file, txt}, std::move(json)};
 }
 
 }  // namespace dpl::deploy

@@ -7,12 +7,14 @@
 #include <onnx/version_converter/convert.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <queue>
 #include <set>
+#include <type_traits>
 #include <unordered_set>
 
 #include "graph/tensor_proto.h"
@@ -26,6 +28,22 @@ namespace fs = std::filesystem;
 namespace {
 
 bool is_std_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+
+// t holds a Constant's value_float(s) or value_int(s): float32 or int64 values, a scalar or
+// (the list forms) a 1-D tensor.
+template <typename Values>
+void set_constant_values(onnx::TensorProto& t, const Values& values, bool list) {
+  using V = std::decay_t<decltype(*values.begin())>;
+  constexpr bool is_float = std::is_same_v<V, float>;
+  t.set_data_type(is_float ? onnx::TensorProto::FLOAT : onnx::TensorProto::INT64);
+  if (list) t.add_dims(static_cast<int64_t>(values.size()));
+  for (V v : values) {
+    if constexpr (is_float)
+      t.add_float_data(v);
+    else
+      t.add_int64_data(v);
+  }
+}
 
 }  // namespace
 
@@ -108,19 +126,13 @@ void OnnxGraph::convert_constant_to_init() {
       if (a.name() == "value") {
         t = a.t();
       } else if (a.name() == "value_float") {
-        t.set_data_type(onnx::TensorProto::FLOAT);
-        t.add_float_data(a.f());
+        set_constant_values(t, std::array{a.f()}, false);
       } else if (a.name() == "value_floats") {
-        t.set_data_type(onnx::TensorProto::FLOAT);
-        t.add_dims(a.floats_size());
-        for (float v : a.floats()) t.add_float_data(v);
+        set_constant_values(t, a.floats(), true);
       } else if (a.name() == "value_int") {
-        t.set_data_type(onnx::TensorProto::INT64);
-        t.add_int64_data(a.i());
+        set_constant_values(t, std::array{a.i()}, false);
       } else if (a.name() == "value_ints") {
-        t.set_data_type(onnx::TensorProto::INT64);
-        t.add_dims(a.ints_size());
-        for (auto v : a.ints()) t.add_int64_data(v);
+        set_constant_values(t, a.ints(), true);
       } else {
         ok = false;  // sparse or string constants stay as nodes
       }

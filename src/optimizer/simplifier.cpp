@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <unordered_set>
+#include <vector>
 
 #include "optimizer/passes/passes.h"
 #include "util/error.h"
@@ -63,6 +64,25 @@ void drop_unused_imports(OnnxGraph& g) {
   }
 }
 
+// One pass of an iteration: whether the options enable it, the pass (returns its number of
+// changes) and the statistic that counts them. Run in this order.
+struct PassStep {
+  bool enabled;
+  std::function<int(OnnxGraph&)> run;
+  int SimplifyStats::*counter;
+};
+
+std::vector<PassStep> pass_steps(const SimplifyOptions& opts, SimplifyStats& st) {
+  return {
+      {opts.fold_shapes, passes::fold_shapes, &SimplifyStats::shapes_folded},
+      {opts.fold_constants, [&](OnnxGraph& g) { return passes::fold_constants(g, opts, st); }, &SimplifyStats::folded},
+      {opts.remove_identity, passes::remove_identity, &SimplifyStats::identities_removed},
+      {true, passes::collapse_softmax_reshape, &SimplifyStats::softmax_collapsed},
+      {opts.remove_dead, passes::remove_dead_nodes, &SimplifyStats::dead_removed},
+      {opts.remove_dead, passes::remove_unused_initializers, &SimplifyStats::initializers_removed},
+  };
+}
+
 }  // namespace
 
 std::string SimplifyStats::summary() const {
@@ -115,37 +135,16 @@ SimplifyStats simplify(OnnxGraph& g, const SimplifyOptions& opts) {
   if (opts.remove_initializer_inputs) passes::drop_initializer_inputs(g);
   g.topologize();
 
+  const std::vector<PassStep> steps = pass_steps(opts, st);
   for (int it = 0; it < opts.max_iterations; ++it) {
     st.iterations = it + 1;
     int changes = 0;
     g.infer_shapes();
-    if (opts.fold_shapes) {
-      int k = passes::fold_shapes(g);
-      st.shapes_folded += k;
+    for (const PassStep& step : steps) {
+      if (!step.enabled) continue;
+      const int k = step.run(g);
+      st.*step.counter += k;
       changes += k;
-    }
-    if (opts.fold_constants) {
-      int k = passes::fold_constants(g, opts, st);
-      st.folded += k;
-      changes += k;
-    }
-    if (opts.remove_identity) {
-      int k = passes::remove_identity(g);
-      st.identities_removed += k;
-      changes += k;
-    }
-    {
-      int k = passes::collapse_softmax_reshape(g);
-      st.softmax_collapsed += k;
-      changes += k;
-    }
-    if (opts.remove_dead) {
-      int k = passes::remove_dead_nodes(g);
-      st.dead_removed += k;
-      changes += k;
-      int u = passes::remove_unused_initializers(g);
-      st.initializers_removed += u;
-      changes += u;
     }
     if (changes == 0) break;
   }

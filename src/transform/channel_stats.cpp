@@ -1,3 +1,4 @@
+// Gathering, merging and (de)serialising per-channel statistics (see channel_stats.h).
 #include "transform/channel_stats.h"
 
 #include <algorithm>
@@ -5,6 +6,7 @@
 #include <limits>
 #include <optional>
 
+#include "calib/observer_state.h"
 #include "calib/tensor_cali.h"
 #include "runtime/session.h"
 #include "transform/graph_edit.h"
@@ -16,6 +18,7 @@ namespace dpl::transform {
 namespace {
 
 constexpr uint32_t kTag = 0x43485331;  // "CHS1"
+constexpr const char* kKind = "a channel-statistics observer";
 
 void resize_for(ChannelStats& s, size_t channels, const std::string& name) {
   if (s.sum.empty()) {
@@ -42,8 +45,6 @@ void append(ChannelStats& a, const ChannelStats& b, double momentum, const std::
   a.count += b.count;
   a.samples += b.samples;
 }
-
-void put_vec(ByteWriter& w, const std::vector<double>& v) { w.put_bytes(v.data(), v.size() * sizeof(double)); }
 
 }  // namespace
 
@@ -106,54 +107,42 @@ void ChannelStatsObserver::observe(const std::string& name, const Tensor& value,
 }
 
 void ChannelStatsObserver::merge(const Observer& other) {
-  const auto* o = dynamic_cast<const ChannelStatsObserver*>(&other);
-  DPL_CHECK(o != nullptr, "cannot merge a different kind of observer into a channel-statistics observer");
-  DPL_CHECK(o->momentum_ == momentum_, "channel statistics with momentum {} and {} cannot be merged", momentum_,
-            o->momentum_);
-  for (const auto& [name, s] : o->stats_) append(stats_[name], s, momentum_, name);
+  const auto& o = same_kind<ChannelStatsObserver>(other, kKind);
+  DPL_CHECK(o.momentum_ == momentum_, "channel statistics with momentum {} and {} cannot be merged", momentum_,
+            o.momentum_);
+  for (const auto& [name, s] : o.stats_) append(stats_[name], s, momentum_, name);
 }
 
 std::string ChannelStatsObserver::serialize() const {
-  ByteWriter w;
-  w.put(kTag);
+  ByteWriter w(kTag);
   w.put(momentum_);
-  w.put<uint64_t>(stats_.size());
-  for (const auto& [name, s] : stats_) {
-    w.put_string(name);
+  w.put_entries(stats_, [&](const ChannelStats& s) {
     w.put<uint64_t>(s.sum.size());
     w.put(s.count);
     w.put(s.samples);
-    put_vec(w, s.sum);
-    w.put_bytes(s.min.data(), s.min.size() * sizeof(float));
-    put_vec(w, s.ema_mean);
-    put_vec(w, s.ema_var);
-  }
+    w.put_array(s.sum);
+    w.put_array(s.min);
+    w.put_array(s.ema_mean);
+    w.put_array(s.ema_var);
+  });
   return w.take();
 }
 
 void ChannelStatsObserver::merge_serialized(std::string_view bytes) {
-  ByteReader r(bytes);
-  DPL_CHECK(r.get<uint32_t>() == kTag, "state is not a channel-statistics observer's");
+  ByteReader r(bytes, kTag, kKind);
   const double m = r.get<double>();
   DPL_CHECK(m == momentum_, "channel statistics with momentum {} and {} cannot be merged", momentum_, m);
-  const auto n = r.get<uint64_t>();
-  for (uint64_t i = 0; i < n; ++i) {
-    const std::string name = r.get_string();
+  r.get_entries([&](const std::string& name) {
     const auto channels = r.get<uint64_t>();
     ChannelStats s;
     s.count = r.get<int64_t>();
     s.samples = r.get<int64_t>();
-    s.sum.resize(channels);
-    s.min.resize(channels);
-    s.ema_mean.resize(channels);
-    s.ema_var.resize(channels);
-    r.get_bytes(s.sum.data(), channels * sizeof(double));
-    r.get_bytes(s.min.data(), channels * sizeof(float));
-    r.get_bytes(s.ema_mean.data(), channels * sizeof(double));
-    r.get_bytes(s.ema_var.data(), channels * sizeof(double));
+    r.get_array(s.sum, channels);
+    r.get_array(s.min, channels);
+    r.get_array(s.ema_mean, channels);
+    r.get_array(s.ema_var, channels);
     append(stats_[name], s, momentum_, name);
-  }
-  DPL_CHECK(r.done(), "channel-statistics state has trailing bytes");
+  });
 }
 
 void ChannelStatsObserver::clear() {

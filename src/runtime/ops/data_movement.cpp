@@ -53,6 +53,15 @@ struct Odometer {
   }
 };
 
+// The odometer over every dim but the innermost one (dims d, source strides s, destination
+// strides dst_st), at row `row`: the rows of a copy whose innermost dim is one run.
+Odometer row_odometer(const Shape& d, const std::vector<int64_t>& s, const std::vector<int64_t>& dst_st, int64_t row) {
+  Odometer o{Shape(d.begin(), d.end() - 1), std::vector<int64_t>(s.begin(), s.end() - 1),
+             std::vector<int64_t>(dst_st.begin(), dst_st.end() - 1), {}};
+  o.seek(row);
+  return o;
+}
+
 constexpr int64_t kTile = 16;
 
 #if defined(__AVX__)
@@ -143,9 +152,7 @@ void strided_copy(void* dst, const void* src, Shape shape, std::vector<int64_t> 
     parallel_for(
         rows,
         [&](int64_t b, int64_t e) {
-          Odometer o{Shape(d.begin(), d.end() - 1), std::vector<int64_t>(s.begin(), s.end() - 1),
-                     std::vector<int64_t>(dst_st.begin(), dst_st.end() - 1), {}};
-          o.seek(b);
+          Odometer o = row_odometer(d, s, dst_st, b);
           for (int64_t r = b; r < e; ++r, o.next()) std::memcpy(D + r * run_bytes, S + o.src * es, run_bytes);
         },
         grain_for(static_cast<int64_t>(run_bytes)));
@@ -176,10 +183,7 @@ void strided_copy(void* dst, const void* src, Shape shape, std::vector<int64_t> 
     const bool strip_of_rows = R >= C;
     const int64_t strips = ((strip_of_rows ? R : C) + kTile - 1) / kTile;
     const int64_t items = (total / (R * C)) * strips;
-    dispatch_size(es, [&](auto tag) {
-      using U = decltype(tag);
-      const U* Su = reinterpret_cast<const U*>(S);
-      U* Du = reinterpret_cast<U*>(D);
+    dispatch_size(es, S, D, [&](const auto* Su, auto* Du) {
       parallel_for(
           items,
           [&](int64_t b, int64_t e) {
@@ -187,8 +191,8 @@ void strided_copy(void* dst, const void* src, Shape shape, std::vector<int64_t> 
             o.seek(b / strips);
             int64_t k = b % strips;
             for (int64_t it = b; it < e; ++it) {
-              const U* sb = Su + o.src;
-              U* db = Du + o.dst;
+              const auto* sb = Su + o.src;
+              auto* db = Du + o.dst;
               if (strip_of_rows) {
                 const int64_t r0 = k * kTile, r1 = std::min(R, r0 + kTile);
                 for (int64_t c0 = 0; c0 < C; c0 += kTile)
@@ -211,19 +215,14 @@ void strided_copy(void* dst, const void* src, Shape shape, std::vector<int64_t> 
 
   // No contiguous source dim (stepped slices, broadcasts): element by element.
   const int64_t rows = total / inner;
-  dispatch_size(es, [&](auto tag) {
-    using U = decltype(tag);
-    const U* Su = reinterpret_cast<const U*>(S);
-    U* Du = reinterpret_cast<U*>(D);
+  dispatch_size(es, S, D, [&](const auto* Su, auto* Du) {
     parallel_for(
         rows,
         [&](int64_t b, int64_t e) {
-          Odometer o{Shape(d.begin(), d.end() - 1), std::vector<int64_t>(s.begin(), s.end() - 1),
-                     std::vector<int64_t>(dst_st.begin(), dst_st.end() - 1), {}};
-          o.seek(b);
+          Odometer o = row_odometer(d, s, dst_st, b);
           for (int64_t r = b; r < e; ++r, o.next()) {
-            U* drow = Du + r * inner;
-            const U* srow = Su + o.src;
+            auto* drow = Du + r * inner;
+            const auto* srow = Su + o.src;
             if (inner_stride == 0) {
               std::fill_n(drow, inner, srow[0]);
             } else {

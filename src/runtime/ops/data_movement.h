@@ -24,6 +24,16 @@ decltype(auto) dispatch_size(size_t es, F&& f) {
   }
 }
 
+// Calls f(s, d) with src and dst viewed as arrays of the unsigned integer type of `es` bytes
+// (for the kernels that move elements one at a time).
+template <typename F>
+void dispatch_size(size_t es, const void* src, void* dst, F&& f) {
+  dispatch_size(es, [&](auto tag) {
+    using U = decltype(tag);
+    f(static_cast<const U*>(src), static_cast<U*>(dst));
+  });
+}
+
 // Normalizes an axis in [-rank, rank); throws otherwise.
 inline int norm_axis(int64_t axis, int rank, const char* what = "axis") {
   DPL_CHECK(axis >= -rank && axis < rank, "{} {} is out of range for a tensor of rank {}", what, axis, rank);

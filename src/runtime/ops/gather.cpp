@@ -38,10 +38,7 @@ class GatherOp : public Op {
     char* dst = static_cast<char*>(y.raw());
     if (y.numel() > 0) {
       if (inner == 1) {
-        ops::dispatch_size(es, [&](auto tag) {
-          using U = decltype(tag);
-          const U* s = reinterpret_cast<const U*>(src);
-          U* d = reinterpret_cast<U*>(dst);
+        ops::dispatch_size(es, src, dst, [&](const auto* s, auto* d) {
           parallel_for(
               outer,
               [&](int64_t b, int64_t e) {

@@ -2,7 +2,6 @@
 // broadcast unidirectionally to (M, N). Float32 on oneDNN's matmul (transposes are strided
 // views; a constant B is packed once); double and 32/64-bit integers by a reference loop.
 #include <algorithm>
-#include <type_traits>
 
 #include "runtime/op_registry.h"
 #include "runtime/ops/matmul_kernel.h"
@@ -90,14 +89,8 @@ class GemmOp : public Op {
     out[0] = Y;
     if (Y.numel() == 0) return;
     if (A.dtype() != DType::F32) {
-      dispatch_dtype(A.dtype(), [&](auto t) {
-        using T = decltype(t);
-        if constexpr (std::is_same_v<T, double> || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t> ||
-                      std::is_same_v<T, uint32_t> || std::is_same_v<T, uint64_t>) {
-          gemm_ref<T>(A, B, C, Y, ta_, tb_, alpha_, beta_, M, K, N, cd);
-        } else {
-          fail("{}: element type {} is not supported", name_, dtype_name(A.dtype()));
-        }
+      dispatch_reference_type(name_, A.dtype(), [&](auto t) {
+        gemm_ref<decltype(t)>(A, B, C, Y, ta_, tb_, alpha_, beta_, M, K, N, cd);
       });
       return;
     }

@@ -4,7 +4,6 @@
 // M so the whole product is one 2-D matmul); double and 32/64-bit integers by a reference
 // loop.
 #include <algorithm>
-#include <type_traits>
 
 #include "runtime/op_registry.h"
 #include "runtime/ops/matmul_kernel.h"
@@ -63,15 +62,7 @@ class MatMulOp : public Op {
     out[0] = Y;
     if (Y.numel() == 0) return;
     if (A.dtype() != DType::F32) {
-      dispatch_dtype(A.dtype(), [&](auto t) {
-        using T = decltype(t);
-        if constexpr (std::is_same_v<T, double> || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t> ||
-                      std::is_same_v<T, uint32_t> || std::is_same_v<T, uint64_t>) {
-          matmul_ref<T>(A, B, Y, s);
-        } else {
-          fail("{}: element type {} is not supported", name_, dtype_name(A.dtype()));
-        }
-      });
+      dispatch_reference_type(name_, A.dtype(), [&](auto t) { matmul_ref<decltype(t)>(A, B, Y, s); });
       return;
     }
     if (s.K == 0) {

@@ -10,6 +10,8 @@
 // (a few entries, LRU), so a batch change makes a new one.
 #pragma once
 #include <memory>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "runtime/dnnl_util.h"
@@ -62,5 +64,20 @@ class MatMulKernel {
 
 // Row-major strides of dims.
 dnn::Dims dense_strides(const dnn::Dims& dims);
+
+// The element types Gemm and MatMul compute with a reference loop instead of this kernel:
+// calls f(T{}) for double and the 32/64-bit integers; throws naming `op` for the others.
+template <typename F>
+void dispatch_reference_type(const std::string& op, DType dt, F&& f) {
+  dispatch_dtype(dt, [&](auto t) {
+    using T = decltype(t);
+    if constexpr (std::is_same_v<T, double> || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t> ||
+                  std::is_same_v<T, uint32_t> || std::is_same_v<T, uint64_t>) {
+      f(t);
+    } else {
+      fail("{}: element type {} is not supported", op, dtype_name(dt));
+    }
+  });
+}
 
 }  // namespace dpl

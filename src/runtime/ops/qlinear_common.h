@@ -1,12 +1,17 @@
 // Helpers shared by the integer operators (QLinearConv, ConvInteger, QLinearMatMul,
-// MatMulInteger): zero-point reading and the ONNX requantization of int32 accumulators.
+// MatMulInteger): zero-point reading, packing of constant weights, the checks of QLinear
+// operators' quantization parameters and the ONNX requantization of int32 accumulators.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
-#include "runtime/parallel.h"
 #include "core/tensor.h"
+#include "runtime/dnnl_util.h"
+#include "runtime/node_desc.h"
+#include "runtime/parallel.h"
 
 namespace dpl {
 
@@ -22,6 +27,43 @@ inline void check_quant_param(const std::string& op, const char* what, const Ten
   DPL_CHECK(allow_per_channel && t.rank() == 1 && t.numel() == n, "{}: {} must be a scalar{}, got shape {}", op, what,
             allow_per_channel ? fmt::format(" or have {} values", n) : std::string(), shape_str(t.shape()));
 }
+
+// Calls pack(w, w_zp) when the node's weight input and its zero point are constants (an
+// omitted zero point counts as one), so that the weight is packed once; returns whether it did.
+template <typename Pack>
+bool pack_if_constant(const NodeDesc& node, size_t w_index, size_t zp_index, Pack&& pack) {
+  const Tensor* w = node.constant(w_index);
+  const bool zp_given = node.has_input(zp_index);
+  const Tensor* zp = zp_given ? node.constant(zp_index) : nullptr;
+  if (!w || (zp_given && !zp)) return false;
+  pack(*w, zp);
+  return true;
+}
+
+// Weights minus their zero points as the integer kernels keep them: int32 (w32) for the
+// reference loop and, when every value fits int8 and the CPU accumulates int8 products
+// exactly (dnn::has_exact_int8), their int8 copy (w8) for oneDNN.
+struct ShiftedWeights {
+  bool constant = false;  // packed once, at init
+  bool use_dnnl = false;
+  std::vector<int32_t> w32;
+  Tensor w8;
+  // The input type the oneDNN kernel was built for; Undefined (build it) after the path changed.
+  DType kernel_input = DType::Undefined;
+
+  // Decides the path for the w32 just filled in (weights of `shape`), making w8 for oneDNN.
+  void choose_path(const Shape& shape) {
+    const bool fits = std::all_of(w32.begin(), w32.end(), [](int32_t v) { return v >= -128 && v <= 127; });
+    const bool dnnl_ok = fits && dnn::has_exact_int8();
+    if (dnnl_ok) {
+      w8 = Tensor(DType::I8, shape);
+      int8_t* d = w8.data<int8_t>();
+      for (size_t i = 0; i < w32.size(); ++i) d[i] = static_cast<int8_t>(w32[i]);
+    }
+    if (dnnl_ok != use_dnnl) kernel_input = DType::Undefined;
+    use_dnnl = dnnl_ok;
+  }
+};
 
 // y = saturate(round_half_even(float(acc + bias[c]) * mult[c]) + y_zp) for an
 // [outer, channels, inner] accumulator block; per_channel selects mult/bias by channel
@@ -51,6 +93,63 @@ void requantize(const int32_t* acc, Q* y, int64_t outer, int64_t channels, int64
         }
       },
       std::max<int64_t>(1, 65536 / std::max<int64_t>(inner, 1)));
+}
+
+// QLinearConv's and QLinearMatMul's inputs by their ONNX positions (x is MatMul's A, w its
+// B; absent optional inputs are null) and y's type: y_zero_point's, else x's.
+struct QLinearInputs {
+  const Tensor& x;
+  const Tensor& x_scale;
+  const Tensor* x_zp;
+  const Tensor& w;
+  const Tensor& w_scale;
+  const Tensor* w_zp;
+  const Tensor& y_scale;
+  const Tensor* y_zp;
+  DType y_type;
+};
+
+// Inputs 0, 1, 3, 4 and 6 (x, x_scale, w, w_scale, y_scale) are required.
+inline void check_qlinear_node(const NodeDesc& node, const std::string& op) {
+  for (size_t i : {0, 1, 3, 4, 6}) DPL_CHECK(node.has_input(i), "{}: input {} is required", op, i);
+}
+
+// Reads the inputs and checks what both operators require of them: x's and y's scale and
+// zero point are scalars, every scale is float32, y is uint8 or int8. `x` names input 0 in
+// messages ("x" or "a"). w's scale (per channel) and zero point are the caller's to check.
+inline QLinearInputs qlinear_inputs(const std::string& op, const std::vector<const Tensor*>& in, const std::string& x) {
+  auto get = [&](size_t i) { return i < in.size() ? in[i] : nullptr; };
+  QLinearInputs q{*in[0], *in[1], get(2), *in[3], *in[4], get(5), *in[6], get(7), DType::Undefined};
+  check_quant_param(op, (x + "_scale").c_str(), q.x_scale, 1, false);
+  check_quant_param(op, "y_scale", q.y_scale, 1, false);
+  if (q.x_zp) check_quant_param(op, (x + "_zero_point").c_str(), *q.x_zp, 1, false);
+  if (q.y_zp) check_quant_param(op, "y_zero_point", *q.y_zp, 1, false);
+  DPL_CHECK(q.x_scale.dtype() == DType::F32 && q.w_scale.dtype() == DType::F32 && q.y_scale.dtype() == DType::F32,
+            "{}: scales must be float32", op);
+  q.y_type = q.y_zp ? q.y_zp->dtype() : q.x.dtype();
+  DPL_CHECK(q.y_type == DType::U8 || q.y_type == DType::I8, "{}: y must be uint8 or int8, got {}", op,
+            dtype_name(q.y_type));
+  return q;
+}
+
+// y from the int32 accumulators `acc` ([outer, channels, inner] blocks): requantize() with
+// the multipliers x_scale * w_scale[c] / y_scale (per channel when w_scale has several
+// values) and y's zero point.
+inline Tensor requantize_output(const QLinearInputs& q, const Tensor& acc, int64_t outer, int64_t channels,
+                                int64_t inner, const int32_t* bias) {
+  const float xsv = q.x_scale.data<float>()[0], ysv = q.y_scale.data<float>()[0];
+  std::vector<float> mult(static_cast<size_t>(q.w_scale.numel()));
+  for (int64_t i = 0; i < q.w_scale.numel(); ++i) mult[i] = xsv * q.w_scale.data<float>()[i] / ysv;
+  Tensor y(q.y_type, acc.shape());
+  if (y.numel() > 0) {
+    if (q.y_type == DType::U8)
+      requantize<uint8_t>(acc.data<int32_t>(), y.data<uint8_t>(), outer, channels, inner, mult.data(), mult.size() > 1,
+                          bias, zp_at(q.y_zp));
+    else
+      requantize<int8_t>(acc.data<int32_t>(), y.data<int8_t>(), outer, channels, inner, mult.data(), mult.size() > 1,
+                         bias, zp_at(q.y_zp));
+  }
+  return y;
 }
 
 }  // namespace dpl

@@ -80,13 +80,7 @@ class IntConv {
  public:
   void init(ConvParams p, const NodeDesc& node, size_t w_index, size_t wzp_index) {
     p_ = std::move(p);
-    const Tensor* w = node.constant(w_index);
-    const bool wzp_given = node.has_input(wzp_index);
-    const Tensor* wzp = wzp_given ? node.constant(wzp_index) : nullptr;
-    if (w && (wzp || !wzp_given)) {
-      const_w_ = true;
-      pack(*w, wzp);
-    }
+    w_.constant = pack_if_constant(node, w_index, wzp_index, [&](const Tensor& w, const Tensor* wzp) { pack(w, wzp); });
   }
 
   // [N, M, out...] int32.
@@ -96,46 +90,35 @@ class IntConv {
     DPL_CHECK(w.dtype() == DType::U8 || w.dtype() == DType::I8, "{}: w must be uint8 or int8, got {}", p_.op_name,
               dtype_name(w.dtype()));
     if (wzp) check_quant_param(p_.op_name, "w_zero_point", *wzp, w.dim(0), true);
-    if (!const_w_) pack(w, wzp);
-    if (use_dnnl_) {
-      if (kernel_src_ != x.dtype()) {
+    if (!w_.constant) pack(w, wzp);
+    if (w_.use_dnnl) {
+      if (w_.kernel_input != x.dtype()) {
         ConvParams kp = p_;
         kp.src_type = x.dtype();
         kp.wei_type = DType::I8;
         kp.dst_type = DType::I32;
         kp.src_zero_point = true;
         kp.has_bias = false;
-        kernel_.init(kp, const_w_ ? &w8_ : nullptr, nullptr);
-        kernel_src_ = x.dtype();
+        kernel_.init(kp, w_.constant ? &w_.w8 : nullptr, nullptr);
+        w_.kernel_input = x.dtype();
       }
-      return kernel_.run(x, w8_, nullptr, {}, xzp);
+      return kernel_.run(x, w_.w8, nullptr, {}, xzp);
     }
     ConvGeometry g = conv_geometry(p_, x.shape(), w.shape());
     Tensor y(DType::I32, g.y_shape);
-    if (y.numel() > 0) conv_acc_ref(g, x, xzp, w32_, y.data<int32_t>());
+    if (y.numel() > 0) conv_acc_ref(g, x, xzp, w_.w32, y.data<int32_t>());
     return y;
   }
 
  private:
   void pack(const Tensor& w, const Tensor* wzp) {
-    w32_ = shifted_weights(w, wzp);
-    const bool fits = std::all_of(w32_.begin(), w32_.end(), [](int32_t v) { return v >= -128 && v <= 127; });
-    const bool dnnl_ok = fits && dnn::has_exact_int8();
-    if (dnnl_ok) {
-      w8_ = Tensor(DType::I8, w.shape());
-      int8_t* d = w8_.data<int8_t>();
-      for (size_t i = 0; i < w32_.size(); ++i) d[i] = static_cast<int8_t>(w32_[i]);
-    }
-    if (dnnl_ok != use_dnnl_) kernel_src_ = DType::Undefined;
-    use_dnnl_ = dnnl_ok;
+    w_.w32 = shifted_weights(w, wzp);
+    w_.choose_path(w.shape());
   }
 
   ConvParams p_;
-  bool const_w_ = false, use_dnnl_ = false;
-  std::vector<int32_t> w32_;
-  Tensor w8_;
+  ShiftedWeights w_;
   ConvKernel kernel_;
-  DType kernel_src_ = DType::Undefined;
 };
 
 class QLinearConvOp : public Op {
@@ -143,53 +126,23 @@ class QLinearConvOp : public Op {
   void init(const NodeDesc& node) override {
     ConvParams p = ConvParams::from_node(node, false);
     name_ = p.op_name;
-    for (size_t i : {0, 1, 3, 4, 6})
-      DPL_CHECK(node.has_input(i), "{}: input {} is required", name_, i);
+    check_qlinear_node(node, name_);
     conv_.init(std::move(p), node, 3, 5);
   }
 
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
-    auto get = [&](size_t i) { return i < in.size() ? in[i] : nullptr; };
-    const Tensor& x = *in[0];
-    const Tensor& xs = *in[1];
-    const Tensor* xzp = get(2);
-    const Tensor& w = *in[3];
-    const Tensor& ws = *in[4];
-    const Tensor* wzp = get(5);
-    const Tensor& ys = *in[6];
-    const Tensor* yzp = get(7);
-    const Tensor* bias = get(8);
-    const int64_t M = w.rank() >= 1 ? w.dim(0) : 0;
-    check_quant_param(name_, "x_scale", xs, 1, false);
-    check_quant_param(name_, "y_scale", ys, 1, false);
-    check_quant_param(name_, "w_scale", ws, M, true);
-    if (xzp) check_quant_param(name_, "x_zero_point", *xzp, 1, false);
-    if (yzp) check_quant_param(name_, "y_zero_point", *yzp, 1, false);
-    DPL_CHECK(xs.dtype() == DType::F32 && ws.dtype() == DType::F32 && ys.dtype() == DType::F32,
-              "{}: scales must be float32", name_);
-    if (xzp) DPL_CHECK(xzp->dtype() == x.dtype(), "{}: x_zero_point type differs from x", name_);
-    const DType yt = yzp ? yzp->dtype() : x.dtype();
-    DPL_CHECK(yt == DType::U8 || yt == DType::I8, "{}: y must be uint8 or int8, got {}", name_, dtype_name(yt));
+    const QLinearInputs q = qlinear_inputs(name_, in, "x");
+    const Tensor* bias = in.size() > 8 ? in[8] : nullptr;
+    const int64_t M = q.w.rank() >= 1 ? q.w.dim(0) : 0;
+    check_quant_param(name_, "w_scale", q.w_scale, M, true);
+    if (q.x_zp) DPL_CHECK(q.x_zp->dtype() == q.x.dtype(), "{}: x_zero_point type differs from x", name_);
     if (bias) {
       DPL_CHECK(bias->dtype() == DType::I32 && bias->numel() == M, "{}: B must be int32 with {} values, got {} {}",
                 name_, M, dtype_name(bias->dtype()), shape_str(bias->shape()));
     }
-    Tensor acc = conv_.accumulate(x, zp_at(xzp), w, wzp);
-    const float xsv = xs.data<float>()[0], ysv = ys.data<float>()[0];
-    std::vector<float> mult(static_cast<size_t>(ws.numel()));
-    for (int64_t i = 0; i < ws.numel(); ++i) mult[i] = xsv * ws.data<float>()[i] / ysv;
-    Tensor y(yt, acc.shape());
+    Tensor acc = conv_.accumulate(q.x, zp_at(q.x_zp), q.w, q.w_zp);
     const int64_t N = acc.dim(0), inner = M ? acc.numel() / std::max<int64_t>(N * M, 1) : 0;
-    const int32_t* b = bias ? bias->data<int32_t>() : nullptr;
-    if (y.numel() > 0) {
-      if (yt == DType::U8)
-        requantize<uint8_t>(acc.data<int32_t>(), y.data<uint8_t>(), N, M, inner, mult.data(), mult.size() > 1, b,
-                            zp_at(yzp));
-      else
-        requantize<int8_t>(acc.data<int32_t>(), y.data<int8_t>(), N, M, inner, mult.data(), mult.size() > 1, b,
-                           zp_at(yzp));
-    }
-    out[0] = y;
+    out[0] = requantize_output(q, acc, N, M, inner, bias ? bias->data<int32_t>() : nullptr);
   }
 
  private:

@@ -22,13 +22,7 @@ class IntMatMul {
  public:
   void init(std::string name, const NodeDesc& node, size_t b_index, size_t bzp_index) {
     name_ = std::move(name);
-    const Tensor* b = node.constant(b_index);
-    const bool bzp_given = node.has_input(bzp_index);
-    const Tensor* bzp = bzp_given ? node.constant(bzp_index) : nullptr;
-    if (b && (bzp || !bzp_given)) {
-      const_b_ = true;
-      pack(*b, bzp);
-    }
+    b_.constant = pack_if_constant(node, b_index, bzp_index, [&](const Tensor& b, const Tensor* bzp) { pack(b, bzp); });
   }
 
   // a_zp: scalar or one value per row of A (nullptr: 0). Returns acc with shape s.y_shape.
@@ -40,7 +34,7 @@ class IntMatMul {
     s = matmul_shape(name_, a.shape(), b.shape());
     if (azp) check_quant_param(name_, "a_zero_point", *azp, s.M, true);
     if (bzp) check_quant_param(name_, "b_zero_point", *bzp, s.N, true);
-    if (!const_b_) pack(b, bzp);
+    if (!b_.constant) pack(b, bzp);
     Tensor y(DType::I32, s.y_shape);
     if (y.numel() == 0) return y;
     int32_t* yd = y.data<int32_t>();
@@ -49,17 +43,17 @@ class IntMatMul {
       std::fill_n(yd, y.numel(), 0);
       return y;
     }
-    if (use_dnnl_) {
-      if (kernel_a_ != a.dtype()) {
+    if (b_.use_dnnl) {
+      if (b_.kernel_input != a.dtype()) {
         MatMulParams p;
         p.op_name = name_;
         p.a_type = a.dtype();
         p.b_type = DType::I8;
         p.y_type = DType::I32;
-        kernel_.init(p, const_b_ ? &b8_ : nullptr);
-        kernel_a_ = a.dtype();
+        kernel_.init(p, b_.constant ? &b_.w8 : nullptr);
+        b_.kernel_input = a.dtype();
       }
-      kernel_.run(a, s.a_dims, dense_strides(s.a_dims), b8_, s.b_dims, dense_strides(s.b_dims), nullptr, {}, y,
+      kernel_.run(a, s.a_dims, dense_strides(s.a_dims), b_.w8, s.b_dims, dense_strides(s.b_dims), nullptr, {}, y,
                   s.y_dims);
       // Remove A's zero point: acc -= a_zp[m] * colsum(b - b_zp)[n].
       if (azp) {
@@ -88,7 +82,7 @@ class IntMatMul {
             const int64_t aoff = s.a_batch_offset(bi) + m * K;
             const int32_t z = zp_at(azp, m);
             for (int64_t k = 0; k < K; ++k) arow[k] = static_cast<int32_t>(a.at_i64(aoff + k)) - z;
-            const int32_t* bm = b32_.data() + s.b_batch_offset(bi);
+            const int32_t* bm = b_.w32.data() + s.b_batch_offset(bi);
             int32_t* row = yd + r * N;
             for (int64_t n = 0; n < N; ++n) row[n] = 0;
             for (int64_t k = 0; k < K; ++k) {
@@ -107,77 +101,42 @@ class IntMatMul {
   void pack(const Tensor& b, const Tensor* bzp) {
     const int64_t N = b.rank() >= 2 ? b.dim(-1) : 1;
     const int64_t K = b.rank() >= 2 ? b.dim(-2) : b.dim(0);
-    b32_.resize(static_cast<size_t>(b.numel()));
-    for (int64_t i = 0; i < b.numel(); ++i) b32_[i] = static_cast<int32_t>(b.at_i64(i)) - zp_at(bzp, i % N);
-    const bool fits = std::all_of(b32_.begin(), b32_.end(), [](int32_t v) { return v >= -128 && v <= 127; });
-    const bool dnnl_ok = fits && dnn::has_exact_int8();
-    if (dnnl_ok) {
-      b8_ = Tensor(DType::I8, b.shape());
-      int8_t* d = b8_.data<int8_t>();
-      for (size_t i = 0; i < b32_.size(); ++i) d[i] = static_cast<int8_t>(b32_[i]);
+    b_.w32.resize(static_cast<size_t>(b.numel()));
+    for (int64_t i = 0; i < b.numel(); ++i) b_.w32[i] = static_cast<int32_t>(b.at_i64(i)) - zp_at(bzp, i % N);
+    b_.choose_path(b.shape());
+    if (b_.use_dnnl) {
       const int64_t mats = (K > 0 && N > 0) ? b.numel() / (K * N) : 0;
       colsum_.assign(static_cast<size_t>(mats * N), 0);
       for (int64_t q = 0; q < mats; ++q)
         for (int64_t k = 0; k < K; ++k)
-          for (int64_t n = 0; n < N; ++n) colsum_[q * N + n] += b32_[(q * K + k) * N + n];
+          for (int64_t n = 0; n < N; ++n) colsum_[q * N + n] += b_.w32[(q * K + k) * N + n];
     }
-    if (dnnl_ok != use_dnnl_) kernel_a_ = DType::Undefined;
-    use_dnnl_ = dnnl_ok;
   }
 
   std::string name_;
-  bool const_b_ = false, use_dnnl_ = false;
-  std::vector<int32_t> b32_, colsum_;
-  Tensor b8_;
+  ShiftedWeights b_;
+  std::vector<int32_t> colsum_;  // column sums of b - b_zp (oneDNN path)
   MatMulKernel kernel_;
-  DType kernel_a_ = DType::Undefined;
 };
 
 class QLinearMatMulOp : public Op {
  public:
   void init(const NodeDesc& node) override {
     name_ = "QLinearMatMul '" + node.name + "'";
-    for (size_t i : {0, 1, 3, 4, 6})
-      DPL_CHECK(node.has_input(i), "{}: input {} is required", name_, i);
+    check_qlinear_node(node, name_);
     mm_.init(name_, node, 3, 5);
   }
 
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
-    auto get = [&](size_t i) { return i < in.size() ? in[i] : nullptr; };
-    const Tensor& as = *in[1];
-    const Tensor* azp = get(2);
-    const Tensor& bs = *in[4];
-    const Tensor* bzp = get(5);
-    const Tensor& ys = *in[6];
-    const Tensor* yzp = get(7);
-    check_quant_param(name_, "a_scale", as, 1, false);
-    check_quant_param(name_, "y_scale", ys, 1, false);
-    if (azp) check_quant_param(name_, "a_zero_point", *azp, 1, false);
-    if (yzp) check_quant_param(name_, "y_zero_point", *yzp, 1, false);
-    DPL_CHECK(as.dtype() == DType::F32 && bs.dtype() == DType::F32 && ys.dtype() == DType::F32,
-              "{}: scales must be float32", name_);
-    const DType yt = yzp ? yzp->dtype() : in[0]->dtype();
-    DPL_CHECK(yt == DType::U8 || yt == DType::I8, "{}: y must be uint8 or int8, got {}", name_, dtype_name(yt));
+    const QLinearInputs q = qlinear_inputs(name_, in, "a");
     MatMulShape s;
-    Tensor acc = mm_.accumulate(*in[0], azp, *in[3], bzp, s);
-    check_quant_param(name_, "b_scale", bs, s.N, true);
-    const float asv = as.data<float>()[0], ysv = ys.data<float>()[0];
-    std::vector<float> mult(static_cast<size_t>(bs.numel()));
-    for (int64_t i = 0; i < bs.numel(); ++i) mult[i] = asv * bs.data<float>()[i] / ysv;
-    Tensor y(yt, acc.shape());
-    if (y.numel() > 0) {
-      const int64_t rows = acc.numel() / s.N;
-      // Per-column scales: channels = N with inner 1; per-tensor: one block.
-      const bool per_col = mult.size() > 1;
-      const int64_t outer = per_col ? rows : 1, channels = per_col ? s.N : 1, inner = per_col ? 1 : acc.numel();
-      if (yt == DType::U8)
-        requantize<uint8_t>(acc.data<int32_t>(), y.data<uint8_t>(), outer, channels, inner, mult.data(), per_col,
-                            nullptr, zp_at(yzp));
-      else
-        requantize<int8_t>(acc.data<int32_t>(), y.data<int8_t>(), outer, channels, inner, mult.data(), per_col,
-                           nullptr, zp_at(yzp));
-    }
-    out[0] = y;
+    Tensor acc = mm_.accumulate(q.x, q.x_zp, q.w, q.w_zp, s);
+    check_quant_param(name_, "b_scale", q.w_scale, s.N, true);
+    // Per-column scales: channels = N with inner 1; per-tensor: one block.
+    const bool per_col = q.w_scale.numel() > 1;
+    const int64_t rows = s.N > 0 ? acc.numel() / s.N : 0;
+    const int64_t outer = per_col ? rows : 1, channels = per_col ? s.N : 1, inner = per_col ? 1 : acc.numel();
+    out[0] = requantize_output(q, acc, outer, channels, inner, nullptr);
   }
 
  private:

@@ -47,6 +47,26 @@ AxisSplit split_axis(const std::string& op, const Tensor& x, const Tensor& scale
   return s;
 }
 
+// Calls f(xb, yb, scale, zero_point) for every block of s.inner elements, in parallel: xb
+// and yb the block in x (element type X) and y (Y); scale and zero point (Z, 0 when absent)
+// those of the block's channel, or the tensor's when per tensor.
+template <typename X, typename Y, typename Z, typename F>
+void for_each_block(const Tensor& x, const Tensor& scale, const Tensor* zp, Tensor& y, const AxisSplit& s, F&& f) {
+  const X* xd = x.data<X>();
+  Y* yd = y.data<Y>();
+  const float* sd = scale.data<float>();
+  const Z* zd = zp ? zp->data<Z>() : nullptr;
+  parallel_for(
+      s.outer * s.channels,
+      [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t c = s.per_axis ? b % s.channels : 0;
+          f(xd + b * s.inner, yd + b * s.inner, sd[c], zd ? zd[c] : Z(0));
+        }
+      },
+      std::max<int64_t>(1, 65536 / std::max<int64_t>(s.inner, 1)));
+}
+
 template <typename Q>
 constexpr float qmin() { return static_cast<float>(std::numeric_limits<Q>::min()); }
 template <typename Q>
@@ -65,21 +85,9 @@ void quantize_block(const X* x, Q* y, int64_t n, float s, float zp) {
 
 template <typename X, typename Q>
 void quantize(const Tensor& x, const Tensor& scale, const Tensor* zp, Tensor& y, const AxisSplit& s) {
-  const X* xd = x.data<X>();
-  Q* yd = y.data<Q>();
-  const float* sd = scale.data<float>();
-  const Q* zd = zp ? zp->data<Q>() : nullptr;
-  const int64_t blocks = s.outer * s.channels;
-  parallel_for(
-      blocks,
-      [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const int64_t c = b % s.channels;
-          quantize_block(xd + b * s.inner, yd + b * s.inner, s.inner, sd[s.per_axis ? c : 0],
-                         zd ? static_cast<float>(zd[s.per_axis ? c : 0]) : 0.f);
-        }
-      },
-      std::max<int64_t>(1, 65536 / std::max<int64_t>(s.inner, 1)));
+  for_each_block<X, Q, Q>(x, scale, zp, y, s, [&](const X* xb, Q* yb, float sc, Q z) {
+    quantize_block(xb, yb, s.inner, sc, static_cast<float>(z));
+  });
 }
 
 class QuantizeLinearOp : public Op {
@@ -116,23 +124,10 @@ class QuantizeLinearOp : public Op {
 
 template <typename Q>
 void dequantize(const Tensor& x, const Tensor& scale, const Tensor* zp, Tensor& y, const AxisSplit& s) {
-  const Q* xd = x.data<Q>();
-  float* yd = y.data<float>();
-  const float* sd = scale.data<float>();
-  const Q* zd = zp ? zp->data<Q>() : nullptr;
-  parallel_for(
-      s.outer * s.channels,
-      [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const int64_t c = s.per_axis ? b % s.channels : 0;
-          const float sc = sd[c];
-          const int32_t z = zd ? static_cast<int32_t>(zd[c]) : 0;
-          const Q* xb = xd + b * s.inner;
-          float* yb = yd + b * s.inner;
-          for (int64_t i = 0; i < s.inner; ++i) yb[i] = static_cast<float>(static_cast<int32_t>(xb[i]) - z) * sc;
-        }
-      },
-      std::max<int64_t>(1, 65536 / std::max<int64_t>(s.inner, 1)));
+  for_each_block<Q, float, Q>(x, scale, zp, y, s, [&](const Q* xb, float* yb, float sc, Q zq) {
+    const int32_t z = static_cast<int32_t>(zq);
+    for (int64_t i = 0; i < s.inner; ++i) yb[i] = static_cast<float>(static_cast<int32_t>(xb[i]) - z) * sc;
+  });
 }
 
 class DequantizeLinearOp : public Op {
