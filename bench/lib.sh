@@ -22,6 +22,16 @@ ORT="$ROOT/tests/tools/ort_run.js"
 # shellcheck disable=SC2034
 COSINE="$ROOT/bench/output_cosine.js"
 
+# defaults NAME=VALUE...: each setting keeps its value from the environment when that is
+# set and not empty, else takes VALUE (each script's header lists its settings).
+defaults() {
+  local kv name
+  for kv in "$@"; do
+    name="${kv%%=*}"
+    [ -n "${!name:-}" ] || printf -v "$name" '%s' "${kv#*=}"
+  done
+}
+
 # die MESSAGE...: the message on stderr, prefixed with the script's name; exit 1.
 die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
 

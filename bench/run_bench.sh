@@ -18,11 +18,8 @@ set -uo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-REPEAT="${REPEAT:-5}"
-N="${SAMPLES:-8}"
-MODELS="${MODELS:-resnet50 yolox ppocr_det}"
-BATCHES="${BATCHES:-1 8}"
-THREADS="${THREADS:-1 2}"
+defaults REPEAT="5" SAMPLES="8" MODELS="resnet50 yolox ppocr_det" BATCHES="1 8" THREADS="1 2"
+N="$SAMPLES"
 WORK="$BUILD/bench_work"
 
 require_tools dipoorlet-infer dipoorlet-prep bench-dynamic-batch

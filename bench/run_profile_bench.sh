@@ -22,13 +22,8 @@ set -uo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-THREADS="${THREADS:-1}"
-CALIB="${CALIB:-100}"
-MEM_N="${MEM_N:-50 200}"
-REPEAT="${REPEAT:-2}"
-DEPLOY="${DEPLOY:-trt}"
-ALGO="${ALGO:-minmax}"
-SENS_SAMPLES="${SENS_SAMPLES:-8}"
+defaults THREADS="1" CALIB="100" MEM_N="50 200" REPEAT="2" DEPLOY="trt" ALGO="minmax" \
+  SENS_SAMPLES="8"
 WORK="$BUILD/profile_bench_work"
 MODEL="$(model_file yolox)"
 

@@ -28,14 +28,8 @@ set -uo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-THREADS="${THREADS:-1}"
-CALIB="${CALIB:-100}"
-MEM_N="${MEM_N:-50 200}"
-MODELS="${MODELS:-yolox ppocr_det}"
-ALGOS="${ALGOS:-minmax hist mse}"
-DEPLOY="${DEPLOY:-trt}"
-EVAL="${EVAL:-}"
-REPEAT="${REPEAT:-2}"
+defaults THREADS="1" CALIB="100" MEM_N="50 200" MODELS="yolox ppocr_det" \
+  ALGOS="minmax hist mse" DEPLOY="trt" EVAL="" REPEAT="2"
 WORK="$BUILD/quant_bench_work"
 
 require_tools dipoorlet dipoorlet-infer dipoorlet-prep

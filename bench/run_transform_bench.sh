@@ -25,13 +25,8 @@ set -uo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-CALIB="${CALIB:-100}"
-EVAL="${EVAL:-100}"
-MODELS="${MODELS:-yolox ppocr_det ppocr_cls}"
-DEPLOYS="${DEPLOYS:-snpe trt}"
-CONFIGS="${CONFIGS:-none we bc we_bc}"
-ALGO="${ALGO:-mse}"
-THREADS="${THREADS:-2}"
+defaults CALIB="100" EVAL="100" MODELS="yolox ppocr_det ppocr_cls" DEPLOYS="snpe trt" \
+  CONFIGS="none we bc we_bc" ALGO="mse" THREADS="2"
 WORK="$BUILD/transform_bench_work"
 
 require_tools dipoorlet dipoorlet-infer dipoorlet-prep

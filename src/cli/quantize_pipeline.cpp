@@ -15,16 +15,17 @@
 #include "cli/pipeline_context.h"
 #include "cli/quantize_args.h"
 #include "graph/onnx_graph.h"
-#include "optimizer/simplifier.h"
 #include "io/atomic_file.h"
 #include "io/calib_data.h"
 #include "io/image_preprocess.h"
+#include "optimizer/prepare.h"
+#include "optimizer/simplifier.h"
 #include "quant/platform.h"
+#include "runtime/parallel.h"
 #include "runtime/session.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
-#include "optimizer/prepare.h"
 
 namespace dpl {
 
@@ -156,6 +157,9 @@ void run_quantize_logged(const QuantizeArgs& in) {
   QuantizeArgs args = in;
   const auto t0 = std::chrono::steady_clock::now();
   setup_console_logging();
+  // Work outside the sessions (profiling's statistics, weight transforms) runs at the
+  // user's thread count too; sessions set their own while they run.
+  const ThreadCountScope threads(std::max(1, args.threads));
   // Everything the user can get wrong is checked before any file is written.
   const Platform& platform = platform_by_name(args.deploy);
   CaliAlgo algo = parse_cali_algo(args.act_quant);
