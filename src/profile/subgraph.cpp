@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "graph/node_attrs.h"
 #include "graph/region.h"
 #include "runtime/session.h"
 #include "util/error.h"
@@ -50,10 +51,7 @@ OnnxGraph profiling_graph(const QdqModel& qdq) {
     if (n.op_type() != "dpl.FakeQuantize") continue;
     const std::string& x = n.input(0);
     if (g.consumers(x).size() != 1 || g.is_network_input(x) || g.is_network_output(x) || g.is_initializer(x)) continue;
-    auto* a = n.add_attribute();
-    a->set_name("inplace");
-    a->set_type(onnx::AttributeProto::INT);
-    a->set_i(1);
+    set_attr(n, "inplace", int64_t{1});
   }
   return g;
 }
