@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime/bn_affine.h"
+#include "runtime/fusion.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/parallel.h"
@@ -79,7 +80,7 @@ class BatchNormOp : public Op {
  public:
   bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool extra_ready) const override {
     if (self.attrs.get_int("training_mode", 0) != 0 || !self.absorbed.empty()) return false;
-    if (f.op_type == "Relu" || f.op_type == "LeakyRelu" || f.op_type == "dpl.Swish") return true;
+    if (f.op_type == "Relu" || f.op_type == "LeakyRelu" || f.op_type == kSwishOp) return true;
     // Clip's bounds (opset 11+ inputs) are read at run time from the appended operands.
     return f.op_type == "Clip" && extra_ready;
   }
@@ -99,7 +100,7 @@ class BatchNormOp : public Op {
       } else if (f.op_type == "LeakyRelu") {
         act_.kind = Act::Leaky;
         act_.alpha = f.attrs.get_float("alpha", 0.01f);
-      } else if (f.op_type == "dpl.Swish") {
+      } else if (f.op_type == kSwishOp) {
         act_.kind = Act::Swish;
       } else if (f.op_type == "Clip") {
         act_.kind = Act::Clip;

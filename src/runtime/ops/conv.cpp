@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "runtime/bn_affine.h"
+#include "runtime/fusion.h"
 #include "runtime/dnnl_util.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/conv_kernel.h"
@@ -134,7 +135,7 @@ class ConvOp : public Op {
         op.kind = PostOp::Kind::HardSwish;
       } else if (t == "Tanh") {
         op.kind = PostOp::Kind::Tanh;
-      } else if (t == "dpl.Swish") {
+      } else if (t == kSwishOp) {
         op.kind = PostOp::Kind::Swish;
         op.alpha = 1.f;
       } else if (t == "Add") {
