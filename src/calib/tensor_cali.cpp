@@ -131,7 +131,8 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
   return r;
 }
 
-WeightRanges weight_ranges(const OnnxGraph& graph) {
+WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opts) {
+  (void)opts;  // min/max is the only algorithm so far
   // Every initializer input after the first of a weighted op, per output channel, along the
   // axis the QDQ builder quantizes it on (graph/weight_axes.h: ConvTranspose weights axis 1,
   // Gemm weights their output axis, constant MatMul B its last axis), so both always agree.

@@ -15,6 +15,7 @@
 //    turns that tensor's range into its min/max range.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 
 #include "calib/observer.h"
@@ -28,11 +29,25 @@ namespace dpl {
 enum class CaliAlgo { MinMax, Hist, Mse };
 CaliAlgo parse_cali_algo(const std::string& name);  // "minmax" | "hist" | "mse"
 
+// The integer grid one tensor is quantized to, as far as a range search needs to know it.
+// The precision plan (quant/precision.h) decides it per tensor; calibration only reads it.
+struct TensorGrid {
+  int bits = 8;
+  bool symmetric = true;
+  bool per_channel = false;  // weights only
+};
+
 struct CaliOptions {
   CaliAlgo algo = CaliAlgo::Mse;
   int bins = 2048;
   double threshold = 0.99999;
-  int bits = 8;              // OCTAV's 4^-bits term
+  int bits = 8;              // the activations' bit width (OCTAV's 4^-bits term)
+  // Activations whose bit width differs from `bits` (the precision plan's overrides).
+  std::map<std::string, int> tensor_bits;
+  int bits_of(const std::string& tensor) const {
+    auto it = tensor_bits.find(tensor);
+    return it == tensor_bits.end() ? bits : it->second;
+  }
   bool dynamic_sym = false;  // platform activations are dynamic_sym (OCTAV's u = 4 when min == 0)
   int batch = 1;
   int threads = 1;
@@ -60,6 +75,18 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
 // along the axis the QDQ builder quantizes it on (graph/weight_axes.h: ConvTranspose weights
 // axis 1 as the original's swap, Gemm weights their output axis where the original takes
 // axis 0); scalars skipped, and inputs that are not initializers too (the original fails).
-WeightRanges weight_ranges(const OnnxGraph& graph);
+// `opts` says how each weight will be quantized, for the range searches that depend on it
+// (--w_range); min/max ignores it.
+enum class WeightRangeAlgo { MinMax };
+struct WeightRangeOptions {
+  WeightRangeAlgo algo = WeightRangeAlgo::MinMax;
+  TensorGrid grid;                             // the platform's weight grid
+  std::map<std::string, TensorGrid> tensor_grid;  // weights whose grid differs (the precision plan)
+  const TensorGrid& grid_of(const std::string& weight) const {
+    auto it = tensor_grid.find(weight);
+    return it == tensor_grid.end() ? grid : it->second;
+  }
+};
+WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opts = {});
 
 }  // namespace dpl

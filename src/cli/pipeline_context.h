@@ -27,6 +27,7 @@ struct PipelineContext {
   OnnxGraph& graph;            // the prepared FP32 model; weight transforms edit it in place
   SampleSource& data;          // the calibration samples
   CaliOptions cali;            // the calibration settings in use (algorithm, bins, batch, threads)
+  WeightRangeOptions weight_range;  // how weight ranges are found (--w_range, the weights' grids)
   ActRanges act;               // activation ranges of `graph` (after calibration)
   WeightRanges weight;         // weight ranges of `graph`
   // Activation ranges of the first calibration, before any weight transform (the original

@@ -186,12 +186,13 @@ void run_quantize_logged(const QuantizeArgs& in) {
   PipelineContext ctx{args, platform, graph, data};
   ctx.cali = cali_options(args, platform, algo);
   ctx.qdq_options = qdq_options(args.qdq);
-  ctx.recompute_weight_ranges = [&ctx] { ctx.weight = weight_ranges(ctx.graph); };
+  ctx.weight_range.grid = {platform.weight.bits, platform.weight.symmetric, platform.weight.per_channel};
+  ctx.recompute_weight_ranges = [&ctx] { ctx.weight = weight_ranges(ctx.graph, ctx.weight_range); };
   ctx.recalibrate = [&ctx] {
     StagedProgress bar("calibration");
     CaliOptions co = ctx.cali;
     co.progress = [&bar](int done, int total, const std::string& stage) { bar.update(stage, done, total); };
-    ctx.weight = weight_ranges(ctx.graph);
+    ctx.weight = weight_ranges(ctx.graph, ctx.weight_range);
     ctx.act = calibrate_activations(ctx.graph, ctx.data, co);
     bar.finish();
   };
