@@ -90,8 +90,8 @@ MinMaxF careful_minmax(const float* p, int64_t n) {
   for (; i + 4 * kLanes <= n; i += 4 * kLanes)
     for (int u = 0; u < 4; ++u) {
       const vf v = load(p + i + u * kLanes);
-      lo[u] = (v < lo[u]) & (v >= nbig) ? v : lo[u];  // NaN and -Inf never taken
-      hi[u] = (v > hi[u]) & (v <= big) ? v : hi[u];
+      lo[u] = ((v < lo[u]) & (v >= nbig)) ? v : lo[u];  // NaN and -Inf never taken
+      hi[u] = ((v > hi[u]) & (v <= big)) ? v : hi[u];
     }
   MinMaxF r;
   for (int u = 0; u < 4; ++u)
@@ -120,8 +120,8 @@ BlockSums careful_pass1(const float* p, int64_t n) {
       fs += m ? a : vf{};
       cnt -= m;  // masks are -1
       fin -= f;
-      lo = (v < lo) & (v >= nbig) ? v : lo;
-      hi = (v > hi) & (v <= big) ? v : hi;
+      lo = ((v < lo) & (v >= nbig)) ? v : lo;
+      hi = ((v > hi) & (v <= big)) ? v : hi;
     }
     double c = 0;  // per chunk in double, lanes in order
     for (int j = 0; j < kLanes; ++j) c += fs[j];

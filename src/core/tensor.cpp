@@ -9,7 +9,9 @@ namespace dpl {
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  // A model may declare any dimensions: a count that wraps would size a buffer too small.
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n)) fail("shape {} has more elements than a 64-bit count holds", shape_str(s));
   return n;
 }
 
@@ -41,6 +43,8 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
   DPL_CHECK(dtype_supported(dtype), "element type {} is not supported by the runtime", dtype_name(dtype));
   for (int64_t d : shape_) DPL_CHECK(d >= 0, "negative dimension in shape {}", shape_str(shape_));
   numel_ = shape_numel(shape_);
+  DPL_CHECK(numel_ <= INT64_MAX / static_cast<int64_t>(dtype_size(dtype)), "a tensor of shape {} ({}) has more bytes "
+            "than memory can address", shape_str(shape_), dtype_name(dtype));
   // Always allocate at least 64 bytes so raw() is never null, even for empty tensors.
   size_t n = (bytes() + 63) / 64 * 64;
   if (n == 0) n = 64;

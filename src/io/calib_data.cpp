@@ -32,19 +32,24 @@ void validate_samples(const std::string& dir, std::vector<InputSpec>& inputs, in
     DPL_CHECK(fs::is_directory(sub), "input folder {} for model input '{}' does not exist{}", sub, in.name,
               in.name.find('/') == std::string::npos ? "" : " (nor " + (fs::path(dir) / in.name).string() + ")");
     const size_t esz = dtype_size(in.dtype);
+    DPL_CHECK(esz > 0, "model input '{}' has element type {}, which sample files cannot hold", in.name,
+              dtype_name(in.dtype));
     int unknown = 0;
     for (int64_t d : in.shape) unknown += d < 0;
     DPL_CHECK(unknown <= 1,
               "model input '{}' has shape {} with several unknown dimensions: give it with --input_shape", in.name,
               shape_str(in.shape));
+    Shape known_dims = in.shape;
+    for (auto& d : known_dims) d = d < 0 ? 1 : d;
+    const int64_t known = shape_numel(known_dims);  // throws when the count overflows
+    DPL_CHECK(known <= INT64_MAX / static_cast<int64_t>(esz), "model input '{}' of shape {} has more bytes than a "
+              "sample file can hold", in.name, shape_str(in.shape));
     for (int i = 0; i < count; ++i) {
       std::string p = sample_path(dir, in.name, i);
       DPL_CHECK(fs::is_regular_file(p), "sample file {} is missing ({} samples requested, input '{}')", p, count,
                 in.name);
       const auto size = static_cast<int64_t>(fs::file_size(p));
       if (unknown == 1) {
-        int64_t known = 1;
-        for (int64_t d : in.shape) known *= d < 0 ? 1 : d;
         DPL_CHECK(known > 0 && size % (known * static_cast<int64_t>(esz)) == 0,
                   "sample file {} has {} bytes, not a multiple of {} bytes (input '{}' shape {})", p, size,
                   known * esz, in.name, shape_str(in.shape));

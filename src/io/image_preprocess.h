@@ -54,6 +54,8 @@ struct PreprocessOptions {
 void validate(const PreprocessOptions& opts);
 
 // Decodes a JPEG/PNG/BMP/... file with stb_image into `channels` (1 gray, 3 RGB) channels.
+// Images over kMaxImagePixels (8192 x 8192) are refused before anything is allocated.
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
 Image decode_image(const std::string& path, int channels = 3);
 Image decode_image_memory(const std::string& bytes, int channels = 3, const std::string& what = "image");
 

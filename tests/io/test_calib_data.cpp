@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "io/calib_data.h"
 #include "util/error.h"
@@ -79,6 +80,29 @@ TEST(CalibData, ScalarSamplesAreOneValue) {
   EXPECT_EQ(t.rank(), 0);
   EXPECT_EQ(t.to_f32_vector(), std::vector<float>{1.5f});
   EXPECT_THROW(read_batch(d.path.string(), specs[0], 0, 2), Error);
+}
+
+// What a model may declare for an input (docs/fuzzing.md): a string input with an unknown
+// dimension divided by a zero element size; dimensions whose byte count overflows were
+// undefined behaviour. Both are one clear error now.
+TEST(CalibData, InputsNoSampleFileCanHoldAreRefused) {
+  TempDir d;
+  fs::create_directories(d.path / "s");
+  std::ofstream(d.path / "s" / "0.bin") << "abcd";
+  std::vector<InputSpec> str{{"s", {1, -1}, DType::String}};
+  try {
+    validate_samples(d.path.string(), str, 1);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'s' has element type string"), std::string::npos) << e.what();
+  }
+  std::vector<InputSpec> huge{{"s", {int64_t{1} << 31, int64_t{1} << 31}, DType::F32}};
+  EXPECT_THROW(validate_samples(d.path.string(), huge, 1), Error);
+  std::vector<InputSpec> wraps{{"s", {-1, int64_t{1} << 40, int64_t{1} << 40}, DType::F32}};
+  EXPECT_THROW(validate_samples(d.path.string(), wraps, 1), Error);
+  std::vector<InputSpec> fine{{"s", {-1}, DType::U8}};  // the control: 4 bytes, 4 elements
+  validate_samples(d.path.string(), fine, 1);
+  EXPECT_EQ(fine[0].shape, (Shape{4}));
 }
 
 }  // namespace

@@ -226,6 +226,31 @@ TEST(ImageDecode, ErrorsNameTheFile) {
   }
 }
 
+// Found by fuzz_image (docs/fuzzing.md): an 18-byte TGA header saying 20000 x 20000 pixels
+// made stb allocate 1.2 GB and fill it from the missing data (14 s under the sanitizers).
+TEST(ImageDecode, HeaderAskingForAHugeImageIsRefusedBeforeDecoding) {
+  std::string tga(18, '\0');
+  tga[2] = 2;  // uncompressed true colour
+  tga[12] = static_cast<char>(20000 & 255);
+  tga[13] = static_cast<char>(20000 >> 8);
+  tga[14] = tga[12];
+  tga[15] = tga[13];
+  tga[16] = 24;  // bits per pixel
+  try {
+    decode_image_memory(tga, 3, "big.tga");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("big.tga: its header says 20000x20000 pixels"), std::string::npos) << e.what();
+  }
+  // The control: the same header at 2 x 2 with its 12 bytes of pixels decodes.
+  tga[12] = tga[14] = 2;
+  tga[13] = tga[15] = 0;
+  tga += std::string(12, '\x40');
+  const Image img = decode_image_memory(tga, 3, "small.tga");
+  EXPECT_EQ(img.width, 2);
+  EXPECT_EQ(img.pixels, std::vector<uint8_t>(12, 0x40));
+}
+
 TEST(ImageFolder, ConvertsSortedImagesIntoTheCalibrationLayout) {
   TempDir dir;
   fs::path images = dir.path() / "images", out = dir.path() / "out";

@@ -1,0 +1,43 @@
+// Tensor and shape arithmetic on the sizes a hostile model may declare (docs/fuzzing.md): an
+// element count that does not fit 64 bits, or a byte count beyond what memory can address,
+// is a clean error instead of a wrapped count and a buffer too small for its shape.
+#include <gtest/gtest.h>
+
+#include "core/tensor.h"
+#include "util/error.h"
+
+namespace dpl::test {
+namespace {
+
+TEST(Tensor, ElementCountThatOverflowsIsRefused) {
+  const int64_t big = int64_t{1} << 32;
+  try {
+    shape_numel({big, big});  // 2^64: wrapped to 0 before
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[4294967296,4294967296] has more elements"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Tensor(DType::F32, {big, big}), Error);
+  EXPECT_THROW(Tensor(DType::U8, {3, int64_t{1} << 62}), Error);
+}
+
+TEST(Tensor, ByteCountBeyondAddressableMemoryIsRefused) {
+  // 2^61 doubles: the element count fits, the byte count (2^64) does not.
+  try {
+    Tensor t(DType::F64, {int64_t{1} << 61});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more bytes than memory can address"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Tensor, ShapeCountsKeepTheirMeaning) {
+  EXPECT_EQ(shape_numel({}), 1);
+  EXPECT_EQ(shape_numel({2, 0, 5}), 0);
+  EXPECT_EQ(shape_numel({-1, 3}), -3);  // unknown dimensions: callers test the sign
+  EXPECT_EQ(shape_numel({int64_t{1} << 31, int64_t{1} << 31}), int64_t{1} << 62);
+  EXPECT_EQ(Tensor(DType::F32, {2, 3}).bytes(), 24u);
+}
+
+}  // namespace
+}  // namespace dpl::test
