@@ -18,6 +18,7 @@ struct QuantizeArgs {
   std::string model, input_dir, output_dir;
   int data_num = 0;
   std::string act_quant = "mse";
+  std::string w_range = "minmax";  // --w_range: minmax | mse (docs/calibration.md)
   std::string deploy;
   int bins = 2048;
   double threshold = 0.99999;
