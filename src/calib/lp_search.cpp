@@ -89,18 +89,44 @@ double lp_error(const ValueHistogram& h, double lo, double hi, const LpSearch& s
   const int bins = static_cast<int>(h.counts.size());
   const double w = bins > 0 ? (h.hi - h.lo) / bins : 0;
   double sum = 0, total = 0;
+  if (!(w > 0)) {  // all values equal: one point
+    for (double c : h.counts) total += c;
+    return total > 0 ? std::pow(std::fabs(q.apply(h.lo) - h.lo), s.p) : 0;
+  }
+  // One primitive H(t) of |t - code(t)|^p over the whole line (grid units t = x / scale), so
+  // each bin's integral is a difference of H at its edges, each edge computed once.
+  const double P = s.p + 1, m_lo = q.code_lo - q.zero_point, m_hi = q.code_hi - q.zero_point;
+  const double cell = 2 * std::pow(0.5, P) / P, half = std::pow(0.5, P) / P;
+  const double low_edge = m_lo - 0.5, high_edge = m_hi + 0.5;
+  auto periodic = [&](double t) {
+    const double n = std::floor(t + 0.5), r = t - n;
+    return n * cell + std::copysign(std::pow(std::fabs(r), P) / P, r);
+  };
+  const double g_low = periodic(low_edge), g_high = periodic(high_edge);
+  auto H = [&](double t) {
+    if (t < low_edge) return g_low - (std::pow(m_lo - t, P) / P - half);
+    if (t > high_edge) return g_high + (std::pow(t - m_hi, P) / P - half);
+    return periodic(t);
+  };
+  const double inv = 1.0 / q.scale;
+  double h_left = 0;
+  bool have_left = false;
   for (int k = 0; k < bins; ++k) {
     const double c = h.counts[k];
-    if (c == 0) continue;
-    total += c;
-    if (w > 0) {
-      const double a = h.lo + k * w;
-      sum += c * q.lp_integral(a, a + w, s.p) / w;
-    } else {
-      sum += c * std::pow(std::fabs(q.apply(h.lo) - h.lo), s.p);
+    if (c == 0) {
+      have_left = false;
+      continue;
     }
+    total += c;
+    const double a = h.lo + k * w;
+    if (!have_left) h_left = H(a * inv);
+    const double h_right = H((a + w) * inv);
+    sum += c * (h_right - h_left);
+    h_left = h_right;
+    have_left = true;
   }
-  return total > 0 ? sum / total : 0;
+  // Each bin's mean error is its integral over its width: scale^P / w per unit of H.
+  return total > 0 ? sum * std::pow(q.scale, P) / w / total : 0;
 }
 
 namespace {

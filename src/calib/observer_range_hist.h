@@ -38,6 +38,7 @@ class RangeHistObserver : public Observer {
   void add_entry(const std::string& name, const Entry& e);
   int bins_;
   std::unordered_map<std::string, Entry> entries_;
+  std::vector<uint32_t> part_;  // observe()'s partial counts (4 tables)
 };
 
 }  // namespace dpl

@@ -13,13 +13,17 @@ WeightRangeAlgo parse_weight_range_algo(const std::string& name) {
   fail("unknown weight range algorithm '{}' (expected minmax or mse)", name);
 }
 
+void check_finite_weight(const std::string& name, const Tensor& w) {
+  const float* d = w.data<float>();
+  for (int64_t i = 0; i < w.numel(); ++i)
+    DPL_CHECK(std::isfinite(d[i]), "weight '{}' holds a NaN or infinite value (element {}): it cannot be quantized",
+              name, i);
+}
+
 ChannelRanges searched_weight_ranges(const std::string& name, const Tensor& w, int axis, const TensorGrid& grid,
                                      calib::LpSearch search) {
+  check_finite_weight(name, w);
   const ChannelRanges mm = channel_ranges(w, axis);
-  for (size_t c = 0; c < mm.lo.size(); ++c)
-    DPL_CHECK(std::isfinite(mm.lo[c]) && std::isfinite(mm.hi[c]),
-              "weight '{}' holds a NaN or infinite value{}: it cannot be quantized", name,
-              mm.lo.size() > 1 ? fmt::format(" (channel {})", c) : std::string());
   search.bits = grid.bits;
   search.symmetric = grid.symmetric;
   const float* d = w.data<float>();

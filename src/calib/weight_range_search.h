@@ -12,6 +12,9 @@ namespace dpl {
 
 WeightRangeAlgo parse_weight_range_algo(const std::string& name);  // "minmax" | "mse"
 
+// Throws naming weight `name` when it holds a NaN or an infinite value.
+void check_finite_weight(const std::string& name, const Tensor& w);
+
 // Ranges of weight `w` along its channel `axis` (-1: one channel) for `grid`; `search` gives
 // p and the candidate count (its bits and symmetry are taken from `grid`). Throws naming
 // `name` when the weight holds a NaN or an infinite value.

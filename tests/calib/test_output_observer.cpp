@@ -21,7 +21,7 @@ OnnxGraph graph(bool with_max) {
   ModelBuilder b(13);
   b.input("x", {1, 1000});
   if (with_max) {
-    b.node("ReduceMax", {"x"}, {"m"}, "max").attr("keepdims", int64_t{1});
+    b.node("ReduceMax", {"x"}, {"m"}, "max").attr("axes", std::vector<int64_t>{1}).attr("keepdims", int64_t{1});
     b.output("m");
   } else {
     b.node("Relu", {"x"}, {"r"}, "relu");
@@ -61,12 +61,17 @@ TEST(CaliOutput, ParsesTheNewAlgorithmNames) {
 }
 
 TEST(CaliOutput, ConsumerThatKeepsTheTailGetsTheMinMaxRange) {
+  // At 4 bits the Lp search clips the one large value per sample (it costs (20 - c)^2.4 once
+  // per 1000 values, while min/max rounds most of the Laplace bulk to 0).
   const OnnxGraph g = graph(true);
-  const ActRanges mm = calibrate(g, CaliAlgo::MinMax), lp = calibrate(g, CaliAlgo::Lp),
-                  out = calibrate(g, CaliAlgo::Output);
-  EXPECT_LT(lp.at("x").hi, 0.5f * mm.at("x").hi);  // the Lp search clips the large values
-  EXPECT_EQ(out.at("x").hi, mm.at("x").hi);        // ReduceMax outputs exactly them
-  EXPECT_EQ(out.at("x").lo, mm.at("x").lo);
+  const ActRanges mm = calibrate(g, CaliAlgo::MinMax), lp = calibrate(g, CaliAlgo::Lp, 1, 6, 4),
+                  out = calibrate(g, CaliAlgo::Output, 1, 6, 4);
+  EXPECT_LT(lp.at("x").hi, 0.7f * mm.at("x").hi);
+  // ReduceMax outputs exactly the large values: the widest candidates keep them.
+  EXPECT_GT(out.at("x").hi, 0.85f * mm.at("x").hi);
+  // An element-wise consumer takes the clip (Relu passes the bulk on).
+  const ActRanges relu = calibrate(graph(false), CaliAlgo::Output, 1, 6, 4);
+  EXPECT_LT(relu.at("x").hi, 0.7f * mm.at("x").hi);
 }
 
 TEST(CaliOutput, ElementwiseConsumerClipsTheTail) {
@@ -85,8 +90,10 @@ TEST(CaliOutput, KlAndLpClipInsideMinMaxAndUseEachTensorsBits) {
       EXPECT_GE(r8.at(name).lo, m.lo) << name;
       EXPECT_LE(r8.at(name).hi, m.hi) << name;
       EXPECT_LT(r8.at(name).hi, m.hi) << name << " " << static_cast<int>(algo);
-      // Fewer levels: a tighter clip pays.
-      EXPECT_LE(r4.at(name).hi, r8.at(name).hi) << name << " " << static_cast<int>(algo);
+      // Fewer levels: a tighter clip pays (the Lp criterion; KL's divergence has no such order).
+      if (algo == CaliAlgo::Lp) {
+        EXPECT_LE(r4.at(name).hi, r8.at(name).hi) << name;
+      }
     }
   }
   // Per-tensor bits: only x at 4 bits.
