@@ -62,10 +62,7 @@ void RangeHistObserver::observe(const std::string& name, const Tensor& value, in
 }
 
 void RangeHistObserver::reserve(const std::vector<std::string>& tensors) {
-  for (const auto& t : tensors) {
-    auto it = entries_.find(t);
-    if (it != entries_.end() && it->second.counts.empty()) it->second.counts.assign(bins_, 0);
-  }
+  reserve_counts(entries_, tensors, bins_);
 }
 
 void RangeHistObserver::add_entry(const std::string& name, const Entry& o) {
@@ -75,10 +72,8 @@ void RangeHistObserver::add_entry(const std::string& name, const Entry& o) {
     return;
   }
   Entry& e = it->second;
-  DPL_CHECK(e.mm.lo == o.mm.lo && e.mm.hi == o.mm.hi,
-            "cannot merge histograms of tensor '{}' taken over different ranges ([{}, {}] and [{}, {}]): reduce the "
-            "min/max stage first",
-            name, e.mm.lo, e.mm.hi, o.mm.lo, o.mm.hi);
+  check_same_hist_range(name, e.mm.lo == o.mm.lo && e.mm.hi == o.mm.hi, e.mm.lo, e.mm.hi, o.mm.lo,
+                        o.mm.hi);
   if (o.counts.empty()) return;
   if (e.counts.empty()) e.counts.assign(bins_, 0);
   for (int k = 0; k < bins_; ++k) e.counts[k] += o.counts[k];
