@@ -59,9 +59,9 @@ top1_table() {
   $FM samples train 0 "$CALIB" "$WORK/fm_calib" || die "no Fashion-MNIST train images"
   $FM samples t10k 0 "$TEST" "$WORK/fm_test" || die "no Fashion-MNIST test images"
   echo "## top-1 (%), Fashion-MNIST test ($TEST images), calibrated on $CALIB train images"
-  echo "$(machine_line)"
+  machine_line
   echo
-  echo "| model | -D | W/A | --w_range | $(echo "$ALGOS" | sed 's/ / | /g') |"
+  echo "| model | -D | W/A | --w_range | ${ALGOS// / | } |"
   echo "|---|---|---|---|$(for _ in $ALGOS; do printf -- '---|'; done)"
   for m in $FMNIST_MODELS; do
     local model="$fm_dir/${m}_dev.onnx"
@@ -153,9 +153,9 @@ cos_inputs() {
 
 cosine_table() {
   echo "## W8A8 network-output cosine vs FP32 (-D $COS_DEPLOY), calibrated on $COS_CALIB samples, measured on the next $COS_EVAL"
-  echo "$(machine_line)"
+  machine_line
   echo
-  echo "| model | output | $(echo "$ALGOS" | sed 's/ / | /g') |"
+  echo "| model | output | ${ALGOS// / | } |"
   echo "|---|---|$(for _ in $ALGOS; do printf -- '---|'; done)"
   for m in $COS_MODELS; do
     local model dir input
