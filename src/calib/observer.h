@@ -49,6 +49,11 @@ class Observer {
   // Creates the state of these tensors now, before a pass: state allocated in the middle of
   // a run would sit between activations in the heap and fragment it (a larger peak).
   virtual void reserve(const std::vector<std::string>& tensors) { (void)tensors; }
+  // Whether observe() is also called for tensors that are not float32 or are empty (an
+  // observer that re-runs nodes needs all their inputs); by default it is not.
+  virtual bool observes_all_dtypes() const { return false; }
+  // Called once after the last batch of a pass, before the state is reduced or read.
+  virtual void end_pass() {}
 };
 
 // `other` as the observer type T, for merge(); throws when it is another kind. `kind` names

@@ -60,10 +60,7 @@ void HistObserver::observe(const std::string& name, const Tensor& value, int) {
 }
 
 void HistObserver::reserve(const std::vector<std::string>& tensors) {
-  for (const auto& t : tensors) {
-    auto it = entries_.find(t);
-    if (it != entries_.end() && it->second.counts.empty()) it->second.counts.assign(bins_, 0);
-  }
+  reserve_counts(entries_, tensors, bins_);
 }
 
 void HistObserver::add_entry(const std::string& name, const Entry& o) {
@@ -73,10 +70,8 @@ void HistObserver::add_entry(const std::string& name, const Entry& o) {
     return;
   }
   Entry& e = it->second;
-  DPL_CHECK(e.amax == o.amax && e.mm.lo == o.mm.lo && e.mm.hi == o.mm.hi,
-            "cannot merge histograms of tensor '{}' taken over different ranges ([{}, {}] and [{}, {}]): reduce the "
-            "min/max stage first",
-            name, e.mm.lo, e.mm.hi, o.mm.lo, o.mm.hi);
+  check_same_hist_range(name, e.amax == o.amax && e.mm.lo == o.mm.lo && e.mm.hi == o.mm.hi, e.mm.lo, e.mm.hi,
+                        o.mm.lo, o.mm.hi);
   if (o.counts.empty()) return;
   Entry add = o;
   const int cut = std::max(e.cut, o.cut);

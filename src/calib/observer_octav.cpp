@@ -13,14 +13,19 @@ constexpr uint32_t kOctavTag = 0x4f435431;  // "OCT1"
 constexpr const char* kKind = "an OCTAV observer";
 }  // namespace
 
-OctavObserver::OctavObserver(int bits, bool dynamic_sym) : bits_(bits), dynamic_sym_(dynamic_sym) {
+OctavObserver::OctavObserver(int bits, bool dynamic_sym, std::map<std::string, int> tensor_bits)
+    : bits_(bits), dynamic_sym_(dynamic_sym), tensor_bits_(std::move(tensor_bits)) {
   DPL_CHECK(bits >= 1 && bits <= 16, "OCTAV needs a bit width in 1..16, got {}", bits);
+  for (const auto& [name, b] : tensor_bits_)
+    DPL_CHECK(b >= 1 && b <= 16, "OCTAV needs a bit width in 1..16, got {} for tensor '{}'", b, name);
 }
 
 void OctavObserver::observe(const std::string& name, const Tensor& value, int samples) {
   if (value.dtype() != DType::F32 || value.numel() == 0) return;
   const SampleSplit split = split_samples(value, samples);
-  const auto res = calib::octav_clip(value.data<float>(), split.parts, split.part_size, bits_, dynamic_sym_, scratch_);
+  auto tb = tensor_bits_.find(name);
+  const int bits = tb == tensor_bits_.end() ? bits_ : tb->second;
+  const auto res = calib::octav_clip(value.data<float>(), split.parts, split.part_size, bits, dynamic_sym_, scratch_);
   Entry& e = entries_[name];
   for (const auto& r : res) {
     e.mm.add(r.range);
@@ -52,7 +57,8 @@ void OctavObserver::add(const std::string& name, const Entry& o) {
 
 void OctavObserver::merge(const Observer& other) {
   const auto& o = same_kind<OctavObserver>(other, kKind);
-  DPL_CHECK(o.bits_ == bits_ && o.dynamic_sym_ == dynamic_sym_, "cannot merge OCTAV observers of different settings");
+  DPL_CHECK(o.bits_ == bits_ && o.dynamic_sym_ == dynamic_sym_ && o.tensor_bits_ == tensor_bits_,
+            "cannot merge OCTAV observers of different settings");
   for (const auto& [name, e] : o.entries_) add(name, e);
 }
 

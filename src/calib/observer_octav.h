@@ -6,6 +6,7 @@
 // As the original: a sample with no nonzero finite value (all zeros) has s = 0/0 = NaN,
 // which makes the tensor's mean NaN and its range the plain min/max range.
 #pragma once
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,9 +19,9 @@ namespace dpl {
 
 class OctavObserver : public Observer {
  public:
-  // bits: the quantizer's width (the 4^-bits term); dynamic_sym: u = 4 for samples whose
-  // min is within 1e-6 of 0.
-  explicit OctavObserver(int bits = 8, bool dynamic_sym = false);
+  // bits: the quantizer's width (the 4^-bits term), tensor_bits: tensors whose width differs
+  // (CaliOptions::tensor_bits); dynamic_sym: u = 4 for samples whose min is within 1e-6 of 0.
+  explicit OctavObserver(int bits = 8, bool dynamic_sym = false, std::map<std::string, int> tensor_bits = {});
 
   void observe(const std::string& name, const Tensor& value, int samples) override;
   void merge(const Observer& other) override;
@@ -44,6 +45,7 @@ class OctavObserver : public Observer {
   void add(const std::string& name, const Entry& e);
   int bits_;
   bool dynamic_sym_;
+  std::map<std::string, int> tensor_bits_;
   std::unordered_map<std::string, Entry> entries_;
   calib::PageBuffer<float> scratch_;  // OCTAV's working memory: at most the largest value observed
 };

@@ -86,4 +86,21 @@ class ByteReader {
   std::string kind_;
 };
 
+// What the histogram observers share: allocating `bins` zero counts for the entries of
+// `tensors` that have none yet, and refusing to add histograms taken over different ranges.
+template <typename Entries>
+void reserve_counts(Entries& entries, const std::vector<std::string>& tensors, int bins) {
+  for (const auto& t : tensors) {
+    auto it = entries.find(t);
+    if (it != entries.end() && it->second.counts.empty()) it->second.counts.assign(bins, 0);
+  }
+}
+inline void check_same_hist_range(const std::string& name, bool same, float lo, float hi, float other_lo,
+                                  float other_hi) {
+  DPL_CHECK(same,
+            "cannot merge histograms of tensor '{}' taken over different ranges ([{}, {}] and [{}, {}]): reduce the "
+            "min/max stage first",
+            name, lo, hi, other_lo, other_hi);
+}
+
 }  // namespace dpl

@@ -10,9 +10,13 @@
 #include <limits>
 #include <set>
 
+#include "calib/act_range_search.h"
 #include "calib/observer_hist.h"
 #include "calib/observer_minmax.h"
 #include "calib/observer_octav.h"
+#include "calib/observer_output.h"
+#include "calib/observer_range_hist.h"
+#include "calib/weight_range_search.h"
 #include "util/error.h"
 
 namespace dpl {
@@ -21,8 +25,13 @@ CaliAlgo parse_cali_algo(const std::string& name) {
   if (name == "minmax") return CaliAlgo::MinMax;
   if (name == "hist") return CaliAlgo::Hist;
   if (name == "mse") return CaliAlgo::Mse;
-  fail("unknown activation calibration algorithm '{}' (expected minmax, hist or mse)", name);
+  if (name == "lp") return CaliAlgo::Lp;
+  if (name == "kl") return CaliAlgo::Kl;
+  if (name == "output") return CaliAlgo::Output;
+  fail("unknown activation calibration algorithm '{}' (expected {})", name, cali_algo_names());
 }
+
+const char* cali_algo_names() { return "minmax, hist, mse, lp, kl, output"; }
 
 void observe_pass(Session& session, SampleSource& data, Observer& observer, const CaliOptions& opts,
                   const std::string& stage) {
@@ -34,8 +43,9 @@ void observe_pass(Session& session, SampleSource& data, Observer& observer, cons
       if (!out.empty()) tensors.push_back(out);
   observer.reserve(tensors);
   int current = 0;  // samples in the batch being run
+  const bool all = observer.observes_all_dtypes();
   session.set_hook([&](const std::string& name, const Tensor& value) {
-    if (value.dtype() == DType::F32 && value.numel() > 0) observer.observe(name, value, current);
+    if (all || (value.dtype() == DType::F32 && value.numel() > 0)) observer.observe(name, value, current);
   });
   const auto t0 = std::chrono::steady_clock::now();
   try {
@@ -66,10 +76,13 @@ void observe_pass(Session& session, SampleSource& data, Observer& observer, cons
   session.set_hook(nullptr);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   spdlog::debug("{}: {} samples in {:.2f}s", stage, total, secs);
+  observer.end_pass();
   if (opts.reduce) opts.reduce(observer, stage);
 }
 
 namespace {
+
+constexpr int kOutputCandidates = 8;  // -A output: ranges from the Lp clip to min/max
 
 void warn_missing(const Session& session, const OnnxGraph& graph, const ActRanges& r) {
   // Float tensors the hook saw but that got no range (never a finite value).
@@ -121,9 +134,38 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
       break;
     }
     case CaliAlgo::Mse: {
-      OctavObserver oct(opts.bits, opts.dynamic_sym);
+      OctavObserver oct(opts.bits, opts.dynamic_sym, opts.tensor_bits);
       observe_pass(session, data, oct, opts, "OCTAV update");
       r = oct.ranges();
+      break;
+    }
+    case CaliAlgo::Lp:
+    case CaliAlgo::Output: {
+      MinMaxObserver mm;
+      observe_pass(session, data, mm, opts, "Minmax update");
+      RangeHistObserver hist(mm, opts.bins);
+      observe_pass(session, data, hist, opts, "Hist update");
+      r = lp_ranges(hist, opts);
+      if (opts.algo == CaliAlgo::Lp) break;
+      std::map<std::string, OutputErrorObserver::Target> targets;
+      for (auto& [name, cands] : output_candidates(r, mm, kOutputCandidates))
+        targets[name] = {std::move(cands), act_grid(opts, name, r.at(name).lo)};
+      OutputErrorObserver out(graph, std::move(targets), opts.threads);
+      observe_pass(session, data, out, opts, "Output error update");
+      r = out.ranges();
+      // How far from the Lp clip the consumers moved each range (0: the clip, last: min/max).
+      std::vector<int> chosen(kOutputCandidates, 0);
+      for (const auto& [name, range] : r) ++chosen[out.choice(name)];
+      spdlog::info("output-aware ranges: {} tensor(s) keep the Lp clip, {} their min/max, {} in between",
+                   chosen.front(), chosen.back(), r.size() - chosen.front() - chosen.back());
+      break;
+    }
+    case CaliAlgo::Kl: {
+      MinMaxObserver mm;
+      observe_pass(session, data, mm, opts, "Minmax update");
+      HistObserver hist(mm, opts.bins);  // full histograms: the divergence reads every bin
+      observe_pass(session, data, hist, opts, "Hist update");
+      r = kl_ranges(hist, mm, opts);
       break;
     }
   }
@@ -132,7 +174,6 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
 }
 
 WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opts) {
-  (void)opts;  // min/max is the only algorithm so far
   // Every initializer input after the first of a weighted op, per output channel, along the
   // axis the QDQ builder quantizes it on (graph/weight_axes.h: ConvTranspose weights axis 1,
   // Gemm weights their output axis, constant MatMul B its last axis), so both always agree.
@@ -148,7 +189,14 @@ WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opt
       const Tensor t = graph.get_initializer(in);
       if (t.rank() < 1 || t.numel() == 0 || t.dtype() != DType::F32) continue;
       if (matmul && t.rank() < 2) continue;
-      r[in] = channel_ranges(t, weight_channel_axis(n, k, t.rank()));
+      const int axis = weight_channel_axis(n, k, t.rank());
+      check_finite_weight(in, t);
+      // Only the weight input is quantized on a grid (biases and BN parameters stay float).
+      if (opts.algo == WeightRangeAlgo::Mse && k == 1)
+        r[in] = searched_weight_ranges(in, t, axis, opts.grid_of(in));
+      else
+        r[in] = channel_ranges(t, axis);
+
     }
   }
   return r;

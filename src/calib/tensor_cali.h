@@ -26,8 +26,10 @@
 
 namespace dpl {
 
-enum class CaliAlgo { MinMax, Hist, Mse };
-CaliAlgo parse_cali_algo(const std::string& name);  // "minmax" | "hist" | "mse"
+// mse is OCTAV; lp, kl and output are described in docs/calibration.md.
+enum class CaliAlgo { MinMax, Hist, Mse, Lp, Kl, Output };
+CaliAlgo parse_cali_algo(const std::string& name);  // "minmax" | "hist" | "mse" | "lp" | "kl" | "output"
+const char* cali_algo_names();                      // "minmax, hist, mse, lp, kl, output"
 
 // The integer grid one tensor is quantized to, as far as a range search needs to know it.
 // The precision plan (quant/precision.h) decides it per tensor; calibration only reads it.
@@ -49,6 +51,7 @@ struct CaliOptions {
     return it == tensor_bits.end() ? bits : it->second;
   }
   bool dynamic_sym = false;  // platform activations are dynamic_sym (OCTAV's u = 4 when min == 0)
+  bool symmetric = true;     // the activations' grid (lp, kl and output search on it)
   int batch = 1;
   int threads = 1;
   // Called after each batch with (samples done, total, stage name), for progress bars.
@@ -77,7 +80,8 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
 // axis 0); scalars skipped, and inputs that are not initializers too (the original fails).
 // `opts` says how each weight will be quantized, for the range searches that depend on it
 // (--w_range); min/max ignores it.
-enum class WeightRangeAlgo { MinMax };
+// Mse: the Lp search of calib/weight_range_search.h on each weight's grid.
+enum class WeightRangeAlgo { MinMax, Mse };
 struct WeightRangeOptions {
   WeightRangeAlgo algo = WeightRangeAlgo::MinMax;
   TensorGrid grid;                             // the platform's weight grid

@@ -29,11 +29,16 @@ int run(int argc, char** argv) {
       ->required();
   app.add_option("-O,--output_dir", a.output_dir, "output folder (default: <model dir>/results)");
   app.add_option("-N,--data_num", a.data_num, "number of calibration samples")->required();
-  app.add_option("-A,--act_quant", a.act_quant, "activation calibration algorithm")
-      ->check(CLI::IsMember({"minmax", "hist", "mse"}))
+  app.add_option("-A,--act_quant", a.act_quant,
+                 "activation calibration: minmax, hist (percentile), mse (OCTAV), lp (Lp-2.4 clip search), kl "
+                 "(TensorRT entropy), output (consumer-output error); see docs/calibration.md")
+      ->check(CLI::IsMember({"minmax", "hist", "mse", "lp", "kl", "output"}))
+      ->capture_default_str();
+  app.add_option("--w_range", a.w_range, "weight ranges: minmax, or mse (Lp-2.4 clip search per channel)")
+      ->check(CLI::IsMember({"minmax", "mse"}))
       ->capture_default_str();
   app.add_option("-D,--deploy", a.deploy, "deploy platform")->required()->check(CLI::IsMember(platform_names()));
-  app.add_option("--bins", a.bins, "histogram bins (hist)")->capture_default_str();
+  app.add_option("--bins", a.bins, "histogram bins (hist, kl, lp, output)")->capture_default_str();
   app.add_option("--threshold", a.threshold, "cumulative-histogram threshold (hist)")->capture_default_str();
   add_qdq_flags(app, a.qdq);
   app.add_flag("--savefp", a.savefp, "save FP32 network outputs per sample to <output>/output/");

@@ -12,6 +12,7 @@
 #include "calib/ranges.h"
 #include "calib/sample_source.h"
 #include "calib/tensor_cali.h"
+#include "calib/weight_range_search.h"
 #include "cli/pipeline_context.h"
 #include "cli/quantize_args.h"
 #include "graph/onnx_graph.h"
@@ -137,6 +138,7 @@ CaliOptions cali_options(const QuantizeArgs& args, const Platform& platform, Cal
   c.threshold = args.threshold;
   c.bits = platform.act.bits;
   c.dynamic_sym = platform.act.dynamic_sym;
+  c.symmetric = platform.act.symmetric;
   c.batch = args.batch;
   c.threads = args.threads;
   return c;
@@ -163,6 +165,7 @@ void run_quantize_logged(const QuantizeArgs& in) {
   // Everything the user can get wrong is checked before any file is written.
   const Platform& platform = platform_by_name(args.deploy);
   CaliAlgo algo = parse_cali_algo(args.act_quant);
+  const WeightRangeAlgo w_range = parse_weight_range_algo(args.w_range);
   DPL_CHECK(args.data_num > 0, "-N must be positive, got {}", args.data_num);
   DPL_CHECK(args.bins > 0, "--bins must be positive, got {}", args.bins);
   DPL_CHECK(args.threshold > 0 && args.threshold <= 1, "--threshold must be in (0, 1], got {}", args.threshold);
@@ -187,6 +190,7 @@ void run_quantize_logged(const QuantizeArgs& in) {
   ctx.cali = cali_options(args, platform, algo);
   ctx.qdq_options = qdq_options(args.qdq);
   ctx.weight_range.grid = {platform.weight.bits, platform.weight.symmetric, platform.weight.per_channel};
+  ctx.weight_range.algo = w_range;
   ctx.recompute_weight_ranges = [&ctx] { ctx.weight = weight_ranges(ctx.graph, ctx.weight_range); };
   ctx.recalibrate = [&ctx] {
     StagedProgress bar("calibration");

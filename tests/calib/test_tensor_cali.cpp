@@ -86,7 +86,7 @@ TEST(TensorCali, ParsesAlgorithmNames) {
   EXPECT_EQ(parse_cali_algo("minmax"), CaliAlgo::MinMax);
   EXPECT_EQ(parse_cali_algo("hist"), CaliAlgo::Hist);
   EXPECT_EQ(parse_cali_algo("mse"), CaliAlgo::Mse);
-  EXPECT_THROW(parse_cali_algo("kl"), Error);
+  EXPECT_THROW(parse_cali_algo("percentile"), Error);
 }
 
 TEST(TensorCali, MinMaxIsTheRangeOfEveryFloatTensor) {

@@ -1,0 +1,70 @@
+// -A lp|kl|output and --w_range minmax|mse end to end on the bundled example: each runs and
+// writes its ranges inside the min/max ones, the output-aware run logs its choices, --help
+// names them, and a bad value is one clear error with nothing written.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli_fixture.h"
+
+namespace fs = std::filesystem;
+
+namespace dpl::test {
+namespace {
+
+class CaliRangeFlagsCli : public CliTest {
+ protected:
+  CaliRangeFlagsCli() : CliTest("range_flags_cli_tests", 4, "-D magicmind --threads 1 --skip_prof_layer") {}
+
+  nlohmann::json json(const std::string& out, const std::string& file) const {
+    std::ifstream f(work_ / out / file);
+    return nlohmann::json::parse(f);
+  }
+  std::string text(const std::string& file) const {
+    std::ifstream f(work_ / file);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  }
+};
+
+TEST_F(CaliRangeFlagsCli, EveryMethodRunsInsideTheMinMaxRanges) {
+  ASSERT_EQ(run_example("minmax", "-A minmax"), 0) << text("minmax.log");
+  const auto mm = json("minmax", "act_clip_val.json"), wmm = json("minmax", "weight_clip_val.json");
+  for (const std::string a : {"lp", "kl", "output"}) {
+    ASSERT_EQ(run_example(a, "-A " + a + " --w_range mse"), 0) << text(a + ".log");
+    const auto r = json(a, "act_clip_val.json");
+    ASSERT_EQ(r.size(), mm.size()) << a;
+    for (const auto& [name, range] : mm.items()) {
+      EXPECT_GE(r[name][0].get<float>(), range[0].get<float>()) << a << " " << name;
+      EXPECT_LE(r[name][1].get<float>(), range[1].get<float>()) << a << " " << name;
+    }
+    const auto w = json(a, "weight_clip_val.json");
+    for (const auto& [name, ch] : wmm.items())
+      for (size_t c = 0; c < ch[1].size(); ++c) {
+        EXPECT_LE(w[name][1][c].get<float>(), ch[1][c].get<float>()) << name;
+        EXPECT_GE(w[name][0][c].get<float>(), ch[0][c].get<float>()) << name;
+      }
+    EXPECT_TRUE(fs::exists(work_ / a / "quant_model.onnx")) << a;
+  }
+  EXPECT_NE(text("output.log").find("output-aware ranges:"), std::string::npos) << text("output.log");
+}
+
+TEST_F(CaliRangeFlagsCli, HelpNamesTheMethodsAndBadValuesFail) {
+  ASSERT_EQ(run_command(quote(kDipoorlet.string()) + " --help", work_ / "help.log", 60), 0);
+  const std::string help = text("help.log");
+  for (const char* s : {"--w_range", "lp (Lp-2.4", "kl (TensorRT", "output (consumer"})
+    EXPECT_NE(help.find(s), std::string::npos) << s << "\n" << help;
+  for (const auto& [bad, needle] : std::vector<std::pair<std::string, std::string>>{{"--w_range l2", "--w_range"},
+                                                                                    {"-A percentile", "act_quant"}}) {
+    EXPECT_NE(run_example("bad", bad), 0) << bad;
+    const std::string log = text("bad.log");
+    EXPECT_NE(log.find(needle), std::string::npos) << log;
+    EXPECT_NE(log.find(bad.substr(bad.find(' ') + 1)), std::string::npos) << log;
+    EXPECT_FALSE(fs::exists(work_ / "bad" / "quant_model.onnx")) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace dpl::test
