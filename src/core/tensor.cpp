@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/memory_budget.h"
+
 namespace dpl {
 
 int64_t shape_numel(const Shape& s) {
@@ -40,6 +42,8 @@ const bool kHeapTuned = [] {
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   DPL_CHECK(dtype_supported(dtype), "element type {} is not supported by the runtime", dtype_name(dtype));
   for (int64_t d : shape_) DPL_CHECK(d >= 0, "negative dimension in shape {}", shape_str(shape_));
+  if (const size_t want = saturated_bytes(shape_, dtype_size(dtype)); want > tensor_budget_bytes())
+    check_tensor_budget(fmt::format("a {} tensor of shape {}", dtype_name(dtype), shape_str(shape_)), want);
   numel_ = shape_numel(shape_);
   // Always allocate at least 64 bytes so raw() is never null, even for empty tensors.
   size_t n = (bytes() + 63) / 64 * 64;

@@ -45,6 +45,20 @@ void set_constant_values(onnx::TensorProto& t, const Values& values, bool list) 
   }
 }
 
+// Reads the external data of every initializer and attribute tensor of `g` and its
+// subgraphs into memory (graph/tensor_proto.h refuses locations outside `dir`). Recursion
+// follows subgraph nesting, which protobuf's parser bounds, never the node chain.
+void inline_all_external_data(onnx::GraphProto& g, const std::string& dir) {
+  for (auto& init : *g.mutable_initializer()) inline_external_data(init, dir);
+  for (auto& n : *g.mutable_node())
+    for (auto& a : *n.mutable_attribute()) {
+      if (a.has_t()) inline_external_data(*a.mutable_t(), dir);
+      for (auto& t : *a.mutable_tensors()) inline_external_data(t, dir);
+      if (a.has_g()) inline_all_external_data(*a.mutable_g(), dir);
+      for (auto& sub : *a.mutable_graphs()) inline_all_external_data(sub, dir);
+    }
+}
+
 }  // namespace
 
 OnnxGraph OnnxGraph::load(const std::string& path) {
@@ -69,7 +83,7 @@ OnnxGraph OnnxGraph::from_model(onnx::ModelProto model, std::string base_dir) {
   g.model_ = std::move(model);
   g.base_dir_ = std::move(base_dir);
   // Bring external weights into memory once, so every later pass sees plain tensors.
-  for (auto& init : *g.graph().mutable_initializer()) inline_external_data(init, g.base_dir_);
+  inline_all_external_data(g.graph(), g.base_dir_);
   g.update_maps();
   return g;
 }
