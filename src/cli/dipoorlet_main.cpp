@@ -2,6 +2,7 @@
 // built yet are not accepted: the parser rejects them as unknown options.
 #include <CLI/CLI.hpp>
 
+#include "cli/limit_flags.h"
 #include "cli/quantize_args.h"
 #include "quant/platform.h"
 #include "util/command_main.h"
@@ -47,6 +48,7 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 16))
       ->capture_default_str();
   app.add_option("--input_shape", shapes, "NAME:D0,D1,... for inputs with symbolic dimensions");
+  add_limit_flags(app);
   CLI::App* image_group = app.add_option_group("Image input", "when -I holds JPEG/PNG/BMP files (one-input models)");
   a.image.add_to(*image_group);
   add_transform_flags(app, a.transform);

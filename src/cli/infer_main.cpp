@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/limit_flags.h"
 #include "graph/onnx_graph.h"
 #include "io/atomic_file.h"
 #include "io/calib_data.h"
@@ -66,6 +67,7 @@ int run(int argc, char** argv) {
   app.add_option("--repeat", repeat, "time R runs over all samples after a warm-up; prints median_ms_per_sample")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--input_shape", shapes, "NAME:D0,D1,... for inputs with symbolic dimensions");
+  add_limit_flags(app);
   app.set_version_flag("--version", std::string(kVersion));
   try {
     app.parse(argc, argv);

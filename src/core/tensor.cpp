@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/memory_budget.h"
+
 namespace dpl {
 
 int64_t shape_numel(const Shape& s) {
@@ -42,6 +44,8 @@ const bool kHeapTuned = [] {
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   DPL_CHECK(dtype_supported(dtype), "element type {} is not supported by the runtime", dtype_name(dtype));
   for (int64_t d : shape_) DPL_CHECK(d >= 0, "negative dimension in shape {}", shape_str(shape_));
+  if (const size_t want = saturated_bytes(shape_, dtype_size(dtype)); want > tensor_budget_bytes())
+    check_tensor_budget(fmt::format("a {} tensor of shape {}", dtype_name(dtype), shape_str(shape_)), want);
   numel_ = shape_numel(shape_);
   DPL_CHECK(numel_ <= INT64_MAX / static_cast<int64_t>(dtype_size(dtype)), "a tensor of shape {} ({}) has more bytes "
             "than memory can address", shape_str(shape_), dtype_name(dtype));

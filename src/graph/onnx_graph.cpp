@@ -7,13 +7,13 @@
 #include <onnx/version_converter/convert.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <queue>
-#include <set>
 #include <type_traits>
 #include <unordered_set>
 
@@ -45,6 +45,20 @@ void set_constant_values(onnx::TensorProto& t, const Values& values, bool list) 
   }
 }
 
+// Reads the external data of every initializer and attribute tensor of `g` and its
+// subgraphs into memory (graph/tensor_proto.h refuses locations outside `dir`). Recursion
+// follows subgraph nesting, which protobuf's parser bounds, never the node chain.
+void inline_all_external_data(onnx::GraphProto& g, const std::string& dir) {
+  for (auto& init : *g.mutable_initializer()) inline_external_data(init, dir);
+  for (auto& n : *g.mutable_node())
+    for (auto& a : *n.mutable_attribute()) {
+      if (a.has_t()) inline_external_data(*a.mutable_t(), dir);
+      for (auto& t : *a.mutable_tensors()) inline_external_data(t, dir);
+      if (a.has_g()) inline_all_external_data(*a.mutable_g(), dir);
+      for (auto& sub : *a.mutable_graphs()) inline_all_external_data(sub, dir);
+    }
+}
+
 }  // namespace
 
 OnnxGraph OnnxGraph::load(const std::string& path) {
@@ -69,7 +83,7 @@ OnnxGraph OnnxGraph::from_model(onnx::ModelProto model, std::string base_dir) {
   g.model_ = std::move(model);
   g.base_dir_ = std::move(base_dir);
   // Bring external weights into memory once, so every later pass sees plain tensors.
-  for (auto& init : *g.graph().mutable_initializer()) inline_external_data(init, g.base_dir_);
+  inline_all_external_data(g.graph(), g.base_dir_);
   g.update_maps();
   return g;
 }
@@ -90,14 +104,15 @@ void OnnxGraph::infer_shapes() {
   } catch (const std::exception& e) {
     fail("shape inference failed: {}", e.what());
   }
-  update_maps();
+  update_value_info_maps();  // inference only adds and refines value_info
 }
 
 void OnnxGraph::set_names() {
-  std::set<std::string> used;
+  std::unordered_set<std::string> used, seen;
+  used.reserve(node_count());
+  seen.reserve(node_count());
   for (const auto& n : graph().node())
     if (!n.name().empty()) used.insert(n.name());
-  std::set<std::string> seen;
   for (int i = 0; i < node_count(); ++i) {
     auto& n = mutable_node(i);
     std::string name = n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name();
@@ -109,7 +124,7 @@ void OnnxGraph::set_names() {
     seen.insert(name);
     n.set_name(name);
   }
-  update_maps();
+  update_node_maps();
 }
 
 void OnnxGraph::convert_constant_to_init() {
@@ -144,20 +159,19 @@ void OnnxGraph::convert_constant_to_init() {
     remove[i] = 1;
     any = true;
   }
-  if (any)
-    remove_nodes(remove);
-  else
-    update_maps();
+  if (any) remove_nodes(remove);
 }
 
 void OnnxGraph::topologize() {
   const auto& g = graph();
-  std::set<std::string> avail;
+  std::unordered_set<std::string> avail;
+  avail.reserve(g.input_size() + g.initializer_size() + 1);
   for (const auto& in : g.input()) avail.insert(in.name());
   for (const auto& in : g.initializer()) avail.insert(in.name());
   avail.insert("");
   int n = g.node_size();
   std::unordered_map<std::string, int> prod;
+  prod.reserve(n);
   for (int i = 0; i < n; ++i)
     for (const auto& o : g.node(i).output())
       if (!o.empty()) {
@@ -167,15 +181,18 @@ void OnnxGraph::topologize() {
       }
   std::vector<int> pending(n, 0);
   std::vector<std::vector<int>> users(n);
+  std::vector<int> deps;
   for (int i = 0; i < n; ++i) {
-    std::set<int> deps;
+    deps.clear();
     for (const auto& in : g.node(i).input()) {
       if (avail.count(in)) continue;
       auto it = prod.find(in);
       DPL_CHECK(it != prod.end(), "tensor '{}' used by node '{}' ({}) is not produced by any node, input or initializer",
                 in, g.node(i).name(), g.node(i).op_type());
-      deps.insert(it->second);  // a node reading its own output is a cycle too
+      deps.push_back(it->second);  // a node reading its own output is a cycle too
     }
+    std::sort(deps.begin(), deps.end());
+    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
     pending[i] = static_cast<int>(deps.size());
     for (int d : deps) users[d].push_back(i);
   }
@@ -199,10 +216,15 @@ void OnnxGraph::topologize() {
       }
     fail("the graph has a cycle: {} of {} nodes cannot be ordered, among them {}", n - order.size(), n, stuck);
   }
+  bool already_sorted = true;
+  for (int i = 0; i < n && already_sorted; ++i) already_sorted = order[i] == i;
+  if (already_sorted) return;  // nothing moved: the maps are as right as they were
+  // Moves, not copies: the nodes change places in the field.
   google::protobuf::RepeatedPtrField<onnx::NodeProto> sorted;
-  for (int i : order) *sorted.Add() = g.node(i);
+  sorted.Reserve(n);
+  for (int i : order) sorted.Add()->Swap(graph().mutable_node(i));
   graph().mutable_node()->Swap(&sorted);
-  update_maps();
+  update_node_maps();  // only node positions changed
 }
 
 std::vector<std::string> OnnxGraph::network_inputs() const {
@@ -458,17 +480,33 @@ void OnnxGraph::save(const std::string& path, bool force_external) const {
 }
 
 void OnnxGraph::update_maps() {
-  producer_.clear();
-  consumers_.clear();
-  node_index_.clear();
   init_index_.clear();
+  const auto& g = graph();
+  init_index_.reserve(g.initializer_size());
+  for (int i = 0; i < g.initializer_size(); ++i) init_index_[g.initializer(i).name()] = i;
+  update_value_info_maps();
+  update_node_maps();
+}
+
+void OnnxGraph::update_value_info_maps() {
   vi_index_.clear();
   const auto& g = graph();
-  for (int i = 0; i < g.initializer_size(); ++i) init_index_[g.initializer(i).name()] = i;
+  vi_index_.reserve(g.input_size() + g.output_size() + g.value_info_size());
   // First entry wins: inputs, then outputs, then value_info.
   for (int i = 0; i < g.input_size(); ++i) vi_index_.emplace(g.input(i).name(), std::make_pair(0, i));
   for (int i = 0; i < g.output_size(); ++i) vi_index_.emplace(g.output(i).name(), std::make_pair(1, i));
   for (int i = 0; i < g.value_info_size(); ++i) vi_index_.emplace(g.value_info(i).name(), std::make_pair(2, i));
+}
+
+void OnnxGraph::update_node_maps() {
+  producer_.clear();
+  consumers_.clear();
+  node_index_.clear();
+  const auto& g = graph();
+  // Reserved up front: rehashing maps of 10^5 names dominated preparing long chains.
+  node_index_.reserve(g.node_size());
+  producer_.reserve(g.node_size());
+  consumers_.reserve(g.node_size());
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
     if (!n.name().empty()) node_index_[n.name()] = i;

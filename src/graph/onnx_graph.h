@@ -36,7 +36,8 @@ class OnnxGraph {
   void set_names();
   void convert_constant_to_init();
   // Sorts nodes topologically (stable: keeps the file's order where it is already valid).
-  // Throws on a cycle or on a tensor nothing produces.
+  // Throws on a cycle or on a tensor nothing produces. Expects current maps (update_maps
+  // after edits through graph()) and keeps them so.
   void topologize();
 
   // Graph inputs that are not initializers / graph outputs.
@@ -95,6 +96,10 @@ class OnnxGraph {
 
   // Rebuilds the lookup maps; edits through mutable graph() must call it.
   void update_maps();
+  // The parts of it: after edits of graph inputs/outputs/value_info only, and after edits of
+  // nodes only (names, inputs, outputs, order).
+  void update_value_info_maps();
+  void update_node_maps();
 
  private:
   onnx::ModelProto model_;

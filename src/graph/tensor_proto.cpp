@@ -1,11 +1,16 @@
 #include "graph/tensor_proto.h"
 
+#include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
+#include "core/memory_budget.h"
 #include "util/error.h"
 
 namespace dpl {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -17,25 +22,78 @@ void copy_field(Tensor& t, const Field& f) {
   for (int i = 0; i < f.size(); ++i) d[i] = static_cast<T>(f.Get(i));
 }
 
+// How many values the typed field holding `dt` has; -1 for a type without one.
+int64_t typed_value_count(const onnx::TensorProto& p, DType dt) {
+  switch (dt) {
+    case DType::F32: return p.float_data_size();
+    case DType::F64: return p.double_data_size();
+    case DType::I64: return p.int64_data_size();
+    case DType::U32: case DType::U64: return p.uint64_data_size();
+    case DType::I32: case DType::I16: case DType::U16: case DType::F16: case DType::I8: case DType::U8:
+    case DType::Bool: return p.int32_data_size();
+    default: return -1;
+  }
+}
+
+// A non-negative integer of an external-data entry, or a clear error.
+int64_t external_number(const onnx::TensorProto& p, const std::string& key, const std::string& value) {
+  int64_t v = -1;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  DPL_CHECK(ec == std::errc() && end == value.data() + value.size() && v >= 0,
+            "tensor '{}': external data {} '{}' is not a non-negative integer", p.name(), key, value);
+  return v;
+}
+
+// The file `location` names, which must lie inside the model's folder (docs/reliability.md):
+// an absolute path, a '..' leading out of it or a symbolic link pointing out is refused, so
+// that a model cannot make any file the user can read into its weights.
+fs::path confined_location(const onnx::TensorProto& p, const std::string& location, const std::string& base_dir) {
+  const fs::path base = base_dir.empty() ? fs::path(".") : fs::path(base_dir);
+  const fs::path loc(location);
+  DPL_CHECK(!loc.is_absolute() && !loc.has_root_name(),
+            "tensor '{}': external data location '{}' is an absolute path; only files inside the model's folder "
+            "are read",
+            p.name(), location);
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(base, ec);
+  DPL_CHECK(!ec, "tensor '{}': the model's folder {} cannot be resolved: {}", p.name(), base.string(), ec.message());
+  const fs::path full = fs::weakly_canonical(base / loc, ec);
+  DPL_CHECK(!ec, "tensor '{}': external data location '{}' cannot be resolved: {}", p.name(), location,
+            ec.message());
+  const fs::path rel = full.lexically_relative(root);
+  DPL_CHECK(!rel.empty() && *rel.begin() != ".." && rel != ".",
+            "tensor '{}': external data location '{}' resolves to {}, outside the model's folder {}; only files "
+            "inside it are read",
+            p.name(), location, full.string(), root.string());
+  return full;
+}
+
 std::string read_external(const onnx::TensorProto& p, const std::string& base_dir) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : p.external_data()) {
     if (kv.key() == "location") location = kv.value();
-    if (kv.key() == "offset") offset = std::stoll(kv.value());
-    if (kv.key() == "length") length = std::stoll(kv.value());
+    if (kv.key() == "offset") offset = external_number(p, "offset", kv.value());
+    if (kv.key() == "length") length = external_number(p, "length", kv.value());
   }
-  DPL_CHECK(!location.empty(), "tensor {} has external data without a location", p.name());
-  std::string path = base_dir.empty() ? location : base_dir + "/" + location;
+  DPL_CHECK(!location.empty(), "tensor '{}' has external data without a location", p.name());
+  const fs::path path = confined_location(p, location, base_dir);
+  std::error_code ec;
+  DPL_CHECK(fs::is_regular_file(path, ec), "tensor '{}': external data file '{}' ({}) does not exist or is not a file",
+            p.name(), location, path.string());
   std::ifstream f(path, std::ios::binary);
-  DPL_CHECK(f.good(), "external data file {} of tensor {} cannot be opened", path, p.name());
+  DPL_CHECK(f.good(), "tensor '{}': external data file '{}' cannot be opened", p.name(), path.string());
   f.seekg(0, std::ios::end);
-  int64_t size = f.tellg();
+  const int64_t size = f.tellg();
+  DPL_CHECK(offset <= size && (length < 0 || length <= size - offset),
+            "tensor '{}': external data (offset {}, length {}) lies beyond the end of '{}' ({} bytes)", p.name(),
+            offset, length, location, size);
   if (length < 0) length = size - offset;
-  DPL_CHECK(offset + length <= size, "external data of tensor {} lies beyond the end of {}", p.name(), path);
+  check_tensor_budget(p.name(), static_cast<size_t>(length));
   std::string buf(static_cast<size_t>(length), '\0');
   f.seekg(offset);
   f.read(buf.data(), length);
+  DPL_CHECK(f.gcount() == length, "tensor '{}': reading {} bytes of '{}' failed", p.name(), length, location);
   return buf;
 }
 
@@ -54,20 +112,32 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
   DPL_CHECK(dtype_supported(dt), "tensor {} has element type {}, which the runtime does not support", p.name(),
             dtype_name(dt));
   Shape shape(p.dims().begin(), p.dims().end());
-  Tensor t(dt, shape);
+  for (int64_t d : shape)
+    DPL_CHECK(d >= 0, "tensor '{}' has a negative dimension in shape {}", p.name(), shape_str(shape));
+  // The declared dims are checked against the budget and against the data present before
+  // anything is allocated: a tensor declaring 10^12 elements with no data is an error.
+  const size_t want = saturated_bytes(shape, dtype_size(dt));
+  check_tensor_budget(fmt::format("tensor '{}' ({} of shape {})", p.name(), dtype_name(dt), shape_str(shape)), want);
   if (p.data_location() == onnx::TensorProto::EXTERNAL) {
     std::string raw = read_external(p, base_dir);
-    DPL_CHECK(raw.size() == t.bytes(), "tensor {}: external data has {} bytes, expected {}", p.name(), raw.size(),
-              t.bytes());
+    DPL_CHECK(raw.size() == want, "tensor '{}': external data has {} bytes, expected {} for shape {}", p.name(),
+              raw.size(), want, shape_str(shape));
+    Tensor t(dt, shape);
     std::memcpy(t.raw(), raw.data(), raw.size());
     return t;
   }
   if (p.has_raw_data()) {
-    DPL_CHECK(p.raw_data().size() == t.bytes(), "tensor {}: raw data has {} bytes, expected {} for shape {}",
-              p.name(), p.raw_data().size(), t.bytes(), shape_str(shape));
-    std::memcpy(t.raw(), p.raw_data().data(), t.bytes());
+    DPL_CHECK(p.raw_data().size() == want, "tensor '{}': raw data has {} bytes, expected {} for shape {}", p.name(),
+              p.raw_data().size(), want, shape_str(shape));
+    Tensor t(dt, shape);
+    std::memcpy(t.raw(), p.raw_data().data(), want);
     return t;
   }
+  const int64_t values = typed_value_count(p, dt);
+  DPL_CHECK(values >= 0, "tensor '{}': element type {} not supported", p.name(), dtype_name(dt));
+  DPL_CHECK(static_cast<size_t>(values) * dtype_size(dt) == want, "tensor '{}' has {} values for shape {}", p.name(),
+            values, shape_str(shape));
+  Tensor t(dt, shape);
   switch (dt) {
     case DType::F32: copy_field<float>(t, p.float_data()); break;
     case DType::F64: copy_field<double>(t, p.double_data()); break;
@@ -80,7 +150,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     case DType::I8: copy_field<int8_t>(t, p.int32_data()); break;
     case DType::U8: copy_field<uint8_t>(t, p.int32_data()); break;
     case DType::Bool: copy_field<bool>(t, p.int32_data()); break;
-    default: fail("tensor {}: element type {} not supported", p.name(), dtype_name(dt));
+    default: break;
   }
   return t;
 }

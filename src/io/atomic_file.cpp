@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "io/temp_files.h"
 #include "util/error.h"
 
 namespace dpl {
@@ -13,9 +14,15 @@ namespace dpl {
 namespace fs = std::filesystem;
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
+  tmp_ = temp_name_for(path_);
+  // Registered before it exists, so that SIGINT/SIGTERM at any moment removes it.
+  slot_ = register_temp_file(tmp_);
   f_ = std::fopen(tmp_.c_str(), "wb");
-  DPL_CHECK(f_ != nullptr, "cannot write {}: {}", path_, std::strerror(errno));
+  if (!f_) {
+    const int err = errno;
+    unregister_temp_file(slot_);
+    fail("cannot write {}: {}", path_, std::strerror(err));
+  }
 }
 
 AtomicFile::~AtomicFile() {
@@ -23,21 +30,25 @@ AtomicFile::~AtomicFile() {
     std::fclose(f_);
     std::remove(tmp_.c_str());
   }
+  unregister_temp_file(slot_);
 }
 
 void AtomicFile::write(const void* data, size_t n) {
+  DPL_CHECK(f_ != nullptr, "writing {} after it was committed", path_);
   if (n && std::fwrite(data, 1, n, f_) != n) fail("writing {} failed: {}", path_, std::strerror(errno));
 }
 
 void AtomicFile::write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
 
 void AtomicFile::commit() {
+  DPL_CHECK(f_ != nullptr, "{} committed twice", path_);
   bool ok = std::fflush(f_) == 0;
-  ok = std::fclose(f_) == 0 && ok;
+  int err = errno;
+  if (std::fclose(f_) != 0 && ok) ok = false, err = errno;
   f_ = nullptr;
   if (!ok) {
     std::remove(tmp_.c_str());
-    fail("writing {} failed: {}", path_, std::strerror(errno));
+    fail("writing {} failed: {}", path_, std::strerror(err));
   }
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     std::remove(tmp_.c_str());
@@ -57,6 +68,7 @@ void ensure_writable_dir(const std::string& dir) {
   DPL_CHECK(!ec && fs::is_directory(dir), "output folder {} cannot be created: {}", dir,
             ec ? ec.message() : "a file of that name exists");
   DPL_CHECK(::access(dir.c_str(), W_OK) == 0, "output folder {} is not writable", dir);
+  remove_stale_temp_files(dir);  // of an earlier run killed with SIGKILL (io/temp_files.h)
 }
 
 }  // namespace dpl

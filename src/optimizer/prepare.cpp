@@ -1,6 +1,7 @@
 #include "optimizer/prepare.h"
 
 #include "optimizer/opset_upgrade.h"
+#include "optimizer/tensor_limits.h"
 
 namespace dpl {
 
@@ -17,12 +18,14 @@ void prepare_model(OnnxGraph& g, int target_opset, bool simplify_graph) {
   g.set_names();
   g.topologize();
   g.infer_shapes();
+  check_tensor_limits(g);  // before folding runs any kernel
 }
 
 void prepare_model(OnnxGraph& g, const SimplifyOptions& opts, int target_opset) {
   prepare_model(g, target_opset, false);
   simplify(g, opts);
   g.set_names();
+  check_tensor_limits(g);  // shapes folding made known
 }
 
 }  // namespace dpl

@@ -41,7 +41,7 @@ void prune_value_info(OnnxGraph& g) {
     ++w;
   }
   vi->DeleteSubrange(w, vi->size() - w);
-  g.update_maps();
+  g.update_value_info_maps();
 }
 
 // Imports of other domains no node uses (the ai.onnx.ml import of TFLite exports).
@@ -130,7 +130,7 @@ SimplifyStats simplify(OnnxGraph& g, const SimplifyOptions& opts) {
   if (shapes_changed) {
     if (opts.input_shapes.empty()) saved_info.Swap(g.graph().mutable_value_info());
     g.graph().clear_value_info();
-    g.update_maps();
+    g.update_value_info_maps();
   }
   if (opts.remove_initializer_inputs) passes::drop_initializer_inputs(g);
   g.topologize();
@@ -159,8 +159,7 @@ SimplifyStats simplify(OnnxGraph& g, const SimplifyOptions& opts) {
     g.infer_shapes();
   }
   prune_value_info(g);
-  drop_unused_imports(g);
-  g.update_maps();
+  drop_unused_imports(g);  // opset imports only: the maps stay right
   st.nodes_after = g.node_count();
   st.initializers_after = g.graph().initializer_size();
 
