@@ -105,8 +105,8 @@ void expect_gradients_match(const OnnxGraph& g, const TensorMap& feeds, const st
 TEST(SessionBackward, ResidualBlockMatchesCentralDifferences) {
   OnnxGraph g = residual_block();
   Session s(g);
-  // x away from the Relu kink of conv1 would need its output; the step is small against the
-  // spread of conv1's outputs, and a kink crossing shows as one far-off element.
+  // The step (1e-3) is small against the spread of conv1's outputs, so no difference
+  // straddles the Relu's kink for these seeds; a crossing would show as one far-off element.
   const TensorMap feeds = {{"x", random_tensor({1, 4, 6, 6}, 1)}, {"W1", random_tensor({4, 4, 3, 3}, 2)}};
   const std::set<std::string> trainable = {"x", "W1", "B1", "W2"};
   Tape tape;
@@ -148,7 +148,7 @@ TEST(SessionBackward, UnusedTrainableGetsZeros) {
   Session s(g);
   const TensorMap feeds = {{"x", random_tensor({1, 4, 6, 6}, 1)}, {"W1", random_tensor({4, 4, 3, 3}, 2)}};
   Tape tape;
-  // y does not depend on... everything here reaches y; fetch z, which none reaches.
+  // The only gradient given is z's, and z (Floor of x) does not depend on W2.
   TensorMap out = s.run_forward(0, s.node_count(), feeds, {"y", "z"}, {"W2"}, tape);
   TensorMap grads = s.run_backward(tape, {{"z", random_tensor(out.at("z").shape(), 4)}});
   const Tensor& w = grads.at("W2");

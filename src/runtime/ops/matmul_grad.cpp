@@ -1,4 +1,5 @@
-// MatMulGrad (matmul_grad.h).
+// MatMulGrad (matmul_grad.h): the two products of each backward on their own MatMulKernel,
+// with the transposes expressed as strides, and the sums over broadcast operands.
 #include "runtime/ops/matmul_grad.h"
 
 #include <algorithm>
