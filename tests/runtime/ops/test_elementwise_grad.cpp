@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "grad_test_util.h"
+#include "runtime/parallel.h"
 
 namespace dpl::test {
 namespace {
@@ -31,6 +32,34 @@ TEST(BinaryGrad, SameTensorOnBothSides) {
   t.input<float>("B", {5}, grad_values(5, 1));
   t.output("Y");
   t.check_gradient();
+}
+
+// Above the element-wise grain the broadcast gradient is summed in per-thread partials:
+// with 1 and 2 threads it must equal a sum in double.
+TEST(BinaryGrad, LargeBroadcastReductionWithThreads) {
+  const Shape a_shape{64, 33, 40}, b_shape{33, 1};
+  Tensor a = Tensor::from_vector<float>(a_shape, grad_values(shape_numel(a_shape), 1));
+  Tensor b = Tensor::from_vector<float>(b_shape, grad_values(33, 2));
+  Tensor dy = Tensor::from_vector<float>(a_shape, grad_values(shape_numel(a_shape), 3));
+  std::vector<double> want(33, 0.0);
+  for (int64_t i = 0; i < dy.numel(); ++i) want[(i / 40) % 33] += dy.data<float>()[i] * a.data<float>()[i];
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE(threads);
+    set_num_threads(threads);
+    auto op = OpRegistry::instance().create("Mul");
+    std::vector<Tensor> g(2);
+    GradArgs args;
+    args.inputs = {&a, &b};
+    args.outputs = {&dy};  // Mul's backward does not read its output
+    args.grad_outputs = {&dy};
+    args.wants = {false, true};
+    args.grad_inputs = g;
+    OpContext ctx;
+    op->backward(ctx, args);
+    ASSERT_EQ(g[1].shape(), b_shape);
+    for (int c = 0; c < 33; ++c) EXPECT_NEAR(g[1].data<float>()[c], want[c], 1e-3 * (1 + std::fabs(want[c]))) << c;
+  }
+  set_num_threads(1);
 }
 
 TEST(PReluGrad, InputAndPerChannelSlope) {
