@@ -125,6 +125,11 @@ TensorMap Session::run(const TensorMap& feeds, const std::vector<std::string>& f
 }
 
 TensorMap Session::run_range(int first, int last, const TensorMap& feeds, const std::vector<std::string>& fetch) {
+  return forward_range(first, last, feeds, fetch, nullptr);
+}
+
+TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, const std::vector<std::string>& fetch,
+                                 Tape* tape) {
   DPL_CHECK(first >= 0 && first <= last && last <= node_count(), "node range [{}, {}) out of range", first, last);
   ThreadCountScope threads(opts_.threads);  // hooks run under it too
   std::vector<Tensor> vals(slot_names_.size());
@@ -155,6 +160,17 @@ TensorMap Session::run_range(int first, int last, const TensorMap& feeds, const 
   }
   for (const auto& k : opts_.keep)
     if (slot_of_.count(k)) pinned[slot_of_[k]] = 1;
+  // A training pass keeps what the backward passes of its active nodes read.
+  if (tape) {
+    for (int s : tape->trainable_) pinned[s] = 1;
+    for (int i = first; i < last; ++i)
+      if (tape->active_[i - first]) {
+        for (int s : nodes_[i].in_slots)
+          if (s >= 0 && !consts_[s].defined()) pinned[s] = 1;
+        for (int s : nodes_[i].out_slots)
+          if (s >= 0) pinned[s] = 1;
+      }
+  }
 
   std::vector<const Tensor*> ins;
   std::vector<Tensor> outs;
@@ -191,6 +207,20 @@ TensorMap Session::run_range(int first, int last, const TensorMap& feeds, const 
         if (s >= 0 && last_use[s] == i && !pinned[s]) vals[s] = Tensor();
   }
 
+  if (tape) {
+    tape->kept_.assign(slot_names_.size(), Tensor());
+    tape->actual_batch_ = ctx.actual_batch;
+    for (int i = first; i < last; ++i)
+      if (tape->active_[i - first]) {
+        for (int s : nodes_[i].in_slots)
+          if (s >= 0 && !consts_[s].defined()) tape->kept_[s] = vals[s];
+        for (int s : nodes_[i].out_slots)
+          if (s >= 0) tape->kept_[s] = vals[s];
+      }
+    for (int s : tape->trainable_)
+      if (!consts_[s].defined()) tape->kept_[s] = vals[s];
+    tape->recorded_ = true;
+  }
   TensorMap result;
   for (const auto& f : fetch) {
     int s = slot_of_[f];

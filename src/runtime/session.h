@@ -1,7 +1,8 @@
 // Runs a graph on batches. Every produced tensor passes through an optional hook (where
 // calibration observers attach); intermediates are freed right after their last consumer
 // unless asked to keep them. Any contiguous range of nodes can be run alone on cached
-// inputs (run_range), which is what layer-wise reconstruction and profiling need.
+// inputs (run_range), which is what layer-wise reconstruction and profiling need, and
+// differentiated (run_forward, then run_backward: the reverse walk of docs/training.md).
 // The session is the executor only: with SessionOptions::fuse it runs the plan that
 // runtime/fusion.h makes, and while it builds its kernels or runs, the calling thread's
 // thread count is its own (runtime/parallel.h), so sessions never change each other's.
@@ -22,6 +23,29 @@ struct PlanNode;
 using TensorMap = std::unordered_map<std::string, Tensor>;
 // Called once per graph input and once per node output, in execution order.
 using TensorHook = std::function<void(const std::string& name, const Tensor& value)>;
+// Receives each trainable tensor's gradient in run_backward once it is complete, and may
+// change it in place (the distributed all-reduce goes there).
+using GradHook = std::function<void(const std::string& name, Tensor& grad)>;
+
+// What a training forward pass (Session::run_forward) keeps for Session::run_backward: the
+// inputs and outputs of the nodes that lie between a trainable tensor and a fetched one,
+// which are the nodes whose backward runs. One per forward/backward pair; run_backward
+// spends it.
+class Tape {
+ public:
+  bool recorded() const { return recorded_; }
+
+ private:
+  friend class Session;
+  bool recorded_ = false;
+  int first_ = 0, last_ = 0;
+  std::vector<int> trainable_;   // slots
+  std::vector<int> fetched_;     // slots
+  std::vector<char> reach_;      // per slot: depends on a trainable tensor
+  std::vector<char> active_;     // per node of [first_, last_): its backward runs
+  std::vector<Tensor> kept_;     // per slot: forward value kept for the backward
+  int64_t actual_batch_ = 0;
+};
 
 struct SessionOptions {
   int threads = 1;
@@ -46,6 +70,20 @@ class Session {
   // those nodes read and do not produce themselves.
   TensorMap run_range(int first, int last, const TensorMap& feeds, const std::vector<std::string>& fetch);
 
+  // Training (docs/training.md). run_forward is run_range recording in `tape` what
+  // run_backward needs to differentiate the fetched tensors with respect to `trainable`:
+  // initializers, or tensors fed to the range (none produced inside it). Refuses, naming
+  // node and op, a node without a backward pass between a trainable and a fetched tensor.
+  // Training sessions are unfused (a kernel that absorbed a follower has no backward).
+  TensorMap run_forward(int first, int last, const TensorMap& feeds, const std::vector<std::string>& fetch,
+                        const std::set<std::string>& trainable, Tape& tape);
+  // Walks the taped nodes in reverse from dL/d(fetched tensors) (`grad_outputs` by name; one
+  // without an entry passes no gradient) and returns dL/d(every trainable tensor). Gradients
+  // of tensors read by several nodes add up; each is freed once its producer's backward has
+  // run, each kept forward tensor once the last backward reading it has. `hook` sees every
+  // trainable's gradient as soon as it is complete.
+  TensorMap run_backward(Tape& tape, const TensorMap& grad_outputs, const GradHook& hook = {});
+
   void set_hook(TensorHook hook) { hook_ = std::move(hook); }
   const std::vector<std::string>& input_names() const { return inputs_; }
   const std::vector<std::string>& output_names() const { return outputs_; }
@@ -58,6 +96,11 @@ class Session {
  private:
   int slot(const std::string& name);
   void check_feed(const std::string& name, const Tensor& t) const;
+  // run_range, and run_forward when `tape` is given (after plan_tape).
+  TensorMap forward_range(int first, int last, const TensorMap& feeds, const std::vector<std::string>& fetch,
+                          Tape* tape);
+  void plan_tape(int first, int last, const std::vector<std::string>& fetch, const std::set<std::string>& trainable,
+                 const TensorMap& feeds, Tape& tape) const;
 
   SessionOptions opts_;
   TensorHook hook_;

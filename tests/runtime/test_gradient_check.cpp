@@ -10,6 +10,7 @@
 #include <functional>
 #include <random>
 
+#include "ops/grad_test_util.h"
 #include "runtime/fusion.h"
 #include "runtime/op_tester.h"
 
@@ -19,16 +20,7 @@ namespace {
 // n values in [lo, hi] from a fixed seed, each at least `margin` from every kink.
 std::vector<float> values_between(int64_t n, float lo, float hi, const std::vector<float>& kinks = {},
                                   float margin = 0.1f) {
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v;
-  while (static_cast<int64_t>(v.size()) < n) {
-    const float x = d(rng);
-    bool near = false;
-    for (float k : kinks) near = near || std::fabs(x - k) < margin;
-    if (!near) v.push_back(x);
-  }
-  return v;
+  return grad_values(n, 7, lo, hi, kinks, margin);
 }
 
 // An op checked on values in [lo, hi] away from its kinks, with the attributes `attrs` sets.
@@ -101,9 +93,13 @@ TEST(GradientCheck, ReciprocalAwayFromZero) {
 TEST(GradientCheck, OpsReportABackwardExactlyWhenTheyHaveOne) {
   for (const char* op : {"Relu", "LeakyRelu", "Elu", "Selu", "Celu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
                          "Softplus", "Softsign", "ThresholdedRelu", "Exp", "Neg", "Abs", "Sqrt", "Log", "Reciprocal",
-                         "Erf", "Sin", "Cos"})
+                         "Erf", "Sin", "Cos", "Conv", "ConvTranspose", "Gemm", "MatMul", "Clip", "PRelu", "Add",
+                         "Sub", "Mul", "Div", "Concat", "Split", "Slice", "Reshape", "Flatten", "Transpose", "Squeeze",
+                         "Unsqueeze", "MaxPool", "AveragePool", "GlobalAveragePool", "Resize", "Pad",
+                         "BatchNormalization", "Softmax", "LogSoftmax", "dpl.FakeQuantize"})
     EXPECT_TRUE(OpRegistry::instance().create(op)->has_backward()) << op;
-  for (const char* op : {"Floor", "Ceil", "Round", "Sign", "Not", "Add", "Conv"})
+  for (const char* op : {"Floor", "Ceil", "Round", "Sign", "Not", "Mod", "Pow", "Hardmax", "GlobalMaxPool",
+                         "QuantizeLinear", "DequantizeLinear"})
     EXPECT_FALSE(OpRegistry::instance().create(op)->has_backward()) << op;
 }
 

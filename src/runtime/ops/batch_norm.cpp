@@ -12,6 +12,7 @@
 #include "runtime/bn_affine.h"
 #include "runtime/fusion.h"
 #include "runtime/op_registry.h"
+#include "runtime/ops/grad_kernels.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/parallel.h"
 
@@ -127,6 +128,14 @@ class BatchNormOp : public Op {
         folded_ = true;
       }
     }
+  }
+
+  // Backward (grad_kernels.h): the inference form, when nothing was absorbed.
+  bool has_backward() const override { return !training_ && act_.kind == Act::None; }
+  void backward(OpContext&, const GradArgs& args) override {
+    DPL_CHECK(has_backward(), "BatchNormalization '{}': no backward pass in training mode or with fused operators",
+              name_);
+    grad::batch_norm(args, eps_, name_);
   }
 
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

@@ -1,4 +1,5 @@
 // Binary arithmetic with multidirectional broadcasting: Add, Sub, Mul, Div, Mod, Pow.
+// Add, Sub, Mul and Div have grad (the backward pass, runtime/ops/binary_grad.h).
 // Integer arithmetic wraps on overflow (two's complement) instead of being undefined;
 // integer division or modulo by zero is an error.
 #include <cmath>
@@ -17,6 +18,7 @@ struct AddFn : NoAttrs {
   template <typename T> using out_t = T;
   static constexpr bool heavy = false;
   template <typename T> T operator()(T a, T b) const { return ew::wrap_add(a, b); }
+  template <typename T> void grad(T, T, T, T dy, T& da, T& db) const { da = dy, db = dy; }
 };
 
 struct SubFn : NoAttrs {
@@ -24,6 +26,7 @@ struct SubFn : NoAttrs {
   template <typename T> using out_t = T;
   static constexpr bool heavy = false;
   template <typename T> T operator()(T a, T b) const { return ew::wrap_sub(a, b); }
+  template <typename T> void grad(T, T, T, T dy, T& da, T& db) const { da = dy, db = -dy; }
 };
 
 struct MulFn : NoAttrs {
@@ -31,6 +34,7 @@ struct MulFn : NoAttrs {
   template <typename T> using out_t = T;
   static constexpr bool heavy = false;
   template <typename T> T operator()(T a, T b) const { return ew::wrap_mul(a, b); }
+  template <typename T> void grad(T a, T b, T, T dy, T& da, T& db) const { da = dy * b, db = dy * a; }
 };
 
 template <typename T>
@@ -55,6 +59,7 @@ struct DivFn : NoAttrs {
       return b == T(-1) ? static_cast<T>(-static_cast<std::make_unsigned_t<T>>(a)) : static_cast<T>(a / b);
     }
   }
+  template <typename T> void grad(T, T b, T y, T dy, T& da, T& db) const { da = dy / b, db = -dy * y / b; }
 };
 
 // fmod = 0: integer remainder with the divisor's sign (Python's %); for floats the same

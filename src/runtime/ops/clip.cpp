@@ -5,6 +5,8 @@
 #include <limits>
 
 #include "runtime/ops/elementwise.h"
+#include "runtime/ops/grad_kernels.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
@@ -17,6 +19,20 @@ class ClipOp : public Op {
       if (node.attrs.has("min")) attr_min_ = node.attrs.get_float("min", 0.f), has_min_ = true;
       if (node.attrs.has("max")) attr_max_ = node.attrs.get_float("max", 0.f), has_max_ = true;
     }
+  }
+
+  bool has_backward() const override { return true; }  // grad_kernels.h
+  void backward(OpContext&, const GradArgs& args) override {
+    const Tensor& x = grad::float_input(args, 0, "Clip");
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+    if (attr_form_) {
+      if (has_min_) lo = attr_min_;
+      if (has_max_) hi = attr_max_;
+    } else {
+      bound<float>(args.inputs, 1, "min", x, lo);
+      bound<float>(args.inputs, 2, "max", x, hi);
+    }
+    grad::clip(args, lo, hi);
   }
 
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

@@ -3,15 +3,17 @@
 // chunks; otherwise the outer indices are split over threads.
 #include "runtime/op_registry.h"
 #include "runtime/ops/data_movement.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
 
-class ConcatOp : public Op {
+class ConcatOp : public grad::MoveGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override {
     DPL_CHECK(node.attrs.has("axis"), "Concat needs the 'axis' attribute");
     axis_ = node.attrs.get_int("axis", 0);
+    trace_all_inputs_ = true;
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     std::vector<const Tensor*> xs;

@@ -14,6 +14,7 @@
 #include "runtime/fusion.h"
 #include "runtime/dnnl_util.h"
 #include "runtime/op_registry.h"
+#include "runtime/ops/conv_grad.h"
 #include "runtime/ops/conv_kernel.h"
 
 namespace dpl {
@@ -145,7 +146,15 @@ class ConvOp : public Op {
       }
       p.post_ops.push_back(op);
     }
+    absorbed_none_ = node.absorbed.empty();
     kernel_.init(std::move(p), w, b);
+  }
+
+  // Backward (conv_grad.h) for a conv that absorbed nothing: training sessions are unfused.
+  bool has_backward() const override { return absorbed_none_; }
+  void backward(OpContext&, const GradArgs& args) override {
+    DPL_CHECK(absorbed_none_, "{}: no backward pass for a convolution with fused operators", kernel_.params().op_name);
+    conv_backward(grad_, kernel_.params(), args);
   }
 
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
@@ -186,6 +195,8 @@ class ConvOp : public Op {
   }
 
   ConvKernel kernel_;
+  ConvGrad grad_;
+  bool absorbed_none_ = true;
   size_t own_inputs_ = 0;
   Tensor folded_w_, folded_b_;
   std::vector<const Tensor*> binary_;

@@ -55,4 +55,9 @@ struct ConvGeometry {
 // Validates the shapes against the attributes (throws dpl::Error with a one-line message).
 ConvGeometry conv_geometry(const ConvParams& p, const Shape& x, const Shape& w);
 
+// The ONNX weight layout of these sizes as a oneDNN descriptor: (g, oc/g, ic/g, k...) or
+// (oc, ic, k...), a strided view of the ONNX tensor (conv_onednn.cpp; the backward passes
+// in conv_grad.cpp use it too).
+dnnl::memory::desc user_weight_desc(const ConvParams& p, const ConvGeometry& g);
+
 }  // namespace dpl

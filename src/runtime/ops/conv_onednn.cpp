@@ -57,7 +57,9 @@ bool binary_post_ops_fast(const std::string& impl) {
   return impl.find("gemm") == std::string::npos && impl.find("ref") == std::string::npos;
 }
 
-// The ONNX weight layout as a oneDNN descriptor (strided view, no copy).
+}  // namespace
+
+// The ONNX weight layout as a oneDNN descriptor (strided view, no copy); conv_geometry.h.
 memory::desc user_weight_desc(const ConvParams& p, const ConvGeometry& g) {
   const auto dt = dnn::to_dnnl(p.wei_type);
   int64_t K = 1;
@@ -83,6 +85,8 @@ memory::desc user_weight_desc(const ConvParams& p, const ConvGeometry& g) {
   strides.insert(strides.end(), kstrides.begin(), kstrides.end());
   return dnn::strided_desc(dims, dt, strides);
 }
+
+namespace {
 
 dnnl::algorithm eltwise_alg(PostOp::Kind k) {
   using A = dnnl::algorithm;

@@ -3,6 +3,7 @@
 // deconvolution through ConvKernel.
 #include "runtime/dnnl_util.h"
 #include "runtime/op_registry.h"
+#include "runtime/ops/conv_grad.h"
 #include "runtime/ops/conv_kernel.h"
 
 namespace dpl {
@@ -20,6 +21,9 @@ class ConvTransposeOp : public Op {
     kernel_.init(std::move(p), w, b);
   }
 
+  bool has_backward() const override { return true; }  // conv_grad.h
+  void backward(OpContext&, const GradArgs& args) override { conv_backward(grad_, kernel_.params(), args); }
+
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const ConvParams& p = kernel_.params();
     DPL_CHECK(in[0]->dtype() == DType::F32, "{}: only float32 input is supported, got {}", p.op_name,
@@ -29,6 +33,7 @@ class ConvTransposeOp : public Op {
 
  private:
   ConvKernel kernel_;
+  ConvGrad grad_;
 };
 
 }  // namespace

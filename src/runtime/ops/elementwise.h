@@ -11,6 +11,7 @@
 
 #include "runtime/broadcast.h"
 #include "runtime/op_registry.h"
+#include "runtime/ops/binary_grad.h"
 #include "runtime/parallel.h"
 
 namespace dpl::ew {
@@ -199,11 +200,17 @@ class UnaryOp : public Op {
 //   template <typename T> out_t<T> operator()(T a, T b) const
 //   static constexpr bool heavy
 // and optionally template <typename T> void check(const Tensor& a, const Tensor& b) const,
-// run before the loop (e.g. integer division by zero, which cannot throw from the loop).
+// run before the loop (e.g. integer division by zero, which cannot throw from the loop),
+// and optionally grad (binary_grad.h), which gives the op its backward pass on float32.
 template <typename Fn>
 class BinaryOp : public Op {
  public:
   void init(const NodeDesc& node) override { fn_.init(node); }
+  bool has_backward() const override { return has_binary_grad_v<Fn>; }
+  void backward(OpContext& ctx, const GradArgs& args) override {
+    if constexpr (has_binary_grad_v<Fn>) binary_backward(fn_, args);
+    else Op::backward(ctx, args);
+  }
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     if (forward_f16_as_f32(*this, ctx, in, out)) return;
     const Tensor& a = required_input(in, 0);

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/grad_kernels.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
@@ -42,6 +43,12 @@ class FakeQuantizeOp : public Op {
   void init(const NodeDesc& node) override {
     name_ = "dpl.FakeQuantize '" + node.name + "'";
     inplace_ = node.attrs.get_int("inplace", 0) != 0;
+  }
+  // Straight-through for x, LSQ for the scale (grad_kernels.h); not in place (y overwrote x).
+  bool has_backward() const override { return !inplace_; }
+  void backward(OpContext&, const GradArgs& args) override {
+    DPL_CHECK(!inplace_, "{}: no backward pass in place", name_);
+    grad::fake_quantize(args, name_);
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     DPL_CHECK(in.size() == 3 && in[0] && in[1] && in[2], "{}: needs x, scale and zero_point", name_);

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/matmul_grad.h"
 #include "runtime/ops/matmul_kernel.h"
 #include "runtime/parallel.h"
 
@@ -62,7 +63,11 @@ class GemmOp : public Op {
     p.alpha = alpha_;
     p.has_c = has_c_;
     kernel_.init(p, b_const_ ? &const_b_ : nullptr);
+    grad_.init(name_, alpha_);
   }
+
+  bool has_backward() const override { return true; }  // matmul_grad.h
+  void backward(OpContext&, const GradArgs& args) override { grad_.gemm(args, has_c_ ? beta_ : 0.f, ta_, tb_); }
 
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& A = *in[0];
@@ -124,6 +129,7 @@ class GemmOp : public Op {
   bool b_const_ = false, c_const_ = false;
   Tensor const_b_, c_scaled_;
   MatMulKernel kernel_;
+  MatMulGrad grad_;
 };
 
 }  // namespace

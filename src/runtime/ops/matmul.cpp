@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/matmul_grad.h"
 #include "runtime/ops/matmul_kernel.h"
 #include "runtime/ops/matmul_shape.h"
 #include "runtime/parallel.h"
@@ -51,7 +52,11 @@ class MatMulOp : public Op {
       b_const_ = true;
     }
     kernel_.init(p, b_const_ ? &const_b_ : nullptr);
+    grad_.init(name_);
   }
+
+  bool has_backward() const override { return true; }  // matmul_grad.h
+  void backward(OpContext&, const GradArgs& args) override { grad_.matmul(args); }
 
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& A = *in[0];
@@ -77,6 +82,7 @@ class MatMulOp : public Op {
   bool b_const_ = false;
   Tensor const_b_;
   MatMulKernel kernel_;
+  MatMulGrad grad_;
 };
 
 }  // namespace

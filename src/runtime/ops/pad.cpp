@@ -7,13 +7,14 @@
 
 #include "runtime/op_registry.h"
 #include "runtime/ops/data_movement.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
 
 enum class PadMode { Constant, Reflect, Edge, Wrap };
 
-class PadOp : public Op {
+class PadOp : public grad::MoveGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override {
     const std::string mode = node.attrs.get_string("mode", "constant");
@@ -23,12 +24,16 @@ class PadOp : public Op {
     else if (mode == "wrap") mode_ = PadMode::Wrap;
     else fail("Pad mode '{}' is not constant, reflect, edge or wrap", mode);
     attr_form_ = node.opset < 11;
+    trace_replace_ = {{2, Tensor::scalar<int64_t>(0)}};  // padding traces as "no source"
     if (attr_form_) {
       DPL_CHECK(node.attrs.has("pads"), "Pad (opset {}) needs the 'pads' attribute", node.opset);
       pads_attr_ = node.attrs.get_ints("pads");
       value_attr_ = node.attrs.get_float("value", 0.f);
     }
   }
+
+  // Traced (grad_util.h); an attribute pad value other than 0 would trace as a source.
+  bool has_backward() const override { return !(attr_form_ && value_attr_ != 0.f); }
 
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];

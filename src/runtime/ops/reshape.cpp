@@ -4,6 +4,7 @@
 
 #include "runtime/op_registry.h"
 #include "runtime/ops/data_movement.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
@@ -36,7 +37,7 @@ bool resolve_shape(const Shape& in, Shape& t, bool allowzero, std::string* err) 
   return true;
 }
 
-class ReshapeOp : public Op {
+class ReshapeOp : public grad::ReshapeGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override {
     allowzero_ = node.attrs.get_int("allowzero", 0) != 0;
@@ -77,7 +78,7 @@ class ReshapeOp : public Op {
   Shape shape_attr_;
 };
 
-class FlattenOp : public Op {
+class FlattenOp : public grad::ReshapeGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override { axis_ = node.attrs.get_int("axis", 1); }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
@@ -118,7 +119,7 @@ struct AxesSource {
   }
 };
 
-class SqueezeOp : public Op {
+class SqueezeOp : public grad::ReshapeGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override { axes_.init(node); }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
@@ -146,7 +147,7 @@ class SqueezeOp : public Op {
   AxesSource axes_;
 };
 
-class UnsqueezeOp : public Op {
+class UnsqueezeOp : public grad::ReshapeGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override { axes_.init(node); }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/grad_kernels.h"
+#include "runtime/ops/grad_util.h"
 #include "runtime/ops/resize_kernels.h"
 #include "runtime/ops/resize_tables.h"
 
@@ -66,32 +68,22 @@ class ResizeOp : public Op {
     DPL_CHECK(!at.has("axes"), "{} '{}': the axes attribute (opset 18) is not supported", op_, name_);
   }
 
+  // Every mode is linear in X: the backward is the transpose of the tables (grad_kernels.h).
+  bool has_backward() const override { return true; }
+  void backward(OpContext& ctx, const GradArgs& args) override {
+    if (!grad::wants(args, 0)) return;
+    Shape ys;
+    int first = 0;
+    const std::vector<AxisTable> ax = tables(ctx, args.inputs, ys, first);
+    grad::resize(args, ax, op_ + " '" + name_ + "'");
+  }
+
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
     const int r = x.rank();
-    const Targets tg = targets(ctx, in);
-    const std::vector<double>& scales = tg.scales;
-    const std::vector<int64_t>& sizes = tg.sizes;
-    const std::vector<double>& roi = tg.roi;
-    Shape ys(r);
-    std::vector<AxisTable> ax(r);
+    Shape ys;
     int first = r;
-    for (int d = 0; d < r; ++d) {
-      const int64_t n = x.shape()[d];
-      double scale, len_out;
-      if (!scales.empty()) {
-        scale = scales[d];
-        len_out = static_cast<double>(n) * scale;
-        ys[d] = static_cast<int64_t>(std::floor(len_out));
-      } else {
-        ys[d] = sizes[d];
-        scale = n > 0 ? static_cast<double>(sizes[d]) / static_cast<double>(n) : 1.0;
-        len_out = static_cast<double>(sizes[d]);
-      }
-      const double r0 = roi.empty() ? 0.0 : roi[d], r1 = roi.empty() ? 1.0 : roi[r + d];
-      ax[d] = build_axis(a_, n, ys[d], scale, len_out, r0, r1);
-      if (!ax[d].identity && first == r) first = d;
-    }
+    const std::vector<AxisTable> ax = tables(ctx, in, ys, first);
     out[0] = Tensor(x.dtype(), ys);
     if (out[0].numel() == 0) return;
     DPL_CHECK(x.numel() > 0, "{} '{}': cannot resize an empty input to a non-empty output", op_, name_);
@@ -125,6 +117,38 @@ class ResizeOp : public Op {
   }
 
  private:
+  // The output shape and the table of every axis; `first` is the first axis resized (rank
+  // when none is).
+  std::vector<AxisTable> tables(const OpContext& ctx, const std::vector<const Tensor*>& in, Shape& ys,
+                                int& first) const {
+    const Tensor& x = *in[0];
+    const int r = x.rank();
+    const Targets tg = targets(ctx, in);
+    const std::vector<double>& scales = tg.scales;
+    const std::vector<int64_t>& sizes = tg.sizes;
+    const std::vector<double>& roi = tg.roi;
+    ys.assign(r, 0);
+    std::vector<AxisTable> ax(r);
+    first = r;
+    for (int d = 0; d < r; ++d) {
+      const int64_t n = x.shape()[d];
+      double scale, len_out;
+      if (!scales.empty()) {
+        scale = scales[d];
+        len_out = static_cast<double>(n) * scale;
+        ys[d] = static_cast<int64_t>(std::floor(len_out));
+      } else {
+        ys[d] = sizes[d];
+        scale = n > 0 ? static_cast<double>(sizes[d]) / static_cast<double>(n) : 1.0;
+        len_out = static_cast<double>(sizes[d]);
+      }
+      const double r0 = roi.empty() ? 0.0 : roi[d], r1 = roi.empty() ? 1.0 : roi[r + d];
+      ax[d] = build_axis(a_, n, ys[d], scale, len_out, r0, r1);
+      if (!ax[d].identity && first == r) first = d;
+    }
+    return ax;
+  }
+
   // What the inputs ask for: scales or sizes (one per axis), and the roi for
   // tf_crop_and_resize (2 * rank values; empty otherwise).
   struct Targets {

@@ -7,11 +7,12 @@
 
 #include "runtime/op_registry.h"
 #include "runtime/ops/data_movement.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
 
-class SliceOp : public Op {
+class SliceOp : public grad::MoveGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override {
     attr_form_ = node.opset < 10;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/grad_kernels.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/parallel.h"
 
@@ -131,21 +132,23 @@ class SoftmaxOp : public Op {
     axis_ = node.attrs.get_int("axis", legacy_ ? 1 : -1);
   }
 
+  bool has_backward() const override { return K != Kind::Hardmax; }  // grad_kernels.h
+  void backward(OpContext& ctx, const GradArgs& args) override {
+    if constexpr (K == Kind::Hardmax) {
+      Op::backward(ctx, args);
+    } else {
+      DPL_CHECK(!args.inputs.empty() && args.inputs[0], "{} '{}' backward: input missing", op_, name_);
+      int64_t outer, len, inner;
+      layout(*args.inputs[0], outer, len, inner);
+      grad::softmax(args, K == Kind::LogSoftmax, outer, len, inner, op_ + " '" + name_ + "'");
+    }
+  }
+
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
-    const int r = std::max(1, x.rank());
-    const int64_t axis = axis_ < 0 ? axis_ + r : axis_;
-    DPL_CHECK(axis >= 0 && axis < r, "{} '{}': axis {} out of range for rank {}", op_, name_, axis_, x.rank());
     const Shape& sh = x.shape();
-    auto dim = [&](int i) { return x.rank() == 0 ? int64_t{1} : sh[i]; };
-    int64_t outer = 1, len = 1, inner = 1;
-    for (int i = 0; i < axis; ++i) outer *= dim(i);
-    if (legacy_) {
-      for (int i = static_cast<int>(axis); i < r; ++i) len *= dim(i);
-    } else {
-      len = dim(static_cast<int>(axis));
-      for (int i = static_cast<int>(axis) + 1; i < r; ++i) inner *= dim(i);
-    }
+    int64_t outer, len, inner;
+    layout(x, outer, len, inner);
     out[0] = Tensor(x.dtype(), sh);
     if (x.dtype() == DType::F32) run<float, K>(x.data<float>(), out[0].data<float>(), outer, len, inner);
     else if (x.dtype() == DType::F64) run<double, K>(x.data<double>(), out[0].data<double>(), outer, len, inner);
@@ -153,6 +156,23 @@ class SoftmaxOp : public Op {
   }
 
  private:
+  // x as [outer, len, inner] with the normalized values at stride inner.
+  void layout(const Tensor& x, int64_t& outer, int64_t& len, int64_t& inner) const {
+    const int r = std::max(1, x.rank());
+    const int64_t axis = axis_ < 0 ? axis_ + r : axis_;
+    DPL_CHECK(axis >= 0 && axis < r, "{} '{}': axis {} out of range for rank {}", op_, name_, axis_, x.rank());
+    const Shape& sh = x.shape();
+    auto dim = [&](int i) { return x.rank() == 0 ? int64_t{1} : sh[i]; };
+    outer = 1, len = 1, inner = 1;
+    for (int i = 0; i < axis; ++i) outer *= dim(i);
+    if (legacy_) {
+      for (int i = static_cast<int>(axis); i < r; ++i) len *= dim(i);
+    } else {
+      len = dim(static_cast<int>(axis));
+      for (int i = static_cast<int>(axis) + 1; i < r; ++i) inner *= dim(i);
+    }
+  }
+
   std::string name_, op_;
   bool legacy_ = false;
   int64_t axis_ = -1;

@@ -5,11 +5,12 @@
 
 #include "runtime/op_registry.h"
 #include "runtime/ops/data_movement.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
 
-class SplitOp : public Op {
+class SplitOp : public grad::MoveGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override {
     axis_ = node.attrs.get_int("axis", 0);

@@ -4,11 +4,12 @@
 // and a permutation that only moves unit dims shares the input buffer (see strided_copy).
 #include "runtime/op_registry.h"
 #include "runtime/ops/data_movement.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
 
-class TransposeOp : public Op {
+class TransposeOp : public grad::MoveGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override {
     has_perm_ = node.attrs.has("perm");
