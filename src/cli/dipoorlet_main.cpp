@@ -42,6 +42,7 @@ int run(int argc, char** argv) {
   app.add_option("--bins", a.bins, "histogram bins (hist, kl, lp, output)")->capture_default_str();
   app.add_option("--threshold", a.threshold, "cumulative-histogram threshold (hist)")->capture_default_str();
   add_qdq_flags(app, a.qdq);
+  add_precision_flags(app, a.precision);
   app.add_flag("--savefp", a.savefp, "save FP32 network outputs per sample to <output>/output/");
   app.add_option("--threads", a.threads, "threads")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--batch", a.batch, "samples per runtime call during calibration")

@@ -6,6 +6,7 @@
 
 #include "cli/preprocess_flags.h"
 #include "cli/stage_deploy.h"
+#include "cli/stage_precision.h"
 #include "cli/stage_profile.h"
 #include "cli/stage_qdq.h"
 #include "cli/stage_qop.h"
@@ -35,6 +36,7 @@ struct QuantizeArgs {
   // Each stage's own flags (cli/stage_*.h).
   TransformArgs transform;
   QdqArgs qdq;
+  PrecisionArgs precision;
   ProfileArgs profile;
   DeployArgs deploy_files;
   QopArgs qop;

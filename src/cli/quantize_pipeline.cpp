@@ -170,6 +170,8 @@ void run_quantize_logged(const QuantizeArgs& in) {
   DPL_CHECK(args.bins > 0, "--bins must be positive, got {}", args.bins);
   DPL_CHECK(args.threshold > 0 && args.threshold <= 1, "--threshold must be in (0, 1], got {}", args.threshold);
   if (args.output_dir.empty()) args.output_dir = default_output_dir(args.model);
+  QdqOptions qdq = qdq_options(args.qdq);
+  qdq.precision = precision_plan(args.precision, platform);
 
   OnnxGraph graph = OnnxGraph::load(args.model);
   SimplifyOptions simp;
@@ -179,6 +181,7 @@ void run_quantize_logged(const QuantizeArgs& in) {
   args.batch = batch_for_inputs(inputs, args.batch);
   std::unique_ptr<SampleSource> source = open_samples(args, inputs);
   SampleSource& data = *source;
+  check_precision_outputs(args, graph, platform, qdq);
 
   ensure_writable_dir(args.output_dir);
   std::string log_path = add_log_file(args.output_dir, args.command_line);
@@ -188,20 +191,25 @@ void run_quantize_logged(const QuantizeArgs& in) {
 
   PipelineContext ctx{args, platform, graph, data};
   ctx.cali = cali_options(args, platform, algo);
-  ctx.qdq_options = qdq_options(args.qdq);
-  ctx.weight_range.grid = {platform.weight.bits, platform.weight.symmetric, platform.weight.per_channel};
+  ctx.qdq_options = std::move(qdq);
   ctx.weight_range.algo = w_range;
-  ctx.recompute_weight_ranges = [&ctx] { ctx.weight = weight_ranges(ctx.graph, ctx.weight_range); };
+  ctx.recompute_weight_ranges = [&ctx] {
+    refresh_precision(ctx);
+    ctx.weight = weight_ranges(ctx.graph, ctx.weight_range);
+  };
   ctx.recalibrate = [&ctx] {
+    refresh_precision(ctx);
     StagedProgress bar("calibration");
     CaliOptions co = ctx.cali;
     co.progress = [&bar](int done, int total, const std::string& stage) { bar.update(stage, done, total); };
     ctx.weight = weight_ranges(ctx.graph, ctx.weight_range);
     ctx.act = calibrate_activations(ctx.graph, ctx.data, co);
+    apply_fixed_ranges(ctx);
     bar.finish();
   };
 
   transform_before_calibration(ctx);
+  log_precision(ctx);
   ctx.recalibrate();
   ctx.first_act = ctx.act;
   if (args.transform.bc || args.transform.we || args.transform.update_bn) ctx.reference = graph.copy();

@@ -57,6 +57,7 @@ RunSettings settings_of(const PipelineContext& ctx) {
   s.sensitivity = a.sensitivity;
   s.sensitivity_samples = std::min(a.sensitivity_samples, ctx.data.count());
   s.target_cos = a.target_cos;
+  if (ctx.qdq) s.precision = ctx.qdq->precision.summary();
   return s;
 }
 
@@ -98,6 +99,7 @@ void profile_stage(PipelineContext& ctx) {
   rep.cpu_seconds = cpu_seconds() - c0;
   bar.finish();
   rep.ranges = tensor_ranges(ctx.graph, ctx.act, ctx.weight, ctx.platform.weight.per_channel);
+  set_precision(rep.ranges, *ctx.qdq);
   rep.weights_per_channel = ctx.platform.weight.per_channel;
   if (!rep.weights_per_channel) rep.per_tensor = per_tensor_weight_ratios(ctx.graph);
 

@@ -5,8 +5,9 @@
 // when per channel); each entry is {bitwidth, dtype "int", is_symmetric "True"/"False", min,
 // max, offset, scale} for the grid the QDQ model simulates: real = (q + offset) * scale for
 // q in 0..2^b-1, offset = -zero_point (asymmetric) or -2^(b-1) (symmetric), min = offset * scale
-// (so offset = round(min / scale)), max = min + (2^b - 1) * scale (symmetric: 127 * scale, the
-// QDQ model's -127..127 grid).
+// (so offset = round(min / scale)), max = min + (2^b - 1) * scale (symmetric: (2^(b-1) - 1) *
+// scale, the QDQ model's symmetric grid). b is each tensor's own bit width (the precision plan);
+// quantizer_args gives the plan's defaults.
 #include "deploy/backends.h"
 #include "deploy/deploy_common.h"
 #include "quant/quant_param.h"
@@ -18,7 +19,8 @@ namespace {
 
 const char* py_bool(bool b) { return b ? "True" : "False"; }
 
-Json encodings(const QuantParams& p, int bits) {
+Json encodings(const QuantParams& p) {
+  const int bits = p.bits;
   Json list = Json::array();
   for (size_t c = 0; c < p.scale.size(); ++c) {
     const double scale = p.scale[c];
@@ -53,18 +55,20 @@ std::vector<DeployFile> aimet_files(const DeployInput& in) {
   Json acts = Json::object(), params = Json::object();
   for (const auto& t : table.activations()) {
     const QdqPair* pair = in.qdq->pair(t);
-    const QuantParams p = pair && !pair->weight ? pair->params
-                                                : quant_params(in.platform.act, table.need_tensor(t, "an activation"));
-    acts[t] = encodings(p, in.platform.act.bits);
+    const QuantParams p = pair && !pair->weight
+                              ? pair->params
+                              : quant_params(in.qdq->precision.act(t), table.need_tensor(t, "an activation"));
+    acts[t] = encodings(p);
   }
   for (const auto& pair : in.qdq->pairs)
-    if (pair.weight) params[pair.tensor] = encodings(pair.params, in.platform.weight.bits);
+    if (pair.weight) params[pair.tensor] = encodings(pair.params);
+  const QuantSpec& w = in.qdq->precision.weight_default;
   Json args = Json::object();
-  args["activation_bitwidth"] = in.platform.act.bits;
+  args["activation_bitwidth"] = in.qdq->precision.act_default.bits;
   args["dtype"] = "int";
-  args["is_symmetric"] = py_bool(in.platform.weight.symmetric);
-  args["param_bitwidth"] = in.platform.weight.bits;
-  args["per_channel_quantization"] = py_bool(in.platform.weight.per_channel);
+  args["is_symmetric"] = py_bool(w.symmetric);
+  args["param_bitwidth"] = w.bits;
+  args["per_channel_quantization"] = py_bool(w.per_channel);
   args["quant_scheme"] = quant_scheme(in.act_algo);
   Json j = Json::object();
   j["version"] = "0.6.1";

@@ -81,6 +81,14 @@ std::vector<std::string> RangeTable::weights() const {
 
 double round_half_even(double v) { return std::nearbyint(v); }
 
+int act_bits(const DeployInput& in, const std::string& t) {
+  return in.qdq ? in.qdq->precision.act(t).bits : in.platform.act.bits;
+}
+
+int weight_bits(const DeployInput& in, const std::string& t) {
+  return in.qdq ? in.qdq->precision.weight(t).bits : in.platform.weight.bits;
+}
+
 AsymmetricGrid asymmetric_grid(const Range& r, int bits, double zero_range_scale) {
   const double lo = std::min(0.0, static_cast<double>(r.lo)), hi = std::max(0.0, static_cast<double>(r.hi));
   double scale = (hi - lo) / unsigned_max_code(bits);

@@ -87,6 +87,11 @@ std::string py_float(double v);
 // characters, not empty).
 bool plain_text_name(const std::string& name);
 
+// The bits of activation / weight `t`: the QDQ model's precision plan (in.qdq), else the
+// platform's. Tensors the QDQ model does not quantize get the plan's default.
+int act_bits(const DeployInput& in, const std::string& t);
+int weight_bits(const DeployInput& in, const std::string& t);
+
 // Node input `i`, or "" when absent.
 inline const std::string& input_or_empty(const onnx::NodeProto& n, int i) {
   static const std::string empty;

@@ -10,7 +10,7 @@
 // output feeds exactly one node, a Sigmoid, is left out (the back end uses its own range for
 // a Sigmoid input); a Relu is merged into its producer (the producer's output entry becomes
 // the Relu's). Ranges are widened to hold 0; step = (hi - lo) / 255 (1/255 when 0), zero
-// point = round(-lo / step), 255 being 2^bits - 1 of the platform's activation or weight bits.
+// point = round(-lo / step), 255 being 2^bits - 1 of the tensor's bits (the precision plan's).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -106,19 +106,18 @@ void warn_extra_inputs(const OnnxGraph& g) {
 Json rv1126(const DeployInput& in, const std::string& file) {
   const OnnxGraph& g = in.graph;
   RvRanges ranges(in, file);
-  const int act_bits = in.platform.act.bits, weight_bits = in.platform.weight.bits;
   Json q = Json::object();
   for (const auto& t : g.network_inputs())
-    if (auto r = ranges.get(t, "a graph input")) q["@" + t + ":out0"] = rv1126_entry(*r, act_bits);
+    if (auto r = ranges.get(t, "a graph input")) q["@" + t + ":out0"] = rv1126_entry(*r, act_bits(in, t));
   for (const auto& n : g.graph().node()) {
     if (feeds_only_sigmoid(g, n)) continue;
     if (op_has_weight(n.op_type())) {
       if (!input_or_empty(n, 1).empty())
         q["@" + n.name() + ":weight"] =
-            rv1126_entry(ranges.need(n.input(1), "weight of node '" + n.name() + "'"), weight_bits);
+            rv1126_entry(ranges.need(n.input(1), "weight of node '" + n.name() + "'"), weight_bits(in, n.input(1)));
       if (!input_or_empty(n, 2).empty()) {
-        const double act_step = step_of(ranges.need(n.input(0), "input of node '" + n.name() + "'"), act_bits).scale;
-        const double w_step = step_of(ranges.need(n.input(1), "weight of node '" + n.name() + "'"), weight_bits).scale;
+        const double act_step = step_of(ranges.need(n.input(0), "input of node '" + n.name() + "'"), act_bits(in, n.input(0))).scale;
+        const double w_step = step_of(ranges.need(n.input(1), "weight of node '" + n.name() + "'"), weight_bits(in, n.input(1))).scale;
         Json e = Json::object();
         e["dtype"] = "asymmetric_affine";
         e["method"] = "layer";
@@ -135,7 +134,7 @@ Json rv1126(const DeployInput& in, const std::string& file) {
       auto r = ranges.get(n.output(k), "output of node '" + n.name() + "'");
       if (!r) continue;
       last_key = "@" + n.name() + ":out" + std::to_string(k);
-      q[last_key] = rv1126_entry(*r, act_bits);
+      q[last_key] = rv1126_entry(*r, act_bits(in, n.output(k)));
     }
     // Relu merge: the producer's entry for this Relu's input becomes the Relu's.
     if (n.op_type() == "Relu" && !last_key.empty() && n.input_size() > 0) {

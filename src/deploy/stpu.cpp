@@ -9,7 +9,8 @@
 //  5. "emin" (the smallest float exponent the accumulator keeps) on the outputs of Conv,
 //     ConvTranspose, Gemm (find_conv_emin) and of Resize/Upsample (find_interp_emin);
 //  6. "<node>_bias": {"alpha": wa * ia, "zero_point": 0} for Conv/ConvTranspose/Gemm with a
-//     bias, wa and ia the 254-level steps of the weight and input entries.
+//     bias, wa and ia the steps of the weight and input entries on their symmetric grids
+//     (254 levels at 8 bits; 2^b - 2 at b bits of the precision plan).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "graph/weight_axes.h"
 #include "util/error.h"
 #include "graph/node_attrs.h"
+#include "quant/quant_param.h"
 
 namespace dpl::deploy {
 
@@ -162,8 +164,9 @@ class StpuWriter {
     if (!p_.contains(n.name() + "_weights")) return;
     const Json& w = p_[n.name() + "_weights"];
     const double i_max = vmax(n.input(0), n), i_min = p_[n.input(0)]["min"].get<double>();
-    const double walpha = (w["max"].get<double>() - w["min"].get<double>()) / (256 - 2);
-    const double ialpha = (i_max - i_min) / (256 - 2);
+    // 254 = 2 * 127 levels at 8 bits: the symmetric grid of each tensor's bits.
+    const double walpha = (w["max"].get<double>() - w["min"].get<double>()) / (2 * signed_max_code(weight_bits(in_, n.input(1))));
+    const double ialpha = (i_max - i_min) / (2 * signed_max_code(act_bits(in_, n.input(0))));
     Json e = Json::object();
     e["alpha"] = walpha * ialpha;
     e["zero_point"] = 0;

@@ -3,7 +3,10 @@
 // --calib=trt_calib.cache). First line "TRT-8601-EntropyCalibration2", then one line
 // "<tensor>: <hex>" per activation, the hex being the IEEE-754 bits (8 lowercase digits) of the
 // float32 scale amax / 127 with amax = max(-lo, hi) as in trt_clip_val.json (a zero amax
-// gives scale 1, as the QDQ model).
+// gives scale 1, as the QDQ model). The cache is an 8-bit format (TensorRT quantizes every
+// tensor, weights included, to int8 with it): a QDQ model with any tensor below 8 bits is
+// refused with the tensors named (docs/deploy.md "Bit widths"); the run checks it before it
+// writes anything.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,11 +15,18 @@
 
 #include "deploy/backends.h"
 #include "deploy/deploy_common.h"
+#include "util/error.h"
 
 namespace dpl::deploy {
 
 std::vector<DeployFile> trt_cache_files(const DeployInput& in) {
   const std::string file = "trt_calib.cache";
+  if (in.qdq) {
+    const std::vector<std::string> narrow = in.qdq->precision.below_8bit();
+    DPL_CHECK(narrow.empty(), "--deploy_extra trt_cache: TensorRT's calibration cache is an 8-bit format and {} "
+              "tensor(s) are below 8 bits (first: '{}'); deploy quant_model.onnx (explicit Q/DQ) instead",
+              narrow.size(), narrow.empty() ? std::string() : narrow.front());
+  }
   RangeTable table(in, file);
   std::string text = "TRT-8601-EntropyCalibration2\n";
   for (const auto& t : table.activations()) {

@@ -48,8 +48,9 @@ std::vector<std::string> profile_report_lines(const ProfileReport& r) {
   }
   out.push_back("Model ranges:");
   for (const auto& t : r.ranges)
-    out.push_back(fmt::format("{:<30} Shape: {:<20} Range: {}[{:<10f} {:<10f}]", t.name, python_shape(t.shape),
-                              t.per_channel ? "per channel " : "", t.lo, t.hi));
+    out.push_back(fmt::format("{:<30} Shape: {:<20} Range: {}[{:<10f} {:<10f}]{}", t.name, python_shape(t.shape),
+                              t.per_channel ? "per channel " : "", t.lo, t.hi,
+                              t.bits > 0 && t.bits < 8 ? fmt::format(" {} bits", t.bits) : ""));
   if (!r.weights_per_channel) {
     out.push_back("Layer degradate by per layer: ");
     for (const auto& w : r.per_tensor) out.push_back(fmt::format("{:40} ratio : {:<.5f}", w.node, w.ratio));

@@ -50,6 +50,7 @@ std::string profile_json(const ProfileReport& r) {
   j["settings"] = {{"model", s.model},
                    {"platform", s.platform},
                    {"act_quant", s.act_quant},
+                   {"precision", s.precision},
                    {"output_dir", s.output_dir},
                    {"command_line", s.command_line},
                    {"version", s.version},
@@ -91,6 +92,7 @@ std::string profile_json(const ProfileReport& r) {
                       {"weight", t.weight},
                       {"per_channel", t.per_channel},
                       {"channels", t.channels},
+                      {"bits", t.bits},
                       {"min", t.lo},
                       {"max", t.hi}});
   j["ranges"] = std::move(ranges);

@@ -42,6 +42,14 @@ std::vector<TensorRange> tensor_ranges(const OnnxGraph& g, const ActRanges& act,
   return out;
 }
 
+void set_precision(std::vector<TensorRange>& ranges, const QdqModel& qdq) {
+  for (auto& r : ranges) {
+    const QdqPair* p = qdq.pair(r.name);
+    r.bits = p ? p->params.bits : 0;
+    if (p && p->weight) r.per_channel = p->params.per_channel();
+  }
+}
+
 std::vector<PerTensorRatio> per_tensor_weight_ratios(const OnnxGraph& g) {
   std::vector<PerTensorRatio> out;
   for (const auto& n : g.graph().node()) {

@@ -20,6 +20,7 @@ struct RunSettings {
   bool sensitivity = false;
   int sensitivity_samples = 0;
   double target_cos = 0;
+  std::string precision;          // the precision plan's summary (TensorPrecisions::summary)
 };
 
 // One entry of the original's "Model ranges" list.
@@ -30,6 +31,7 @@ struct TensorRange {
   bool per_channel = false;    // a weight the platform quantizes per channel
   float lo = 0, hi = 0;        // weights: lowest channel minimum, highest channel maximum
   int channels = 1;
+  int bits = 0;                // its bits in the QDQ model, 0 when it is not quantized
 };
 
 // Conv whose weight suffers from one range for all output channels (per-tensor platforms):
@@ -55,6 +57,8 @@ struct ProfileReport {
 // then every weight range (nodes in graph order, inputs in order).
 std::vector<TensorRange> tensor_ranges(const OnnxGraph& g, const ActRanges& act, const WeightRanges& weight,
                                        bool weights_per_channel);
+// Each quantized tensor's bits and granularity as the QDQ model has them (its pairs).
+void set_precision(std::vector<TensorRange>& ranges, const QdqModel& qdq);
 // For every Conv with an initializer weight, lowest ratio first (ties by name).
 std::vector<PerTensorRatio> per_tensor_weight_ratios(const OnnxGraph& g);
 // The `n` lowest layer cosines, lowest first (ties by "node-tensor", as the original's heap).

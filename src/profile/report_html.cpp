@@ -153,6 +153,7 @@ std::string report_html(const ProfileReport& r) {
   row("model", st.model);
   row("platform", st.platform);
   row("activation calibration", st.act_quant);
+  if (!st.precision.empty()) row("precision", st.precision);
   row("samples", std::to_string(st.samples));
   row("batch / threads", fmt::format("{} / {}", st.batch, st.threads));
   std::string skip;
@@ -290,8 +291,9 @@ std::string report_html(const ProfileReport& r) {
   for (const auto& t : r.ranges)
     h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td class=n>{:g}</td><td class=n>{:g}</td></tr>",
                      esc(t.name), esc(python_shape(t.shape)),
-                     t.weight ? (t.per_channel ? fmt::format("weight, {} channels", t.channels) : "weight, per tensor")
-                              : "activation",
+                     (t.weight ? (t.per_channel ? fmt::format("weight, {} channels", t.channels) : "weight, per tensor")
+                               : "activation") +
+                         (t.bits > 0 ? fmt::format(", {} bits", t.bits) : ""),
                      t.lo, t.hi);
   h += "</table></details>\n</body></html>\n";
   return h;

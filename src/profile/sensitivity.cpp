@@ -51,12 +51,16 @@ SingleNode single_node(const OnnxGraph& fp, const QdqModel& qdq, const OnnxGraph
   for (const auto& in : q_graph.node(j).input()) {
     if (!ends_with(in, "_dq") || !qdq.pair(in.substr(0, in.size() - 3))) continue;
     s.quantizes_inputs = true;
-    const int p = q_graph.producer(in);
-    if (p < 0) continue;  // a folded weight: an initializer of the cut-out model
-    sel.push_back(p);
-    if (q_graph.node(p).op_type() == "DequantizeLinear") {
-      const int q = q_graph.producer(q_graph.node(p).input(0));
-      if (q >= 0) sel.push_back(q);
+    // The pair's nodes back to its tensor: DequantizeLinear (or FakeQuantize), QuantizeLinear,
+    // and below 8 bits the Clip (quant/qdq_builder.h); none for a folded weight.
+    const std::string base = in.substr(0, in.size() - 3);
+    for (int p = q_graph.producer(in); p >= 0;) {
+      const onnx::NodeProto& pn = q_graph.node(p);
+      if (pn.op_type() != "DequantizeLinear" && pn.op_type() != "QuantizeLinear" && pn.name() != base + "_Clip" &&
+          pn.op_type() != "dpl.FakeQuantize")
+        break;
+      sel.push_back(p);
+      p = pn.input(0) == base ? -1 : q_graph.producer(pn.input(0));
     }
   }
   if (!s.quantizes_inputs) return s;

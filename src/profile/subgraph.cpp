@@ -36,7 +36,7 @@ OnnxGraph profiling_graph(const QdqModel& qdq) {
       onnx::NodeProto& d = g.mutable_node(di);
       d.set_op_type("dpl.FakeQuantize");
       d.clear_attribute();
-      d.set_input(0, p.tensor);
+      d.set_input(0, g.node(qi).input(0));  // t, or t_clip when a Clip saturates t to a sub-8-bit grid
       remove[qi] = 1;
     }
   }

@@ -22,7 +22,8 @@ OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const
 //     kernels see constant weights);
 //   - every per-tensor activation pair becomes one "dpl.FakeQuantize" node (t, t_scale,
 //     t_zero_point) -> t_dq (profile/fake_quant_op.cpp), one pass instead of two, written
-//     over t's buffer (attribute inplace=1) when nothing else reads t.
+//     over t's buffer (attribute inplace=1) when nothing else reads t; below 8 bits it reads
+//     t_clip, the output of the pair's Clip, which stays (quant/qdq_builder.h).
 // Node and tensor names of the QDQ model stay (the pair's DequantizeLinear node name is
 // kept by its FakeQuantize node; t_q disappears).
 OnnxGraph profiling_graph(const QdqModel& qdq);

@@ -1,10 +1,13 @@
-// The QDQ model's pairs: chosen per node input in graph order by the rules of
-// quant/qdq_builder.h, then written into the graph (nodes, initializers, value_info) at once.
+// The QDQ model's pairs: placed by quant/qdq_sites.h, each on the grid the precision plan gives
+// its tensor, then written into the graph (nodes, initializers, value_info) at once.
 #include "quant/qdq_builder.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "graph/node_builder.h"
@@ -15,10 +18,6 @@
 namespace dpl {
 
 namespace {
-
-bool is_relu_type(const std::string& op) { return op == "Relu" || op == "PRelu" || op == "Mul"; }
-// Producers a following one-input Relu is fused into (the original's MERGE_RELU).
-bool merges_relu(const std::string& op) { return op == "Conv" || op == "Gemm" || op == "Eltwise" || op == "Add"; }
 
 // Where a pair goes in the new node list.
 struct Placement {
@@ -31,15 +30,42 @@ struct PendingPair {
   Placement where;
 };
 
+// The dequantized ends of channel c's grid: (qmin - zp) * s and (qmax - zp) * s (qmin, qmax
+// are stored relative to the zero point). QuantizeLinear of either lands on qmin / qmax: the
+// float product divided by s is within an ulp of the integer.
+std::pair<float, float> grid_ends(const QuantParams& p, size_t c) {
+  const double s = p.scale[c];
+  return {static_cast<float>(p.qmin[c] * s), static_cast<float>(p.qmax[c] * s)};
+}
+
+// `w` with every value whose QuantizeLinear code (float division, half to even, as ONNX)
+// falls outside the pair's qmin..qmax set to that end of the grid; nullopt when none does.
+std::optional<Tensor> clip_to_grid(const Tensor& w, const QdqPair& q) {
+  const QuantParams& p = q.params;
+  const int64_t channels = static_cast<int64_t>(p.scale.size());
+  int64_t inner = 1;
+  if (q.axis >= 0)
+    for (int d = q.axis + 1; d < w.rank(); ++d) inner *= w.shape()[d];
+  const float* x = w.data<float>();
+  std::optional<Tensor> out;
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    const size_t c = channels == 1 ? 0 : static_cast<size_t>((i / inner) % channels);
+    const float code = std::nearbyint(x[i] / p.scale[c]);
+    if (code >= static_cast<float>(p.qmin[c]) && code <= static_cast<float>(p.qmax[c])) continue;
+    if (!out) out = w.clone();
+    const auto [lo, hi] = grid_ends(p, c);
+    out->data<float>()[i] = code < static_cast<float>(p.qmin[c]) ? lo : hi;
+  }
+  return out;
+}
+
 class Builder {
  public:
   Builder(OnnxGraph& g, const Platform& p, const ActRanges& act, const WeightRanges& weight, QdqModel& out)
       : g_(g), platform_(p), act_(act), weight_(weight), out_(out) {}
 
   // Name of the dequantized tensor for `t`, creating the pair when `t` has none yet.
-  // `created` tells whether it was created by this call.
-  std::string act_pair(const std::string& t, Placement where, const std::string& user, bool& created) {
-    created = false;
+  std::string act_pair(const std::string& t, Placement where, const std::string& user, const QuantSpec& spec) {
     if (has_pair(t)) return t + "_dq";
     auto it = act_.find(t);
     if (it == act_.end())
@@ -48,15 +74,13 @@ class Builder {
     QdqPair q;
     q.tensor = t;
     q.weight = false;
-    q.params = params_for(t, platform_.act, ChannelRanges{{it->second.lo}, {it->second.hi}});
+    q.params = params_for(t, spec, ChannelRanges{{it->second.lo}, {it->second.hi}});
     add(std::move(q), where);
-    created = true;
     return t + "_dq";
   }
 
   std::string weight_pair(const std::string& t, const onnx::NodeProto& node, int input, Placement where,
-                          bool& created) {
-    created = false;
+                          QuantSpec spec) {
     if (has_pair(t)) return t + "_dq";
     const std::string user = fmt::format(" (input {} of {} '{}')", input, node.op_type(), node.name());
     auto it = weight_.find(t);
@@ -65,7 +89,6 @@ class Builder {
            t, user, platform_.name);
     const onnx::TensorProto* w = g_.initializer_proto(t);
     const int rank = w->dims_size();
-    QuantSpec spec = platform_.weight;
     int axis = spec.per_channel ? weight_channel_axis(node, input, rank) : -1;
     const ChannelRanges& r = it->second;
     if (axis < 0) spec.per_channel = false;  // no channel axis: per tensor
@@ -82,7 +105,6 @@ class Builder {
     q.params = params_for(t, spec, r);
     q.axis = q.params.per_channel() ? axis : -1;
     add(std::move(q), where);
-    created = true;
     return t + "_dq";
   }
 
@@ -100,14 +122,34 @@ class Builder {
       else if (p.kind == Placement::After) after[p.node].push_back(static_cast<int>(i));
       else front.push_back(static_cast<int>(i));
     }
+    // Tensors some node still reads directly (not through a pair): a weight among them keeps
+    // its values, and a clipped copy feeds the pair.
+    std::set<std::string> read_directly;
+    for (const auto& nd : gp.node())
+      for (const auto& in : nd.input()) read_directly.insert(in);
+    std::vector<std::string> source(pending_.size());
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      const QdqPair& q = pending_[i].pair;
+      source[i] = q.tensor;
+      if (!q.weight || q.params.bits >= 8 || !g_.is_initializer(q.tensor)) continue;
+      std::optional<Tensor> clipped = clip_to_grid(g_.get_initializer(q.tensor), q);
+      if (!clipped) continue;
+      if (read_directly.count(q.tensor)) source[i] = g_.unique_tensor_name(q.tensor + "_clipped");
+      g_.set_initializer(source[i], *clipped);
+    }
     google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
     auto put_pair = [&](int i) {
       const QdqPair& q = pending_[i].pair;
       const std::string& t = q.tensor;
+      std::string src = source[i];
+      if (clips_to_grid(q)) {
+        *nodes.Add() = make_node("Clip", {t, t + "_clip_min", t + "_clip_max"}, {t + "_clip"}, t + "_Clip");
+        src = t + "_clip";
+      }
       for (const bool quantize : {true, false}) {
         onnx::NodeProto& nd = *nodes.Add();
         const std::string op = quantize ? "QuantizeLinear" : "DequantizeLinear";
-        const std::string in = quantize ? t : t + "_q", out = quantize ? t + "_q" : t + "_dq";
+        const std::string in = quantize ? src : t + "_q", out = quantize ? t + "_q" : t + "_dq";
         nd = make_node(op, {in, t + "_scale", t + "_zero_point"}, {out}, t + "_" + op);
         if (q.axis >= 0) set_attr(nd, "axis", q.axis);
       }
@@ -125,6 +167,11 @@ class Builder {
       const QuantParams& p = q.params;
       *gp.add_initializer() = tensor_to_proto(scale_tensor(p), q.tensor + "_scale");
       *gp.add_initializer() = tensor_to_proto(zero_point_tensor(p), q.tensor + "_zero_point");
+      if (clips_to_grid(q)) {
+        const auto [lo, hi] = grid_ends(p, 0);
+        *gp.add_initializer() = tensor_to_proto(Tensor::from_vector<float>({}, {lo}), q.tensor + "_clip_min");
+        *gp.add_initializer() = tensor_to_proto(Tensor::from_vector<float>({}, {hi}), q.tensor + "_clip_max");
+      }
       // Types (and shapes where known) of the new tensors, for later passes that ask.
       onnx::TypeProto type;
       if (const auto* w = g_.initializer_proto(q.tensor)) {
@@ -137,9 +184,10 @@ class Builder {
       } else {
         type.mutable_tensor_type()->set_elem_type(static_cast<int>(DType::F32));
       }
-      for (int k = 0; k < 2; ++k) {
+      for (int k = 0; k < 3; ++k) {
+        if (k == 2 && !clips_to_grid(q)) break;
         onnx::ValueInfoProto* v = gp.add_value_info();
-        v->set_name(q.tensor + (k == 0 ? "_q" : "_dq"));
+        v->set_name(q.tensor + (k == 0 ? "_q" : k == 1 ? "_dq" : "_clip"));
         *v->mutable_type() = type;
         v->mutable_type()->mutable_tensor_type()->set_elem_type(
             static_cast<int>(k == 0 ? p.zp_type : DType::F32));
@@ -160,13 +208,13 @@ class Builder {
 
   void add(QdqPair q, Placement where) {
     const std::string& t = q.tensor;
-    for (const char* suffix : {"_q", "_dq", "_scale", "_zero_point"}) {
+    for (const char* suffix : {"_q", "_dq", "_scale", "_zero_point", "_clip", "_clip_min", "_clip_max"}) {
       const std::string name = t + suffix;
       DPL_CHECK(g_.unique_tensor_name(name) == name,
                 "cannot quantize tensor '{}': the model already has a tensor named '{}' (is it quantized already?)", t,
                 name);
     }
-    for (const char* suffix : {"_QuantizeLinear", "_DequantizeLinear"})
+    for (const char* suffix : {"_QuantizeLinear", "_DequantizeLinear", "_Clip"})
       DPL_CHECK(!g_.has_node(t + suffix),
                 "cannot quantize tensor '{}': the model already has a node named '{}' (is it quantized already?)", t,
                 t + suffix);
@@ -205,71 +253,30 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
   for (const auto& name : opts.skip_layers)
     if (!g.has_node(name)) warn(fmt::format("skip_layers: the model has no node named '{}'", name));
 
+  QdqSites sites = qdq_sites(g, platform, opts);
+  out.quant_nodes = std::move(sites.quant_nodes);
+  for (auto& w : sites.warnings) warn(std::move(w));
+  out.precision = resolve_precision(opts.precision.get(), platform, g, sites.sites);
+
   Builder b(g, platform, act, weight, out);
-  const bool quant_matmul_weight = platform.quantizes("MatMul");
-  // Float32 or not known: quantizable. Shape tensors, indices etc. are not.
-  auto is_float = [&](const std::string& t) {
-    DType d = g.value_type(t);
-    return d == DType::F32 || d == DType::Undefined;
-  };
-
-  const int n = g.node_count();
-  for (int i = 0; i < n; ++i) {
-    onnx::NodeProto& node = g.mutable_node(i);
-    const std::string& op = node.op_type();
-    if (!platform.quantizes(op) || opts.skip_layers.count(node.name())) continue;
-    out.quant_nodes.push_back(node.name());
-    const int nin = node.input_size();
-    const bool relu_type = is_relu_type(op);
-    if (relu_type && nin > 0) {
-      const int prev = node.input(0).empty() ? -1 : g.producer(node.input(0));
-      if (prev < 0) continue;  // input 0 is a graph input or an initializer
-      if (nin == 1 && merges_relu(g.node(prev).op_type())) continue;  // fused into its producer
-    }
-    bool found_weight = false, add_fused_into_conv = false, input0_created = false;
-    const Placement here{Placement::Before, i};
-    for (int k = 0; k < nin; ++k) {
-      const std::string t = node.input(k);
-      if (t.empty()) continue;
-      if (relu_type && k > 0 && input0_created && opts.original_relu_type_inputs) continue;
-      bool created = false;
-      std::string dq;
-      if (g.is_initializer(t)) {
-        const bool weight_input = op_has_weight(op) || (quant_matmul_weight && op == "MatMul" && k == 1);
-        if (!weight_input || found_weight) continue;  // biases and constants stay float
-        found_weight = true;
-        if (g.value_type(t) != DType::F32) continue;
-        dq = b.weight_pair(t, node, k, here, created);
-      } else {
-        if (!is_float(t)) continue;
-        if (platform.fuses_add_into_conv && op == "Add" && !add_fused_into_conv) {
-          const int prev = g.producer(t);
-          if (prev >= 0 && g.node(prev).op_type() == "Conv") {
-            add_fused_into_conv = true;  // the back end fuses this branch into the Conv
-            continue;
-          }
-        }
-        dq = b.act_pair(t, here, fmt::format(" (input {} of {} '{}')", k, op, node.name()), created);
-      }
-      node.set_input(k, dq);
-      if (k == 0 && created) input0_created = true;
-    }
-  }
-
-  std::vector<std::pair<int, std::string>> renamed;  // graph output index -> new name
   const auto outputs = g.network_outputs();
-  if (platform.quantize_network_output) {
-    for (int j = 0; j < static_cast<int>(outputs.size()); ++j) {
-      const std::string& t = outputs[j];
-      if (g.value_type(t) != DType::F32 && g.value_type(t) != DType::Undefined) {
-        warn(fmt::format("graph output '{}' is {}, not float: left unquantized", t, dtype_name(g.value_type(t))));
-        continue;
-      }
-      const int prev = g.producer(t);
-      bool created = false;
-      Placement where = prev >= 0 ? Placement{Placement::After, prev} : Placement{Placement::Front, -1};
-      renamed.emplace_back(j, b.act_pair(t, where, " (a graph output)", created));
+  std::vector<std::pair<int, std::string>> renamed;  // graph output index -> new name
+  for (const QdqSite& s : sites.sites) {
+    const std::string& t = s.tensor;
+    if (s.output()) {
+      const Placement where = s.node >= 0 ? Placement{Placement::After, s.node} : Placement{Placement::Front, -1};
+      const std::string dq = b.act_pair(t, where, " (a graph output)", out.precision.act(t));
+      for (int j = 0; j < static_cast<int>(outputs.size()); ++j)
+        if (outputs[j] == t) renamed.emplace_back(j, dq);
+      continue;
     }
+    onnx::NodeProto& node = g.mutable_node(s.node);
+    const Placement here{Placement::Before, s.node};
+    const std::string dq =
+        s.weight ? b.weight_pair(t, node, s.input, here, out.precision.weight(t))
+                 : b.act_pair(t, here, fmt::format(" (input {} of {} '{}')", s.input, node.op_type(), node.name()),
+                              out.precision.act(t));
+    node.set_input(s.input, dq);
   }
   b.emit();
 

@@ -21,6 +21,17 @@
 // zero point INT8 when symmetric, UINT8 when asymmetric). Pairs are placed right before
 // their first quantized consumer (output pairs right after the producer); the result is
 // topologically sorted and passes onnx::checker.
+//
+// Each tensor's grid comes from opts.precision (quant/precision.h; the platform table when
+// null). Below 8 bits the codes are int8/uint8 values inside the narrow range (opset 13 has no
+// int4 type), and the model itself keeps them there, so that any ONNX runtime computes what
+// the simulation computes (docs/quant-config.md "Sub-8-bit models"):
+//   - activations: a Clip to the dequantized ends of the grid, (qmin - zp) * s and
+//     (qmax - zp) * s, before the QuantizeLinear: node <t>_Clip, output <t>_clip,
+//     initializers <t>_clip_min / <t>_clip_max;
+//   - weights (any bit width): the values whose code would fall outside qmin..qmax are set
+//     to the grid's end in the QDQ model's copy of the initializer (a weight some unquantized
+//     node also reads gets its own copy <t>_clipped), so QuantizeLinear lands inside.
 #pragma once
 #include <map>
 #include <set>
@@ -30,21 +41,11 @@
 #include "calib/ranges.h"
 #include "graph/onnx_graph.h"
 #include "quant/platform.h"
+#include "quant/precision.h"
+#include "quant/qdq_sites.h"
 #include "quant/quant_param.h"
 
 namespace dpl {
-
-struct QdqOptions {
-  std::set<std::string> skip_layers;  // node names never quantized
-  // The original checks "input 0 has no producer" of Relu/PRelu/Mul against a map that is
-  // only refreshed after each node, so once input 0 got a pair created at this very node,
-  // the node's later inputs (a PRelu slope, the second factor of a Mul) are left float.
-  // true reproduces that (same Q/DQ placement as the original); false quantizes them.
-  bool original_relu_type_inputs = true;
-  // Warnings only in QdqModel::warnings, not logged: for callers that build the QDQ model of
-  // one model many times (transform/incremental.h) and whose warnings the final one repeats.
-  bool quiet = false;
-};
 
 struct QdqPair {
   std::string tensor;  // the quantized tensor (original name)
@@ -60,10 +61,15 @@ struct QdqModel {
                                          // all stayed float by the rules above
   std::vector<QdqPair> pairs;            // in creation order
   std::map<std::string, std::string> outputs;  // every graph output -> its name in `graph`
+  TensorPrecisions precision;            // each quantized tensor's grid (opts.precision applied)
   std::vector<std::string> warnings;     // also logged (spdlog::warn) unless quiet: skip_layers names matching
                                          // no node...
   const QdqPair* pair(const std::string& tensor) const;
 };
+
+// Whether the pair saturates its input with a Clip before QuantizeLinear (<t>_Clip):
+// activations below 8 bits.
+inline bool clips_to_grid(const QdqPair& p) { return !p.weight && p.params.bits < 8; }
 
 // Throws naming the tensor when a range it needs is missing or unusable (a per-channel
 // weight range whose channel count differs from the weight's output channels).

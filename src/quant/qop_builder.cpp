@@ -352,6 +352,12 @@ QopModel build_qop(const OnnxGraph& fp, const QdqModel& qdq, const Platform& pla
   QopModel out;
   DPL_CHECK(fp.opset() >= 13, "the QOP model needs opset 13 or later, the model has opset {}; convert it first",
             fp.opset());
+  // QLinearConv and the like requantize to the whole int8/uint8 range: a sub-8-bit tensor's
+  // codes would leave its grid (docs/quant-config.md).
+  const std::vector<std::string> narrow = qdq.precision.below_8bit();
+  DPL_CHECK(narrow.empty(), "--quant_format QOP: ONNX's integer operators saturate at the 8-bit bounds and {} "
+            "tensor(s) are below 8 bits (first: '{}'); use the QDQ model for sub-8-bit precision",
+            narrow.size(), narrow.empty() ? std::string() : narrow.front());
   qop::QopBuilder b(fp, qdq, platform, act, opts, out);
   b.run();
   return out;

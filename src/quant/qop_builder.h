@@ -4,7 +4,8 @@
 // output anyway, integer MaxPool/Reshape/Transpose/Flatten/Concat, everything else in float
 // between DequantizeLinear and QuantizeLinear. Only standard ai.onnx operators: it runs in
 // plain ONNX Runtime. The rules, with the reasons and measurements: docs/qop.md; the
-// lowerings: quant/qop/.
+// lowerings: quant/qop/. Every quantized tensor must be at 8 bits (a sub-8-bit plan is
+// refused: the integer operators requantize to the full int8/uint8 range).
 #pragma once
 #include <map>
 #include <string>

@@ -34,13 +34,14 @@ QuantParams quant_params(const QuantSpec& spec, const ChannelRanges& r) {
   QuantParams p;
   p.symmetric = symmetric;
   p.zp_type = symmetric ? DType::I8 : DType::U8;
+  p.bits = spec.bits;
   p.scale.resize(n);
   p.zero_point.resize(n);
   p.qmin.resize(n);
   p.qmax.resize(n);
   std::vector<double> scale(n);
   if (symmetric) {
-    // -127..127: the int8 range made symmetric.
+    // -(2^(b-1) - 1)..2^(b-1) - 1 (-127..127 at 8 bits): the signed range made symmetric.
     const int32_t qmax = signed_max_code(spec.bits);
     for (size_t c = 0; c < n; ++c) {
       scale[c] = std::max(std::fabs(lo[c]), std::fabs(hi[c])) / qmax;
@@ -50,7 +51,7 @@ QuantParams quant_params(const QuantSpec& spec, const ChannelRanges& r) {
       p.qmax[c] = qmax;
     }
   } else {
-    const int32_t levels = unsigned_max_code(spec.bits);  // 255
+    const int32_t levels = unsigned_max_code(spec.bits);  // 2^b - 1
     for (size_t c = 0; c < n; ++c) {
       const double l = std::min(0.0, lo[c]), h = std::max(0.0, hi[c]);
       scale[c] = (h - l) / levels;

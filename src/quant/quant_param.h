@@ -17,6 +17,7 @@ struct QuantParams {
   std::vector<int32_t> qmin, qmax;  // integer clamp bounds per channel
   bool symmetric = true;
   DType zp_type = DType::I8;        // I8 when symmetric, U8 when asymmetric
+  int bits = 8;                     // QuantSpec::bits: qmin..qmax lie inside the 8-bit storage type
   bool per_channel() const { return scale.size() > 1; }
 };
 

@@ -278,14 +278,15 @@ inline std::string case_skip_reason(const ParityCase& pc, const parity_fs::path&
 struct PlatformCase {
   ParityCase model;
   std::string platform;
+  std::string variant = {};  // a name for `flags` ("W4A4"); empty for the platform as it is
+  std::string flags = {};    // more dipoorlet flags ("--w_bits 4 --a_bits 4")
+  std::string id() const { return model.name + "_" + platform + (variant.empty() ? "" : "_" + variant); }
 };
 
-inline void PrintTo(const PlatformCase& c, std::ostream* os) { *os << c.model.name << "_" << c.platform; }
+inline void PrintTo(const PlatformCase& c, std::ostream* os) { *os << c.id(); }
 
-// gtest's name of a PlatformCase: <model>_<platform>.
-inline std::string platform_case_name(const ::testing::TestParamInfo<PlatformCase>& info) {
-  return info.param.model.name + "_" + info.param.platform;
-}
+// gtest's name of a PlatformCase: <model>_<platform>[_<variant>].
+inline std::string platform_case_name(const ::testing::TestParamInfo<PlatformCase>& info) { return info.param.id(); }
 
 // What start_case() found: why the case is skipped ("" when it runs) and the model to run.
 struct CaseStart {
@@ -334,7 +335,7 @@ class AgreementTest : public ::testing::TestWithParam<PlatformCase> {
 
   void SetUp() override {
     const PlatformCase& c = GetParam();
-    work_ = parity_fs::path(DPL_BINARY_DIR) / suite_dir_ / (c.model.name + "_" + c.platform);
+    work_ = parity_fs::path(DPL_BINARY_DIR) / suite_dir_ / c.id();
     start_case(c.model, work_, example_samples_, {kDipoorlet, kInfer}, start_);
     if (!start_.skip.empty()) GTEST_SKIP() << start_.skip;
     started_ = true;

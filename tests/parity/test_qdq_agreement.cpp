@@ -4,7 +4,8 @@
 // imx: `dipoorlet -A minmax` calibrates on 2 real samples and writes quant_model.onnx;
 // `dipoorlet-infer` and tests/tools/ort_run.js (onnxruntime-node) then run it on 2 other real
 // samples (so values also fall outside the calibrated ranges and saturate), and every output
-// must reach a cosine >= 0.9999 over its samples. One gtest case per model x platform.
+// must reach a cosine >= 0.9999 over its samples. One gtest case per model x platform, and
+// (LowBit/...) per model x sub-8-bit plan.
 //
 // ONNX Runtime runs the model with its graph optimizations disabled, i.e. every
 // QuantizeLinear/DequantizeLinear and float operator as the ONNX operator definitions say,
@@ -57,6 +58,20 @@ std::vector<PlatformCase> all_cases() {
   std::vector<PlatformCase> c;
   for (const auto& m : all_parity_cases())
     for (const auto& p : kPlatforms) c.push_back({m, p});
+  return c;
+}
+
+// Sub-8-bit models (docs/quant-config.md "Sub-8-bit models"): symmetric per-channel weights
+// (trt) and asymmetric per-tensor weights with quantized outputs (snpe), W4A4 and W2A4, with
+// and without --first_last_8bit; same tolerance as at 8 bits.
+std::vector<PlatformCase> low_bit_cases() {
+  std::vector<PlatformCase> c;
+  for (const auto& m : all_parity_cases()) {
+    c.push_back({m, "trt", "W4A4", "--w_bits 4 --a_bits 4"});
+    c.push_back({m, "trt", "W2A4_fl8", "--w_bits 2 --a_bits 4 --first_last_8bit"});
+    c.push_back({m, "snpe", "W4A4_fl8", "--w_bits 4 --a_bits 4 --first_last_8bit"});
+    c.push_back({m, "snpe", "W2A4", "--w_bits 2 --a_bits 4"});
+  }
   return c;
 }
 
@@ -124,7 +139,7 @@ class QdqAgreement : public AgreementTest {
 TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
   const ParityCase& pc = GetParam().model;
   const std::string& platform = GetParam().platform;
-  const std::string tag = "[qdq-agreement] " + pc.name + " " + platform;
+  const std::string tag = "[qdq-agreement] " + pc.name + " " + platform + " " + GetParam().variant;
   const fs::path& work = work_;
   const fs::path& run_model = start_.run_model;
   const int total = kCalibSamples + kEvalSamples;
@@ -145,7 +160,7 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
   int rc = run_command(quote(kDipoorlet.string()) + " -M " + quote(run_model.string()) + " -I " +
                            quote(calib.string()) + " -N " + std::to_string(kCalibSamples) + " -O " +
                            quote(qdir.string()) + " -D " + platform + " -A minmax --threads " +
-                           std::to_string(kThreads) + shapes,
+                           std::to_string(kThreads) + shapes + " " + GetParam().flags,
                        work / "dipoorlet.log");
   ASSERT_EQ(rc, 0) << "dipoorlet failed (exit " << rc << "):\n" << read_text(work / "dipoorlet.log");
   const fs::path qmodel = qdir / "quant_model.onnx";
@@ -235,6 +250,7 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, QdqAgreement, ::testing::ValuesIn(all_cases()), platform_case_name);
+INSTANTIATE_TEST_SUITE_P(LowBit, QdqAgreement, ::testing::ValuesIn(low_bit_cases()), platform_case_name);
 
 }  // namespace
 }  // namespace dpl::test
