@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds the project into build/ and runs every test with ctest
-# (unit tests, ONNX conformance cases, parity with ONNX Runtime on the shared models), then
-# builds the test binary again with AddressSanitizer and UndefinedBehaviorSanitizer into
-# build-asan/ and runs it without the slow suites of SANITIZE_EXCLUDE (docs/fuzzing.md).
-# Exits non-zero on any failure or sanitizer report. JOBS=<n> sets the build parallelism
-# (default: all cores); SANITIZE=0 skips the sanitizer run.
+# (unit tests, ONNX conformance cases, parity with ONNX Runtime on the shared models). With
+# SANITIZE=1 it then builds the test binary again with AddressSanitizer and
+# UndefinedBehaviorSanitizer into build-asan/ and runs it without the slow suites of
+# SANITIZE_EXCLUDE (docs/fuzzing.md; off by default until its time and cleanliness are
+# measured on a CI-sized machine). Exits non-zero on any failure or sanitizer report.
+# JOBS=<n> sets the build parallelism (default: all cores).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +17,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$JOBS"
 ctest --test-dir build --output-on-failure
 
-[ "${SANITIZE:-1}" = 0 ] && exit 0
+[ "${SANITIZE:-0}" = 1 ] || exit 0
 # Every process (the tests and the tools they start) writes its sanitizer reports under
 # build-asan/sanitizer-logs/; any report fails the run, also one from a child process whose
 # non-zero exit a test expected. Options and suppressions: docs/fuzzing.md.
