@@ -77,6 +77,7 @@ class QuantizeLinearOp : public Op {
     if (fused_) {
       name_ += " + DequantizeLinear '" + node.absorbed[0].name + "'";
       dq_ = fake_quant_operands(node, 1, node.absorbed[0], static_cast<int>(node.own_inputs));
+      if (node.own_inputs <= 2) dq_.q_zp = -1;  // input 2 is the DequantizeLinear's scale then
     }
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
