@@ -25,6 +25,22 @@ struct PatternMatch {
 // Matches the nodes `live` reading slot `out` (the only output of the node being extended).
 using PatternMatcher = std::optional<PatternMatch> (*)(const PlanGraph& g, int out, const std::vector<int>& live);
 
+// Nodes a then b offered together as one follower of type `type` reading `out`, with b's
+// outputs; `absorbed` lists both (for the per-node profile).
+PatternMatch two_node_match(const PlanGraph& g, int out, const char* type, int a, int b) {
+  const PlanNode &first = g.nodes[a], &last = g.nodes[b];
+  PatternMatch m;
+  m.follower.name = last.desc.name;
+  m.follower.op_type = type;
+  m.follower.opset = last.desc.opset;
+  m.follower.inputs = {g.slots.names[out]};
+  m.follower.outputs = last.desc.outputs;
+  m.follower.absorbed = {first.desc, last.desc};
+  m.nodes = {a, b};
+  m.last = b;
+  return m;
+}
+
 // x * Sigmoid(x): a Sigmoid and a Mul reading x, the Mul also reading the Sigmoid's output
 // (and nothing else reading it).
 std::optional<PatternMatch> match_silu(const PlanGraph& g, int out, const std::vector<int>& live) {
@@ -38,16 +54,7 @@ std::optional<PatternMatch> match_silu(const PlanGraph& g, int out, const std::v
   if (mul.in_slots.size() != 2 ||
       !((mul.in_slots[0] == out && mul.in_slots[1] == s) || (mul.in_slots[1] == out && mul.in_slots[0] == s)))
     return std::nullopt;
-  PatternMatch m;
-  m.follower.name = mul.desc.name;
-  m.follower.op_type = kSwishOp;
-  m.follower.opset = mul.desc.opset;
-  m.follower.inputs = {g.slots.names[out]};
-  m.follower.outputs = mul.desc.outputs;
-  m.follower.absorbed = {sg.desc, mul.desc};
-  m.nodes = {a, b};
-  m.last = b;
-  return m;
+  return two_node_match(g, out, kSwishOp, a, b);
 }
 
 // QuantizeLinear -> DequantizeLinear: the one node reading `out` is a QuantizeLinear whose
@@ -63,21 +70,13 @@ std::optional<PatternMatch> match_quant_dequant(const PlanGraph& g, int out, con
   if (dq.desc.op_type != "DequantizeLinear" || dq.in_slots.empty() || dq.in_slots[0] != qs) return std::nullopt;
   for (size_t k = 1; k < dq.in_slots.size(); ++k)
     if (dq.in_slots[k] == qs) return std::nullopt;
-  PatternMatch m;
-  m.follower.name = q.desc.name;
-  m.follower.op_type = kQuantDequantOp;
-  m.follower.opset = q.desc.opset;
-  m.follower.inputs = {g.slots.names[out]};
-  m.follower.outputs = dq.desc.outputs;
-  m.follower.absorbed = {q.desc, dq.desc};
+  PatternMatch m = two_node_match(g, out, kQuantDequantOp, live[0], g.users[qs][0]);
   for (const PlanNode* n : {&q, &dq})
     for (size_t k = 1; k < n->in_slots.size(); ++k)
       if (n->in_slots[k] >= 0) {
         m.extra.push_back(n->in_slots[k]);
         m.follower.inputs.push_back(g.slots.names[n->in_slots[k]]);
       }
-  m.nodes = {live[0], g.users[qs][0]};
-  m.last = g.users[qs][0];
   return m;
 }
 
