@@ -66,6 +66,8 @@ model_file() {
     yolox) echo "$SHARED/models/yolox-nano/yolox_nano.onnx" ;;
     ppocr_det) echo "$SHARED/models/ppocr/ch_PP-OCRv4_det_infer.onnx" ;;
     ppocr_cls) echo "$SHARED/models/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx" ;;
+    roadseg) echo "$SHARED/models/road-segmentation-adas-0001/model_float32.onnx" ;;
+    deeplab) echo "$SHARED/models/deeplabv3-tflite-mnv2/deeplab_v3_1_default_1.onnx" ;;
     *) die "unknown model $1" ;;
   esac
 }
@@ -75,6 +77,8 @@ prep_flags() {
     yolox) echo "--bgr --resize letterbox --letterbox_align topleft --pad_value 114" ;;
     ppocr_det) echo "--image_size 640 --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375" ;;
     ppocr_cls) echo "--image_size 48,192 --mean 127.5 --std 127.5" ;;
+    roadseg) echo "--bgr" ;;
+    deeplab) echo "--mean 127.5 --std 127.5" ;;
   esac
 }
 shape_flag() {
@@ -90,6 +94,8 @@ label() {
     yolox) echo "YOLOX-Nano 416" ;;
     ppocr_det) echo "PP-OCRv4 det 640" ;;
     ppocr_cls) echo "PP-OCR cls 48x192" ;;
+    roadseg) echo "Road seg 512x896" ;;
+    deeplab) echo "DeepLabV3 257" ;;
   esac
 }
 

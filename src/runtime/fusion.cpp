@@ -19,10 +19,27 @@ struct PatternMatch {
   NodeDesc follower;       // the synthetic node offered to Op::can_absorb
   std::vector<int> nodes;  // the matched nodes: they leave the plan when absorbed
   int last = -1;           // the matched node whose outputs the absorbing node takes over
+  std::vector<int> extra;  // slots of the follower's operands, appended to the absorbing node's inputs
 };
 
 // Matches the nodes `live` reading slot `out` (the only output of the node being extended).
 using PatternMatcher = std::optional<PatternMatch> (*)(const PlanGraph& g, int out, const std::vector<int>& live);
+
+// Nodes a then b offered together as one follower of type `type` reading `out`, with b's
+// outputs; `absorbed` lists both (for the per-node profile).
+PatternMatch two_node_match(const PlanGraph& g, int out, const char* type, int a, int b) {
+  const PlanNode &first = g.nodes[a], &last = g.nodes[b];
+  PatternMatch m;
+  m.follower.name = last.desc.name;
+  m.follower.op_type = type;
+  m.follower.opset = last.desc.opset;
+  m.follower.inputs = {g.slots.names[out]};
+  m.follower.outputs = last.desc.outputs;
+  m.follower.absorbed = {first.desc, last.desc};
+  m.nodes = {a, b};
+  m.last = b;
+  return m;
+}
 
 // x * Sigmoid(x): a Sigmoid and a Mul reading x, the Mul also reading the Sigmoid's output
 // (and nothing else reading it).
@@ -37,19 +54,34 @@ std::optional<PatternMatch> match_silu(const PlanGraph& g, int out, const std::v
   if (mul.in_slots.size() != 2 ||
       !((mul.in_slots[0] == out && mul.in_slots[1] == s) || (mul.in_slots[1] == out && mul.in_slots[0] == s)))
     return std::nullopt;
-  PatternMatch m;
-  m.follower.name = mul.desc.name;
-  m.follower.op_type = kSwishOp;
-  m.follower.opset = mul.desc.opset;
-  m.follower.inputs = {g.slots.names[out]};
-  m.follower.outputs = mul.desc.outputs;
-  m.nodes = {a, b};
-  m.last = b;
+  return two_node_match(g, out, kSwishOp, a, b);
+}
+
+// QuantizeLinear -> DequantizeLinear: the one node reading `out` is a QuantizeLinear whose
+// output only a DequantizeLinear reads (once), and is not visible.
+std::optional<PatternMatch> match_quant_dequant(const PlanGraph& g, int out, const std::vector<int>& live) {
+  if (live.size() != 1) return std::nullopt;
+  const PlanNode& q = g.nodes[live[0]];
+  if (q.desc.op_type != "QuantizeLinear" || q.out_slots.size() != 1 || q.in_slots.empty() || q.in_slots[0] != out)
+    return std::nullopt;
+  const int qs = q.out_slots[0];
+  if (qs < 0 || g.slots.visible[qs] || g.users[qs].size() != 1) return std::nullopt;
+  const PlanNode& dq = g.nodes[g.users[qs][0]];
+  if (dq.desc.op_type != "DequantizeLinear" || dq.in_slots.empty() || dq.in_slots[0] != qs) return std::nullopt;
+  for (size_t k = 1; k < dq.in_slots.size(); ++k)
+    if (dq.in_slots[k] == qs) return std::nullopt;
+  PatternMatch m = two_node_match(g, out, kQuantDequantOp, live[0], g.users[qs][0]);
+  for (const PlanNode* n : {&q, &dq})
+    for (size_t k = 1; k < n->in_slots.size(); ++k)
+      if (n->in_slots[k] >= 0) {
+        m.extra.push_back(n->in_slots[k]);
+        m.follower.inputs.push_back(g.slots.names[n->in_slots[k]]);
+      }
   return m;
 }
 
 // Multi-node followers, tried in order after the single-follower case.
-constexpr PatternMatcher kPatterns[] = {match_silu};
+constexpr PatternMatcher kPatterns[] = {match_silu, match_quant_dequant};
 
 class FusionPlanner {
  public:
@@ -89,12 +121,13 @@ class FusionPlanner {
     for (int u : users_[out])
       if (!removed_[u]) live.push_back(u);
     const PlanNode* f = live.size() == 1 ? &nodes_[live[0]] : nullptr;
-    if (f && std::count(f->in_slots.begin(), f->in_slots.end(), out) == 1 && !f->out_slots.empty())
-      return absorb_follower(i, live[0]);
+    if (f && std::count(f->in_slots.begin(), f->in_slots.end(), out) == 1 && !f->out_slots.empty() &&
+        absorb_follower(i, live[0]))
+      return true;
     const PlanGraph g{nodes_, users_, slots_};
     for (PatternMatcher match : kPatterns) {
       std::optional<PatternMatch> m = match(g, out, live);
-      if (m && nr.op->can_absorb(nr.desc, m->follower, true)) {
+      if (m && nr.op->can_absorb(nr.desc, m->follower, ready(i, m->extra))) {
         absorb_pattern(i, *m);
         return true;
       }
@@ -106,21 +139,12 @@ class FusionPlanner {
   bool absorb_follower(int i, int fi) {
     PlanNode &nr = nodes_[i], &f = nodes_[fi];
     const int out = nr.out_slots[0];
-    // The follower's other operands must exist when this node runs.
-    bool ready = true;
     std::vector<int> extra;
-    for (int s : f.in_slots) {
-      if (s == out || s < 0) continue;
-      extra.push_back(s);
-      if (!slots_.consts[s].defined() && producer_[s] >= i) ready = false;
-    }
-    if (!nr.op->can_absorb(nr.desc, f.desc, ready)) return false;
+    for (int s : f.in_slots)
+      if (s != out && s >= 0) extra.push_back(s);
+    if (!nr.op->can_absorb(nr.desc, f.desc, ready(i, extra))) return false;
     nr.desc.absorbed.push_back(f.desc);
-    for (int s : extra) {
-      nr.in_slots.push_back(s);
-      nr.desc.inputs.push_back(slots_.names[s]);
-      nr.desc.const_inputs.push_back(slots_.consts[s].defined() ? &slots_.consts[s] : nullptr);
-    }
+    append_operands(i, extra);
     take_outputs(i, f);
     removed_[fi] = 1;
     return true;
@@ -128,8 +152,26 @@ class FusionPlanner {
 
   void absorb_pattern(int i, const PatternMatch& m) {
     nodes_[i].desc.absorbed.push_back(m.follower);
+    append_operands(i, m.extra);
     take_outputs(i, nodes_[m.last]);
     for (int k : m.nodes) removed_[k] = 1;
+  }
+
+  // Whether the operands `extra` of a follower exist when node i runs.
+  bool ready(int i, const std::vector<int>& extra) const {
+    for (int s : extra)
+      if (!slots_.consts[s].defined() && producer_[s] >= i) return false;
+    return true;
+  }
+
+  // The follower's other operands become inputs of node i.
+  void append_operands(int i, const std::vector<int>& extra) {
+    PlanNode& nr = nodes_[i];
+    for (int s : extra) {
+      nr.in_slots.push_back(s);
+      nr.desc.inputs.push_back(slots_.names[s]);
+      nr.desc.const_inputs.push_back(slots_.consts[s].defined() ? &slots_.consts[s] : nullptr);
+    }
   }
 
   // Node i now produces what `from` produced.

@@ -2,7 +2,8 @@
 // nodes that follow them. Walking the graph in order, each node is offered its single
 // follower (the one node reading its output, once) through its kernel's Op::can_absorb, and
 // then the multi-node patterns of a small table (SiLU = x * Sigmoid(x), offered as one
-// synthetic "dpl.Swish" follower). An absorbing node takes over its followers' extra
+// synthetic "dpl.Swish" follower; QuantizeLinear -> DequantizeLinear, offered as one
+// "dpl.QuantizeDequantize" follower). An absorbing node takes over its followers' extra
 // operands and outputs; the absorbed nodes leave the plan. The Session only executes the
 // plan it gets back, so the executor stays the same for fused and unfused runs.
 #pragma once
@@ -14,8 +15,14 @@
 
 namespace dpl {
 
-// Synthetic follower type for x * Sigmoid(x) (YOLOX's SiLU activation).
+// Synthetic follower type for x * Sigmoid(x) (YOLOX's SiLU activation); its `absorbed` holds
+// the Sigmoid and the Mul.
 inline constexpr const char* kSwishOp = "dpl.Swish";
+// Synthetic follower type for QuantizeLinear -> DequantizeLinear (a QDQ model's fake
+// quantization): its `absorbed` holds the two nodes, its inputs are the value they quantize,
+// then their operands (the Q's scale and zero point, the DQ's), which the absorbing node
+// gets appended to its inputs in that order (omitted ones skipped).
+inline constexpr const char* kQuantDequantOp = "dpl.QuantizeDequantize";
 
 // One step of a session's execution plan: a node (or a node with the followers it absorbed,
 // NodeDesc::absorbed) and the session value slots it reads and writes.

@@ -10,6 +10,7 @@
 #pragma once
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -36,6 +37,16 @@ struct GradArgs {
   std::span<Tensor> grad_inputs;            // per input: set to dL/d(input) where wanted
 };
 
+// Which library implementation ran a node's last forward(), for tests and diagnostics
+// (Session::kernel_info): the rule that no fused node runs on a slow implementation
+// (docs/perf-notes.md, "Fused kernels on fast implementations only") is checked on it.
+struct KernelInfo {
+  std::string impl;        // e.g. oneDNN's "brgconv:avx512_core"; "direct ..." for our own loops; empty: not told
+  std::string impl_alone;  // what the library picks for the same call without library_post_ops
+  std::vector<std::string> library_post_ops;   // fused inside the library call ("binary_add", "eltwise_relu")
+  std::vector<std::string> separate_post_ops;  // fused into the node but applied after that call
+};
+
 class Op {
  public:
   virtual ~Op() = default;
@@ -53,6 +64,8 @@ class Op {
     (void)self, (void)follower, (void)extra_inputs_ready;
     return false;
   }
+  // What ran the last forward() (empty before the first, or for kernels with nothing to tell).
+  virtual KernelInfo kernel_info() { return {}; }
   // Reconstruction (AdaRound/BRECQ) trains regions of the graph; an op reports whether it
   // has a backward pass so the trainer can refuse a region it cannot train.
   virtual bool has_backward() const { return false; }

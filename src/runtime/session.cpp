@@ -2,8 +2,17 @@
 // node, and the run loop that feeds, hooks and frees them.
 #include "runtime/session.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
 #include <map>
 
+#include "io/atomic_file.h"
 #include "runtime/fusion.h"
 #include "runtime/node_convert.h"
 #include "runtime/op_registry.h"
@@ -12,7 +21,54 @@
 
 namespace dpl {
 
-Session::~Session() = default;
+namespace {
+
+// CPU time of the whole process (every thread), in ms: steadier than wall time on a shared
+// machine, where other processes preempt ours.
+double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
+}
+
+}  // namespace
+
+std::string SessionOptions::default_node_times_file() {
+  const char* v = std::getenv("DPL_NODE_TIMES");
+  return v ? v : "";
+}
+
+Session::~Session() {
+  if (opts_.node_times_file.empty()) return;
+  try {
+    write_node_times();
+  } catch (const std::exception& e) {
+    spdlog::warn("could not write the per-node times: {}", e.what());
+  }
+}
+
+void Session::write_node_times() const {
+  static std::atomic<int> sessions{0};
+  const int k = ++sessions;
+  std::string text = "index\tnode\top_type\tabsorbed\tcalls\ttotal_ms\tcpu_ms\tfirst_ms\timplementation\n";
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const PlanNode& nr = nodes_[i];
+    std::string absorbed;
+    for (const auto& a : nr.desc.absorbed) {
+      // A synthetic follower (runtime/fusion.h) lists the nodes it stands for.
+      for (const auto& n : a.absorbed.empty() ? std::vector<NodeDesc>{a} : a.absorbed)
+        absorbed += (absorbed.empty() ? "" : "+") + n.name + ":" + n.op_type;
+    }
+    const KernelInfo info = nr.op->kernel_info();
+    std::string impl = info.impl;
+    for (const auto& p : info.library_post_ops) impl += " +" + p;
+    for (const auto& p : info.separate_post_ops) impl += " then " + p;
+    text += fmt::format("{}\t{}\t{}\t{}\t{}\t{:.3f}\t{:.3f}\t{:.3f}\t{}\n", i, nr.desc.name, nr.desc.op_type,
+                        absorbed.empty() ? "-" : absorbed, std::max<int64_t>(node_calls_[i] - 1, 0), node_ms_[i],
+                        node_cpu_ms_[i], node_first_ms_[i], impl.empty() ? "-" : impl);
+  }
+  write_file_atomic(k == 1 ? opts_.node_times_file : opts_.node_times_file + "." + std::to_string(k), text);
+}
 
 int Session::slot(const std::string& name) {
   auto it = slot_of_.find(name);
@@ -66,8 +122,9 @@ Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(
     for (const auto& out : nr.desc.outputs) nr.out_slots.push_back(out.empty() ? -1 : slot(out));
     nr.op = OpRegistry::instance().create(nr.desc.op_type);
   }
-  // consts_ is complete now: pointers into it stay valid. Kernels see them in can_absorb
+  // consts_ has every slot now: pointers into it stay valid. Kernels see them in can_absorb
   // (fusion needs to know which operands are constants) and in init.
+  if (opts_.fuse) fold_constant_nodes();
   for (auto& nr : nodes_)
     for (int s : nr.in_slots) nr.desc.const_inputs.push_back(s >= 0 && consts_[s].defined() ? &consts_[s] : nullptr);
   if (opts_.fuse) {
@@ -77,6 +134,10 @@ Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(
       if (slot_of_.count(k)) visible[slot_of_[k]] = 1;
     nodes_ = plan_fusion(std::move(nodes_), PlanSlots{slot_names_, consts_, visible});
   }
+  node_ms_.assign(nodes_.size(), 0.0);
+  node_first_ms_.assign(nodes_.size(), 0.0);
+  node_cpu_ms_.assign(nodes_.size(), 0.0);
+  node_calls_.assign(nodes_.size(), 0);
   for (auto& nr : nodes_) {
     try {
       nr.op->init(nr.desc);
@@ -84,6 +145,38 @@ Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(
       fail("node '{}' ({}): {}", nr.desc.name, nr.desc.op_type, e.what());
     }
   }
+}
+
+void Session::fold_constant_nodes() {
+  // What a QDQ model does to its weights: QuantizeLinear -> DequantizeLinear on an
+  // initializer, maybe a Clip before it (sub-8-bit), or DequantizeLinear on stored integers.
+  static const std::set<std::string> kFoldable = {"QuantizeLinear", "DequantizeLinear", "Clip"};
+  std::vector<PlanNode> kept;
+  for (auto& nr : nodes_) {
+    bool fold = kFoldable.count(nr.desc.op_type) && !nr.in_slots.empty() && nr.in_slots[0] >= 0;
+    for (int s : nr.in_slots) fold = fold && (s < 0 || consts_[s].defined());
+    for (int s : nr.out_slots) fold = fold && s >= 0 && !input_shapes_.count(slot_names_[s]);
+    if (!fold) {
+      kept.push_back(std::move(nr));
+      continue;
+    }
+    std::vector<const Tensor*> ins;
+    for (int s : nr.in_slots) {
+      ins.push_back(s >= 0 ? &consts_[s] : nullptr);
+      nr.desc.const_inputs.push_back(ins.back());
+    }
+    std::vector<Tensor> outs(nr.out_slots.size());
+    OpContext ctx;
+    ctx.threads = opts_.threads;
+    try {
+      nr.op->init(nr.desc);
+      nr.op->forward(ctx, ins, outs);
+    } catch (const Error& e) {
+      fail("node '{}' ({}): {}", nr.desc.name, nr.desc.op_type, e.what());
+    }
+    for (size_t k = 0; k < outs.size(); ++k) consts_[nr.out_slots[k]] = std::move(outs[k]);
+  }
+  nodes_ = std::move(kept);
 }
 
 Shape Session::input_shape(const std::string& name) const {
@@ -99,6 +192,11 @@ DType Session::input_type(const std::string& name) const {
 }
 
 const NodeDesc& Session::node(int i) const { return nodes_.at(i).desc; }
+
+KernelInfo Session::kernel_info(int i) {
+  ThreadCountScope threads(opts_.threads);  // a kernel may look its primitive up by thread count
+  return nodes_.at(i).op->kernel_info();
+}
 
 int Session::node_count() const { return static_cast<int>(nodes_.size()); }
 
@@ -189,10 +287,22 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
       ins.push_back(t);
     }
     outs.assign(nr.out_slots.size(), Tensor());
+    const bool timed = !opts_.node_times_file.empty();
+    const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const double c0 = timed ? process_cpu_ms() : 0.0;
     try {
       nr.op->forward(ctx, ins, outs);
     } catch (const Error& e) {
       fail("node '{}' ({}): {}", nr.desc.name, nr.desc.op_type, e.what());
+    }
+    if (timed) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (node_calls_[i]++ == 0) {
+        node_first_ms_[i] += ms;
+      } else {
+        node_ms_[i] += ms;
+        node_cpu_ms_[i] += process_cpu_ms() - c0;
+      }
     }
     for (size_t k = 0; k < nr.out_slots.size(); ++k) {
       int s = nr.out_slots[k];

@@ -51,10 +51,20 @@ struct SessionOptions {
   int threads = 1;
   bool keep_all = false;         // never free intermediates
   std::set<std::string> keep;    // tensors to keep (and return on request) in any case
-  // Let kernels absorb the nodes that follow them (Conv+BN+ReLU, Conv+Add, SiLU...).
-  // For plain inference only: absorbed nodes' outputs are never computed on their own, so
-  // hooks do not see them, and node indices (run_range) refer to the fused plan.
+  // Let kernels absorb the nodes that follow them (Conv+BN+ReLU, Conv+Add, SiLU, a QDQ
+  // model's QuantizeLinear -> DequantizeLinear...) and compute the quantization of constant
+  // weights once, at creation. For plain inference only: absorbed and folded nodes' outputs
+  // are never computed on their own, so hooks do not see them, and node indices (run_range)
+  // refer to the fused plan.
   bool fuse = false;
+  // Per-node timing (docs/perf-notes.md, "Per-node profile"): when not empty, every node's
+  // forward() is timed and, when the session ends, one tab-separated line per plan node
+  // (index, name, op type, absorbed nodes, calls after the first, their total wall ms and
+  // process CPU ms, the first call's wall ms (kernel set-up included), implementation) is
+  // written to this file. Defaults to the environment variable DPL_NODE_TIMES; a second session of the
+  // same process writes to "<file>.2", and so on.
+  std::string node_times_file = default_node_times_file();
+  static std::string default_node_times_file();
 };
 
 class Session {
@@ -92,6 +102,8 @@ class Session {
   DType input_type(const std::string& name) const;
   int node_count() const;
   const NodeDesc& node(int i) const;
+  // What ran plan node i's last forward() (Op::kernel_info).
+  KernelInfo kernel_info(int i);
 
  private:
   int slot(const std::string& name);
@@ -101,6 +113,9 @@ class Session {
                           Tape* tape);
   void plan_tape(int first, int last, const std::vector<std::string>& fetch, const std::set<std::string>& trainable,
                  const TensorMap& feeds, Tape& tape) const;
+  void write_node_times() const;
+  // Fused sessions: computes the weight quantization nodes that read constants only, once.
+  void fold_constant_nodes();
 
   SessionOptions opts_;
   TensorHook hook_;
@@ -112,6 +127,8 @@ class Session {
   std::vector<Tensor> consts_;      // per slot: initializer value, or undefined
   std::vector<PlanNode> nodes_;
   int64_t declared_batch_ = 0;
+  std::vector<double> node_ms_, node_cpu_ms_, node_first_ms_;  // per plan node, with node_times_file
+  std::vector<int64_t> node_calls_;
 };
 
 }  // namespace dpl

@@ -7,8 +7,8 @@
 
 namespace dpl {
 
-int command_main(int (*run)(int, char**), int argc, char** argv, bool passive_omp) {
-  if (passive_omp) ensure_passive_omp_wait(argv);
+int command_main(int (*run)(int, char**), int argc, char** argv, bool choose_omp) {
+  if (choose_omp) choose_omp_wait_policy(argv);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

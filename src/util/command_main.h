@@ -5,8 +5,8 @@
 
 namespace dpl {
 
-// passive_omp: re-exec with OMP_WAIT_POLICY=passive first unless the user chose a policy
-// (util/omp_env.h), for the commands that run models.
-int command_main(int (*run)(int, char**), int argc, char** argv, bool passive_omp = false);
+// choose_omp: re-exec with the OpenMP wait policy the load allows first, unless the user
+// chose a policy (util/omp_env.h), for the commands that run models.
+int command_main(int (*run)(int, char**), int argc, char** argv, bool choose_omp = false);
 
 }  // namespace dpl

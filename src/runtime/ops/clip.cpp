@@ -2,26 +2,45 @@
 // before that they are the float attributes min and max. A missing bound does not clip
 // (infinite for floats, the type's range for integers). When lo > hi every value becomes hi,
 // as ONNX specifies; NaN passes through.
+//
+// In fused sessions a Clip absorbs a following QuantizeLinear -> DequantizeLinear pair (the
+// sub-8-bit fake quantization of a QDQ model) and runs all three as one pass
+// (runtime/ops/fake_quant.h).
 #include <limits>
 
+#include "runtime/fusion.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/grad_kernels.h"
 #include "runtime/ops/grad_util.h"
+#include "runtime/ops/fake_quant.h"
 
 namespace dpl {
 namespace {
 
 class ClipOp : public Op {
  public:
+  bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool extra_ready) const override {
+    return self.absorbed.empty() && extra_ready && f.op_type == kQuantDequantOp && f.absorbed.size() == 2 &&
+           fake_quant_pair(f.absorbed[0], f.absorbed[1]);
+  }
+
   void init(const NodeDesc& node) override {
     attr_form_ = node.opset < 11 || node.attrs.has("min") || node.attrs.has("max");
     if (attr_form_) {
       if (node.attrs.has("min")) attr_min_ = node.attrs.get_float("min", 0.f), has_min_ = true;
       if (node.attrs.has("max")) attr_max_ = node.attrs.get_float("max", 0.f), has_max_ = true;
     }
+    own_inputs_ = node.absorbed.empty() ? node.inputs.size() : node.own_inputs;
+    fused_ = !node.absorbed.empty();
+    if (fused_) {
+      const NodeDesc &q = node.absorbed[0].absorbed[0], &dq = node.absorbed[0].absorbed[1];
+      name_ = "Clip '" + node.name + "' + QuantizeLinear '" + q.name + "' + DequantizeLinear '" + dq.name + "'";
+      const int first = static_cast<int>(own_inputs_);
+      fq_ = fake_quant_operands(q, first, dq, first + 1 + (q.has_input(2) ? 1 : 0));
+    }
   }
 
-  bool has_backward() const override { return true; }  // grad_kernels.h
+  bool has_backward() const override { return !fused_; }  // grad_kernels.h; a fused Clip->Q->DQ does not train
   void backward(OpContext&, const GradArgs& args) override {
     const Tensor& x = grad::float_input(args, 0, "Clip");
     float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
@@ -35,7 +54,9 @@ class ClipOp : public Op {
     grad::clip(args, lo, hi);
   }
 
-  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in_all, std::vector<Tensor>& out) override {
+    const std::vector<const Tensor*> in(in_all.begin(), in_all.begin() + static_cast<long>(own_inputs_));
+    if (fused_) return forward_fused(ctx, in, in_all, out);
     if (ew::forward_f16_as_f32(*this, ctx, in, out)) return;
     const Tensor& x = ew::required_input(in, 0);
     dispatch_dtype(x.dtype(), [&](auto tag) {
@@ -69,6 +90,31 @@ class ClipOp : public Op {
   }
 
  private:
+  // Clip -> QuantizeLinear -> DequantizeLinear: float in one pass; other types clip first.
+  void forward_fused(OpContext& ctx, const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& in_all,
+                     std::vector<Tensor>& out) {
+    const Tensor& x = ew::required_input(in, 0);
+    FakeQuantArgs a = fq_.args(in_all);
+    Tensor y;
+    if (x.dtype() == DType::F32) {
+      if (attr_form_) {
+        if (has_min_) a.clip_lo = attr_min_;
+        if (has_max_) a.clip_hi = attr_max_;
+      } else {
+        bound<float>(in, 1, "min", x, a.clip_lo);
+        bound<float>(in, 2, "max", x, a.clip_hi);
+      }
+      fake_quantize(name_, x, a, y);
+    } else {
+      std::vector<Tensor> clipped(1);
+      fused_ = false;
+      forward(ctx, in, clipped);
+      fused_ = true;
+      fake_quantize(name_, clipped[0], a, y);
+    }
+    out[0] = std::move(y);
+  }
+
   template <typename T>
   static void bound(const std::vector<const Tensor*>& in, size_t i, const char* name, const Tensor& x, T& v) {
     if (i >= in.size() || in[i] == nullptr || !in[i]->defined()) return;
@@ -81,6 +127,10 @@ class ClipOp : public Op {
 
   bool attr_form_ = false, has_min_ = false, has_max_ = false;
   float attr_min_ = 0.f, attr_max_ = 0.f;
+  size_t own_inputs_ = 0;
+  bool fused_ = false;
+  FakeQuantOperands fq_;
+  std::string name_;
 };
 
 }  // namespace

@@ -169,6 +169,8 @@ class ConvOp : public Op {
     out[0] = kernel_.run(*in[0], w, bias, binary_);
   }
 
+  KernelInfo kernel_info() override { return kernel_.last_kernel_info(); }
+
  private:
   // W'[m] = W[m] * s[m], b'[m] = (b[m] - mean[m]) * s[m] + beta[m], s = gamma / sqrt(var + eps)
   // (runtime/bn_affine.h), in float: fused results stay what they have always been.

@@ -23,11 +23,20 @@ Tensor ConvKernel::run(const Tensor& x, const Tensor& w, const Tensor* b, const 
               shape_str(wt.shape()));
     return Tensor(p_.dst_type, g.y_shape);
   }
+  last_x_ = x.shape();
+  last_w_ = wt.shape();
   if (p_.src_type == DType::F32 && x.rank() == 4 && wt.rank() == 4 && (p_.group > 1 || p_.transposed)) {
     ConvGeometry g = conv_geometry(p_, x.shape(), wt.shape());
-    if (direct_depthwise(p_, g)) return run_depthwise(g, x, wt, b, binary_args);
-    if (gemm_deconv(p_, g)) return run_deconv_gemm(g, x, wt, b, binary_args);
+    if (direct_depthwise(p_, g)) {
+      last_path_ = Path::Depthwise;
+      return run_depthwise(g, x, wt, b, binary_args);
+    }
+    if (gemm_deconv(p_, g)) {
+      last_path_ = Path::DeconvGemm;
+      return run_deconv_gemm(g, x, wt, b, binary_args);
+    }
   }
+  last_path_ = Path::OneDnn;
   return run_onednn(x, wt, b, binary_args, src_zp);
 }
 

@@ -19,6 +19,7 @@
 
 #include "core/tensor.h"
 #include "runtime/dnnl_util.h"
+#include "runtime/op.h"
 #include "runtime/ops/conv_geometry.h"
 #include "runtime/ops/matmul_kernel.h"
 #include "runtime/ops/post_ops.h"
@@ -51,6 +52,10 @@ class ConvKernel {
     size_t onednn_post_ops = 0;
   };
   PrimitiveInfo primitive_info(const Shape& x, const Shape& w);
+  // What ran the last run() (Op::kernel_info): the oneDNN primitive with the post-ops it
+  // applies and those run after it, and the implementation oneDNN picks for the same
+  // convolution without post-ops; or the direct path's name.
+  KernelInfo last_kernel_info();
 
  private:
   // The bias to use: the constant one, `b`, or nullptr without bias.
@@ -70,6 +75,10 @@ class ConvKernel {
                        const std::vector<const Tensor*>& binary_args);
   Tensor run_deconv_gemm(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor* b,
                          const std::vector<const Tensor*>& binary_args);
+
+  enum class Path { None, OneDnn, Depthwise, DeconvGemm };
+  Path last_path_ = Path::None;
+  Shape last_x_, last_w_;
 
   ConvParams p_;
   Tensor const_w_, const_b_;

@@ -18,6 +18,7 @@ struct ConvKernel::Entry {
   ConvGeometry g;
   memory::desc user_src_md, user_dst_md, user_wei_md, bias_md;  // plain (ONNX) layouts
   memory::desc src_md, dst_md, wei_md;                           // the primitive's layouts
+  memory::desc src_req, dst_req;                                 // the layouts asked for (or any)
   dnnl::primitive prim;
   std::vector<memory::desc> binary_mds;
   std::vector<int> binary_po_index;  // position of each binary post-op in oneDNN's list
@@ -51,9 +52,9 @@ bool prefer_plain(const ConvParams& p, const ConvGeometry& g) {
 }
 
 // Whether an implementation (by oneDNN's name, e.g. "jit:avx512_core", "brgconv_1x1:...",
-// "x64:gemm:jit", "ref:any") applies binary post-ops at the speed of the convolution
-// itself: the direct JIT kernels do; the GEMM-based and reference convolutions do not.
-bool binary_post_ops_fast(const std::string& impl) {
+// "x64:gemm:jit", "ref:any") applies post-ops at the speed of the convolution itself: the
+// direct JIT kernels do; the GEMM-based and reference convolutions do not.
+bool post_ops_fast(const std::string& impl) {
   return impl.find("gemm") == std::string::npos && impl.find("ref") == std::string::npos;
 }
 
@@ -209,8 +210,9 @@ std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, cons
   if (p_.has_bias) e->bias_md = dnn::plain_desc(Dims{g.M}, memory::data_type::f32);
 
   const bool plain = prefer_plain(p_, g);
-  const memory::desc src_req = plain ? e->user_src_md : memory::desc(src_dims, sdt, memory::format_tag::any);
-  const memory::desc dst_req = plain ? e->user_dst_md : memory::desc(dst_dims, ddt, memory::format_tag::any);
+  e->src_req = plain ? e->user_src_md : memory::desc(src_dims, sdt, memory::format_tag::any);
+  e->dst_req = plain ? e->user_dst_md : memory::desc(dst_dims, ddt, memory::format_tag::any);
+  const memory::desc &src_req = e->src_req, &dst_req = e->dst_req;
 
   auto build = [&](size_t post_count) {
     dnnl::primitive_attr attr;
@@ -224,14 +226,11 @@ std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, cons
     }
   };
   build(p_.post_ops.size());
-  // A fused residual Add is only fast in oneDNN's direct JIT kernels: its GEMM-based and
-  // reference convolutions apply a binary post-op element by element (docs/perf-notes.md,
-  // "Binary post-ops"). There, everything from the first Add on runs after the primitive.
-  if (!e->binary_po_index.empty() && !binary_post_ops_fast(e->impl)) {
-    size_t first_add = 0;
-    while (p_.post_ops[first_add].kind != PostOp::Kind::BinaryAdd) ++first_add;
-    build(first_add);
-  }
+  // Post-ops are only fast in oneDNN's direct JIT kernels: its GEMM-based and reference
+  // convolutions apply a binary post-op element by element, and an element-wise one in a
+  // slower pass than ours (docs/perf-notes.md, "Binary post-ops", "Post-ops on gemm:jit").
+  // There, all of them run after the primitive.
+  if (!p_.post_ops.empty() && !post_ops_fast(e->impl)) build(0);
   e->reorder_src = e->src_md != e->user_src_md;
   e->reorder_dst = e->dst_md != e->user_dst_md;
   if (e->reorder_src) e->src_r = dnnl::reorder(dnnl::reorder::primitive_desc(dnn::engine(), e->user_src_md,
@@ -347,7 +346,11 @@ Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
   if (e.onednn_post_ops < p_.post_ops.size()) {
     const std::vector<PostOp> tail(p_.post_ops.begin() + static_cast<long>(e.onednn_post_ops), p_.post_ops.end());
     float* yd = y.data<float>();
-    parallel_for(y.numel(), [&](int64_t b0, int64_t b1) { post_ops_row(tail, yd + b0, b1 - b0, b0, tail_bin); });
+    // All the post-ops on one cache-sized block before the next: one pass over memory.
+    constexpr int64_t kBlock = 4096;
+    parallel_for(y.numel(), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; b += kBlock) post_ops_row(tail, yd + b, std::min(kBlock, b1 - b), b, tail_bin);
+    });
   }
   return y;
 }
@@ -355,6 +358,32 @@ Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
 ConvKernel::PrimitiveInfo ConvKernel::primitive_info(const Shape& x, const Shape& w) {
   const Entry& e = entry_for(x, w);
   return {e.impl, e.onednn_post_ops};
+}
+
+KernelInfo ConvKernel::last_kernel_info() {
+  KernelInfo k;
+  if (last_path_ == Path::None) return k;
+  size_t in_library = 0;
+  if (last_path_ == Path::Depthwise) {
+    k.impl = k.impl_alone = "direct depthwise";
+  } else if (last_path_ == Path::DeconvGemm) {
+    k.impl = k.impl_alone = "direct gemm+col2im";
+  } else {
+    const Entry& e = entry_for(last_x_, last_w_);
+    k.impl = k.impl_alone = e.impl;
+    in_library = e.onednn_post_ops;
+    if (in_library > 0) {
+      // The same convolution and requested layouts without post-ops.
+      Entry alone = e;
+      dnnl::primitive_attr attr;
+      if (p_.src_zero_point) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+      create_primitive(p_, e.src_req, e.dst_req, attr, alone);
+      k.impl_alone = alone.impl;
+    }
+  }
+  for (size_t i = 0; i < p_.post_ops.size(); ++i)
+    (i < in_library ? k.library_post_ops : k.separate_post_ops).push_back(post_op_name(p_.post_ops[i].kind));
+  return k;
 }
 
 // Places the primitive's output prim_y at g.out_offset inside y; everything else is the

@@ -31,6 +31,8 @@ class ConvTransposeOp : public Op {
     out[0] = kernel_.run(*in[0], *in[1], in.size() > 2 ? in[2] : nullptr);
   }
 
+  KernelInfo kernel_info() override { return kernel_.last_kernel_info(); }
+
  private:
   ConvKernel kernel_;
   ConvGrad grad_;

@@ -26,6 +26,21 @@ float eltwise(const PostOp& op, float v) {
 
 }  // namespace
 
+const char* post_op_name(PostOp::Kind k) {
+  switch (k) {
+    case PostOp::Kind::Relu: return "eltwise_relu";
+    case PostOp::Kind::LeakyRelu: return "eltwise_relu(leaky)";
+    case PostOp::Kind::Clip: return "eltwise_clip";
+    case PostOp::Kind::Sigmoid: return "eltwise_logistic";
+    case PostOp::Kind::Swish: return "eltwise_swish";
+    case PostOp::Kind::HardSigmoid: return "eltwise_linear+eltwise_clip";
+    case PostOp::Kind::HardSwish: return "eltwise_hardswish";
+    case PostOp::Kind::Tanh: return "eltwise_tanh";
+    case PostOp::Kind::BinaryAdd: return "binary_add";
+  }
+  return "?";
+}
+
 DirectOperands collect_operands(const ConvParams& p, const ConvGeometry& g, const Tensor* bias,
                                 const std::vector<const Tensor*>& binary_args) {
   DirectOperands r;

@@ -29,6 +29,9 @@ struct PostOp {
   float alpha = 0.f, beta = 0.f;
 };
 
+// The post-op's name as oneDNN's verbose output spells it ("eltwise_relu", "binary_add").
+const char* post_op_name(PostOp::Kind k);
+
 // The float operands a direct (non-oneDNN) conv path reads besides x and w.
 struct DirectOperands {
   const float* bias = nullptr;       // [M], or null without bias

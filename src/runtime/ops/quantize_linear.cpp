@@ -5,47 +5,20 @@
 //                     the zero point's type; uint8 when it is omitted)
 //   DequantizeLinear: y = (x - zero_point) * scale   (int8, uint8 or int32 input)
 //
+// In fused sessions a QuantizeLinear absorbs the DequantizeLinear that reads its output
+// (the fake quantization of a QDQ model) and runs both as one pass (ops/fake_quant.h).
+//
 // The division is a float division and rounding uses the default round-to-nearest-even
 // mode, as ONNX's reference and ONNX Runtime do, so results are bit-exact with them.
 #include <cmath>
 #include <limits>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/fake_quant.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
 namespace {
-
-// Layout of a per-axis operation: outer x channels x inner.
-struct AxisSplit {
-  int64_t outer = 1, channels = 1, inner = 1;
-  bool per_axis = false;
-};
-
-AxisSplit split_axis(const std::string& op, const Tensor& x, const Tensor& scale, const Tensor* zp, int64_t axis) {
-  AxisSplit s;
-  s.inner = x.numel();
-  DPL_CHECK(scale.dtype() == DType::F32, "{}: scale must be float32, got {}", op, dtype_name(scale.dtype()));
-  if (zp) {
-    DPL_CHECK(zp->shape() == scale.shape() || (zp->numel() == 1 && scale.numel() == 1),
-              "{}: zero point shape {} differs from scale shape {}", op, shape_str(zp->shape()),
-              shape_str(scale.shape()));
-  }
-  if (scale.numel() == 1 && scale.rank() <= 1) return s;  // per tensor
-  DPL_CHECK(scale.rank() == 1, "{}: scale must be a scalar or 1-D, got shape {}", op, shape_str(scale.shape()));
-  const int64_t r = x.rank();
-  if (axis < 0) axis += r;
-  DPL_CHECK(axis >= 0 && axis < r, "{}: axis {} out of range for input of rank {}", op, axis, r);
-  DPL_CHECK(scale.numel() == x.dim(static_cast<int>(axis)), "{}: scale has {} values but input {} has {} along axis {}",
-            op, scale.numel(), shape_str(x.shape()), x.dim(static_cast<int>(axis)), axis);
-  s.per_axis = true;
-  s.outer = 1;
-  for (int64_t d = 0; d < axis; ++d) s.outer *= x.dim(static_cast<int>(d));
-  s.channels = x.dim(static_cast<int>(axis));
-  s.inner = 1;
-  for (int64_t d = axis + 1; d < r; ++d) s.inner *= x.dim(static_cast<int>(d));
-  return s;
-}
 
 // Calls f(xb, yb, scale, zero_point) for every block of s.inner elements, in parallel: xb
 // and yb the block in x (element type X) and y (Y); scale and zero point (Z, 0 when absent)
@@ -92,15 +65,30 @@ void quantize(const Tensor& x, const Tensor& scale, const Tensor* zp, Tensor& y,
 
 class QuantizeLinearOp : public Op {
  public:
+  bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool extra_ready) const override {
+    return self.absorbed.empty() && extra_ready && fake_quant_pair(self, f);
+  }
   void init(const NodeDesc& node) override {
     name_ = "QuantizeLinear '" + node.name + "'";
     axis_ = node.attrs.get_int("axis", 1);
     if (node.attrs.has("saturate"))
       DPL_CHECK(node.attrs.get_int("saturate", 1) == 1, "{}: saturate=0 applies to float8 only", name_);
+    fused_ = !node.absorbed.empty();
+    if (fused_) {
+      name_ += " + DequantizeLinear '" + node.absorbed[0].name + "'";
+      dq_ = fake_quant_operands(node, 1, node.absorbed[0], static_cast<int>(node.own_inputs));
+      if (node.own_inputs <= 2) dq_.q_zp = -1;  // input 2 is the DequantizeLinear's scale then
+    }
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
     const Tensor& scale = *in[1];
+    if (fused_) {
+      Tensor y;
+      fake_quantize(name_, x, dq_.args(in), y);
+      out[0] = std::move(y);
+      return;
+    }
     const Tensor* zp = in.size() > 2 ? in[2] : nullptr;
     const DType qt = zp ? zp->dtype() : DType::U8;
     DPL_CHECK(qt == DType::U8 || qt == DType::I8, "{}: output type {} not supported (int8 and uint8 are)", name_,
@@ -120,6 +108,8 @@ class QuantizeLinearOp : public Op {
  private:
   std::string name_;
   int64_t axis_ = 1;
+  bool fused_ = false;
+  FakeQuantOperands dq_;
 };
 
 template <typename Q>

@@ -1,0 +1,64 @@
+// Fake quantization in one pass: [Clip ->] QuantizeLinear -> DequantizeLinear, the pattern a
+// QDQ model puts on every quantized activation, run as
+//
+//   y = (saturate(round_half_even(clip(x) / qs) + qz) - dz) * ds
+//
+// bit for bit what Clip, QuantizeLinear and DequantizeLinear (quantize_linear.cpp) give in
+// three passes: a float division, round-to-nearest-even, clamping to the zero point type's
+// range with NaN at its low end, the clip as ClipOp does it (NaN passes). Per tensor or per
+// channel (each of the two ops along its `axis`). Used by the fused sessions (QuantizeLinear
+// absorbing its DequantizeLinear, Clip absorbing both: runtime/fusion.h) and by
+// "dpl.FakeQuantize" (profiling). Also here: the per-axis layout both ops share.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "core/tensor.h"
+#include "runtime/node_desc.h"
+
+namespace dpl {
+
+// Layout of a per-axis operation: outer x channels x inner.
+struct AxisSplit {
+  int64_t outer = 1, channels = 1, inner = 1;
+  bool per_axis = false;
+};
+
+// The split of x for a scale (and zero point) of `op` along `axis` (scalar scale: per tensor);
+// errors name `op`.
+AxisSplit split_axis(const std::string& op, const Tensor& x, const Tensor& scale, const Tensor* zp, int64_t axis);
+
+// The operands of one fake quantization. Scales are float32, zero points int8 or uint8 (an
+// omitted quantize zero point means uint8 0, as QuantizeLinear says).
+struct FakeQuantArgs {
+  const Tensor* q_scale = nullptr;
+  const Tensor* q_zp = nullptr;  // may be null
+  const Tensor* dq_scale = nullptr;
+  const Tensor* dq_zp = nullptr;  // may be null
+  int64_t q_axis = 1, dq_axis = 1;
+  // Clip bounds applied first (infinite: no clip).
+  float clip_lo = -std::numeric_limits<float>::infinity();
+  float clip_hi = std::numeric_limits<float>::infinity();
+};
+
+// Where a fused node finds the QuantizeLinear's and DequantizeLinear's operands among the
+// inputs forward() gets (indices; -1: omitted), and the two axes.
+struct FakeQuantOperands {
+  int q_scale = -1, q_zp = -1, dq_scale = -1, dq_zp = -1;
+  int64_t q_axis = 1, dq_axis = 1;
+  FakeQuantArgs args(const std::vector<const Tensor*>& in) const;
+};
+
+// Whether `dq` (a DequantizeLinear reading the QuantizeLinear `q`'s output) can run fused
+// with it: no attributes beyond `axis` (and saturate=1), and per-channel axes that agree
+// (equal, or one side per tensor by a constant scalar scale).
+bool fake_quant_pair(const NodeDesc& q, const NodeDesc& dq);
+// The operands of q (its scale at input q_first, then its zero point when present) and of dq
+// (from input dq_first) as the fusion planner appended them.
+FakeQuantOperands fake_quant_operands(const NodeDesc& q, int q_first, const NodeDesc& dq, int dq_first);
+
+// y for float32 x (y may be x itself: in place). `op` names the node in errors.
+void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& a, Tensor& y);
+
+}  // namespace dpl
