@@ -251,6 +251,13 @@ bool OnnxGraph::is_network_output(const std::string& tensor) const {
   return false;
 }
 
+bool OnnxGraph::is_topological() const {
+  for (int i = 0; i < node_count(); ++i)
+    for (const auto& in : node(i).input())
+      if (!in.empty() && producer(in) >= i) return false;
+  return true;
+}
+
 int OnnxGraph::producer(const std::string& tensor) const {
   auto it = producer_.find(tensor);
   return it == producer_.end() ? -1 : it->second;

@@ -39,6 +39,9 @@ class OnnxGraph {
   // Throws on a cycle or on a tensor nothing produces. Expects current maps (update_maps
   // after edits through graph()) and keeps them so.
   void topologize();
+  // Whether every node comes after the producers of its inputs (what topologize() makes), from
+  // the current maps, without copying anything.
+  bool is_topological() const;
 
   // Graph inputs that are not initializers / graph outputs.
   std::vector<std::string> network_inputs() const;

@@ -211,6 +211,9 @@ TensorPrecisions resolve_precision(const PrecisionPlan* plan, const Platform& pl
 }
 
 TensorPrecisions resolve_precision(const OnnxGraph& fp, const Platform& platform, const QdqOptions& opts) {
+  // first_and_last() walks the nodes in topological order. A prepared graph is already in it;
+  // only another one is copied (weights included) to be sorted.
+  if (fp.is_topological()) return resolve_precision(opts.precision.get(), platform, fp, qdq_sites(fp, platform, opts).sites);
   OnnxGraph g = fp.copy();
   g.topologize();
   return resolve_precision(opts.precision.get(), platform, g, qdq_sites(g, platform, opts).sites);

@@ -21,14 +21,6 @@ namespace fs = std::filesystem;
 namespace dpl::test {
 namespace {
 
-// A whole file (read_text keeps only the end of a long one).
-std::string whole(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 class PrecisionCli : public CliTest {
  protected:
   PrecisionCli() : CliTest("precision_cli", 4, "-A minmax --threads 1", 120) {}
@@ -42,7 +34,7 @@ class PrecisionCli : public CliTest {
   // The run failed with exit code `rc`, its console's only "error:" line holds every needle,
   // and the output folder was never made.
   void expect_refused(const std::string& out, int rc, int want_rc, const std::vector<std::string>& needles) {
-    const std::string console = whole(work_ / (out + ".log"));
+    const std::string console = read_whole_text(work_ / (out + ".log"));
     EXPECT_EQ(rc, want_rc) << console;
     std::vector<std::string> errors;
     std::istringstream in(console);
@@ -77,7 +69,7 @@ TEST_F(PrecisionCli, BadConfigFilesAreOneLineAndWriteNothing) {
 TEST_F(PrecisionCli, BitsOutsideTwoToEightOnTheCommandLine) {
   // The parser's own check: its exit code for a value out of range, the flag named.
   const int rc = run_example("out", "-D trt --w_bits 9");
-  const std::string console = whole(work_ / "out.log");
+  const std::string console = read_whole_text(work_ / "out.log");
   EXPECT_EQ(rc, 105) << console;
   EXPECT_NE(console.find("--w_bits"), std::string::npos) << console;
   EXPECT_FALSE(fs::exists(work_ / "out"));
@@ -89,7 +81,7 @@ TEST_F(PrecisionCli, SubEightBitPlanRefusesTrtCacheAndQop) {
   rc = run_example("qop", "-D trt --a_bits 4 --quant_format QOP");
   expect_refused("qop", rc, 1, {"--quant_format QOP", "below 8 bits", "(4 bits)"});
   // At 8 bits, or with the first/last layers alone narrowed back, the same outputs are fine.
-  ASSERT_EQ(run_example("ok", "-D trt --w_bits 8 --deploy_extra trt_cache"), 0) << whole(work_ / "ok.log");
+  ASSERT_EQ(run_example("ok", "-D trt --w_bits 8 --deploy_extra trt_cache"), 0) << read_whole_text(work_ / "ok.log");
 }
 
 TEST_F(PrecisionCli, NanWeightNamesTheInitializer) {
@@ -119,7 +111,7 @@ TEST_F(PrecisionCli, W4A4RunLogsThePlanAndKeepsCodesOnTheGrid) {
       "cfg.yaml");
   const int rc = run_example("out", "-D snpe --w_bits 4 --a_bits 4 --first_last_8bit --quant_config " +
                                         quote(cfg.string()));
-  const std::string console = whole(work_ / "out.log");
+  const std::string console = read_whole_text(work_ / "out.log");
   ASSERT_EQ(rc, 0) << console;
   EXPECT_NE(console.find("precision plan: weights: 8 bits x 2, 4 bits x "), std::string::npos) << console;
   EXPECT_NE(console.find("6 bits x"), std::string::npos) << "block2's inputs: " << console;
@@ -133,9 +125,9 @@ TEST_F(PrecisionCli, W4A4RunLogsThePlanAndKeepsCodesOnTheGrid) {
   for (const auto& n : q.graph().node()) clips += n.op_type() == "Clip";
   EXPECT_GT(clips, 0) << "4-bit activations are saturated to their grid by a Clip";
   EXPECT_FALSE(q.has_node("input_Clip")) << "the first layer's input stays at 8 bits";
-  const auto act = nlohmann::json::parse(whole(out / "act_clip_val.json"));
+  const auto act = nlohmann::json::parse(read_whole_text(out / "act_clip_val.json"));
   EXPECT_EQ(act["input"], nlohmann::json::array({-2.0, 2.0}));
-  const auto snpe = nlohmann::json::parse(whole(out / "snpe_encodings.json"));
+  const auto snpe = nlohmann::json::parse(read_whole_text(out / "snpe_encodings.json"));
   EXPECT_EQ(snpe["activation_encodings"]["input"][0]["bitwidth"], 8);
   EXPECT_EQ(snpe["activation_encodings"]["features"][0]["bitwidth"], 8) << "fc's input: Gemm at 8 and last layer";
   int four = 0;

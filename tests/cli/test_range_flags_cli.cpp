@@ -23,10 +23,7 @@ class CaliRangeFlagsCli : public CliTest {
     std::ifstream f(work_ / out / file);
     return nlohmann::json::parse(f);
   }
-  std::string text(const std::string& file) const {
-    std::ifstream f(work_ / file);
-    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-  }
+  std::string text(const std::string& file) const { return read_whole_text(work_ / file); }
 };
 
 TEST_F(CaliRangeFlagsCli, EveryMethodRunsInsideTheMinMaxRanges) {

@@ -3,6 +3,9 @@
 // is a clean error instead of a wrapped count and a buffer too small for its shape.
 #include <gtest/gtest.h>
 
+#include <limits>
+
+#include "core/memory_budget.h"
 #include "core/tensor.h"
 #include "util/error.h"
 
@@ -31,6 +34,16 @@ TEST(Tensor, ByteCountBeyondAddressableMemoryIsRefused) {
     const std::string what = e.what();
     EXPECT_NE(what.find("[2305843009213693952]"), std::string::npos) << what;
     EXPECT_NE(what.find("2^64 bytes"), std::string::npos) << what;
+  }
+  // With no budget, the byte count itself is refused (it would not fit size_t).
+  set_tensor_budget_bytes(std::numeric_limits<size_t>::max());
+  try {
+    Tensor t(DType::F64, {int64_t{1} << 61});
+    set_tensor_budget_bytes(0);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    set_tensor_budget_bytes(0);
+    EXPECT_NE(std::string(e.what()).find("more bytes than memory can address"), std::string::npos) << e.what();
   }
 }
 

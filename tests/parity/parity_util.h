@@ -167,12 +167,17 @@ inline int run_command(const std::string& cmd, const parity_fs::path& log, int t
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
-// A file's text (the last 4000 characters of a long one).
-inline std::string read_text(const parity_fs::path& p) {
+// A file's whole text ("" when it cannot be read).
+inline std::string read_whole_text(const parity_fs::path& p) {
   std::ifstream f(p);
   std::stringstream ss;
   ss << f.rdbuf();
-  std::string s = ss.str();
+  return ss.str();
+}
+
+// A file's text for a failure message (the last 4000 characters of a long one).
+inline std::string read_text(const parity_fs::path& p) {
+  std::string s = read_whole_text(p);
   return s.size() > 4000 ? "..." + s.substr(s.size() - 4000) : s;
 }
 

@@ -112,8 +112,7 @@ class HardStops : public CliTest {
         } else if (ext == ".yaml") {
           EXPECT_TRUE(YAML::LoadFile(p.string()).IsDefined()) << when << ": " << rel;
         } else if (ext == ".html") {
-          std::ifstream f(p);
-          std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+          const std::string text = read_whole_text(p);
           EXPECT_NE(text.find("</html>"), std::string::npos) << when << ": " << rel << " is cut short";
         }
       } catch (const std::exception& e) {

@@ -32,8 +32,7 @@ class TransformCli : public CliTest {
     std::string cmd = quote(kDipoorlet.string()) + " -A minmax --threads 2 -O " + quote((work_ / out).string());
     for (const auto& a : args) cmd += " " + quote(a);
     const int rc = run_command(cmd, work_ / (out + ".log"), 300);
-    std::ifstream f(work_ / (out + ".log"));
-    log_.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    log_ = read_whole_text(work_ / (out + ".log"));
     return rc;
   }
 
