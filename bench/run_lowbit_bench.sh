@@ -37,7 +37,8 @@ require_node
 fresh_dir "$WORK"
 # The bit-width flags come with the precision plan; without them only W8A8 runs.
 LOWBIT=0
-"$BUILD/dipoorlet" --help 2>&1 | grep -q -- '--w_bits' && LOWBIT=1
+# (grep reads the whole help: with pipefail, grep -q closing the pipe early fails the test.)
+"$BUILD/dipoorlet" --help 2>&1 | grep -c -- '--w_bits' >/dev/null && LOWBIT=1
 
 # quantize LOG OUT ARGS...: dipoorlet with ARGS into OUT; prints "ok" or "fail".
 quantize() {
