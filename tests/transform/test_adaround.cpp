@@ -1,0 +1,174 @@
+// AdaRound (transform/adaround.h) on a small model at 4-bit weights (magicmind: asymmetric
+// per-channel weights): every Conv, Gemm and
+// constant-weight MatMul is trained; afterwards each weight lies exactly on the grid the
+// QDQ model quantizes it with (so QuantizeLinear -> DequantizeLinear returns it unchanged),
+// each layer's reconstruction error on the calibration samples is below round-to-nearest's,
+// and so is the QDQ model's output error against FP32. The run is deterministic, and the
+// same when its caches spill to a file (nothing left behind) as when they stay in memory.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "calib/tensor_cali.h"
+#include "quant/precision.h"
+#include "quant/qdq_builder.h"
+#include "quant/qdq_test_util.h"
+#include "transform/adaround.h"
+#include "transform/transform_test_util.h"
+#include "optimizer/prepare.h"
+
+namespace dpl::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+OnnxGraph ada_model() {
+  ModelBuilder b(13);
+  b.input("x", {1, 3, 8, 8});
+  add_conv(b, "conv1", "x", "c1", 3, 8, 3, 1, 1, 41);
+  b.node("Relu", {"c1"}, {"r1"}, "relu1");
+  add_conv(b, "conv2", "r1", "c2", 8, 8, 3, 2, 1, 42);
+  b.node("Sigmoid", {"c2"}, {"s2"}, "sig2").node("Mul", {"c2", "s2"}, {"m2"}, "silu2");
+  b.node("GlobalAveragePool", {"m2"}, {"gap"}, "gap").node("Flatten", {"gap"}, {"f"}, "flatten");
+  b.init("g1_w", random_tensor({6, 8}, 43, -1.f, 1.f))
+      .init("g1_c", random_tensor({6}, 44, -1.f, 1.f))
+      .node("Gemm", {"f", "g1_w", "g1_c"}, {"y"}, "gemm1")
+      .attr("transB", int64_t{1});
+  b.init("m_w", random_tensor({6, 5}, 45, -1.f, 1.f)).node("MatMul", {"y", "m_w"}, {"z"}, "matmul1");
+  b.output("z");
+  OnnxGraph g = b.graph();
+  prepare_model(g, 13, false);
+  return g;
+}
+
+QdqOptions w4a8(const Platform& p) {
+  PrecisionOptions o;
+  o.w_bits = 4;
+  QdqOptions q;
+  q.precision = std::make_shared<const PrecisionPlan>(p, o);
+  return q;
+}
+
+struct AdaSetup {
+  // Asymmetric per-channel weights (zero points away from 0) and a quantized MatMul.
+  const Platform& platform = platform_by_name("magicmind");
+  OnnxGraph fp = ada_model();
+  std::vector<TensorMap> samples = random_samples("x", {1, 3, 8, 8}, 48, 7, -1.f, 2.f);
+  ActRanges act = minmax_ranges(fp, samples);
+  WeightRanges weight = weight_ranges(fp);
+  QdqOptions qdq = w4a8(platform);
+};
+
+transform::AdaRoundOptions quick_options() {
+  transform::AdaRoundOptions o;
+  o.iters = 3000;
+  o.batch = 16;
+  o.cache_dir = fs::temp_directory_path().string();
+  return o;
+}
+
+OnnxGraph run_adaround(const AdaSetup& s, const transform::AdaRoundOptions& o, transform::AdaRoundResult* r = nullptr) {
+  OnnxGraph g = s.fp.copy();
+  MemorySampleSource data(s.samples);
+  auto res = transform::adaround(g, s.fp, data, s.platform, s.act, s.weight, s.qdq, o, {});
+  if (r) *r = res;
+  return g;
+}
+
+double output_sse(const OnnxGraph& q, const AdaSetup& s) {
+  const auto a = run_all(s.fp, s.samples, "z");
+  const auto b = run_all(q, s.samples, "z");
+  double e = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (int64_t k = 0; k < a[i].numel(); ++k) e += std::pow(a[i].data<float>()[k] - b[i].data<float>()[k], 2);
+  return e;
+}
+
+TEST(AdaRound, LearnedRoundingIsOnTheGridAndBeatsNearest) {
+  AdaSetup s;
+  transform::AdaRoundResult r;
+  const OnnxGraph g = run_adaround(s, quick_options(), &r);
+  ASSERT_EQ(r.layers.size(), 4u);
+  EXPECT_EQ(r.trained(), 4);
+  EXPECT_EQ(r.layers[1].kind, "Conv+SiLU");
+  EXPECT_EQ(r.layers[0].kind, "Conv+Relu");
+  for (const auto& l : r.layers) {
+    EXPECT_LT(l.mse_learned, l.mse_nearest) << l.name;
+    EXPECT_GT(l.changed, 0) << l.name << ": nothing differs from round-to-nearest";
+  }
+  // On the grid: each weight is (code) * scale of its channel, code inside qmin..qmax - zp.
+  const QdqModel q = build_qdq(g, s.platform, s.act, s.weight, s.qdq);
+  for (const char* wname : {"conv1_w", "conv2_w", "g1_w", "m_w"}) {
+    const QdqPair* p = q.pair(wname);
+    ASSERT_TRUE(p && p->weight) << wname;
+    EXPECT_EQ(p->params.bits, 4);
+    const Tensor w = g.get_initializer(wname);
+    const int64_t channels = p->params.scale.size();
+    int64_t inner = 1;
+    for (int a = p->axis + 1; a < w.rank(); ++a) inner *= w.dim(a);
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      const int64_t c = channels == 1 ? 0 : (i / inner) % channels;
+      const float sc = p->params.scale[c];
+      const float v = w.data<float>()[i];
+      const double k = std::nearbyint(static_cast<double>(v) / sc);
+      ASSERT_EQ(static_cast<float>(k) * sc, v) << wname << "[" << i << "] is off its grid";
+      EXPECT_GE(k, p->params.qmin[c]);  // qmin, qmax: bounds of code - zero point
+      EXPECT_LE(k, p->params.qmax[c]);
+    }
+  }
+  const double sse_learned = output_sse(q.graph, s);
+  const double sse_nearest = output_sse(build_qdq(s.fp, s.platform, s.act, s.weight, s.qdq).graph, s);
+  EXPECT_LT(sse_learned, sse_nearest);
+}
+
+TEST(AdaRound, DeterministicAndTheSameWhenTheCacheSpills) {
+  AdaSetup s;
+  transform::AdaRoundOptions o = quick_options();
+  o.iters = 60;
+  const fs::path dir = fs::temp_directory_path() / "dpl_adaround_spill";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  o.cache_dir = dir.string();
+  const OnnxGraph a = run_adaround(s, o);
+  const OnnxGraph b = run_adaround(s, o);
+  o.cache_bytes = 2 * (16 * 8 * 8 * 8 * 4 + 1);  // half for inputs, half for targets: every Conv spills
+  const OnnxGraph c = run_adaround(s, o);
+  for (const char* w : {"conv1_w", "conv2_w", "g1_w", "m_w"}) {
+    EXPECT_EQ(a.get_initializer(w).to_f32_vector(), b.get_initializer(w).to_f32_vector()) << w;
+    EXPECT_EQ(a.get_initializer(w).to_f32_vector(), c.get_initializer(w).to_f32_vector()) << w;
+  }
+  EXPECT_TRUE(fs::is_empty(dir)) << "a cache file was left behind";
+  o.cache_bytes = 1000;  // not even one batch
+  try {
+    run_adaround(s, o);
+    ADD_FAILURE() << "a cache budget below one batch was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("--cache_mb"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+TEST(AdaRound, SkippedLayersAndModelsWithoutWeightsAreLeftAlone) {
+  AdaSetup s;
+  transform::AdaRoundOptions o = quick_options();
+  o.iters = 20;
+  o.skip = {"conv2", "matmul1"};
+  transform::AdaRoundResult r;
+  const OnnxGraph g = run_adaround(s, o, &r);
+  EXPECT_EQ(r.layers.size(), 2u);
+  EXPECT_EQ(g.get_initializer("conv2_w").to_f32_vector(), s.fp.get_initializer("conv2_w").to_f32_vector());
+
+  ModelBuilder b(13);
+  b.input("x", {1, 3, 4, 4}).node("Relu", {"x"}, {"y"}, "relu").output("y");
+  OnnxGraph plain = b.graph();
+  prepare_model(plain, 13, false);
+  const auto samples = random_samples("x", {1, 3, 4, 4}, 4, 1);
+  MemorySampleSource data(samples);
+  const auto none = transform::adaround(plain, plain, data, s.platform, minmax_ranges(plain, samples),
+                                        weight_ranges(plain), {}, o, {});
+  EXPECT_TRUE(none.layers.empty());
+}
+
+}  // namespace
+}  // namespace dpl::test
