@@ -7,13 +7,11 @@
 #include <memory>
 
 #include "calib/tensor_cali.h"
-#include "graph/region.h"
 #include "runtime/session.h"
 #include "train/batch_sampler.h"
-#include "train/loss.h"
-#include "train/optimizer.h"
 #include "train/soft_rounding.h"
 #include "transform/graph_edit.h"
+#include "transform/adaround_layer.h"
 #include "transform/recon_cache.h"
 #include "transform/recon_layer.h"
 #include "util/error.h"
@@ -40,23 +38,6 @@ train::WeightGrid grid_of(const QdqPair& p) {
   return grid;
 }
 
-// The layer alone as a model whose weight is an input: kernels pack constant weights once,
-// and the soft weight changes every iteration (docs/training.md).
-OnnxGraph layer_model(const OnnxGraph& g, const ReconLayer& layer) {
-  Region region(g, layer.nodes, {layer.target});
-  DPL_CHECK(region.inputs().size() == 1, "it reads {} activations (one is supported)", region.inputs().size());
-  OnnxGraph sub = region.extract();
-  const Tensor w = g.get_initializer(layer.weight);
-  sub.del_initializer(layer.weight);
-  auto* in = sub.graph().add_input();
-  in->set_name(layer.weight);
-  auto* type = in->mutable_type()->mutable_tensor_type();
-  type->set_elem_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : w.shape()) type->mutable_shape()->add_dim()->set_dim_value(d);
-  sub.update_maps();
-  return sub;
-}
-
 // Fills `cache` with `tensor` of `graph` over all samples.
 void cache_tensor(const OnnxGraph& graph, const std::string& tensor, SampleSource& data,
                   const TransformRunOptions& run, const std::string& stage, const std::function<SampleCache&(const Shape&)>& make) {
@@ -74,47 +55,17 @@ struct LayerData {
   std::unique_ptr<SampleCache> x, t;
 };
 
-class LayerTrainer {
- public:
-  LayerTrainer(const OnnxGraph& sub, const ReconLayer& layer, const LayerData& d, const TransformRunOptions& run)
-      : layer_(layer), d_(d), session_(sub, session_options(run)) {}
-
-  // Mean reconstruction loss over all cached samples with weight `w`.
-  double loss(const Tensor& w, int64_t batch) {
-    double sum = 0;
-    const int64_t n = d_.x->count();
-    for (int64_t first = 0; first < n; first += batch) {
-      std::vector<int64_t> idx;
-      for (int64_t i = first; i < std::min(n, first + batch); ++i) idx.push_back(i);
-      TensorMap out = session_.run({{layer_.input, d_.x->gather(idx)}, {layer_.weight, w}}, {layer_.target});
-      sum += train::reconstruction_loss(out.at(layer_.target), d_.t->gather(idx), layer_.channel_axis, nullptr) *
-             static_cast<double>(idx.size());
-    }
-    return sum / static_cast<double>(n);
+// Mean reconstruction loss over all cached samples with weight `w`.
+double mean_loss(AdaRoundLayer& layer, const LayerData& d, const Tensor& w, int64_t batch) {
+  double sum = 0;
+  const int64_t n = d.x->count();
+  for (int64_t first = 0; first < n; first += batch) {
+    std::vector<int64_t> idx;
+    for (int64_t i = first; i < std::min(n, first + batch); ++i) idx.push_back(i);
+    sum += layer.loss(d.x->gather(idx), d.t->gather(idx), w) * static_cast<double>(idx.size());
   }
-
-  // One iteration: returns the reconstruction loss; sets dL/d(weight).
-  double step(const std::vector<int64_t>& idx, const Tensor& w, Tensor& grad_w) {
-    Tape tape;
-    TensorMap y = session_.run_forward(0, session_.node_count(), {{layer_.input, d_.x->gather(idx)}, {layer_.weight, w}},
-                                       {layer_.target}, {layer_.weight}, tape);
-    Tensor dy;
-    const double l = train::reconstruction_loss(y.at(layer_.target), d_.t->gather(idx), layer_.channel_axis, &dy);
-    TensorMap g = session_.run_backward(tape, {{layer_.target, dy}});
-    grad_w = g.at(layer_.weight);
-    return l;
-  }
-
- private:
-  static SessionOptions session_options(const TransformRunOptions& run) {
-    SessionOptions so;
-    so.threads = std::max(1, run.threads);
-    return so;
-  }
-  const ReconLayer& layer_;
-  const LayerData& d_;
-  Session session_;
-};
+  return sum / static_cast<double>(n);
+}
 
 std::string recipe_text(const AdaRoundOptions& o, int64_t iters) {
   return fmt::format("{} iterations per layer on {} batches of {}, lambda {}, Adam lr {}, beta {} {} -> {} after {:.0f}% warm-up",
@@ -167,9 +118,9 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
     const std::string xq = q.graph.node(q.graph.node_index(layer.name)).input(0);
     DPL_CHECK(reference.producer(layer.target) >= 0, "AdaRound: '{}' is not computed by the FP32 reference model",
               layer.target);
-    OnnxGraph sub;
+    std::unique_ptr<AdaRoundLayer> trainer;
     try {
-      sub = layer_model(g, layer);
+      trainer = std::make_unique<AdaRoundLayer>(g, layer, grid_of(*pair), opts.lr, run.threads);
     } catch (const Error& e) {
       r.note = e.what();
       spdlog::warn("{}: {}; it stays rounded to nearest", label, r.note);
@@ -191,43 +142,46 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
     DPL_CHECK(d.x && d.t, "AdaRound: {}: the calibration pass produced no '{}' or '{}'", label,
               xq, layer.target);
 
-    train::SoftRounding sr(g.get_initializer(layer.weight), grid_of(*pair));
-    LayerTrainer trainer(sub, layer, d, run);
+    train::SoftRounding& sr = trainer->rounding();
     train::BatchSampler sampler(n, opts.batch,
                                 opts.original_recipe ? train::BatchSampler::Mode::Sequential
                                                      : train::BatchSampler::Mode::Random,
                                 opts.seed + li);
-    Tensor grad_w;
-    try {
-      // The first iteration finds an operator without a backward pass (named by the session).
-      trainer.step(sampler.next(), sr.soft(), grad_w);
-    } catch (const Error& e) {
-      r.note = e.what();
+    r.mse_nearest = mean_loss(*trainer, d, sr.nearest(), opts.batch);
+    Progress bar(label, static_cast<int>(std::min<int64_t>(iters, INT32_MAX)));
+    const int64_t every = std::max<int64_t>(1, iters / 100);
+    double loss_avg = 0;
+    for (int64_t t = 0; t < iters; ++t) {
+      const auto idx = sampler.next();
+      const Tensor x = d.x->gather(idx), target = d.t->gather(idx);
+      const double beta = opts.beta.at(t, iters);
+      std::pair<double, double> lr;
+      if (t > 0) {
+        lr = trainer->iterate(x, target, beta, opts.lambda);
+      } else {
+        try {
+          // The first iteration finds an operator without a backward pass (named by the session).
+          lr = trainer->iterate(x, target, beta, opts.lambda);
+        } catch (const Error& e) {
+          r.note = e.what();
+          break;
+        }
+      }
+      loss_avg = t == 0 ? lr.first : 0.98 * loss_avg + 0.02 * lr.first;
+      if ((t + 1) % every == 0 || t + 1 == iters) {
+        bar.set_note(fmt::format("loss {:.4g} round {:.4g} beta {:.1f}", loss_avg, lr.second, beta));
+        bar.update(static_cast<int>(std::min<int64_t>(t + 1, INT32_MAX)));
+      }
+    }
+    if (!r.note.empty()) {
       spdlog::warn("{}: {}; it stays rounded to nearest", label, r.note);
       result.layers.push_back(r);
       continue;
     }
-    r.mse_nearest = trainer.loss(sr.nearest(), opts.batch);
-
-    train::Adam adam(sr.size(), train::AdamOptions{.lr = opts.lr});
-    std::vector<float> grad_v;
-    Progress bar(label, static_cast<int>(std::min<int64_t>(iters, INT32_MAX)));
-    const int64_t every = std::max<int64_t>(1, iters / 100);
-    double loss_avg = 0, reg = 0;
-    for (int64_t t = 0; t < iters; ++t) {
-      const double loss = trainer.step(sampler.next(), sr.soft(), grad_w);
-      reg = sr.grad_v(grad_w, opts.beta.at(t, iters), opts.lambda, grad_v);
-      adam.step(sr.v(), grad_v);
-      loss_avg = t == 0 ? loss : 0.98 * loss_avg + 0.02 * loss;
-      if ((t + 1) % every == 0 || t + 1 == iters) {
-        bar.set_note(fmt::format("loss {:.4g} round {:.4g} beta {:.1f}", loss_avg, reg, opts.beta.at(t, iters)));
-        bar.update(static_cast<int>(std::min<int64_t>(t + 1, INT32_MAX)));
-      }
-    }
     bar.finish();
 
     const Tensor hard = sr.hard();
-    r.mse_learned = trainer.loss(hard, opts.batch);
+    r.mse_learned = mean_loss(*trainer, d, hard, opts.batch);
     g.set_initializer(layer.weight, hard);
     const auto c = sr.counts();
     r.up = c.up;
