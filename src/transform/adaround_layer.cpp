@@ -1,5 +1,9 @@
 #include "transform/adaround_layer.h"
 
+#include <malloc.h>
+
+#include <mutex>
+
 #include "graph/region.h"
 #include "train/loss.h"
 #include "util/error.h"
@@ -21,10 +25,29 @@ OnnxGraph layer_model(const OnnxGraph& g, const ReconLayer& layer) {
   return sub;
 }
 
+namespace {
+
+// Training allocates the same large activations and gradients every iteration. glibc serves
+// blocks above its mmap threshold (at most 32 MB, e.g. one 32 x 32 x 104 x 104 activation)
+// with fresh mmaps and unmaps them on free, so each iteration paid the kernel for zeroing
+// new pages (a sixth of an iteration on YOLOX-Nano's 1x1 layer, docs/benchmarks.md). With the
+// threshold raised, freed blocks go back to the heap and the next iteration reuses them; the
+// process keeps its peak working set, which reconstruction reaches every iteration anyway.
+void reuse_large_blocks() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  });
+}
+
+}  // namespace
+
 AdaRoundLayer::AdaRoundLayer(const OnnxGraph& g, ReconLayer layer, train::WeightGrid grid, double lr, int threads)
     : layer_(std::move(layer)),
       rounding_(g.get_initializer(layer_.weight), std::move(grid)),
       adam_(rounding_.size(), train::AdamOptions{.lr = lr}) {
+  reuse_large_blocks();
   SessionOptions so;
   so.threads = std::max(1, threads);
   session_ = std::make_unique<Session>(layer_model(g, layer_), so);
