@@ -197,6 +197,35 @@ TEST(AdaRound, AFullDiskWhileSpillingIsOneClearError) {
   fs::remove_all(dir);
 }
 
+TEST(AdaRound, ALayerWithoutABackwardPassStaysRoundedToNearest) {
+  // A ConvTranspose whose output_shape (9 x 9) extends beyond its natural output (8 x 8) has
+  // no backward pass: that layer is named, left alone, and the next one is still trained.
+  ModelBuilder b(13);
+  b.input("x", {1, 2, 4, 4});
+  b.init("ct_w", random_tensor({2, 3, 2, 2}, 5, -1.f, 1.f))
+      .node("ConvTranspose", {"x", "ct_w"}, {"t"}, "convt")
+      .attr("kernel_shape", std::vector<int64_t>{2, 2})
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .attr("output_shape", std::vector<int64_t>{9, 9});
+  add_conv(b, "conv", "t", "c", 3, 4, 3, 1, 1, 6);
+  b.output("c");
+  OnnxGraph fp = b.graph();
+  prepare_model(fp, 13, false);
+  const auto samples = random_samples("x", {1, 2, 4, 4}, 8, 3);
+  MemorySampleSource data(samples);
+  const Platform& p = platform_by_name("magicmind");
+  OnnxGraph g = fp.copy();
+  transform::AdaRoundOptions o = quick_options();
+  o.iters = 50;
+  const auto r = transform::adaround(g, fp, data, p, minmax_ranges(fp, samples), weight_ranges(fp), w4a8(p), o, {});
+  ASSERT_EQ(r.layers.size(), 2u);
+  EXPECT_FALSE(r.layers[0].trained);
+  EXPECT_NE(r.layers[0].note.find("convt"), std::string::npos) << r.layers[0].note;
+  EXPECT_NE(r.layers[0].note.find("output_shape"), std::string::npos) << r.layers[0].note;
+  EXPECT_EQ(g.get_initializer("ct_w").to_f32_vector(), fp.get_initializer("ct_w").to_f32_vector());
+  EXPECT_TRUE(r.layers[1].trained);
+}
+
 TEST(AdaRound, SkippedLayersAndModelsWithoutWeightsAreLeftAlone) {
   AdaSetup s;
   transform::AdaRoundOptions o = quick_options();
