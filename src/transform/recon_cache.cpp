@@ -32,6 +32,21 @@ int open_spill_file(const std::string& dir, const std::string& label) {
   return fd;
 }
 
+// pwrite / pread of all `bytes` at `at`, retried on EINTR and short counts; throws naming
+// `verb`, the cache and its folder.
+template <typename Io, typename Ptr>
+void transfer_all(Io io, int fd, Ptr p, int64_t bytes, off_t at, const char* verb, const std::string& label,
+                  const std::string& dir) {
+  while (bytes > 0) {
+    const ssize_t n = io(fd, p, static_cast<size_t>(bytes), at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("{} the cache of {} in {}: {}", verb, label, dir, n < 0 ? std::strerror(errno) : "short file");
+    p += n;
+    at += n;
+    bytes -= n;
+  }
+}
+
 }  // namespace
 
 SampleCache::SampleCache(std::string label, int64_t count, Shape row, int64_t batch, CacheBudget& budget)
@@ -65,17 +80,8 @@ void SampleCache::put(int64_t i, const float* row) {
     std::copy(row, row + row_elems_, mem_.begin() + i * row_elems_);
     return;
   }
-  const char* p = reinterpret_cast<const char*>(row);
-  int64_t left = row_bytes();
-  off_t at = static_cast<off_t>(i * row_bytes());
-  while (left > 0) {
-    const ssize_t w = ::pwrite(fd_, p, static_cast<size_t>(left), at);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) fail("writing the cache of {} in {}: {}", label_, dir_, w < 0 ? std::strerror(errno) : "nothing written");
-    p += w;
-    at += w;
-    left -= w;
-  }
+  transfer_all(::pwrite, fd_, reinterpret_cast<const char*>(row), row_bytes(), static_cast<off_t>(i * row_bytes()),
+               "writing", label_, dir_);
 }
 
 Tensor SampleCache::gather(const std::vector<int64_t>& idx) const {
@@ -91,17 +97,8 @@ Tensor SampleCache::gather(const std::vector<int64_t>& idx) const {
       std::copy(mem_.begin() + i * row_elems_, mem_.begin() + (i + 1) * row_elems_, dst);
       continue;
     }
-    char* p = reinterpret_cast<char*>(dst);
-    int64_t left = row_bytes();
-    off_t at = static_cast<off_t>(i * row_bytes());
-    while (left > 0) {
-      const ssize_t r = ::pread(fd_, p, static_cast<size_t>(left), at);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) fail("reading the cache of {} in {}: {}", label_, dir_, r < 0 ? std::strerror(errno) : "short file");
-      p += r;
-      at += r;
-      left -= r;
-    }
+    transfer_all(::pread, fd_, reinterpret_cast<char*>(dst), row_bytes(), static_cast<off_t>(i * row_bytes()),
+                 "reading", label_, dir_);
   }
   return out;
 }
