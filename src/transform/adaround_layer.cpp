@@ -1,9 +1,5 @@
 #include "transform/adaround_layer.h"
 
-#include <malloc.h>
-
-#include <mutex>
-
 #include "graph/region.h"
 #include "train/loss.h"
 #include "util/error.h"
@@ -21,33 +17,26 @@ OnnxGraph layer_model(const OnnxGraph& g, const ReconLayer& layer) {
   auto* type = in->mutable_type()->mutable_tensor_type();
   type->set_elem_type(onnx::TensorProto::FLOAT);
   for (int64_t d : w.shape()) type->mutable_shape()->add_dim()->set_dim_value(d);
+  if (layer.kind.ends_with("+SiLU")) {
+    // Sigmoid and Mul become one dpl.Silu node (runtime/ops/activation.cpp): two passes over
+    // the activation per iteration instead of five.
+    auto* nodes = sub.graph().mutable_node();
+    const std::string out = sub.graph().node(0).output(0);
+    while (nodes->size() > 1) nodes->RemoveLast();
+    auto* silu = nodes->Add();
+    silu->set_op_type("dpl.Silu");
+    silu->set_name(layer.name + "_silu");
+    silu->add_input(out);
+    silu->add_output(layer.target);
+  }
   sub.update_maps();
   return sub;
 }
-
-namespace {
-
-// Training allocates the same large activations and gradients every iteration. glibc serves
-// blocks above its mmap threshold (at most 32 MB, e.g. one 32 x 32 x 104 x 104 activation)
-// with fresh mmaps and unmaps them on free, so each iteration paid the kernel for zeroing
-// new pages (a sixth of an iteration on YOLOX-Nano's 1x1 layer, docs/benchmarks.md). With the
-// threshold raised, freed blocks go back to the heap and the next iteration reuses them; the
-// process keeps its peak working set, which reconstruction reaches every iteration anyway.
-void reuse_large_blocks() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  });
-}
-
-}  // namespace
 
 AdaRoundLayer::AdaRoundLayer(const OnnxGraph& g, ReconLayer layer, train::WeightGrid grid, double lr, int threads)
     : layer_(std::move(layer)),
       rounding_(g.get_initializer(layer_.weight), std::move(grid)),
       adam_(rounding_.size(), train::AdamOptions{.lr = lr}) {
-  reuse_large_blocks();
   SessionOptions so;
   so.threads = std::max(1, threads);
   session_ = std::make_unique<Session>(layer_model(g, layer_), so);
