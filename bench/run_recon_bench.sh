@@ -59,6 +59,11 @@ speed_table() {
   echo "## AdaRound iteration time, batch 32, $THREADS threads: ours vs PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
   machine_line
   echo
+  # Both sides get the same OpenMP wait policy (both use libgomp): passive unless set. Spinning
+  # waits cost either side several times its time whenever another process shares the cores.
+  export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+  echo "OMP_WAIT_POLICY=$OMP_WAIT_POLICY, load average before: $(load_average)"
+  echo
   echo "| layer | geometry | ours ms | PyTorch ms | ours / PyTorch |"
   echo "|---|---|---|---|---|"
   "$BUILD/bench-adaround-step" "$yolox" 32 "$STEP_ITERS" "$THREADS" |
