@@ -94,7 +94,9 @@ struct SiluFn : NoAttrs {
     else return x / (T(1) + std::exp(-x));
   }
   template <typename T> T grad(T x, T, T dy) const {
-    const T s = T(1) / (T(1) + std::exp(-x));
+    T s;
+    if constexpr (std::is_same_v<T, float>) s = ew::sigmoid_fast(x);  // vectorizes; std::exp does not
+    else s = T(1) / (T(1) + std::exp(-x));
     return dy * s * (T(1) + x * (T(1) - s));
   }
 };
