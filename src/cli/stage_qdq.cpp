@@ -39,7 +39,8 @@ namespace {
 std::string pattern_counts(const TransformerPatterns& t) {
   std::string s;
   for (PatternKind k : {PatternKind::LayerNorm, PatternKind::GeluErf, PatternKind::GeluTanh, PatternKind::Swish,
-                        PatternKind::Softmax, PatternKind::LinearBias, PatternKind::AttentionScale})
+                        PatternKind::HardSwish, PatternKind::Softmax, PatternKind::LinearBias,
+                        PatternKind::AttentionScale, PatternKind::ConstOperand})
     if (const int c = t.count(k)) s += fmt::format("{}{} {}", s.empty() ? "" : ", ", c, pattern_name(k));
   return s.empty() ? "none" : s;
 }

@@ -17,9 +17,11 @@ const char* pattern_name(PatternKind k) {
     case PatternKind::GeluErf: return "GELU (Erf)";
     case PatternKind::GeluTanh: return "GELU (tanh)";
     case PatternKind::Swish: return "Swish";
+    case PatternKind::HardSwish: return "HardSwish";
     case PatternKind::Softmax: return "Softmax";
     case PatternKind::LinearBias: return "linear bias Add";
     case PatternKind::AttentionScale: return "attention scaling";
+    case PatternKind::ConstOperand: return "element-wise with a constant";
   }
   return "?";
 }
@@ -250,6 +252,42 @@ std::optional<PatternMatch> swish(const Matcher& m, int s) {
   return PatternMatch{PatternKind::Swish, nodes, m.out(mul)};
 }
 
+// x * Clip(x + 3, 0, 6) / 6, the division (or a Mul by 1/6) before or after the product.
+std::optional<PatternMatch> hard_swish(const Matcher& m, int c) {
+  const auto& clip = m.node(c);
+  if (clip.input_size() != 3 || !m.scalar_near(clip.input(1), 0.0) || !m.scalar_near(clip.input(2), 6.0))
+    return std::nullopt;
+  const std::string& u = clip.input(0);
+  const int add = m.producer(u);
+  if (!m.is(add, "Add") || m.sole_consumer(u) != c) return std::nullopt;
+  std::string x;
+  for (int j : {0, 1})
+    if (m.scalar_near(m.node(add).input(j), 3.0)) x = m.node(add).input(1 - j);
+  if (x.empty()) return std::nullopt;
+  auto is_sixth = [&](int i, const std::string& in) {  // Div by 6 or Mul by 1/6 of `in`
+    if (m.is(i, "Div")) return m.node(i).input(0) == in && m.scalar_near(m.node(i).input(1), 6.0);
+    return m.is(i, "Mul") && m.scalar_near(m.other(i, in), 1.0 / 6.0);
+  };
+  const int a = m.sole_consumer(m.out(c));
+  if (m.is(a, "Mul") && m.other(a, m.out(c)) == x) {  // (x * clip) / 6
+    const int b = m.sole_consumer(m.out(a));
+    if (!is_sixth(b, m.out(a))) return std::nullopt;
+    return PatternMatch{PatternKind::HardSwish, {add, c, a, b}, m.out(b)};
+  }
+  if (!is_sixth(a, m.out(c))) return std::nullopt;  // x * (clip / 6)
+  const int b = m.sole_consumer(m.out(a));
+  if (!m.is(b, "Mul") || m.other(b, m.out(a)) != x) return std::nullopt;
+  return PatternMatch{PatternKind::HardSwish, {add, c, a, b}, m.out(b)};
+}
+
+// x * HardSigmoid(x).
+std::optional<PatternMatch> hard_sigmoid_swish(const Matcher& m, int h) {
+  const std::string& x = m.node(h).input(0);
+  const int mul = m.sole_consumer(m.out(h));
+  if (!m.is(mul, "Mul") || m.other(mul, m.out(h)) != x) return std::nullopt;
+  return PatternMatch{PatternKind::HardSwish, {h, mul}, m.out(mul)};
+}
+
 MatMulRole matmul_role(const Matcher& m, int i) {
   const auto& n = m.node(i);
   if (n.input_size() != 2) return MatMulRole::None;
@@ -288,6 +326,8 @@ TransformerPatterns find_transformer_patterns(const OnnxGraph& g) {
     else if (op == "Erf") add(gelu_erf(m, i));
     else if (op == "Tanh") add(gelu_tanh(m, i));
     else if (op == "Sigmoid") add(swish(m, i));
+    else if (op == "Clip") add(hard_swish(m, i));
+    else if (op == "HardSigmoid") add(hard_sigmoid_swish(m, i));
     else if (op == "Softmax") add(PatternMatch{PatternKind::Softmax, {i}, m.out(i)});
   }
   for (int i = 0; i < n; ++i)
@@ -312,6 +352,14 @@ TransformerPatterns find_transformer_patterns(const OnnxGraph& g) {
     const int c = m.sole_consumer(y);
     if ((m.is(c, "Mul") || m.is(c, "Div")) && m.scalar(m.node(c).input(1)) && m.is(m.sole_consumer(m.out(c)), "Softmax"))
       add(PatternMatch{PatternKind::AttentionScale, {c}, m.out(c)});
+  }
+  // Last, what no pattern above took: an element-wise op of an activation and a constant.
+  for (int i = 0; i < n; ++i) {
+    const auto& nd = g.node(i);
+    const std::string& op = nd.op_type();
+    if ((op != "Add" && op != "Sub" && op != "Mul" && op != "Div") || nd.input_size() != 2) continue;
+    if (m.is_const(nd.input(0)) != m.is_const(nd.input(1)))
+      add(PatternMatch{PatternKind::ConstOperand, {i}, m.out(i)});
   }
   return r;
 }

@@ -1,6 +1,7 @@
 // The transformer building blocks of a graph written in standard operators, recognised the
 // way ONNX Runtime's transformer fusion passes do (a decomposed LayerNorm, GELU in its Erf and
-// tanh forms, Swish, Softmax, the bias Add of a linear layer, the attention scaling), and the
+// tanh forms, Swish, HardSwish, Softmax, the bias Add of a linear layer, the attention
+// scaling, element-wise ops with a constant operand), and the
 // role of every MatMul (a constant weight, or two activations: Q.K^T, attention.V).
 // The transformer QDQ placement (--optim_transformer, docs/transformers.md) reads it to keep
 // the element-wise nodes inside these patterns in float and to say which pattern each
@@ -20,9 +21,13 @@ enum class PatternKind {
   GeluErf,         // x * 0.5 * (1 + Erf(x / sqrt 2)), any order of the two Muls
   GeluTanh,        // x * 0.5 * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
   Swish,           // x * Sigmoid(x), or x * Sigmoid(beta * x)
+  HardSwish,       // x * Clip(x + 3, 0, 6) / 6 (the Div or a Mul by 1/6 before or after the product), or
+                   // x * HardSigmoid(x)
   Softmax,         // the Softmax node
   LinearBias,      // the Add of a constant to the output of a MatMul with a constant weight
   AttentionScale,  // a Mul or Div by a constant scalar whose result feeds a Q.K^T MatMul
+  ConstOperand,    // any other Add, Sub, Mul or Div of an activation and a constant (a scale or bias the
+                   // back end folds into its producer: PP-OCR's learnable affine blocks)
 };
 const char* pattern_name(PatternKind k);
 

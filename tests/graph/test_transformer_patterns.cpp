@@ -78,6 +78,20 @@ TEST(TransformerPatterns, GeluTanhBothCubesSwishAndReciprocalLayerNorm) {
   EXPECT_TRUE(t.is_transformer());
 }
 
+// PP-OCRv4's convolution blocks: a learnable affine (Mul, Add of constants) and HardSwish in
+// both orders; what no other pattern takes and has a constant operand is ConstOperand.
+TEST(TransformerPatterns, HardSwishAndConstantOperands) {
+  OnnxGraph g = conv_affine_hard_swish();
+  TransformerPatterns t = find_transformer_patterns(g);
+  EXPECT_EQ(matches_of(g, t, PatternKind::HardSwish),
+            (std::vector<Names>{{"hs1_Add", "hs1_Clip", "hs1_Mul", "hs1_Div"},
+                                {"hs2_Add", "hs2_Clip", "hs2_Sixth", "hs2_Mul"},
+                                {"hsig", "hsig_Mul"}}));
+  EXPECT_EQ(matches_of(g, t, PatternKind::ConstOperand), (std::vector<Names>{{"lab_Mul"}, {"lab_Add"}}));
+  EXPECT_FALSE(t.inside(g.node_index("residual")));  // two activations
+  EXPECT_FALSE(t.is_transformer());                   // none of these makes a transformer
+}
+
 // A tensor inside a would-be pattern that something else also reads breaks the match: keeping
 // the pattern in float must not change what that reader sees.
 TEST(TransformerPatterns, InnerTensorReadOutsideIsNoMatch) {
@@ -109,13 +123,13 @@ TEST(TransformerPatterns, ConvNetIsNoTransformer) {
 // The real models, prepared as the pipeline prepares them.
 struct RealCase {
   const char* model;
-  int layer_norms, gelu_erf, swish, softmax, weight_matmuls, scores, contexts;
+  int layer_norms, gelu_erf, swish, hard_swish, softmax, weight_matmuls, scores, contexts;
 };
 
 TEST(TransformerPatterns, SharedModels) {
   if (!std::filesystem::is_directory(kSharedModels)) GTEST_SKIP() << kSharedModels << " not found";
-  for (const RealCase& c : {RealCase{"fmnist-dev/vit_dev.onnx", 9, 4, 0, 4, 16, 4, 4},
-                            RealCase{"ppocr/ch_PP-OCRv4_rec_infer.onnx", 5, 0, 7, 3, 9, 2, 2}}) {
+  for (const RealCase& c : {RealCase{"fmnist-dev/vit_dev.onnx", 9, 4, 0, 0, 4, 16, 4, 4},
+                            RealCase{"ppocr/ch_PP-OCRv4_rec_infer.onnx", 5, 0, 7, 28, 3, 9, 2, 2}}) {
     SCOPED_TRACE(c.model);
     OnnxGraph g = OnnxGraph::load((kSharedModels / c.model).string());
     SimplifyOptions so;
@@ -126,6 +140,7 @@ TEST(TransformerPatterns, SharedModels) {
     EXPECT_EQ(t.count(PatternKind::LayerNorm), c.layer_norms);
     EXPECT_EQ(t.count(PatternKind::GeluErf), c.gelu_erf);
     EXPECT_EQ(t.count(PatternKind::Swish), c.swish);
+    EXPECT_EQ(t.count(PatternKind::HardSwish), c.hard_swish);
     EXPECT_EQ(t.count(PatternKind::Softmax), c.softmax);
     int w = 0, s = 0, x = 0;
     for (const auto& [i, r] : t.matmul) {

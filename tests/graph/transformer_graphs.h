@@ -73,6 +73,21 @@ inline void add_swish(ModelBuilder& b, const std::string& x, const std::string& 
       .node("Mul", {x, p + "s"}, {y}, p + "Mul");
 }
 
+// y = x * Clip(x + 3, 0, 6) / 6 (`div_last`) or x * (Clip(x + 3, 0, 6) * (1/6)).
+inline void add_hard_swish(ModelBuilder& b, const std::string& x, const std::string& y, const std::string& p,
+                           bool div_last) {
+  b.init(p + "three", scalar_f(3.f))
+      .init(p + "zero", scalar_f(0.f))
+      .init(p + "six", scalar_f(6.f))
+      .init(p + "sixth", scalar_f(1.f / 6.f))
+      .node("Add", {x, p + "three"}, {p + "a"}, p + "Add")
+      .node("Clip", {p + "a", p + "zero", p + "six"}, {p + "c"}, p + "Clip");
+  if (div_last)
+    b.node("Mul", {x, p + "c"}, {p + "m"}, p + "Mul").node("Div", {p + "m", p + "six"}, {y}, p + "Div");
+  else
+    b.node("Mul", {p + "c", p + "sixth"}, {p + "m"}, p + "Sixth").node("Mul", {x, p + "m"}, {y}, p + "Mul");
+}
+
 // y = MatMul(x, W) + b with W [din, dout] (the bias Add in the PyTorch export's order).
 inline void add_linear(ModelBuilder& b, const std::string& x, const std::string& y, const std::string& p, int din,
                        int dout, uint64_t seed) {
@@ -80,6 +95,26 @@ inline void add_linear(ModelBuilder& b, const std::string& x, const std::string&
       .init(p + "b", random_tensor({dout}, seed + 1, -0.1f, 0.1f))
       .node("MatMul", {x, p + "W"}, {p + "mm"}, p + "MatMul")
       .node("Add", {p + "b", p + "mm"}, {y}, p + "Add");
+}
+
+// x [1,2,4,4] -> Conv -> learnable affine (Mul s, Add t) -> HardSwish (Div last) -> HardSwish
+// (1/6 first) -> x * HardSigmoid(x) -> + x (residual) -> y: PP-OCRv4's convolution blocks.
+inline OnnxGraph conv_affine_hard_swish() {
+  ModelBuilder b;
+  b.input("x", {1, 2, 4, 4})
+      .init("W", random_tensor({2, 2, 1, 1}, 1, -1.f, 1.f))
+      .init("s", random_tensor({1, 2, 1, 1}, 2, 0.5f, 1.5f))
+      .init("t", random_tensor({1, 2, 1, 1}, 3, -0.5f, 0.5f))
+      .node("Conv", {"x", "W"}, {"c"}, "conv")
+      .node("Mul", {"s", "c"}, {"cs"}, "lab_Mul")
+      .node("Add", {"cs", "t"}, {"ct"}, "lab_Add");
+  add_hard_swish(b, "ct", "h1", "hs1_", true);
+  add_hard_swish(b, "h1", "h2", "hs2_", false);
+  b.node("HardSigmoid", {"h2"}, {"hg"}, "hsig").attr("alpha", 1.f / 6).node("Mul", {"h2", "hg"}, {"h3"}, "hsig_Mul");
+  b.node("Add", {"h3", "x"}, {"y"}, "residual").output("y", {1, 2, 4, 4});
+  OnnxGraph g = b.graph();
+  g.infer_shapes();
+  return g;
 }
 
 // One pre-norm encoder block on x [1, 4, 8], single head:

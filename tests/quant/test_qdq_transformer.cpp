@@ -87,6 +87,21 @@ TEST(QdqTransformer, EncoderBlockOnSnpe) {
             (Names{"ln1_AddEps", "ln1_Gamma", "ln1_Beta", "ln2_AddEps", "ln2_Gamma", "ln2_Beta"}));
 }
 
+// PP-OCRv4's convolution blocks on trt: the affine Add and HardSwish's Add + 3 are quantized
+// without the flag (the placement that reads 35% of the text lines at -A minmax, see
+// docs/transformers.md) and kept float with it; the residual Add of two activations stays.
+TEST(QdqTransformer, AffineAndHardSwishOnTrt) {
+  const OnnxGraph g = conv_affine_hard_swish();
+  const QdqModel plain = build(g, "trt", false);
+  EXPECT_EQ(pair_tensors(plain), (Names{"x", "W", "cs", "ct", "h1", "h3"}));
+  const QdqModel m = build(g, "trt", true);
+  expect_valid(m);
+  EXPECT_EQ(pair_tensors(m), (Names{"x", "W", "h3"}));
+  EXPECT_EQ(m.kept_float.at("element-wise with a constant"), (Names{"lab_Add"}));
+  EXPECT_EQ(m.kept_float.at("HardSwish"), (Names{"hs1_Add", "hs2_Add"}));
+  EXPECT_EQ(m.matched.at("residual"), "Add");
+}
+
 // The QDQ model of the placement runs in the project's runtime and stays close to FP32
 // (8-bit grids on a well-conditioned block).
 TEST(QdqTransformer, EncoderBlockRunsNearFloat) {
