@@ -20,6 +20,7 @@ class TransformerCli : public CliTest {
   void SetUp() override {
     CliTest::SetUp();
     if (!fs::exists(kVit) || !fs::exists(kMnist)) GTEST_SKIP() << kVit << " or " << kMnist << " not found";
+    fs::create_directories(work_ / "calib" / "input");
     fmnist_style_inputs(work_ / "calib", "input", 2);
   }
   // dipoorlet on the ViT with 2 samples, output in <work>/<out>, console in <work>/<out>.log.
@@ -29,7 +30,7 @@ class TransformerCli : public CliTest {
                            quote((work_ / out).string()) + " " + flags,
                        work_ / (out + ".log"));
   }
-  std::string log(const std::string& out) { return read_text(work_ / (out + ".log")); }
+  std::string log(const std::string& out) { return read_whole_text(work_ / (out + ".log")); }
 };
 
 TEST_F(TransformerCli, WithoutTheFlagOneLineSaysWhatItWouldChange) {
@@ -53,7 +54,7 @@ TEST_F(TransformerCli, TheLogSaysWhatEachQuantizedNodeMatched) {
   EXPECT_EQ(l.find("the model holds transformer patterns"), std::string::npos) << l;
   EXPECT_TRUE(fs::exists(work_ / "trt" / "quant_model.onnx"));
   // trt_clip_val.json holds the ranges of the MatMul inputs the QDQ model quantizes.
-  const auto trt = nlohmann::json::parse(read_text(work_ / "trt" / "trt_clip_val.json"));
+  const auto trt = nlohmann::json::parse(read_whole_text(work_ / "trt" / "trt_clip_val.json"));
   EXPECT_TRUE(trt["blob_range"].contains("/blocks/blocks.0/attn/Softmax_output_0"));
   EXPECT_TRUE(trt["blob_range"].contains("/blocks/blocks.0/attn/Mul_output_0"));
 }
@@ -61,11 +62,11 @@ TEST_F(TransformerCli, TheLogSaysWhatEachQuantizedNodeMatched) {
 // atlas lists the inputs of the ops it quantizes: with the flag, the MatMuls' too.
 TEST_F(TransformerCli, AtlasListsTheMatMulInputs) {
   ASSERT_EQ(run("atlas", "-D atlas --optim_transformer"), 0) << log("atlas");
-  const auto j = nlohmann::json::parse(read_text(work_ / "atlas" / "atlas_quant_param.json"));
+  const auto j = nlohmann::json::parse(read_whole_text(work_ / "atlas" / "atlas_quant_param.json"));
   EXPECT_TRUE(j.contains("/blocks/blocks.0/attn/Softmax_output_0")) << j.dump();
   EXPECT_TRUE(j.contains("/blocks/blocks.0/n1/Add_1_output_0")) << j.dump();
   ASSERT_EQ(run("atlas_plain", "-D atlas"), 0) << log("atlas_plain");
-  const auto p = nlohmann::json::parse(read_text(work_ / "atlas_plain" / "atlas_quant_param.json"));
+  const auto p = nlohmann::json::parse(read_whole_text(work_ / "atlas_plain" / "atlas_quant_param.json"));
   EXPECT_FALSE(p.contains("/blocks/blocks.0/attn/Softmax_output_0")) << p.dump();
 }
 
