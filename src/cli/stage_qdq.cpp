@@ -76,9 +76,10 @@ void qdq_stage(PipelineContext& ctx) {
   for (const auto& [pattern, nodes] : ctx.qdq->kept_float)
     spdlog::info("transformer placement: kept in float inside {}: {} nodes ({})", pattern, nodes.size(),
                  fmt::join(nodes, ", "));
-  for (const auto& name : ctx.qdq->quant_nodes)
-    if (auto it = ctx.qdq->matched.find(name); it != ctx.qdq->matched.end() && it->second.find(' ') != std::string::npos)
-      spdlog::info("  {}: {}", name, it->second);
+  const OnnxGraph& q = ctx.qdq->graph;
+  for (const auto& name : ctx.qdq->quant_nodes)  // graph order
+    if (q.has_node(name) && q.node(q.node_index(name)).op_type() == "MatMul")
+      spdlog::info("  {}: {}", name, ctx.qdq->matched.at(name));
 }
 
 }  // namespace dpl
