@@ -78,12 +78,6 @@ class Matcher {
     const auto& c = g_.consumers(t);
     return c.size() == 1 ? c[0] : -1;
   }
-  bool read_only_by(const std::string& t, std::initializer_list<int> nodes) const {
-    if (g_.is_network_output(t)) return false;
-    for (int c : g_.consumers(t))
-      if (std::find(nodes.begin(), nodes.end(), c) == nodes.end()) return false;
-    return true;
-  }
   // For a two-input node: the input that is not `t` (empty when both are `t` or arity differs).
   std::string other(int i, const std::string& t) const {
     const auto& n = g_.node(i);
