@@ -13,9 +13,10 @@ namespace dpl {
 void add_qdq_flags(CLI::App& app, QdqArgs& args) {
   app.add_option("--skip_layers", args.skip_layers, "node names never quantized");
   app.add_flag("--optim_transformer", args.optim_transformer,
-               "transformer placement: quantize the inputs of every MatMul (constant weights per output channel, "
-               "activations per tensor) and keep LayerNorm, GELU, Swish, Softmax, linear bias Adds and attention "
-               "scaling in float (docs/transformers.md)");
+               "transformer placement: quantize the inputs of every MatMul (constant weights per output channel "
+               "where the platform's weights are per channel, activations per tensor) and keep LayerNorm, GELU, "
+               "Swish, HardSwish, Softmax, linear bias Adds, attention scaling and other element-wise ops with a "
+               "constant operand in float (docs/transformers.md)");
   app.add_option("--model_type", args.model_type, "unet: the same placement as --optim_transformer for now")
       ->check(CLI::IsMember({"unet"}));
 }
