@@ -53,6 +53,7 @@ int run(int argc, char** argv) {
   CLI::App* image_group = app.add_option_group("Image input", "when -I holds JPEG/PNG/BMP files (one-input models)");
   a.image.add_to(*image_group);
   add_transform_flags(app, a.transform);
+  add_reconstruction_flags(app, a.recon);
   add_profile_flags(app, a.profile);
   add_deploy_flags(app, a.deploy_files);
   add_qop_flags(app, a.qop);
@@ -63,6 +64,7 @@ int run(int argc, char** argv) {
     return app.exit(e);
   }
   a.image_layout_given = image_group->count("--layout") > 0;
+  resolve_reconstruction_flags(app, a.recon);
   for (const auto* opt : image_group->get_options()) a.image_flags_given |= opt->count() > 0;
   for (const auto& s : shapes) a.input_shapes.insert(parse_input_shape(s));
   a.command_line = quote_args(argc, argv);

@@ -10,6 +10,7 @@
 #include "cli/stage_profile.h"
 #include "cli/stage_qdq.h"
 #include "cli/stage_qop.h"
+#include "cli/stage_reconstruction.h"
 #include "cli/stage_transform.h"
 #include "core/tensor.h"
 
@@ -35,6 +36,7 @@ struct QuantizeArgs {
   bool image_flags_given = false;   // any image flag given
   // Each stage's own flags (cli/stage_*.h).
   TransformArgs transform;
+  ReconArgs recon;
   QdqArgs qdq;
   PrecisionArgs precision;
   ProfileArgs profile;

@@ -15,6 +15,7 @@
 #include "calib/weight_range_search.h"
 #include "cli/pipeline_context.h"
 #include "cli/quantize_args.h"
+#include "cli/stage_reconstruction.h"
 #include "graph/onnx_graph.h"
 #include "io/atomic_file.h"
 #include "io/calib_data.h"
@@ -213,8 +214,9 @@ void run_quantize_logged(const QuantizeArgs& in) {
   log_precision(ctx);
   ctx.recalibrate();
   ctx.first_act = ctx.act;
-  if (args.transform.bc || args.transform.we || args.transform.update_bn) ctx.reference = graph.copy();
+  if (args.transform.bc || args.transform.we || args.transform.update_bn || args.recon.any()) ctx.reference = graph.copy();
   transform_after_calibration(ctx);
+  reconstruction_stage(ctx);
   save_act_ranges(ctx.out("act_clip_val.json"), ctx.act);
   save_weight_ranges(ctx.out("weight_clip_val.json"), ctx.weight);
 

@@ -14,7 +14,8 @@ namespace dpl {
 struct QuantParams {
   std::vector<float> scale;         // one per channel, or one
   std::vector<int32_t> zero_point;  // same length as scale
-  std::vector<int32_t> qmin, qmax;  // integer clamp bounds per channel
+  std::vector<int32_t> qmin, qmax;  // per channel, bounds of code - zero_point (w / scale rounded):
+                                    // -zp .. 2^b - 1 - zp when asymmetric
   bool symmetric = true;
   DType zp_type = DType::I8;        // I8 when symmetric, U8 when asymmetric
   int bits = 8;                     // QuantSpec::bits: qmin..qmax lie inside the 8-bit storage type

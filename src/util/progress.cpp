@@ -21,15 +21,15 @@ void Progress::update(int done) {
   if (tty_) {
     constexpr int kWidth = 30;
     int fill = done_ * kWidth / total_;
-    std::fprintf(stderr, "\r%s [%.*s%*s] %d/%d %.1fs", label_.c_str(), fill, "##############################",
-                 kWidth - fill, "", done_, total_, secs);
+    std::fprintf(stderr, "\r%s [%.*s%*s] %d/%d %.1fs %s\x1b[K", label_.c_str(), fill,
+                 "##############################", kWidth - fill, "", done_, total_, secs, note_.c_str());
     std::fflush(stderr);
     return;
   }
   int decile = done_ * 10 / total_;
   if (decile != last_decile_ && decile < 10) {
     last_decile_ = decile;
-    spdlog::info("{}: {}/{} ({:.1f}s)", label_, done_, total_, secs);
+    spdlog::info("{}: {}/{} ({:.1f}s){}{}", label_, done_, total_, secs, note_.empty() ? "" : " ", note_);
   }
 }
 

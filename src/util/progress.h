@@ -15,10 +15,12 @@ class Progress {
   ~Progress();
   // Samples done so far (monotonic).
   void update(int done);
+  // A short status shown after the count from the next update on (a training loop's loss).
+  void set_note(std::string note) { note_ = std::move(note); }
   void finish();
 
  private:
-  std::string label_;
+  std::string label_, note_;
   int total_, done_ = 0, last_decile_ = -1;
   bool tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_;

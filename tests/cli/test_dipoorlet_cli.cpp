@@ -242,10 +242,32 @@ TEST_F(DipoorletCli, TruncatedModelFile) {
 }
 
 TEST_F(DipoorletCli, FlagOfAFeatureNotBuiltIsRejected) {
-  // AdaRound is not built yet: the parser's unknown-option error, never a silent no-op.
+  // BRECQ is not built yet: the parser's unknown-option error, never a silent no-op.
   // (Update this test when the feature lands.)
-  CliResult r = run({"-N", "2", "-D", "trt", "--adaround"});
-  expect_clear_failure(r, {"--adaround"});
+  CliResult r = run({"-N", "2", "-D", "trt", "--brecq"});
+  expect_clear_failure(r, {"--brecq"});
+  expect_no_outputs();
+}
+
+TEST_F(DipoorletCli, AdaRoundWritesItsModelAndLogsEveryLayer) {
+  CliResult r = run({"-N", "4", "-D", "trt", "--w_bits", "4", "--adaround", "--ada_iters", "30"});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(fs::exists(out_dir() / "adaround.onnx"));
+  EXPECT_TRUE(fs::exists(out_dir() / "quant_model.onnx"));
+  int layers = 0;
+  for (const auto& l : lines_of(r.out)) layers += l.find("(nearest -> learned)") != std::string::npos;
+  EXPECT_GE(layers, 4) << r.out;  // the example's Conv layers and its Gemm
+  for (const auto& f : files_under(out_dir()))
+    EXPECT_EQ(f.find(".dipoorlet-cache"), std::string::npos) << "cache file left: " << f;
+}
+
+TEST_F(DipoorletCli, AdaRoundFlagsOutOfRange) {
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--adaround", "--ada_iters", "0"}), {"--ada_iters"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--adaround", "--ada_iters", "-5"}), {"--ada_iters"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--ada_iters", "10"}), {"--adaround"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--adaround", "--ada_iters", "10", "--ada_epoch", "2"}),
+                       {"--ada_iters", "--ada_epoch"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--adaround", "--cache_mb", "0"}), {"--cache_mb"});
   expect_no_outputs();
 }
 

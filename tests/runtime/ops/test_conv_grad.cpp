@@ -49,6 +49,10 @@ TEST(ConvGrad, MatchesCentralDifferencesAcrossAttributes) {
        {4, 1, 3, 3},
        [](OpTester& t) { t.attr("group", int64_t{4}).attr("strides", std::vector<int64_t>{2, 2}).attr("auto_pad", std::string("SAME_UPPER")); }},
       {"1x1 without bias", {2, 5, 4, 4}, {3, 5, 1, 1}, none, false},
+      // 1x1, stride 1, unpadded: dL/dW from the per-image GEMMs (conv_grad.cpp plain_1x1).
+      {"1x1 with bias, batch 3", {3, 5, 3, 4}, {6, 5, 1, 1}, none},
+      {"1-D 1x1", {2, 3, 7}, {4, 3, 1}, none},
+      {"1x1 stride 2 (primitive)", {1, 3, 5, 5}, {2, 3, 1, 1}, [](OpTester& t) { t.attr("strides", std::vector<int64_t>{2, 2}); }},
       {"1-D", {2, 3, 9}, {2, 3, 3}, [](OpTester& t) { t.attr("pads", std::vector<int64_t>{2, 1}); }},
       {"3-D", {1, 2, 4, 4, 4}, {2, 2, 2, 2, 2}, none},
   };
