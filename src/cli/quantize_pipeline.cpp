@@ -164,7 +164,7 @@ void run_quantize_logged(const QuantizeArgs& in) {
   // user's thread count too; sessions set their own while they run.
   const ThreadCountScope threads(std::max(1, args.threads));
   // Everything the user can get wrong is checked before any file is written.
-  const Platform& platform = platform_by_name(args.deploy);
+  const Platform platform = run_platform(args.qdq, platform_by_name(args.deploy));
   CaliAlgo algo = parse_cali_algo(args.act_quant);
   const WeightRangeAlgo w_range = parse_weight_range_algo(args.w_range);
   DPL_CHECK(args.data_num > 0, "-N must be positive, got {}", args.data_num);
@@ -183,6 +183,7 @@ void run_quantize_logged(const QuantizeArgs& in) {
   std::unique_ptr<SampleSource> source = open_samples(args, inputs);
   SampleSource& data = *source;
   check_precision_outputs(args, graph, platform, qdq);
+  note_transformer_patterns(args.qdq, graph, platform);
 
   ensure_writable_dir(args.output_dir);
   std::string log_path = add_log_file(args.output_dir, args.command_line);

@@ -255,6 +255,8 @@ QdqModel build_qdq(const OnnxGraph& fp, const Platform& platform, const ActRange
 
   QdqSites sites = qdq_sites(g, platform, opts);
   out.quant_nodes = std::move(sites.quant_nodes);
+  out.matched = std::move(sites.matched);
+  out.kept_float = std::move(sites.kept_float);
   for (auto& w : sites.warnings) warn(std::move(w));
   out.precision = resolve_precision(opts.precision.get(), platform, g, sites.sites);
 

@@ -62,6 +62,9 @@ struct QdqModel {
   std::vector<QdqPair> pairs;            // in creation order
   std::map<std::string, std::string> outputs;  // every graph output -> its name in `graph`
   TensorPrecisions precision;            // each quantized tensor's grid (opts.precision applied)
+  // With QdqOptions::transformer: QdqSites::matched and QdqSites::kept_float.
+  std::map<std::string, std::string> matched;
+  std::map<std::string, std::vector<std::string>> kept_float;
   std::vector<std::string> warnings;     // also logged (spdlog::warn) unless quiet: skip_layers names matching
                                          // no node...
   const QdqPair* pair(const std::string& tensor) const;

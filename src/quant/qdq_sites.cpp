@@ -1,8 +1,10 @@
 // The placement rules of docs/spec.md 7 as a walk that records where pairs go (quant/qdq_sites.h).
 #include "quant/qdq_sites.h"
 
+#include <optional>
 #include <unordered_set>
 
+#include "graph/transformer_patterns.h"
 #include "graph/weight_axes.h"
 #include "quant/precision.h"
 
@@ -19,7 +21,10 @@ bool merges_relu(const std::string& op) { return op == "Conv" || op == "Gemm" ||
 QdqSites qdq_sites(const OnnxGraph& g, const Platform& platform, const QdqOptions& opts) {
   QdqSites out;
   std::unordered_set<std::string> paired;  // tensors whose pair exists already
-  const bool quant_matmul_weight = platform.quantizes("MatMul");
+  const bool quant_matmul_weight = platform.quantizes("MatMul") || opts.transformer;
+  std::optional<TransformerPatterns> patterns;
+  if (opts.transformer) patterns = find_transformer_patterns(g);
+  auto quantizes = [&](const std::string& op) { return platform.quantizes(op) || (opts.transformer && op == "MatMul"); };
   // Float32 or not known: quantizable. Shape tensors, indices etc. are not.
   auto is_float = [&](const std::string& t) {
     DType d = g.value_type(t);
@@ -35,9 +40,14 @@ QdqSites qdq_sites(const OnnxGraph& g, const Platform& platform, const QdqOption
   for (int i = 0; i < n; ++i) {
     const onnx::NodeProto& node = g.node(i);
     const std::string& op = node.op_type();
-    if (!platform.quantizes(op) || opts.skip_layers.count(node.name())) continue;
+    if (!quantizes(op) || opts.skip_layers.count(node.name())) continue;
     if (opts.precision && opts.precision->skips(node)) continue;
+    if (patterns && patterns->inside(i)) {
+      out.kept_float[pattern_name(patterns->matches[patterns->match_of.at(i)].kind)].push_back(node.name());
+      continue;
+    }
     out.quant_nodes.push_back(node.name());
+    if (patterns) out.matched[node.name()] = op == "MatMul" ? matmul_role_name(patterns->matmul.at(i)) : op;
     const int nin = node.input_size();
     const bool relu_type = is_relu_type(op);
     if (relu_type && nin > 0) {

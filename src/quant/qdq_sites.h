@@ -3,6 +3,7 @@
 // (quant/precision.h) resolves each quantized tensor's grid from exactly the tensors and uses
 // the builder quantizes, and the builder then reads those grids.
 #pragma once
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -28,6 +29,11 @@ struct QdqOptions {
   // Each tensor's bits, symmetry and granularity, and the nodes it skips (--w_bits, --a_bits,
   // --first_last_8bit, --quant_config). Null: the platform table for every tensor.
   std::shared_ptr<const PrecisionPlan> precision;
+  // --optim_transformer (docs/transformers.md): the inputs of every MatMul are quantized (a
+  // constant weight per output channel where the platform's weights are, activations per
+  // tensor), whatever the platform's op list; the nodes inside a LayerNorm, GELU, Swish,
+  // Softmax, linear bias Add or attention scaling (graph/transformer_patterns.h) are not.
+  bool transformer = false;
 };
 
 // One quantized use of a tensor, in the order the builder meets them (a tensor's first site
@@ -45,6 +51,12 @@ struct QdqSites {
   std::vector<QdqSite> sites;
   std::vector<std::string> quant_nodes;  // QdqModel::quant_nodes
   std::vector<std::string> warnings;     // graph outputs that are not float
+  // With QdqOptions::transformer: what each quantized node matched, by node name ("linear
+  // (constant weight)", "attention Q.K^T", ...; other nodes: their op type), and the nodes
+  // kept in float because they lie inside a pattern although the platform quantizes their
+  // op type, by pattern name.
+  std::map<std::string, std::string> matched;
+  std::map<std::string, std::vector<std::string>> kept_float;
 };
 
 // `g` must be topologically sorted (build_qdq sorts its copy first). Nodes in

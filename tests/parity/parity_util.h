@@ -84,8 +84,8 @@ inline PreprocessOptions pre(int h, int w, std::vector<float> mean, std::vector<
   return o;
 }
 
-// The first `count` digits of the MNIST test set as 0..255 floats [1,1,28,28].
-inline void mnist_inputs(const parity_fs::path& dir, const std::string& input, int count) {
+// The first `count` digits of the MNIST test set as (pixel - mean) / std floats [1,1,28,28].
+inline void mnist_digits(const parity_fs::path& dir, const std::string& input, int count, float mean, float std) {
   gzFile f = gzopen(kMnist.string().c_str(), "rb");
   ASSERT_TRUE(f != nullptr) << "cannot open " << kMnist;
   unsigned char header[16];
@@ -98,10 +98,21 @@ inline void mnist_inputs(const parity_fs::path& dir, const std::string& input, i
   for (int i = 0; i < count; ++i) {
     ASSERT_EQ(gzread(f, px.data(), static_cast<unsigned>(px.size())), static_cast<int>(px.size()));
     Tensor t(DType::F32, {1, 1, 28, 28});
-    for (size_t k = 0; k < px.size(); ++k) t.data<float>()[k] = px[k];
+    for (size_t k = 0; k < px.size(); ++k) t.data<float>()[k] = (px[k] - mean) / std;
     write_raw(sample_path(dir.string(), input, i), t);
   }
   gzclose(f);
+}
+
+// 0..255, as the MNIST model takes them.
+inline void mnist_inputs(const parity_fs::path& dir, const std::string& input, int count) {
+  mnist_digits(dir, input, count, 0.f, 1.f);
+}
+
+// Normalised as the fmnist-dev models expect ((x/255 - 0.2860) / 0.3530; MNIST digits stand in
+// for Fashion-MNIST, which is not in ../shared).
+inline void fmnist_style_inputs(const parity_fs::path& dir, const std::string& input, int count) {
+  mnist_digits(dir, input, count, 0.2860f * 255.f, 0.3530f * 255.f);
 }
 
 // Fixed smooth values in [-2, 2] of shape [1,3,224,224] (the onnx-light models take any input).
@@ -152,6 +163,13 @@ inline std::vector<ParityCase> all_parity_cases() {
     c.push_back(
         {std::string("light_") + m, std::string("onnx-light/light_") + m + ".onnx", 1, {}, light_inputs, {}, true});
   return c;
+}
+
+// The transformers of ../shared/models (docs/transformers.md): the fmnist-dev ViT and PP-OCRv4 rec.
+inline std::vector<ParityCase> transformer_parity_cases() {
+  return {{"fmnist_vit", "fmnist-dev/vit_dev.onnx", 2, {"input:1,1,28,28"}, fmnist_style_inputs, kMnist},
+          {"ppocr_rec", "ppocr/ch_PP-OCRv4_rec_infer.onnx", 2, {"x:1,3,48,320"},
+           images(pre(48, 320, {127.5f}, {127.5f})), kImages}};
 }
 
 inline std::string quote(const std::string& s) {

@@ -5,7 +5,8 @@
 // `dipoorlet-infer` and tests/tools/ort_run.js (onnxruntime-node) then run it on 2 other real
 // samples (so values also fall outside the calibrated ranges and saturate), and every output
 // must reach a cosine >= 0.9999 over its samples. One gtest case per model x platform, and
-// (LowBit/...) per model x sub-8-bit plan.
+// (LowBit/...) per model x sub-8-bit plan, and (Transformer/...) per transformer model x platform
+// with --optim_transformer.
 //
 // ONNX Runtime runs the model with its graph optimizations disabled, i.e. every
 // QuantizeLinear/DequantizeLinear and float operator as the ONNX operator definitions say,
@@ -72,6 +73,17 @@ std::vector<PlatformCase> low_bit_cases() {
     c.push_back({m, "snpe", "W4A4_fl8", "--w_bits 4 --a_bits 4 --first_last_8bit"});
     c.push_back({m, "snpe", "W2A4", "--w_bits 2 --a_bits 4"});
   }
+  return c;
+}
+
+// The transformer placement (--optim_transformer, docs/transformers.md): MatMuls of two
+// activations and constant-weight MatMuls quantized, LayerNorm/GELU/Softmax kept float, on a
+// platform with per-channel weights (trt), one with per-tensor asymmetric weights and quantized
+// outputs (snpe) and one that quantizes MatMul already (magicmind).
+std::vector<PlatformCase> transformer_cases() {
+  std::vector<PlatformCase> c;
+  for (const auto& m : transformer_parity_cases())
+    for (const char* p : {"trt", "snpe", "magicmind"}) c.push_back({m, p, "optim_transformer", "--optim_transformer"});
   return c;
 }
 
@@ -251,6 +263,7 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
 
 INSTANTIATE_TEST_SUITE_P(Models, QdqAgreement, ::testing::ValuesIn(all_cases()), platform_case_name);
 INSTANTIATE_TEST_SUITE_P(LowBit, QdqAgreement, ::testing::ValuesIn(low_bit_cases()), platform_case_name);
+INSTANTIATE_TEST_SUITE_P(Transformer, QdqAgreement, ::testing::ValuesIn(transformer_cases()), platform_case_name);
 
 }  // namespace
 }  // namespace dpl::test
