@@ -42,8 +42,7 @@ void add_reconstruction_flags(CLI::App& app, ReconArgs& args) {
 
 void resolve_reconstruction_flags(const CLI::App& app, ReconArgs& args) {
   args.original_recipe = app.count("--ada_bs") > 0 || app.count("--ada_epoch") > 0;
-  args.ada_iters_given = app.count("--ada_iters") > 0;
-  DPL_CHECK(!(args.original_recipe && args.ada_iters_given),
+  DPL_CHECK(!(args.original_recipe && app.count("--ada_iters") > 0),
             "--ada_iters (reference recipe) and --ada_bs / --ada_epoch (the original's recipe) exclude each other");
 }
 

@@ -15,7 +15,6 @@ struct ReconArgs {
   int64_t ada_bs = 64;        // original recipe (given explicitly): batch size
   int64_t ada_epoch = 5000;   // original recipe (given explicitly): epochs
   bool original_recipe = false;  // --ada_bs or --ada_epoch given
-  bool ada_iters_given = false;
   double ada_lambda = 0.01;
   int64_t cache_mb = 4096;
   uint64_t seed = 0;

@@ -156,16 +156,14 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
       const Tensor x = d.x->gather(idx), target = d.t->gather(idx);
       const double beta = opts.beta.at(t, iters);
       std::pair<double, double> lr;
-      if (t > 0) {
+      try {
         lr = trainer->iterate(x, target, beta, opts.lambda);
-      } else {
-        try {
-          // The first iteration finds an operator without a backward pass (named by the session).
-          lr = trainer->iterate(x, target, beta, opts.lambda);
-        } catch (const Error& e) {
-          r.note = e.what();
-          break;
-        }
+      } catch (const Error& e) {
+        // The first iteration finds an operator without a backward pass (named by the
+        // session); later errors are not the layer's.
+        if (t > 0) throw;
+        r.note = e.what();
+        break;
       }
       loss_avg = t == 0 ? lr.first : 0.98 * loss_avg + 0.02 * lr.first;
       if ((t + 1) % every == 0 || t + 1 == iters) {

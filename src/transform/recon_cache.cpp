@@ -124,6 +124,10 @@ void CacheFiller::observe(const std::string& name, const Tensor& value, int samp
 void CacheFiller::merge(const Observer&) { fail("a sample cache is not merged across processes"); }
 std::string CacheFiller::serialize() const { fail("a sample cache is not serialized"); }
 void CacheFiller::merge_serialized(std::string_view) { fail("a sample cache is not merged across processes"); }
-void CacheFiller::clear() { filled_.clear(); }
+// A pass that starts over (observe_pass falls back to one sample at a time) rewrites the
+// same caches from row 0: they keep their memory and their share of the budget.
+void CacheFiller::clear() {
+  for (auto& [name, entry] : filled_) entry.second = 0;
+}
 
 }  // namespace dpl::transform

@@ -226,6 +226,26 @@ TEST(AdaRound, ALayerWithoutABackwardPassStaysRoundedToNearest) {
   EXPECT_TRUE(r.layers[1].trained);
 }
 
+TEST(AdaRound, ACacheFillThatStartsOverKeepsItsCacheAndBudget) {
+  // observe_pass starts over one sample at a time when a batch fails: clear() must rewind the
+  // rows, not create a second cache that takes the budget again.
+  transform::CacheBudget budget{3 * 4 * 4, fs::temp_directory_path().string()};
+  std::unique_ptr<transform::SampleCache> cache;
+  int made = 0;
+  transform::CacheFiller filler({"t"}, [&](const std::string&, const Shape& row) -> transform::SampleCache& {
+    ++made;
+    cache = std::make_unique<transform::SampleCache>("t", 2, row, 1, budget);
+    return *cache;
+  });
+  filler.observe("t", Tensor::from_vector<float>({2, 4}, {9, 9, 9, 9, 9, 9, 9, 9}), 2);
+  filler.clear();
+  filler.observe("t", Tensor::from_vector<float>({1, 4}, {1, 2, 3, 4}), 1);
+  filler.observe("t", Tensor::from_vector<float>({1, 4}, {5, 6, 7, 8}), 1);
+  EXPECT_EQ(made, 1);
+  EXPECT_EQ(budget.bytes_left, 4 * 4);
+  EXPECT_EQ(cache->gather({1, 0}).to_f32_vector(), (std::vector<float>{5, 6, 7, 8, 1, 2, 3, 4}));
+}
+
 TEST(AdaRound, SkippedLayersAndModelsWithoutWeightsAreLeftAlone) {
   AdaSetup s;
   transform::AdaRoundOptions o = quick_options();
