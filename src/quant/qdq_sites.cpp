@@ -21,10 +21,10 @@ bool merges_relu(const std::string& op) { return op == "Conv" || op == "Gemm" ||
 QdqSites qdq_sites(const OnnxGraph& g, const Platform& platform, const QdqOptions& opts) {
   QdqSites out;
   std::unordered_set<std::string> paired;  // tensors whose pair exists already
-  const bool quant_matmul_weight = platform.quantizes("MatMul") || opts.transformer;
   std::optional<TransformerPatterns> patterns;
   if (opts.transformer) patterns = find_transformer_patterns(g);
   auto quantizes = [&](const std::string& op) { return platform.quantizes(op) || (opts.transformer && op == "MatMul"); };
+  const bool quant_matmul_weight = quantizes("MatMul");
   // Float32 or not known: quantizable. Shape tensors, indices etc. are not.
   auto is_float = [&](const std::string& t) {
     DType d = g.value_type(t);
