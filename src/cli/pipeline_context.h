@@ -14,6 +14,7 @@
 #include "calib/tensor_cali.h"
 #include "cli/quantize_args.h"
 #include "graph/onnx_graph.h"
+#include "profile/report.h"
 #include "quant/platform.h"
 #include "quant/qdq_builder.h"
 
@@ -40,6 +41,7 @@ struct PipelineContext {
   const OnnxGraph& fp_reference() const { return reference ? *reference : graph; }
   QdqOptions qdq_options;      // skip_layers and placement switches
   std::optional<QdqModel> qdq; // the QDQ model, once built (before profiling)
+  std::vector<LayerSparsity> sparsity;  // --sparse: zeros per layer, for profile.json
   // Recomputes `act` (a full calibration pass with `cali`) and `weight` from `graph`, with
   // progress bars; weight transforms call it after they change the model.
   std::function<void()> recalibrate;

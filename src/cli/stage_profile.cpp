@@ -138,6 +138,7 @@ void profile_stage(PipelineContext& ctx) {
     bar.finish();
   }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rep.sparsity = ctx.sparsity;
 
   log_profile_report(rep);
   if (po.per_layer) write_file_atomic(ctx.out("layer_res.json"), layer_res_json(rep.profile));

@@ -4,51 +4,105 @@
 
 #include "cli/pipeline_context.h"
 #include "transform/adaround.h"
+#include "transform/brecq.h"
+#include "transform/sparse_quant.h"
 #include "transform/weight_equalization.h"
 #include "util/error.h"
 
 namespace dpl {
 
 void add_reconstruction_flags(CLI::App& app, ReconArgs& args) {
-  auto* g = app.add_option_group("Reconstruction", "learned rounding (docs/training.md)");
-  auto* ada = g->add_flag("--adaround", args.adaround,
-                          "AdaRound: learn the rounding of every Conv, ConvTranspose, Gemm and constant-weight MatMul "
-                          "weight layer by layer; writes adaround.onnx");
-  g->add_option("--ada_iters", args.ada_iters, "AdaRound iterations per layer (reference recipe: random batches of 32)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str()
-      ->needs(ada);
+  auto* g = app.add_option_group("Reconstruction", "learned rounding and sparsity (docs/training.md)");
+  g->add_flag("--adaround", args.adaround,
+              "AdaRound: learn the rounding of every Conv, ConvTranspose, Gemm and constant-weight MatMul weight layer "
+              "by layer; writes adaround.onnx");
+  g->add_flag("--brecq", args.brecq,
+              "BRECQ: learn the rounding of the layers of each block jointly, and the activation steps inside it "
+              "(LSQ); writes brecq.onnx");
+  g->add_flag("--drop", args.drop,
+              "with --brecq, QDrop: each quantized activation inside a block, and the block input, keeps its float "
+              "value at random");
+  g->add_option("--drop_prob", args.drop_prob, "QDrop: probability that an element takes its quantized value")
+      ->capture_default_str();
+  g->add_option("--recon_blocks", args.recon_blocks,
+                "blocks of --brecq: 'network' (residual-aware, MQBench's rule) or 'original' (chains of up to 3 "
+                "Conv/Gemm through Relu)")
+      ->check(CLI::IsMember({"network", "original"}))
+      ->capture_default_str();
+  g->add_flag("--sparse", args.sparse,
+              "sparse quantization: prune and train each layer's weights through a quantizer; writes "
+              "sparse_quant.onnx");
+  g->add_option("--sparse_rate", args.sparse_rate, "--sparse unstruction: share of each layer's weights set to 0")
+      ->capture_default_str();
+  g->add_option("--pattern", args.pattern,
+                "--sparse pattern: 'unstruction' (the smallest |w| of each layer) or 'nv24' (2 of every 4 input "
+                "channels)")
+      ->check(CLI::IsMember({"unstruction", "nv24"}))
+      ->capture_default_str();
+  g->add_option("--ada_iters", args.ada_iters,
+                "iterations per layer (AdaRound, sparse) or per block (BRECQ, QDrop) on random batches of 32; "
+                "default 10000 for AdaRound, 5000 for BRECQ/QDrop and sparse")
+      ->check(CLI::PositiveNumber);
   g->add_option("--ada_bs", args.ada_bs,
-                "batch size of the original's recipe (given: epochs x ceil(N / bs) iterations on sequential batches, "
-                "cosine beta)")
+                "batch size of the original's recipe (given: epochs x ceil(N / bs) iterations per layer on "
+                "sequential batches, cosine beta)")
       ->check(CLI::PositiveNumber)
-      ->capture_default_str()
-      ->needs(ada);
+      ->capture_default_str();
   g->add_option("--ada_epoch", args.ada_epoch, "epochs of the original's recipe (see --ada_bs)")
       ->check(CLI::PositiveNumber)
-      ->capture_default_str()
-      ->needs(ada);
-  g->add_option("--ada_lambda", args.ada_lambda, "weight of the rounding regulariser")
+      ->capture_default_str();
+  g->add_option("--ada_lambda", args.ada_lambda,
+                "weight of the rounding regulariser (the QDrop authors use 0.1 for MobileNetV2)")
       ->check(CLI::PositiveNumber)
-      ->capture_default_str()
-      ->needs(ada);
+      ->capture_default_str();
   g->add_option("--cache_mb", args.cache_mb,
-                "memory for the cached inputs and targets of the layer being trained; beyond it they spill to a file "
-                "in the output folder")
+                "memory for the cached inputs and targets of the layer or block being trained; beyond it they "
+                "spill to a file in the output folder")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
-  g->add_option("--seed", args.seed, "seed of the random batches")->capture_default_str();
+  g->add_option("--seed", args.seed, "seed of the random batches and drop masks")->capture_default_str();
 }
 
 void resolve_reconstruction_flags(const CLI::App& app, ReconArgs& args) {
-  args.original_recipe = app.count("--ada_bs") > 0 || app.count("--ada_epoch") > 0;
-  DPL_CHECK(!(args.original_recipe && app.count("--ada_iters") > 0),
+  auto given = [&](const char* flag) { return app.count(flag) > 0; };
+  DPL_CHECK(!(args.sparse && (args.adaround || args.brecq)),
+            "--sparse trains the weights themselves and excludes --adaround and --brecq (the original lets sparse "
+            "win silently); choose one");
+  DPL_CHECK(!(args.adaround && args.brecq), "--adaround and --brecq exclude each other (BRECQ trains the same "
+            "rounding, by blocks); choose one");
+  for (const char* f : {"--ada_iters", "--ada_bs", "--ada_epoch", "--ada_lambda"})
+    DPL_CHECK(!given(f) || args.any(), "{} needs --adaround, --brecq or --sparse", f);
+  DPL_CHECK(!given("--recon_blocks") || args.brecq, "--recon_blocks needs --brecq");
+  DPL_CHECK(!given("--drop_prob") || args.drop, "--drop_prob needs --brecq --drop");
+  DPL_CHECK(!(given("--sparse_rate") || given("--pattern")) || args.sparse, "--sparse_rate and --pattern need --sparse");
+  DPL_CHECK(args.sparse_rate > 0 && args.sparse_rate < 1, "--sparse_rate must lie strictly between 0 and 1, got {}",
+            args.sparse_rate);
+  DPL_CHECK(args.drop_prob > 0 && args.drop_prob <= 1, "--drop_prob must lie in (0, 1], got {}", args.drop_prob);
+  if (args.drop && !args.brecq) {
+    spdlog::warn("--drop works with --brecq only (QDrop is BRECQ with drop): it is ignored; {}",
+                 args.adaround ? "AdaRound runs without it" : "no reconstruction runs");
+    args.drop = false;
+  }
+  args.original_recipe = given("--ada_bs") || given("--ada_epoch");
+  DPL_CHECK(!(args.original_recipe && given("--ada_iters")),
             "--ada_iters (reference recipe) and --ada_bs / --ada_epoch (the original's recipe) exclude each other");
+  if (!given("--ada_iters")) args.ada_iters = args.brecq ? kBlockIters : args.sparse ? kSparseIters : kAdaRoundIters;
 }
 
-void reconstruction_stage(PipelineContext& ctx) {
+namespace {
+
+std::set<std::string> skipped_layers(const PipelineContext& ctx) {
+  std::set<std::string> skip = ctx.qdq_options.skip_layers;
+  if (ctx.args.transform.we) {
+    // The first layer of an equalized pair computes a rescaled output that no longer matches
+    // the FP32 target: it keeps round-to-nearest, as in the original.
+    for (const auto& p : transform::equalization_pairs(ctx.graph, false)) skip.insert(p.first);
+  }
+  return skip;
+}
+
+void run_adaround(PipelineContext& ctx, const transform::TransformRunOptions& run) {
   const ReconArgs& a = ctx.args.recon;
-  if (!a.adaround) return;
   transform::AdaRoundOptions o;
   o.original_recipe = a.original_recipe;
   if (a.original_recipe) {
@@ -62,21 +116,81 @@ void reconstruction_stage(PipelineContext& ctx) {
   o.cache_bytes = a.cache_mb << 20;
   o.cache_dir = ctx.args.output_dir;
   o.seed = a.seed;
-  o.skip = ctx.qdq_options.skip_layers;
-  if (ctx.args.transform.we) {
-    // The first layer of an equalized pair computes a rescaled output that no longer matches
-    // the FP32 target: it keeps round-to-nearest, as in the original.
-    for (const auto& p : transform::equalization_pairs(ctx.graph, false)) o.skip.insert(p.first);
-  }
-  transform::TransformRunOptions run;
-  run.threads = ctx.cali.threads;
-  run.batch = ctx.cali.batch;
+  o.skip = skipped_layers(ctx);
   auto r = transform::adaround(ctx.graph, ctx.fp_reference(), ctx.data, ctx.platform, ctx.act, ctx.weight,
                                ctx.qdq_options, o, run);
   spdlog::info("AdaRound: {} of {} layer(s) trained", r.trained(), r.layers.size());
-  // Written whatever was trained, so that a run with --adaround always leaves the file.
-  ctx.graph.save(ctx.out("adaround.onnx"));
-  spdlog::info("wrote {}", ctx.out("adaround.onnx"));
+}
+
+void run_brecq(PipelineContext& ctx, const transform::TransformRunOptions& run) {
+  const ReconArgs& a = ctx.args.recon;
+  transform::BrecqOptions o;
+  o.original_recipe = a.original_recipe;
+  if (a.original_recipe) {
+    o.batch = a.ada_bs;
+    o.epochs = a.ada_epoch;
+    o.beta.decay = train::BetaDecay::Cosine;
+  } else {
+    o.iters = a.ada_iters;
+  }
+  o.lambda = a.ada_lambda;
+  o.drop = a.drop;
+  o.drop_prob = a.drop_prob;
+  o.rule = transform::parse_block_rule(a.recon_blocks);
+  o.cache_bytes = a.cache_mb << 20;
+  o.cache_dir = ctx.args.output_dir;
+  o.seed = a.seed;
+  o.skip = skipped_layers(ctx);
+  if (ctx.platform.act.log_scale) {
+    o.learn_scales = false;
+    spdlog::info("{}: activation steps are powers of two on {}: they are not learned", a.drop ? "QDrop" : "BRECQ",
+                 ctx.platform.name);
+  }
+  auto r = transform::brecq(ctx.graph, ctx.fp_reference(), ctx.data, ctx.platform, ctx.act, ctx.weight,
+                            ctx.qdq_options, o, run);
+  spdlog::info("{}: {} of {} block(s) trained", a.drop ? "QDrop" : "BRECQ", r.trained(), r.blocks.size());
+}
+
+void run_sparse(PipelineContext& ctx, const transform::TransformRunOptions& run) {
+  const ReconArgs& a = ctx.args.recon;
+  transform::SparseOptions o;
+  o.original_recipe = a.original_recipe;
+  if (a.original_recipe) {
+    o.batch = a.ada_bs;
+    o.epochs = a.ada_epoch;
+  } else {
+    o.iters = a.ada_iters;
+  }
+  o.rate = a.sparse_rate;
+  o.pattern = transform::parse_sparse_pattern(a.pattern);
+  o.cache_bytes = a.cache_mb << 20;
+  o.cache_dir = ctx.args.output_dir;
+  o.seed = a.seed;
+  o.skip = skipped_layers(ctx);
+  auto r = transform::sparse_quant(ctx.graph, ctx.fp_reference(), ctx.data, ctx.platform, ctx.act, ctx.weight,
+                                   ctx.qdq_options, o, run);
+  spdlog::info("sparse: {} of {} layer(s) pruned and trained, {:.1f}% of their weights are 0", r.trained(),
+               r.layers.size(), 100 * r.sparsity());
+  ctx.sparsity.clear();
+  for (const auto& l : r.layers)
+    ctx.sparsity.push_back(LayerSparsity{l.name, l.weight, l.zeros, l.total, l.trained && l.pruned});
+}
+
+}  // namespace
+
+void reconstruction_stage(PipelineContext& ctx) {
+  const ReconArgs& a = ctx.args.recon;
+  if (!a.any()) return;
+  transform::TransformRunOptions run;
+  run.threads = ctx.cali.threads;
+  run.batch = ctx.cali.batch;
+  std::string file;
+  if (a.adaround) run_adaround(ctx, run), file = "adaround.onnx";
+  if (a.brecq) run_brecq(ctx, run), file = "brecq.onnx";
+  if (a.sparse) run_sparse(ctx, run), file = "sparse_quant.onnx";
+  // Written whatever was trained, so that a run with the flag always leaves the file.
+  ctx.graph.save(ctx.out(file));
+  spdlog::info("wrote {}", ctx.out(file));
 }
 
 }  // namespace dpl

@@ -70,6 +70,17 @@ std::string profile_json(const ProfileReport& r) {
     layers.push_back(std::move(e));
   }
   j["layers"] = std::move(layers);
+  if (!r.sparsity.empty()) {
+    Json sp = Json::array();
+    for (const auto& l : r.sparsity)
+      sp.push_back({{"node", l.node},
+                    {"weight", l.weight},
+                    {"zeros", l.zeros},
+                    {"total", l.total},
+                    {"sparsity", l.total ? static_cast<double>(l.zeros) / static_cast<double>(l.total) : 0.0},
+                    {"pruned", l.pruned}});
+    j["sparsity"] = std::move(sp);
+  }
   Json lowest = Json::array();
   for (const LayerProfile* l : lowest_layers(r.profile, 10)) lowest.push_back(l->node + "-" + l->tensor);
   j["lowest_layers"] = std::move(lowest);

@@ -41,6 +41,13 @@ struct PerTensorRatio {
   double ratio = 0;
 };
 
+// The zeros of a layer's weight after sparse quantization (--sparse).
+struct LayerSparsity {
+  std::string node, weight;
+  int64_t zeros = 0, total = 0;
+  bool pruned = false;  // false: left dense (nv24 on a channel count not a multiple of 4)
+};
+
 struct ProfileReport {
   RunSettings settings;
   ProfileResult profile;
@@ -51,6 +58,7 @@ struct ProfileReport {
   std::vector<LayerHistogram> histograms;  // the worst layers, FP32 vs QDQ values
   double cpu_seconds = 0;                  // CPU time of the profiling pass
   double seconds = 0;                      // the whole profiling stage
+  std::vector<LayerSparsity> sparsity;     // with --sparse: every layer it saw
 };
 
 // Every activation range (graph inputs, then node outputs in graph order, then any other),

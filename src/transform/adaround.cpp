@@ -12,6 +12,7 @@
 #include "train/soft_rounding.h"
 #include "transform/graph_edit.h"
 #include "transform/adaround_layer.h"
+#include "transform/block_model.h"
 #include "transform/recon_cache.h"
 #include "transform/recon_layer.h"
 #include "util/error.h"
@@ -26,30 +27,6 @@ int AdaRoundResult::trained() const {
 }
 
 namespace {
-
-// The layer's weight grid as the QDQ model quantizes it.
-train::WeightGrid grid_of(const QdqPair& p) {
-  train::WeightGrid grid;
-  grid.axis = p.params.per_channel() ? p.axis : -1;
-  grid.scale = p.params.scale;
-  // QuantParams' bounds are already those of the code minus the zero point.
-  grid.lo = p.params.qmin;
-  grid.hi = p.params.qmax;
-  return grid;
-}
-
-// Fills `cache` with `tensor` of `graph` over all samples.
-void cache_tensor(const OnnxGraph& graph, const std::string& tensor, SampleSource& data,
-                  const TransformRunOptions& run, const std::string& stage, const std::function<SampleCache&(const Shape&)>& make) {
-  SessionOptions so;
-  so.threads = std::max(1, run.threads);
-  Session session(graph_up_to(graph, {tensor}), so);
-  CacheFiller filler({tensor}, [&](const std::string&, const Shape& row) -> SampleCache& { return make(row); });
-  CaliOptions co;
-  co.batch = run.batch;
-  co.threads = run.threads;
-  observe_pass(session, data, filler, co, stage);
-}
 
 struct LayerData {
   std::unique_ptr<SampleCache> x, t;
@@ -120,7 +97,7 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
               layer.target);
     std::unique_ptr<AdaRoundLayer> trainer;
     try {
-      trainer = std::make_unique<AdaRoundLayer>(g, layer, grid_of(*pair), opts.lr, run.threads);
+      trainer = std::make_unique<AdaRoundLayer>(g, layer, weight_grid(*pair), opts.lr, run.threads);
     } catch (const Error& e) {
       r.note = e.what();
       spdlog::warn("{}: {}; it stays rounded to nearest", label, r.note);
@@ -131,11 +108,11 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
     // first value arrives, and the first must not take what the second needs for a batch).
     CacheBudget budget_x{opts.cache_bytes / 2, opts.cache_dir}, budget_t = budget_x;
     LayerData d;
-    cache_tensor(q.graph, xq, data, run, label + " inputs", [&](const Shape& row) -> SampleCache& {
+    fill_cache(q.graph, xq, data, run, label + " inputs", [&](const Shape& row) -> SampleCache& {
       d.x = std::make_unique<SampleCache>(label + " inputs", n, row, opts.batch, budget_x);
       return *d.x;
     });
-    cache_tensor(reference, layer.target, data, run, label + " targets", [&](const Shape& row) -> SampleCache& {
+    fill_cache(reference, layer.target, data, run, label + " targets", [&](const Shape& row) -> SampleCache& {
       d.t = std::make_unique<SampleCache>(label + " targets", n, row, opts.batch, budget_t);
       return *d.t;
     });

@@ -11,6 +11,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "calib/tensor_cali.h"
+#include "runtime/session.h"
+#include "transform/graph_edit.h"
 #include "util/error.h"
 
 namespace dpl::transform {
@@ -128,6 +131,18 @@ void CacheFiller::merge_serialized(std::string_view) { fail("a sample cache is n
 // same caches from row 0: they keep their memory and their share of the budget.
 void CacheFiller::clear() {
   for (auto& [name, entry] : filled_) entry.second = 0;
+}
+
+void fill_cache(const OnnxGraph& graph, const std::string& tensor, SampleSource& data, const TransformRunOptions& run,
+                const std::string& stage, const std::function<SampleCache&(const Shape&)>& make) {
+  SessionOptions so;
+  so.threads = std::max(1, run.threads);
+  Session session(graph_up_to(graph, {tensor}), so);
+  CacheFiller filler({tensor}, [&](const std::string&, const Shape& row) -> SampleCache& { return make(row); });
+  CaliOptions co;
+  co.batch = run.batch;
+  co.threads = run.threads;
+  observe_pass(session, data, filler, co, stage);
 }
 
 }  // namespace dpl::transform

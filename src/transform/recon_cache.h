@@ -15,7 +15,10 @@
 #include <vector>
 
 #include "calib/observer.h"
+#include "calib/sample_source.h"
 #include "core/tensor.h"
+#include "graph/onnx_graph.h"
+#include "transform/incremental.h"
 
 namespace dpl::transform {
 
@@ -72,5 +75,11 @@ class CacheFiller : public Observer {
   Make make_;
   std::map<std::string, std::pair<SampleCache*, int64_t>> filled_;  // cache, rows written
 };
+
+// Caches `tensor` of `graph` (a node output or a graph input) for every sample: one pass of
+// the part of `graph` it depends on, with a progress bar named `stage`; `make(row shape)`
+// creates the cache when the first value arrives.
+void fill_cache(const OnnxGraph& graph, const std::string& tensor, SampleSource& data, const TransformRunOptions& run,
+                const std::string& stage, const std::function<SampleCache&(const Shape&)>& make);
 
 }  // namespace dpl::transform

@@ -242,10 +242,10 @@ TEST_F(DipoorletCli, TruncatedModelFile) {
 }
 
 TEST_F(DipoorletCli, FlagOfAFeatureNotBuiltIsRejected) {
-  // BRECQ is not built yet: the parser's unknown-option error, never a silent no-op.
-  // (Update this test when the feature lands.)
-  CliResult r = run({"-N", "2", "-D", "trt", "--brecq"});
-  expect_clear_failure(r, {"--brecq"});
+  // Distributed runs are not built yet: the parser's unknown-option error, never a silent
+  // no-op. (Update this test when the feature lands.)
+  CliResult r = run({"-N", "2", "-D", "trt", "--mpirun"});
+  expect_clear_failure(r, {"--mpirun"});
   expect_no_outputs();
 }
 
@@ -269,6 +269,55 @@ TEST_F(DipoorletCli, AdaRoundFlagsOutOfRange) {
                        {"--ada_iters", "--ada_epoch"});
   expect_clear_failure(run({"-N", "2", "-D", "trt", "--adaround", "--cache_mb", "0"}), {"--cache_mb"});
   expect_no_outputs();
+}
+
+TEST_F(DipoorletCli, BrecqAndQDropWriteBrecqOnnxAndListTheirBlocks) {
+  for (bool drop : {false, true}) {
+    SCOPED_TRACE(drop);
+    std::vector<std::string> a = {"-N", "4", "-D", "trt", "--w_bits", "4", "--a_bits", "4", "--brecq", "--ada_iters", "20"};
+    if (drop) a.push_back("--drop");
+    CliResult r = run(a);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_TRUE(fs::exists(out_dir() / "brecq.onnx"));
+    EXPECT_TRUE(fs::exists(out_dir() / "quant_model.onnx"));
+    int blocks = 0, listed = 0;
+    for (const auto& l : lines_of(r.out)) {
+      blocks += l.find("(nearest -> learned)") != std::string::npos;
+      listed += l.find(" block: ") != std::string::npos && l.find("(in '") != std::string::npos;
+    }
+    EXPECT_GE(blocks, 2) << r.out;
+    EXPECT_EQ(blocks, listed) << r.out;
+    EXPECT_NE(r.out.find(drop ? "QDrop:" : "BRECQ:"), std::string::npos) << r.out;
+  }
+}
+
+TEST_F(DipoorletCli, SparseWritesItsModelAndReportsSparsityInProfileJson) {
+  CliResult r = run({"-N", "4", "-D", "trt", "--sparse", "--pattern", "nv24", "--ada_iters", "10"});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(fs::exists(out_dir() / "sparse_quant.onnx"));
+  std::ifstream f(out_dir() / "profile.json");
+  const std::string json((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(json.find("\"sparsity\""), std::string::npos);
+  EXPECT_NE(r.out.find("of their weights are 0"), std::string::npos) << r.out;
+}
+
+TEST_F(DipoorletCli, ReconstructionFlagCombinations) {
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--sparse", "--brecq"}), {"--sparse", "--brecq"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--sparse", "--adaround"}), {"--sparse", "--adaround"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--sparse", "--sparse_rate", "1.5"}), {"--sparse_rate"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--sparse", "--sparse_rate", "0"}), {"--sparse_rate"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--sparse_rate", "0.3"}), {"--sparse"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--brecq", "--drop_prob", "0.3"}), {"--drop_prob"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--brecq", "--drop", "--drop_prob", "0"}), {"--drop_prob"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--brecq", "--recon_blocks", "big"}), {"--recon_blocks"});
+  expect_clear_failure(run({"-N", "2", "-D", "trt", "--sparse", "--pattern", "nv48"}), {"--pattern"});
+  expect_no_outputs();
+  // --drop alone: a warning that says what runs instead, never a silent no-op.
+  CliResult r = run({"-N", "2", "-D", "trt", "--drop"});
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("--drop works with --brecq only"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no reconstruction runs"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out_dir() / "brecq.onnx"));
 }
 
 TEST_F(DipoorletCli, FailedModelWriteLeavesNoTemporaryFile) {

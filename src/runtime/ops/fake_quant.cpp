@@ -163,7 +163,9 @@ void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& 
   const AxisSplit& s = qs.per_axis ? qs : ds;
   if (!y.defined() || y.shape() != x.shape() || y.dtype() != DType::F32) y = Tensor(DType::F32, x.shape());
   if (x.numel() == 0) return;
-  const float lo = qt == DType::U8 ? 0.f : -128.f, hi = qt == DType::U8 ? 255.f : 127.f;
+  const float lo = std::max(qt == DType::U8 ? 0.f : -128.f, a.code_lo);
+  const float hi = std::min(qt == DType::U8 ? 255.f : 127.f, a.code_hi);
+  DPL_CHECK(lo <= hi, "{}: code bounds [{}, {}] are empty", op, lo, hi);
   if (x.dtype() == DType::F32) run<float>(x, a, s, lo, hi, y);
   else run<int32_t>(x, a, s, lo, hi, y);
 }

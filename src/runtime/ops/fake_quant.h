@@ -40,6 +40,10 @@ struct FakeQuantArgs {
   // Clip bounds applied first (infinite: no clip).
   float clip_lo = -std::numeric_limits<float>::infinity();
   float clip_hi = std::numeric_limits<float>::infinity();
+  // Code bounds narrower than the zero point type's (a sub-8-bit grid: dpl.FakeQuantize's
+  // qmin / qmax attributes); the type's own range when wider.
+  float code_lo = -std::numeric_limits<float>::infinity();
+  float code_hi = std::numeric_limits<float>::infinity();
 };
 
 // Where a fused node finds the QuantizeLinear's and DequantizeLinear's operands among the

@@ -19,8 +19,9 @@ void softmax(const GradArgs& args, bool log, int64_t outer, int64_t len, int64_t
 
 // dpl.FakeQuantize (x, scale, zero_point): straight-through for x inside the integer range
 // (dL/dy passes), zero outside; LSQ for the scale: dy * (round(x/s) - x/s) inside, dy * (q_lo -
-// zp) or dy * (q_hi - zp) where x clamps; no gradient for the zero point.
-void fake_quantize(const GradArgs& args, const std::string& name);
+// zp) or dy * (q_hi - zp) where x clamps; no gradient for the zero point. q_lo / q_hi: the zero
+// point type's range narrowed to [code_lo, code_hi] (the op's qmin / qmax attributes).
+void fake_quantize(const GradArgs& args, const std::string& name, double code_lo, double code_hi);
 
 // MaxPool (is_max) or AveragePool over the windows of `axes`; the gradient of MaxPool goes
 // to the first maximum of each window, as the forward picks it.

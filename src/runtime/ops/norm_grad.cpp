@@ -1,5 +1,6 @@
 // Backward of BatchNormalization (inference form), Softmax/LogSoftmax, dpl.FakeQuantize and
 // Clip (grad_kernels.h). Per-channel and per-row sums accumulate in double.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -101,7 +102,7 @@ void softmax(const GradArgs& args, bool log, int64_t outer, int64_t len, int64_t
   args.grad_inputs[0] = dx;
 }
 
-void fake_quantize(const GradArgs& args, const std::string& name) {
+void fake_quantize(const GradArgs& args, const std::string& name, double code_lo, double code_hi) {
   const bool wx = wants(args, 0), ws = wants(args, 1);
   if (!wx && !ws) return;
   const Tensor& x = float_input(args, 0, name);
@@ -112,6 +113,8 @@ void fake_quantize(const GradArgs& args, const std::string& name) {
   if (zpt.dtype() == DType::I8) lo = -128, hi = 127, zp = zpt.data<int8_t>()[0];
   else if (zpt.dtype() == DType::U8) lo = 0, hi = 255, zp = zpt.data<uint8_t>()[0];
   else fail("{}: zero point must be int8 or uint8, got {}", name, dtype_name(zpt.dtype()));
+  lo = std::max(lo, code_lo);
+  hi = std::min(hi, code_hi);
   const float s = scale.data<float>()[0];
   const Tensor* dy = output_grad(args, 0, name);
   Tensor dx = Tensor::zeros(DType::F32, x.shape());

@@ -52,6 +52,28 @@ TEST(FakeQuantizeGrad, ScaleGradientWhereClampedMatchesCentralDifferences) {
   t.check_gradient(wrt_scale);
 }
 
+TEST(FakeQuantizeGrad, SubEightBitBoundsClampAndGiveTheLsqGradient) {
+  // A 4-bit symmetric grid: codes -7..7 (qmin / qmax attributes), zp 0, scale 0.1: x beyond
+  // +-0.7 clamps there, as the QDQ model's Clip before QuantizeLinear does.
+  OpTester fwd("dpl.FakeQuantize");
+  fwd.attr("qmin", int64_t{-7}).attr("qmax", int64_t{7});
+  fwd.input<float>("X", {5}, {0.31f, -0.9f, 2.f, 0.06f, -0.74f});
+  fwd.input<float>("scale", {}, {0.1f});
+  fwd.input<int8_t>("zp", {}, {0});
+  fwd.output<float>("Y", {5}, {0.3f, -0.7f, 0.7f, 0.1f, -0.7f});
+  fwd.run();
+  OpTester t("dpl.FakeQuantize");
+  t.attr("qmin", int64_t{-7}).attr("qmax", int64_t{7});
+  t.input<float>("X", {4}, {0.9f, -1.5f, 3.f, -0.8f});  // all clamped: dy/ds = +-7
+  t.input<float>("scale", {}, {0.1f});
+  t.input<int8_t>("zp", {}, {0});
+  t.output("Y");
+  GradientCheck c;
+  c.step = 1e-4;
+  c.wrt = {"scale", "X"};
+  t.check_gradient(c);
+}
+
 TEST(FakeQuantizeGrad, StraightThroughAndLsqByHand) {
   auto op = OpRegistry::instance().create("dpl.FakeQuantize");
   NodeDesc d;

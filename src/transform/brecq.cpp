@@ -1,0 +1,225 @@
+#include "transform/brecq.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+
+#include "train/batch_sampler.h"
+#include "transform/block_trainer.h"
+#include "transform/recon_cache.h"
+#include "util/error.h"
+#include "util/progress.h"
+
+namespace dpl::transform {
+
+int BrecqResult::trained() const {
+  int n = 0;
+  for (const auto& b : blocks) n += b.trained;
+  return n;
+}
+
+namespace {
+
+struct BlockData {
+  std::unique_ptr<SampleCache> x, x_fp, t;
+};
+
+std::vector<int64_t> rows(int64_t first, int64_t n, int64_t batch) {
+  std::vector<int64_t> idx;
+  for (int64_t i = first; i < std::min(n, first + batch); ++i) idx.push_back(i);
+  return idx;
+}
+
+double mean_loss(BlockTrainer& b, const BlockData& d, bool hard, int64_t batch) {
+  double sum = 0;
+  const int64_t n = d.x->count();
+  for (int64_t first = 0; first < n; first += batch) {
+    const auto idx = rows(first, n, batch);
+    sum += b.loss(d.x->gather(idx), d.t->gather(idx), hard) * static_cast<double>(idx.size());
+  }
+  return sum / static_cast<double>(n);
+}
+
+// The weights of the block's layers that can be trained: quantized by the QDQ model, read by
+// that layer alone, the layer not skipped.
+std::vector<std::string> trainable_weights(const OnnxGraph& g, const ReconBlock& b, const QdqModel& q,
+                                           const std::set<std::string>& skip) {
+  std::vector<std::string> w;
+  for (int l : b.layers) {
+    const auto& n = g.node(l);
+    if (skip.count(n.name())) continue;
+    const QdqPair* p = q.pair(n.input(1));
+    if (p && p->weight && g.consumers(n.input(1)).size() == 1) w.push_back(n.input(1));
+  }
+  return w;
+}
+
+std::string recipe_text(const BrecqOptions& o, int64_t iters) {
+  return fmt::format("{} iterations per block on {} batches of {}, lambda {}, Adam lr {} (V){}, beta {} {} -> {} after "
+                     "{:.0f}% warm-up{}",
+                     iters, o.original_recipe ? "sequential" : "random", o.batch, o.lambda, o.lr,
+                     o.learn_scales ? fmt::format(" and {} (activation steps, cosine)", o.scale_lr) : "",
+                     o.beta.decay == train::BetaDecay::Linear ? "linear" : "cosine", o.beta.start, o.beta.end,
+                     o.beta.warm_up * 100,
+                     o.drop ? fmt::format(", drop: quantized with probability {}", o.drop_prob) : "");
+}
+
+}  // namespace
+
+BrecqResult brecq(OnnxGraph& g, const OnnxGraph& reference, SampleSource& data, const Platform& platform, ActRanges& act,
+                  const WeightRanges& weight, const QdqOptions& qdq, const BrecqOptions& opts,
+                  const TransformRunOptions& run) {
+  DPL_CHECK(opts.batch > 0, "BRECQ batch size must be positive, got {}", opts.batch);
+  DPL_CHECK(opts.drop_prob > 0 && opts.drop_prob <= 1, "--drop_prob must lie in (0, 1], got {}", opts.drop_prob);
+  const std::string method = opts.drop ? "QDrop" : "BRECQ";
+  const int64_t n = data.count();
+  const int64_t per_epoch = (n + opts.batch - 1) / opts.batch;
+  BrecqResult result;
+  QdqOptions quiet = qdq;
+  quiet.quiet = true;
+
+  std::deque<ReconBlock> todo;
+  {
+    const QdqModel q = build_qdq(g, platform, act, weight, quiet);
+    for (auto& b : find_recon_blocks(g, opts.rule, opts.skip))
+      if (!trainable_weights(g, b, q, opts.skip).empty()) todo.push_back(std::move(b));
+  }
+  if (todo.empty()) {
+    spdlog::warn("{}: the model has no quantized Conv, ConvTranspose, Gemm or constant-weight MatMul; nothing is "
+                 "trained", method);
+    return result;
+  }
+  spdlog::info("{}: {} block(s) ({} rule), {}", method, todo.size(),
+               opts.rule == BlockRule::Network ? "network" : "original",
+               recipe_text(opts, opts.original_recipe ? opts.epochs * per_epoch : opts.iters));
+  for (size_t i = 0; i < todo.size(); ++i) spdlog::info("  {}: {}", i + 1, describe(g, todo[i]));
+
+  int index = 0;
+  while (!todo.empty()) {
+    const ReconBlock block = todo.front();
+    todo.pop_front();
+    ++index;
+    BrecqBlockResult r;
+    r.description = describe(g, block);
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string label = fmt::format("{} {}/{} {}", method, index, index + todo.size(),
+                                          g.node(block.layers.front()).name() +
+                                              (block.layers.size() > 1 ? fmt::format(" +{}", block.layers.size() - 1) : ""));
+    // Splits a block that cannot be trained whole into its layers (when it has several).
+    auto fall_back = [&](const std::string& why) {
+      r.note = why;
+      if (block.layers.size() > 1) {
+        spdlog::warn("{}: {}; its layers are trained one by one", label, why);
+        for (auto it = block.layers.rbegin(); it != block.layers.rend(); ++it) todo.push_front(layer_block(g, *it));
+      } else {
+        spdlog::warn("{}: {}; it stays rounded to nearest", label, why);
+      }
+      result.blocks.push_back(r);
+    };
+
+    const QdqModel q = build_qdq(g, platform, act, weight, quiet);
+    BlockModelOptions mo;
+    mo.trained = trainable_weights(g, block, q, opts.skip);
+    mo.drop = opts.drop;
+    mo.drop_prob = opts.drop_prob;
+    mo.learn_scales = opts.learn_scales;
+    if (mo.trained.empty()) continue;
+    std::unique_ptr<BlockTrainer> trainer;
+    try {
+      trainer = std::make_unique<BlockTrainer>(g, block, q, mo, BlockTrainOptions{opts.lr, run.threads});
+    } catch (const Error& e) {
+      fall_back(e.what());
+      continue;
+    }
+    const int64_t iters = opts.original_recipe
+                              ? opts.epochs * static_cast<int64_t>(mo.trained.size()) * per_epoch
+                              : opts.iters;
+    // Inputs (quantized and, with drop, FP32) and targets share the budget equally.
+    const int64_t parts = opts.drop ? 3 : 2;
+    CacheBudget bx{opts.cache_bytes / parts, opts.cache_dir}, bf = bx, bt = bx;
+    BlockData d;
+    fill_cache(q.graph, block.input, data, run, label + " inputs", [&](const Shape& row) -> SampleCache& {
+      d.x = std::make_unique<SampleCache>(label + " inputs", n, row, opts.batch, bx);
+      return *d.x;
+    });
+    if (opts.drop)
+      fill_cache(reference, block.input, data, run, label + " FP32 inputs", [&](const Shape& row) -> SampleCache& {
+        d.x_fp = std::make_unique<SampleCache>(label + " FP32 inputs", n, row, opts.batch, bf);
+        return *d.x_fp;
+      });
+    fill_cache(reference, block.output, data, run, label + " targets", [&](const Shape& row) -> SampleCache& {
+      d.t = std::make_unique<SampleCache>(label + " targets", n, row, opts.batch, bt);
+      return *d.t;
+    });
+    DPL_CHECK(d.x && d.t && (!opts.drop || d.x_fp), "{}: {}: the calibration pass produced no '{}' or '{}'", method,
+              label, block.input, block.output);
+
+    train::BatchSampler sampler(n, opts.batch,
+                                opts.original_recipe ? train::BatchSampler::Mode::Sequential
+                                                     : train::BatchSampler::Mode::Random,
+                                opts.seed + static_cast<uint64_t>(index));
+    r.mse_nearest = mean_loss(*trainer, d, false, opts.batch);
+    Progress bar(label, static_cast<int>(std::min<int64_t>(iters, INT32_MAX)));
+    const int64_t every = std::max<int64_t>(1, iters / 100);
+    double loss_avg = 0;
+    bool failed = false;
+    for (int64_t t = 0; t < iters; ++t) {
+      const auto idx = sampler.next();
+      const Tensor x = d.x->gather(idx), target = d.t->gather(idx);
+      const Tensor x_fp = opts.drop ? d.x_fp->gather(idx) : Tensor();
+      const double beta = opts.beta.at(t, iters);
+      const double scale_lr = train::learning_rate(train::LrSchedule::Cosine, opts.scale_lr, t, iters);
+      std::pair<double, double> lr;
+      try {
+        lr = trainer->iterate(x, opts.drop ? &x_fp : nullptr, target, beta, opts.lambda, scale_lr,
+                              opts.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(index) * 1000003ULL +
+                                  static_cast<uint64_t>(t));
+      } catch (const Error& e) {
+        // The first iteration finds an operator without a backward pass (named by the
+        // session); later errors are not the block's.
+        if (t > 0) throw;
+        failed = true;
+        fall_back(e.what());
+        break;
+      }
+      loss_avg = t == 0 ? lr.first : 0.98 * loss_avg + 0.02 * lr.first;
+      if ((t + 1) % every == 0 || t + 1 == iters) {
+        bar.set_note(fmt::format("loss {:.4g} round {:.4g} beta {:.1f}", loss_avg, lr.second, beta));
+        bar.update(static_cast<int>(std::min<int64_t>(t + 1, INT32_MAX)));
+      }
+    }
+    if (failed) continue;
+    bar.finish();
+
+    r.mse_learned = mean_loss(*trainer, d, true, opts.batch);
+    const auto& model = trainer->model();
+    for (size_t i = 0; i < model.weights.size(); ++i) {
+      const auto& sr = trainer->roundings()[i];
+      g.set_initializer(model.weights[i].tensor, sr.hard());
+      const auto c = sr.counts();
+      r.changed += c.changed;
+      r.weights += c.up + c.down;
+    }
+    for (size_t j = 0; j < model.scales.size(); ++j) {
+      const auto& s = model.scales[j];
+      if (!s.learned) continue;
+      const float v = trainer->scales()[j];
+      act[s.tensor] = Range{static_cast<float>(s.qmin) * v, static_cast<float>(s.qmax) * v};
+      ++r.scales;
+    }
+    r.iters = iters;
+    r.trained = true;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    spdlog::info("{}: output MSE {:.4g} -> {:.4g} (nearest -> learned); {} weight(s) in {} layer(s), {:.1f}% differ from "
+                 "nearest; {} activation step(s) learned; {:.1f}s",
+                 label, r.mse_nearest, r.mse_learned, r.weights, model.weights.size(),
+                 100.0 * r.changed / std::max<int64_t>(1, r.weights), r.scales, r.seconds);
+    result.blocks.push_back(r);
+  }
+  return result;
+}
+
+}  // namespace dpl::transform
