@@ -101,22 +101,31 @@ std::set<std::string> skipped_layers(const PipelineContext& ctx) {
   return skip;
 }
 
-void run_adaround(PipelineContext& ctx, const transform::TransformRunOptions& run) {
+// The settings AdaRound, BRECQ/QDrop and sparse share: the recipe (iterations, or the
+// original's epochs and batch), the cache, the seed and the layers left alone.
+template <typename Options>
+Options common_options(const PipelineContext& ctx) {
   const ReconArgs& a = ctx.args.recon;
-  transform::AdaRoundOptions o;
+  Options o;
   o.original_recipe = a.original_recipe;
   if (a.original_recipe) {
     o.batch = a.ada_bs;
     o.epochs = a.ada_epoch;
-    o.beta.decay = train::BetaDecay::Cosine;
   } else {
     o.iters = a.ada_iters;
   }
-  o.lambda = a.ada_lambda;
   o.cache_bytes = a.cache_mb << 20;
   o.cache_dir = ctx.args.output_dir;
   o.seed = a.seed;
   o.skip = skipped_layers(ctx);
+  return o;
+}
+
+void run_adaround(PipelineContext& ctx, const transform::TransformRunOptions& run) {
+  const ReconArgs& a = ctx.args.recon;
+  auto o = common_options<transform::AdaRoundOptions>(ctx);
+  if (a.original_recipe) o.beta.decay = train::BetaDecay::Cosine;
+  o.lambda = a.ada_lambda;
   auto r = transform::adaround(ctx.graph, ctx.fp_reference(), ctx.data, ctx.platform, ctx.act, ctx.weight,
                                ctx.qdq_options, o, run);
   spdlog::info("AdaRound: {} of {} layer(s) trained", r.trained(), r.layers.size());
@@ -124,23 +133,12 @@ void run_adaround(PipelineContext& ctx, const transform::TransformRunOptions& ru
 
 void run_brecq(PipelineContext& ctx, const transform::TransformRunOptions& run) {
   const ReconArgs& a = ctx.args.recon;
-  transform::BrecqOptions o;
-  o.original_recipe = a.original_recipe;
-  if (a.original_recipe) {
-    o.batch = a.ada_bs;
-    o.epochs = a.ada_epoch;
-    o.beta.decay = train::BetaDecay::Cosine;
-  } else {
-    o.iters = a.ada_iters;
-  }
+  auto o = common_options<transform::BrecqOptions>(ctx);
+  if (a.original_recipe) o.beta.decay = train::BetaDecay::Cosine;
   o.lambda = a.ada_lambda;
   o.drop = a.drop;
   o.drop_prob = a.drop_prob;
   o.rule = transform::parse_block_rule(a.recon_blocks);
-  o.cache_bytes = a.cache_mb << 20;
-  o.cache_dir = ctx.args.output_dir;
-  o.seed = a.seed;
-  o.skip = skipped_layers(ctx);
   if (ctx.platform.act.log_scale) {
     o.learn_scales = false;
     spdlog::info("{}: activation steps are powers of two on {}: they are not learned", a.drop ? "QDrop" : "BRECQ",
@@ -153,20 +151,9 @@ void run_brecq(PipelineContext& ctx, const transform::TransformRunOptions& run) 
 
 void run_sparse(PipelineContext& ctx, const transform::TransformRunOptions& run) {
   const ReconArgs& a = ctx.args.recon;
-  transform::SparseOptions o;
-  o.original_recipe = a.original_recipe;
-  if (a.original_recipe) {
-    o.batch = a.ada_bs;
-    o.epochs = a.ada_epoch;
-  } else {
-    o.iters = a.ada_iters;
-  }
+  auto o = common_options<transform::SparseOptions>(ctx);
   o.rate = a.sparse_rate;
   o.pattern = transform::parse_sparse_pattern(a.pattern);
-  o.cache_bytes = a.cache_mb << 20;
-  o.cache_dir = ctx.args.output_dir;
-  o.seed = a.seed;
-  o.skip = skipped_layers(ctx);
   auto r = transform::sparse_quant(ctx.graph, ctx.fp_reference(), ctx.data, ctx.platform, ctx.act, ctx.weight,
                                    ctx.qdq_options, o, run);
   spdlog::info("sparse: {} of {} layer(s) pruned and trained, {:.1f}% of their weights are 0", r.trained(),

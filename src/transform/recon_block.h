@@ -2,18 +2,19 @@
 // one activation input and one output, each holding one or more weighted layers that are
 // trained jointly against the FP32 output of the region.
 //
-// BlockRule::Network (default, MQBench's extract_block on the ONNX graph): the graph is cut at
-// every single-tensor cut point (a position in graph order where exactly one activation
-// tensor is alive: every path from the inputs to the outputs passes through it). A stretch
-// between two cuts that joins branches (a residual Add, a Concat) is one block with all its
-// layers (ResNet's BasicBlock and Bottleneck with their downsample branch, MobileNetV2's
-// inverted residual, YOLOX's CSP block), together with the layer-free stretches after it
-// (the Relu after the Add, pooling). Elsewhere, chains of up to three weighted layers are
-// stacked, each with the layer-free stretches after it; a join starts a new block. The first
-// and the last weighted layers of the model (stem, classifier) are blocks of their own. A
-// joining stretch with more than kMaxBlockLayers layers (the neck of a detector, where long
-// skip connections leave no cut for many layers) is split into its layers.
-//
+// BlockRule::Network (default, MQBench's extract_block on the ONNX graph): the nodes in graph
+// order are divided into stretches, each the shortest run of consecutive nodes that reads one
+// activation from before it, which nothing after it reads, and leaves one tensor read after it
+// (tensors that merely pass by, such as a detector's long skip connections, do not count). A
+// stretch that joins branches (a residual Add, a Concat) is one block with all its layers
+// (ResNet's BasicBlock and Bottleneck with their downsample branch, MobileNetV2's inverted
+// residual, YOLOX's CSP block), together with the layer-free stretches right after it (the
+// Relu after the Add, pooling). Elsewhere, chains of up to three weighted layers are stacked,
+// each with the layer-free stretches after it; a join starts a new block. The first and the
+// last weighted layers of the model (stem, classifier) are blocks of their own. A joining
+// stretch with more than kMaxBlockLayers layers (a CSP block with three bottlenecks) is
+// divided once more, its own input allowed to stay alive (each branch from it, each
+// bottleneck, becomes a stretch); a join still too large is split into its layers.
 // BlockRule::Original (--recon_blocks original, the original tool's chain rule): from each
 // Conv, Gemm or ConvTranspose not yet taken, follow the single reader through Relu and further
 // Conv/Gemm/ConvTranspose nodes, taking up to three layers; the output is the last layer's,

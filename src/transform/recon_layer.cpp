@@ -73,4 +73,13 @@ std::vector<ReconLayer> find_recon_layers(const OnnxGraph& g, const std::set<std
   return layers;
 }
 
+std::vector<ReconLayer> quantized_recon_layers(const OnnxGraph& g, const QdqModel& q, const std::set<std::string>& skip) {
+  std::vector<ReconLayer> layers = find_recon_layers(g, skip);
+  std::erase_if(layers, [&](const ReconLayer& l) {
+    const QdqPair* p = q.pair(l.weight);
+    return !p || !p->weight || g.consumers(l.weight).size() != 1;
+  });
+  return layers;
+}
+
 }  // namespace dpl::transform

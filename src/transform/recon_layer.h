@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "graph/onnx_graph.h"
+#include "quant/qdq_builder.h"
 
 namespace dpl::transform {
 
@@ -28,5 +29,9 @@ struct ReconLayer {
 // LeakyRelu, PRelu, Elu, Sigmoid, HardSigmoid, HardSwish, Tanh, Softplus, or SiLU written
 // as x * Sigmoid(x).
 std::vector<ReconLayer> find_recon_layers(const OnnxGraph& g, const std::set<std::string>& skip);
+
+// The layers of find_recon_layers whose weight the QDQ model `q` of g quantizes (they have a
+// grid to round or prune on) and that no other node reads.
+std::vector<ReconLayer> quantized_recon_layers(const OnnxGraph& g, const QdqModel& q, const std::set<std::string>& skip);
 
 }  // namespace dpl::transform

@@ -160,14 +160,9 @@ SparseResult sparse_quant(OnnxGraph& g, const OnnxGraph& reference, SampleSource
   SparseResult result;
   QdqOptions quiet = qdq;
   quiet.quiet = true;
-  std::vector<ReconLayer> layers = find_recon_layers(g, opts.skip);
-  {
-    QdqModel q = build_qdq(g, platform, act, weight, quiet);
-    std::erase_if(layers, [&](const ReconLayer& l) {
-      const QdqPair* p = q.pair(l.weight);
-      return !p || !p->weight || g.consumers(l.weight).size() != 1;
-    });
-  }
+  // Only layers whose weight the QDQ model quantizes have a grid to work on.
+  const std::vector<ReconLayer> layers =
+      quantized_recon_layers(g, build_qdq(g, platform, act, weight, quiet), opts.skip);
   if (layers.empty()) {
     spdlog::warn("sparse: the model has no quantized Conv, ConvTranspose, Gemm or constant-weight MatMul; nothing is "
                  "pruned");

@@ -161,6 +161,31 @@ TEST(QDrop, DeterministicForASeedAndDifferentForAnother) {
   EXPECT_NE(a, c);
 }
 
+TEST(QDrop, TheSameWhenItsCachesSpillAndNothingIsLeftBehind) {
+  BlockSetup s;
+  const fs::path dir = fs::temp_directory_path() / "dpl_qdrop_spill";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto run = [&](int64_t cache_bytes) {
+    OnnxGraph g = s.fp.copy();
+    ActRanges act = s.act;
+    MemorySampleSource data(s.samples);
+    transform::BrecqOptions o = quick(true);
+    o.iters = 30;
+    o.cache_dir = dir.string();
+    o.cache_bytes = cache_bytes;
+    transform::brecq(g, s.fp, data, s.platform, act, s.weight, s.qdq, o, {});
+    return std::make_pair(g.get_initializer("b2_w").to_f32_vector(), act.at("b1r").hi);
+  };
+  // Three caches (quantized input, FP32 input, target) share the budget: a third of it holds
+  // one batch (16) of the largest row (8 x 8 x 8 floats) but not all 48 samples.
+  const auto in_memory = run(int64_t{64} << 20);
+  const auto spilled = run(3 * (16 * 8 * 8 * 8 * 4 + 64));
+  EXPECT_EQ(in_memory, spilled);
+  EXPECT_TRUE(fs::is_empty(dir)) << "a cache file was left behind";
+  fs::remove_all(dir);
+}
+
 TEST(QDrop, DropProbabilityOneIsTheModelWithoutDrop) {
   BlockSetup s;
   const QdqModel q = build_qdq(s.fp, s.platform, s.act, s.weight, s.qdq);
