@@ -34,6 +34,10 @@ void Session::plan_tape(int first, int last, const std::vector<std::string>& fet
     tape.reach_[s] = 1;
   }
   for (int i = first; i < last; ++i) {
+    // Shape and Size give a tensor's shape, not a function of its values: what is computed
+    // from them (a Reshape target, an Expand of a constant) needs no gradient.
+    const std::string& op = nodes_[i].desc.op_type;
+    if (op == "Shape" || op == "Size") continue;
     bool r = false;
     for (int s : nodes_[i].in_slots) r = r || (s >= 0 && tape.reach_[s]);
     if (r)
@@ -57,7 +61,7 @@ void Session::plan_tape(int first, int last, const std::vector<std::string>& fet
     if (!out_live) continue;
     for (int s : nr.in_slots)
       if (s >= 0) live[s] = 1;
-    if (!in_reach) continue;
+    if (!in_reach || nr.desc.op_type == "Shape" || nr.desc.op_type == "Size") continue;
     tape.active_[i - first] = 1;
     DPL_CHECK(nr.op->has_backward(), "node '{}' ({}) has no backward pass, and it lies between the trainable tensors "
               "and the outputs", nr.desc.name, nr.desc.absorbed.empty() ? nr.desc.op_type : nr.desc.op_type + " with fused "

@@ -182,6 +182,32 @@ TEST(SessionBackward, NodeWithoutBackwardOnThePathIsNamed) {
   EXPECT_THROW(s.run_forward(0, 2, feeds, {"y"}, {"nowhere"}, tape), Error);  // not a tensor
 }
 
+TEST(SessionBackward, ShapeComputationsNeedNoBackward) {
+  // y = x * 2 + ConstantOfShape(Shape(x * 2)): the zeros depend on x's shape only, so
+  // ConstantOfShape (no backward pass) is off the gradient's path, and dL/dx = 2 dL/dy.
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  *g->add_initializer() = tensor_to_proto(Tensor::scalar<float>(2.f), "two");
+  *g->add_node() = make_node("Mul", {"x", "two"}, {"d"}, "double");
+  *g->add_node() = make_node("Shape", {"d"}, {"s"}, "shape");
+  *g->add_node() = make_node("ConstantOfShape", {"s"}, {"z"}, "zeros");
+  *g->add_node() = make_node("Add", {"d", "z"}, {"y"}, "add");
+  auto* vi = g->add_input();
+  vi->set_name("x");
+  vi->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  g->add_output()->set_name("y");
+  OnnxGraph og = OnnxGraph::from_model(m);
+  Session s(og);
+  Tape tape;
+  const Tensor x = random_tensor({2, 3}, 1);
+  s.run_forward(0, 4, {{"x", x}}, {"y"}, {"x"}, tape);
+  const Tensor dy = random_tensor({2, 3}, 2);
+  const TensorMap grads = s.run_backward(tape, {{"y", dy}});
+  for (int64_t i = 0; i < x.numel(); ++i) EXPECT_FLOAT_EQ(grads.at("x").data<float>()[i], 2 * dy.data<float>()[i]);
+}
+
 TEST(SessionBackward, FusedConvIsRefusedByName) {
   OnnxGraph g = residual_block();
   SessionOptions o;

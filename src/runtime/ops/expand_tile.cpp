@@ -1,12 +1,14 @@
 // Expand (bidirectional broadcast to a shape) and Tile, both as strided views with zero
-// strides on the repeated dims, copied by strided_copy.
+// strides on the repeated dims, copied by strided_copy. Backward: each copy's gradient summed
+// back onto its source (grad_util.h's traced map).
 #include "runtime/op_registry.h"
 #include "runtime/ops/data_movement.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
 
-class ExpandOp : public Op {
+class ExpandOp : public grad::MoveGradOp {  // backward: grad_util.h
  public:
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
@@ -42,7 +44,7 @@ class ExpandOp : public Op {
   }
 };
 
-class TileOp : public Op {
+class TileOp : public grad::MoveGradOp {  // backward: grad_util.h
  public:
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];

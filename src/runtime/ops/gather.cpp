@@ -1,13 +1,15 @@
 // Gather on any axis; negative indices count from the end. One memcpy per (outer index,
 // index) of the contiguous block after the axis; a typed loop when that block is a single
-// element.
+// element. Backward: the elements go back where they came from, summed where an index repeats
+// (grad_util.h's traced map).
 #include "runtime/op_registry.h"
 #include "runtime/ops/data_movement.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
 
-class GatherOp : public Op {
+class GatherOp : public grad::MoveGradOp {  // backward: grad_util.h
  public:
   void init(const NodeDesc& node) override { axis_ = node.attrs.get_int("axis", 0); }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

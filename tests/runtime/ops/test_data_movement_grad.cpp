@@ -74,6 +74,37 @@ TEST(SplitGrad, OutputsGatherBack) {
   t.check_gradient();
 }
 
+TEST(GatherGrad, AxesNegativeAndRepeatedIndices) {
+  {
+    OpTester t = one_input("Gather", {3, 4, 2});
+    t.attr("axis", int64_t{1});
+    t.input<int64_t>("indices", {2, 2}, {3, -4, 1, 3}, true);  // 3 twice: its gradients add up
+    t.output("Y");
+    t.check_gradient();
+  }
+  {
+    OpTester t = one_input("Gather", {5, 3});
+    t.input<int64_t>("indices", {}, {2}, true);  // a scalar index drops the axis
+    t.output("Y");
+    t.check_gradient();
+  }
+}
+
+TEST(ExpandTileGrad, CopiesSumBackOntoTheirSource) {
+  {
+    OpTester t = one_input("Expand", {1, 3, 1});
+    t.input<int64_t>("shape", {4}, {2, 2, 3, 4}, true);
+    t.output("Y");
+    t.check_gradient();
+  }
+  {
+    OpTester t = one_input("Tile", {2, 3});
+    t.input<int64_t>("repeats", {2}, {3, 2}, true);
+    t.output("Y");
+    t.check_gradient();
+  }
+}
+
 TEST(PadGrad, ConstantReflectEdge) {
   for (const char* mode : {"constant", "reflect", "edge"}) {
     SCOPED_TRACE(mode);
