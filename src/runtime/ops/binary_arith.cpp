@@ -91,10 +91,23 @@ struct ModFn {
   }
 };
 
+// dL/da = dy b a^(b-1), dL/db = dy y ln(a) (0 where a <= 0: the exponent of a negative base
+// is an integer there, and the derivative in it is not defined).
+struct PowGrad {
+  template <typename T>
+  void grad(T a, T b, T y, T dy, T& da, T& db) const {
+    da = b == T(0) ? T(0) : dy * b * std::pow(a, b - T(1));
+    db = a > T(0) ? dy * y * std::log(a) : T(0);
+  }
+};
+
 // Pow: base type T (float, double, int32, int64), exponent of any numeric type; the
 // output has the base's type. Integer bases are computed in double and truncated.
+// Backward (float32 base and exponent): PowGrad, summed back over broadcast axes.
 class PowOp : public Op {
  public:
+  bool has_backward() const override { return true; }
+  void backward(OpContext&, const GradArgs& args) override { ew::binary_backward(PowGrad{}, args); }
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     if (ew::forward_f16_as_f32(*this, ctx, in, out)) return;
     const Tensor& x = ew::required_input(in, 0);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "runtime/op_registry.h"
+#include "runtime/ops/grad_util.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
@@ -251,6 +252,57 @@ class ReduceOp : public Op {
               name_);
   }
 
+  // ReduceSum and ReduceMean: dL/dx is dL/dy spread over the reduced axes (divided by
+  // their size for the mean).
+  bool has_backward() const override { return K == RK::Sum || K == RK::Mean; }
+  void backward(OpContext& ctx, const GradArgs& args) override {
+    if constexpr (K != RK::Sum && K != RK::Mean) {
+      Op::backward(ctx, args);
+    } else {
+      if (args.wants.empty() || !args.wants[0]) return;
+      const Tensor& x = grad::float_input(args, 0, rk_name(K));
+      const Tensor* dy = grad::output_grad(args, 0, rk_name(K));
+      std::vector<int64_t> given = attr_axes_;
+      if (axes_input_ && args.inputs.size() > 1 && args.inputs[1]) given = args.inputs[1]->to_i64_vector();
+      if (given.empty() && noop_) {  // the identity
+        args.grad_inputs[0] = dy ? dy->clone() : Tensor::zeros(DType::F32, x.shape());
+        return;
+      }
+      Tensor dx = Tensor::zeros(DType::F32, x.shape());
+      if (dy) {
+        const std::vector<char> reduced = reduced_axes(x, args.inputs.size() > 1 ? args.inputs[1] : nullptr);
+        const int r = x.rank();
+        int64_t count = 1;
+        std::vector<int64_t> ystride(r, 0);  // dy's stride along each kept axis of x, 0 on reduced ones
+        int64_t st = 1;
+        for (int i = r; i-- > 0;) {
+          if (reduced[i]) {
+            count *= x.dim(i);
+          } else {
+            ystride[i] = st;
+            st *= x.dim(i);
+          }
+        }
+        const float scale = K == RK::Mean && count > 0 ? 1.f / static_cast<float>(count) : 1.f;
+        const float* g = dy->data<float>();
+        float* d = dx.data<float>();
+        const auto xs = shape_strides(x.shape());
+        parallel_for(x.numel(), [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            int64_t rest = i, off = 0;
+            for (int a = 0; a < r; ++a) {
+              const int64_t c = rest / xs[a];
+              rest -= c * xs[a];
+              off += c * ystride[a];
+            }
+            d[i] = g[off] * scale;
+          }
+        });
+      }
+      args.grad_inputs[0] = dx;
+    }
+  }
+
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
     const int r = x.rank();
@@ -260,12 +312,7 @@ class ReduceOp : public Op {
       out[0] = x;
       return;
     }
-    std::vector<char> reduced(r, axes.empty() ? 1 : 0);
-    for (int64_t a : axes) {
-      const int64_t ax = a < 0 ? a + r : a;
-      DPL_CHECK(ax >= 0 && ax < r, "{} '{}': axis {} out of range for rank {}", rk_name(K), name_, a, r);
-      reduced[ax] = 1;
-    }
+    const std::vector<char> reduced = reduced_axes(x, in.size() > 1 ? in[1] : nullptr);
     Shape ys;
     for (int i = 0; i < r; ++i) {
       if (!reduced[i]) ys.push_back(x.shape()[i]);
@@ -286,6 +333,20 @@ class ReduceOp : public Op {
   }
 
  private:
+  // Per axis of x: whether it is reduced (every axis when none is given).
+  std::vector<char> reduced_axes(const Tensor& x, const Tensor* axes_in) const {
+    const int r = x.rank();
+    std::vector<int64_t> axes = attr_axes_;
+    if (axes_input_ && axes_in) axes = axes_in->to_i64_vector();
+    std::vector<char> reduced(r, axes.empty() ? 1 : 0);
+    for (int64_t a : axes) {
+      const int64_t ax = a < 0 ? a + r : a;
+      DPL_CHECK(ax >= 0 && ax < r, "{} '{}': axis {} out of range for rank {}", rk_name(K), name_, a, r);
+      reduced[ax] = 1;
+    }
+    return reduced;
+  }
+
   std::string name_;
   bool keepdims_ = true, noop_ = false, has_attr_axes_ = false, axes_input_ = false;
   std::vector<int64_t> attr_axes_;

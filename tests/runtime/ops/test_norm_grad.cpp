@@ -120,3 +120,48 @@ TEST(FakeQuantizeGrad, InPlaceHasNoBackward) {
 
 }  // namespace
 }  // namespace dpl::test
+
+namespace dpl::test {
+namespace {
+
+// ReduceMean / ReduceSum and Pow: the pieces of a LayerNorm written out (ReduceMean, Sub,
+// Pow, Sqrt, Div), as PP-OCRv4 and the ViT's final norm have it.
+TEST(ReduceGrad, MeanAndSumOverAxesWithAndWithoutKeepdims) {
+  for (const char* op : {"ReduceMean", "ReduceSum"}) {
+    for (int64_t keep : {0, 1}) {
+      SCOPED_TRACE(std::string(op) + " keepdims " + std::to_string(keep));
+      OpTester t(op);
+      t.attr("axes", std::vector<int64_t>{1, -1}).attr("keepdims", keep);
+      t.input<float>("X", {2, 3, 4}, grad_values(24, 3));
+      t.output("Y");
+      t.check_gradient();
+    }
+  }
+  OpTester all("ReduceMean");  // no axes: everything
+  all.input<float>("X", {2, 3}, grad_values(6, 4));
+  all.output("Y");
+  all.check_gradient();
+  OpTester in18("ReduceSum", 18);  // axes as an input
+  in18.input<float>("X", {2, 3, 2}, grad_values(12, 5));
+  in18.input<int64_t>("axes", {1}, {2}, true);
+  in18.output("Y");
+  in18.check_gradient();
+}
+
+TEST(PowGrad, BaseAndExponentWithBroadcast) {
+  OpTester square("Pow");
+  square.input<float>("X", {2, 3}, grad_values(6, 6));
+  square.input<float>("E", {}, {2.f}, true);
+  square.output("Y");
+  GradientCheck base_only;  // negative bases: the exponent's derivative is not defined there
+  base_only.wrt = {"X"};
+  square.check_gradient(base_only);
+  OpTester both("Pow");
+  both.input<float>("X", {2, 3}, grad_values(6, 7, 0.5f, 2.f));  // positive bases: ln(a) defined
+  both.input<float>("E", {3}, grad_values(3, 8, -1.5f, 2.5f));
+  both.output("Y");
+  both.check_gradient();
+}
+
+}  // namespace
+}  // namespace dpl::test
