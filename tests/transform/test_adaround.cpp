@@ -118,22 +118,8 @@ TEST(AdaRound, LearnedRoundingIsOnTheGridAndBeatsNearest) {
   // On the grid: each weight is (code) * scale of its channel, code inside qmin..qmax - zp.
   const QdqModel q = build_qdq(g, s.platform, s.act, s.weight, s.qdq);
   for (const char* wname : {"conv1_w", "conv2_w", "ct_w", "g1_w", "m_w"}) {
-    const QdqPair* p = q.pair(wname);
-    ASSERT_TRUE(p && p->weight) << wname;
-    EXPECT_EQ(p->params.bits, 4);
-    const Tensor w = g.get_initializer(wname);
-    const int64_t channels = p->params.scale.size();
-    int64_t inner = 1;
-    for (int a = p->axis + 1; a < w.rank(); ++a) inner *= w.dim(a);
-    for (int64_t i = 0; i < w.numel(); ++i) {
-      const int64_t c = channels == 1 ? 0 : (i / inner) % channels;
-      const float sc = p->params.scale[c];
-      const float v = w.data<float>()[i];
-      const double k = std::nearbyint(static_cast<double>(v) / sc);
-      ASSERT_EQ(static_cast<float>(k) * sc, v) << wname << "[" << i << "] is off its grid";
-      EXPECT_GE(k, p->params.qmin[c]);  // qmin, qmax: bounds of code - zero point
-      EXPECT_LE(k, p->params.qmax[c]);
-    }
+    EXPECT_EQ(q.pair(wname)->params.bits, 4) << wname;
+    expect_on_grid(g, q, wname);
   }
   const double sse_learned = output_sse(q.graph, s);
   const double sse_nearest = output_sse(build_qdq(s.fp, s.platform, s.act, s.weight, s.qdq).graph, s);

@@ -88,24 +88,6 @@ double output_sse(const OnnxGraph& q, const BlockSetup& s) {
   return e;
 }
 
-void expect_on_grid(const OnnxGraph& g, const QdqModel& q, const std::string& wname) {
-  const QdqPair* p = q.pair(wname);
-  ASSERT_TRUE(p && p->weight) << wname;
-  const Tensor w = g.get_initializer(wname);
-  const int64_t channels = p->params.scale.size();
-  int64_t inner = 1;
-  for (int a = p->axis + 1; a < w.rank(); ++a) inner *= w.dim(a);
-  for (int64_t i = 0; i < w.numel(); ++i) {
-    const int64_t c = channels == 1 ? 0 : (i / inner) % channels;
-    const float sc = p->params.scale[c];
-    const float v = w.data<float>()[i];
-    const double k = std::nearbyint(static_cast<double>(v) / sc);
-    ASSERT_EQ(static_cast<float>(k) * sc, v) << wname << "[" << i << "] is off its grid";
-    EXPECT_GE(k, p->params.qmin[c]);
-    EXPECT_LE(k, p->params.qmax[c]);
-  }
-}
-
 void check_method(bool drop) {
   BlockSetup s;
   OnnxGraph g = s.fp.copy();

@@ -65,23 +65,6 @@ SparseRun run_sparse(train::SparsePattern pattern, int w_bits) {
   return r;
 }
 
-// Every weight is code * scale of its channel (exact), and QuantizeLinear -> DequantizeLinear
-// of the QDQ model returns it unchanged.
-void expect_on_grid(const SparseRun& run, const std::string& wname) {
-  const QdqPair* p = run.q.pair(wname);
-  ASSERT_TRUE(p && p->weight) << wname;
-  const Tensor w = run.g.get_initializer(wname);
-  const int64_t channels = p->params.scale.size();
-  int64_t inner = 1;
-  for (int a = p->axis + 1; a < w.rank(); ++a) inner *= w.dim(a);
-  for (int64_t i = 0; i < w.numel(); ++i) {
-    const int64_t c = channels == 1 ? 0 : (i / inner) % channels;
-    const float v = w.data<float>()[i];
-    const double k = std::nearbyint(static_cast<double>(v) / p->params.scale[c]);
-    ASSERT_EQ(static_cast<float>(k) * p->params.scale[c], v) << wname << "[" << i << "]";
-  }
-}
-
 TEST(SparseQuant, UnstructuredWeightsAreZeroOrOnTheGrid) {
   for (int bits : {8, 4}) {
     SCOPED_TRACE(bits);
@@ -96,7 +79,7 @@ TEST(SparseQuant, UnstructuredWeightsAreZeroOrOnTheGrid) {
       // Never worse than pruning the original weights (kept when training ends worse).
       EXPECT_LE(l.mse_end, l.mse_start);
       lower += l.mse_end < l.mse_start;
-      expect_on_grid(run, l.weight);
+      expect_on_grid(run.g, run.q, l.weight);
     }
     EXPECT_GE(lower, 3);
     EXPECT_GE(run.r.sparsity(), 0.5);
@@ -108,7 +91,7 @@ TEST(SparseQuant, Nv24PrunesTwoOfFourAndLeavesDepthwiseDense) {
   ASSERT_EQ(run.r.layers.size(), 4u);
   for (const auto& l : run.r.layers) {
     SCOPED_TRACE(l.name);
-    expect_on_grid(run, l.weight);
+    expect_on_grid(run.g, run.q, l.weight);
     if (l.name == "dw") {
       EXPECT_FALSE(l.pruned);
       EXPECT_NE(l.note.find("multiple of 4"), std::string::npos);

@@ -10,6 +10,7 @@
 #include "calib/sample_source.h"
 #include "graph/model_builder.h"
 #include "graph/onnx_graph.h"
+#include "quant/qdq_builder.h"
 #include "runtime/session.h"
 #include "tensor_compare.h"
 
@@ -83,6 +84,27 @@ inline int count_ops(const OnnxGraph& g, const std::string& op) {
   int n = 0;
   for (const auto& node : g.graph().node()) n += node.op_type() == op;
   return n;
+}
+
+// Every value of weight `wname` of g is code * scale of its channel in the QDQ model q,
+// exactly, with the code (minus the zero point) inside the grid's bounds: what
+// QuantizeLinear -> DequantizeLinear gives back unchanged.
+inline void expect_on_grid(const OnnxGraph& g, const QdqModel& q, const std::string& wname) {
+  const QdqPair* p = q.pair(wname);
+  ASSERT_TRUE(p && p->weight) << wname;
+  const Tensor w = g.get_initializer(wname);
+  const int64_t channels = static_cast<int64_t>(p->params.scale.size());
+  int64_t inner = 1;
+  for (int a = p->axis + 1; a < w.rank(); ++a) inner *= w.dim(a);
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    const int64_t c = channels == 1 ? 0 : (i / inner) % channels;
+    const float sc = p->params.scale[c];
+    const float v = w.data<float>()[i];
+    const double k = std::nearbyint(static_cast<double>(v) / sc);
+    ASSERT_EQ(static_cast<float>(k) * sc, v) << wname << "[" << i << "] is off its grid";
+    ASSERT_GE(k, p->params.qmin[c]) << wname << "[" << i << "]";
+    ASSERT_LE(k, p->params.qmax[c]) << wname << "[" << i << "]";
+  }
 }
 
 }  // namespace dpl::test
