@@ -105,10 +105,11 @@ TEST(GradientCheck, OpsReportABackwardExactlyWhenTheyHaveOne) {
                          "Erf", "Sin", "Cos", "Conv", "ConvTranspose", "Gemm", "MatMul", "Clip", "PRelu", "Add",
                          "Sub", "Mul", "Div", "Concat", "Split", "Slice", "Reshape", "Flatten", "Transpose", "Squeeze",
                          "Unsqueeze", "MaxPool", "AveragePool", "GlobalAveragePool", "Resize", "Pad",
-                         "BatchNormalization", "Softmax", "LogSoftmax", "dpl.FakeQuantize"})
+                         "BatchNormalization", "Softmax", "LogSoftmax", "dpl.FakeQuantize", "dpl.DropMix", "Pow",
+                         "Gather", "Expand", "Tile", "ReduceMean", "ReduceSum"})
     EXPECT_TRUE(OpRegistry::instance().create(op)->has_backward()) << op;
-  for (const char* op : {"Floor", "Ceil", "Round", "Sign", "Not", "Mod", "Pow", "Hardmax", "GlobalMaxPool",
-                         "QuantizeLinear", "DequantizeLinear"})
+  for (const char* op : {"Floor", "Ceil", "Round", "Sign", "Not", "Mod", "Hardmax", "GlobalMaxPool",
+                         "QuantizeLinear", "DequantizeLinear", "ReduceMax", "ReduceProd", "ReduceL2"})
     EXPECT_FALSE(OpRegistry::instance().create(op)->has_backward()) << op;
 }
 
