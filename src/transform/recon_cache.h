@@ -22,7 +22,8 @@
 
 namespace dpl::transform {
 
-// Bytes a cache may hold in memory (adaround gives inputs and targets half of --cache_mb each).
+// Bytes a cache may hold in memory (AdaRound and sparse give inputs and targets half of
+// --cache_mb each; QDrop gives its quantized inputs, FP32 inputs and targets a third each).
 struct CacheBudget {
   int64_t bytes_left = 0;
   std::string spill_dir;  // where spill files go (the output folder)
