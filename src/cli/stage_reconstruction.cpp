@@ -79,8 +79,7 @@ void resolve_reconstruction_flags(const CLI::App& app, ReconArgs& args) {
             args.sparse_rate);
   DPL_CHECK(args.drop_prob > 0 && args.drop_prob <= 1, "--drop_prob must lie in (0, 1], got {}", args.drop_prob);
   if (args.drop && !args.brecq) {
-    spdlog::warn("--drop works with --brecq only (QDrop is BRECQ with drop): it is ignored; {}",
-                 args.adaround ? "AdaRound runs without it" : "no reconstruction runs");
+    args.drop_ignored = true;
     args.drop = false;
   }
   args.original_recipe = given("--ada_bs") || given("--ada_epoch");
@@ -167,6 +166,9 @@ void run_sparse(PipelineContext& ctx, const transform::TransformRunOptions& run)
 
 void reconstruction_stage(PipelineContext& ctx) {
   const ReconArgs& a = ctx.args.recon;
+  if (a.drop_ignored)
+    spdlog::warn("--drop works with --brecq only (QDrop is BRECQ with drop): it is ignored; {}",
+                 a.adaround ? "AdaRound runs without it" : a.sparse ? "sparse runs without it" : "no reconstruction runs");
   if (!a.any()) return;
   transform::TransformRunOptions run;
   run.threads = ctx.cali.threads;

@@ -23,6 +23,7 @@ struct ReconArgs {
   bool drop = false;
   double drop_prob = 0.5;
   std::string recon_blocks = "network";
+  bool drop_ignored = false;  // --drop given without --brecq (warned in the stage, so the log file has it)
   bool sparse = false;
   double sparse_rate = 0.5;
   std::string pattern = "unstruction";

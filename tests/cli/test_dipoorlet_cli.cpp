@@ -317,6 +317,7 @@ TEST_F(DipoorletCli, ReconstructionFlagCombinations) {
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("--drop works with --brecq only"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("no reconstruction runs"), std::string::npos) << r.out;
+  EXPECT_NE(log_text().find("--drop works with --brecq only"), std::string::npos);  // in the log file too
   EXPECT_FALSE(fs::exists(out_dir() / "brecq.onnx"));
 }
 
