@@ -11,11 +11,11 @@ namespace dpl::transform {
 
 BlockTrainer::BlockTrainer(const OnnxGraph& g, const ReconBlock& block, const QdqModel& q,
                            const BlockModelOptions& mo, const BlockTrainOptions& o)
-    : block_(block), channel_axis_(block.channel_axis) {
+    : channel_axis_(block.channel_axis) {
   model_ = block_model(g, block, q, mo);
-  BlockModelOptions eval = mo;
-  eval.drop = false;
-  eval_model_ = mo.drop ? block_model(g, block, q, eval) : model_;
+  for (const auto& w : model_.weights) trainable_.insert(w.tensor);
+  for (const auto& s : model_.scales)
+    if (s.learned) trainable_.insert(s.input);
   for (const auto& w : model_.weights) {
     rounding_.emplace_back(g.get_initializer(w.tensor), w.grid);
     adam_w_.emplace_back(rounding_.back().size(), train::AdamOptions{.lr = o.lr});
@@ -27,11 +27,17 @@ BlockTrainer::BlockTrainer(const OnnxGraph& g, const ReconBlock& block, const Qd
   SessionOptions so;
   so.threads = std::max(1, o.threads);
   train_ = std::make_unique<Session>(model_.graph, so);
+  eval_output_ = model_.output;
+  eval_ = train_.get();
   if (mo.drop) {
-    eval_own_ = std::make_unique<Session>(eval_model_.graph, so);
+    // The loss without drop runs on the same block model built without DropMix nodes; its feeds
+    // (input, weights, steps) have the same names.
+    BlockModelOptions plain = mo;
+    plain.drop = false;
+    BlockModel eval = block_model(g, block, q, plain);
+    eval_output_ = eval.output;
+    eval_own_ = std::make_unique<Session>(eval.graph, so);
     eval_ = eval_own_.get();
-  } else {
-    eval_ = train_.get();
   }
 }
 
@@ -47,10 +53,6 @@ TensorMap BlockTrainer::feeds(const Tensor& x, bool hard, bool nearest) const {
 
 std::pair<double, double> BlockTrainer::iterate(const Tensor& x, const Tensor* x_fp, const Tensor& target, double beta,
                                                 double lambda, double scale_lr, uint64_t seed) {
-  std::set<std::string> trainable;
-  for (const auto& w : model_.weights) trainable.insert(w.tensor);
-  for (const auto& s : model_.scales)
-    if (s.learned) trainable.insert(s.input);
   if (grad_scale_.empty()) {
     // LSQ's gradient scale needs each quantized tensor's size: one forward without drop.
     std::vector<std::string> fetch;
@@ -71,7 +73,7 @@ std::pair<double, double> BlockTrainer::iterate(const Tensor& x, const Tensor* x
   for (size_t k = 0; k < model_.seeds.size(); ++k)
     f[model_.seeds[k]] = Tensor::scalar<int64_t>(static_cast<int64_t>(seed * 1000003ULL + k));
   Tape tape;
-  TensorMap y = train_->run_forward(0, train_->node_count(), f, {model_.output}, trainable, tape);
+  TensorMap y = train_->run_forward(0, train_->node_count(), f, {model_.output}, trainable_, tape);
   Tensor dy;
   const double l = train::reconstruction_loss(y.at(model_.output), target, channel_axis_, &dy);
   y.clear();
@@ -95,8 +97,8 @@ std::pair<double, double> BlockTrainer::iterate(const Tensor& x, const Tensor* x
 }
 
 double BlockTrainer::loss(const Tensor& x, const Tensor& target, bool hard) {
-  TensorMap out = eval_->run(feeds(x, hard, !hard), {eval_model_.output});
-  return train::reconstruction_loss(out.at(eval_model_.output), target, channel_axis_, nullptr);
+  TensorMap out = eval_->run(feeds(x, hard, !hard), {eval_output_});
+  return train::reconstruction_loss(out.at(eval_output_), target, channel_axis_, nullptr);
 }
 
 }  // namespace dpl::transform

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -47,8 +49,9 @@ class BlockTrainer {
  private:
   TensorMap feeds(const Tensor& x, bool hard, bool nearest) const;
 
-  ReconBlock block_;
-  BlockModel model_, eval_model_;
+  BlockModel model_;
+  std::string eval_output_;           // the output of the session the loss without drop runs on
+  std::set<std::string> trainable_;   // fed weights and learned steps
   int channel_axis_ = 1;
   std::vector<train::SoftRounding> rounding_;
   std::vector<train::Adam> adam_w_, adam_s_;

@@ -114,13 +114,12 @@ class SparseLayer {
     sgd_.step(std::span<float>(w_.data<float>(), w_.numel()), grad_, lr);
     return l;
   }
-  double loss(const Tensor& x, const Tensor& target) {
-    const Tensor wq = quantized(mask(), nullptr);
+  // The loss with the weights `wq` (final_weight(), computed once for all batches).
+  double loss(const Tensor& x, const Tensor& target, const Tensor& wq) {
     TensorMap out = session_->run({{layer_.input, x}, {layer_.weight, wq}}, {layer_.target});
     return train::reconstruction_loss(out.at(layer_.target), target, layer_.channel_axis, nullptr);
   }
   Tensor final_weight() const { return quantized(mask(), nullptr); }
-  const Tensor& weight() const { return w_; }
   void set_weight(const Tensor& w) { w_ = w.clone(); }
 
  private:
@@ -137,12 +136,13 @@ class SparseLayer {
 };
 
 double mean_loss(SparseLayer& l, const SampleCache& x, const SampleCache& t, int64_t batch) {
+  const Tensor wq = l.final_weight();
   double sum = 0;
   const int64_t n = x.count();
   for (int64_t first = 0; first < n; first += batch) {
     std::vector<int64_t> idx;
     for (int64_t i = first; i < std::min(n, first + batch); ++i) idx.push_back(i);
-    sum += l.loss(x.gather(idx), t.gather(idx)) * static_cast<double>(idx.size());
+    sum += l.loss(x.gather(idx), t.gather(idx), wq) * static_cast<double>(idx.size());
   }
   return sum / static_cast<double>(n);
 }
