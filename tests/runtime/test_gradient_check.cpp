@@ -106,9 +106,9 @@ TEST(GradientCheck, OpsReportABackwardExactlyWhenTheyHaveOne) {
                          "Sub", "Mul", "Div", "Concat", "Split", "Slice", "Reshape", "Flatten", "Transpose", "Squeeze",
                          "Unsqueeze", "MaxPool", "AveragePool", "GlobalAveragePool", "Resize", "Pad",
                          "BatchNormalization", "Softmax", "LogSoftmax", "dpl.FakeQuantize", "dpl.DropMix", "Pow",
-                         "Gather", "Expand", "Tile", "ReduceMean", "ReduceSum"})
+                         "Gather", "Expand", "Tile", "ReduceMean", "ReduceSum", "Sum", "Mean"})
     EXPECT_TRUE(OpRegistry::instance().create(op)->has_backward()) << op;
-  for (const char* op : {"Floor", "Ceil", "Round", "Sign", "Not", "Mod", "Hardmax", "GlobalMaxPool",
+  for (const char* op : {"Floor", "Ceil", "Round", "Sign", "Not", "Mod", "Hardmax", "GlobalMaxPool", "Max", "Min",
                          "QuantizeLinear", "DequantizeLinear", "ReduceMax", "ReduceProd", "ReduceL2"})
     EXPECT_FALSE(OpRegistry::instance().create(op)->has_backward()) << op;
 }

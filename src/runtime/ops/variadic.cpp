@@ -1,7 +1,12 @@
 // Max, Min, Sum, Mean over one or more inputs with multidirectional broadcasting. The
 // first two inputs are combined into the output, then each further input is folded into
-// it in place. Max and Min propagate NaN (as numpy's maximum / minimum).
+// it in place. Max and Min propagate NaN (as numpy's maximum / minimum). Sum and Mean have a
+// backward pass (ResNets that add their residuals with Sum train as blocks): each input gets
+// dL/dy (divided by the count for Mean) summed back over the axes it was broadcast along.
+#include <type_traits>
+
 #include "runtime/ops/elementwise.h"
+#include "runtime/ops/grad_util.h"
 
 namespace dpl {
 namespace {
@@ -68,6 +73,29 @@ class VariadicOp : public Op {
         fail("element type {} is not supported", dtype_name(x0.dtype()));
       }
     });
+  }
+
+  bool has_backward() const override { return std::is_same_v<Fn, SumFn>; }
+  void backward(OpContext& ctx, const GradArgs& args) override {
+    if constexpr (!std::is_same_v<Fn, SumFn>) {
+      Op::backward(ctx, args);
+    } else {
+      const Tensor* dy = grad::output_grad(args, 0, "Sum");
+      Tensor scaled;
+      if (dy && kMean) {
+        scaled = Tensor(DType::F32, dy->shape());
+        const float k = 1.0f / static_cast<float>(args.inputs.size());
+        const float* g = dy->data<float>();
+        float* s = scaled.data<float>();
+        for (int64_t i = 0; i < scaled.numel(); ++i) s[i] = g[i] * k;
+        dy = &scaled;
+      }
+      for (size_t i = 0; i < args.inputs.size(); ++i) {
+        if (!grad::wants(args, i)) continue;
+        const Tensor& x = grad::float_input(args, i, "Sum");
+        args.grad_inputs[i] = dy ? grad::reduce_to_shape(*dy, x.shape()) : Tensor::zeros(DType::F32, x.shape());
+      }
+    }
   }
 };
 

@@ -25,6 +25,19 @@ TEST(BinaryGrad, BroadcastOperandsGetSummedGradients) {
     }
 }
 
+TEST(VariadicGrad, SumAndMeanOfBroadcastInputs) {
+  // ResNets that add residuals with Sum (ONNX model zoo ResNet-50) train as blocks.
+  for (const char* op : {"Sum", "Mean"}) {
+    SCOPED_TRACE(op);
+    OpTester t(op);
+    t.input<float>("A", {2, 3, 4}, grad_values(24, 1));
+    t.input<float>("B", {3, 1}, grad_values(3, 2));
+    t.input<float>("C", {4}, grad_values(4, 3));
+    t.output("Y");
+    t.check_gradient();
+  }
+}
+
 TEST(BinaryGrad, SameTensorOnBothSides) {
   // x * x: each side's gradient is dy * x; a session adds them (test_session_backward.cpp).
   OpTester t("Mul");
