@@ -16,6 +16,8 @@ PACKAGES=(
   libstb-dev libjpeg-dev libpng-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libonnx-testdata
+  libopenmpi-dev openmpi-bin  # --mpirun/--slurm and their tests (docs/distributed.md)
+  slurm-wlm munge  # the --slurm test starts a private one-node Slurm (tests/dist/slurm_single_node.sh)
   chromium  # the profiling report test renders report.html headless
 )
 

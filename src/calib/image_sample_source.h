@@ -20,6 +20,7 @@ class ImageSampleSource : public SampleSource {
   int count() const override { return static_cast<int>(files_.size()); }
   TensorMap batch(int first, int n) override;
   std::string describe(int i) const override;
+  std::vector<std::string> files() const override { return files_; }
 
  private:
   std::string input_;

@@ -85,6 +85,13 @@ std::string FolderSampleSource::describe(int i) const {
   return "sample " + std::to_string(good_[i]) + " (" + sample_path(dir_, inputs_.front().name, good_[i]) + ")";
 }
 
+std::vector<std::string> FolderSampleSource::files() const {
+  std::vector<std::string> r;
+  for (int i : good_)
+    for (const auto& in : inputs_) r.push_back(sample_path(dir_, in.name, i));
+  return r;
+}
+
 TensorMap MemorySampleSource::batch(int first, int n) {
   DPL_CHECK(first >= 0 && n >= 1 && first + n <= count(), "samples [{}, {}) out of range (0..{})", first, first + n,
             count());

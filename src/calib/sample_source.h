@@ -18,6 +18,9 @@ class SampleSource {
   virtual TensorMap batch(int first, int n) = 0;
   // Name of sample i for messages (e.g. its file).
   virtual std::string describe(int i) const { return "sample " + std::to_string(i); }
+  // The files the samples are read from (empty for samples held in memory): the ranks of a
+  // distributed run check that they read the same ones.
+  virtual std::vector<std::string> files() const { return {}; }
 };
 
 // The original's folder layout (docs/spec.md 3): <dir>/<input>/<i>.bin for i in 0..count-1.
@@ -34,6 +37,7 @@ class FolderSampleSource : public SampleSource {
   int count() const override { return static_cast<int>(good_.size()); }
   TensorMap batch(int first, int n) override;
   std::string describe(int i) const override;
+  std::vector<std::string> files() const override;
 
   const std::vector<InputSpec>& inputs() const { return inputs_; }
   // File indices of the usable samples, and the files that were skipped.

@@ -2,8 +2,13 @@
 // built yet are not accepted: the parser rejects them as unknown options.
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
+#include <iostream>
+
 #include "cli/limit_flags.h"
 #include "cli/quantize_args.h"
+#include "dist/agree.h"
+#include "dist/launch.h"
 #include "quant/platform.h"
 #include "util/command_main.h"
 #include "util/error.h"
@@ -44,7 +49,11 @@ int run(int argc, char** argv) {
   add_qdq_flags(app, a.qdq);
   add_precision_flags(app, a.precision);
   app.add_flag("--savefp", a.savefp, "save FP32 network outputs per sample to <output>/output/");
-  app.add_option("--threads", a.threads, "threads")->check(CLI::Range(1, 1024))->capture_default_str();
+  auto* threads = app.add_option("--threads", a.threads,
+                                 "threads (per rank in a distributed run, where the default is the rank's share of "
+                                 "its host's cores)")
+                      ->check(CLI::Range(1, 1024))
+                      ->capture_default_str();
   app.add_option("--batch", a.batch, "samples per runtime call during calibration")
       ->check(CLI::Range(1, 1 << 16))
       ->capture_default_str();
@@ -57,18 +66,49 @@ int run(int argc, char** argv) {
   add_profile_flags(app, a.profile);
   add_deploy_flags(app, a.deploy_files);
   add_qop_flags(app, a.qop);
+  CLI::App* dist_group = app.add_option_group("Distributed", "several processes, samples split (docs/distributed.md)");
+  auto* mpirun = dist_group->add_flag("--mpirun", a.mpirun, "started by `mpirun -np K` (OpenMPI)");
+  dist_group->add_flag("--slurm", a.slurm, "started by Slurm's `srun -n K --mpi=pmix`")->excludes(mpirun);
   app.set_version_flag("--version", std::string(kVersion));
+  const dist::EnvLookup env = [](const char* name) -> const char* { return std::getenv(name); };
+  // Under mpirun every rank meets the same flag errors: rank 0 alone says so.
+  const bool quiet = dist::launcher_rank(env) > 0;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return quiet ? e.get_exit_code() : app.exit(e);
   }
-  a.image_layout_given = image_group->count("--layout") > 0;
-  resolve_reconstruction_flags(app, a.recon);
-  for (const auto* opt : image_group->get_options()) a.image_flags_given |= opt->count() > 0;
-  for (const auto& s : shapes) a.input_shapes.insert(parse_input_shape(s));
-  a.command_line = quote_args(argc, argv);
-  run_quantize(a);
+  std::unique_ptr<dist::Comm> comm;
+  try {
+    a.image_layout_given = image_group->count("--layout") > 0;
+    resolve_reconstruction_flags(app, a.recon);
+    for (const auto* opt : image_group->get_options()) a.image_flags_given |= opt->count() > 0;
+    for (const auto& s : shapes) a.input_shapes.insert(parse_input_shape(s));
+    a.command_line = quote_args(argc, argv);
+    a.threads_given = threads->count() > 0;
+    const dist::Launcher launcher = a.mpirun  ? dist::Launcher::Mpirun
+                                    : a.slurm ? dist::Launcher::Slurm
+                                              : dist::Launcher::None;
+    dist::check_not_forgotten(launcher, env);
+    comm = dist::start(launcher, env);
+  } catch (const std::exception&) {
+    if (quiet) return 1;
+    throw;
+  }
+  try {
+    run_quantize(a, *comm);
+  } catch (const dist::AgreedError& e) {
+    // Every rank knows: rank 0 says it once, and all end normally.
+    if (!comm->distributed()) throw;
+    if (comm->root()) std::cerr << "error: " << e.what() << std::endl;
+    return 1;
+  } catch (const std::exception& e) {
+    if (!comm->distributed()) throw;
+    // This rank failed alone: the others may be waiting for it in a collective.
+    std::cerr << "error: " << (comm->root() ? "" : "rank " + std::to_string(comm->rank()) + ": ") << e.what()
+              << std::endl;
+    comm->abort(1);
+  }
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "calib/sample_source.h"
 #include "calib/tensor_cali.h"
 #include "cli/quantize_args.h"
+#include "dist/comm.h"
 #include "graph/onnx_graph.h"
 #include "profile/report.h"
 #include "quant/platform.h"
@@ -21,12 +22,17 @@
 namespace dpl {
 
 struct PipelineContext {
-  PipelineContext(const QuantizeArgs& a, const Platform& p, OnnxGraph& g, SampleSource& d)
-      : args(a), platform(p), graph(g), data(d) {}
+  PipelineContext(const QuantizeArgs& a, const Platform& p, OnnxGraph& g, SampleSource& all, SampleSource& d,
+                  dist::Comm& c)
+      : args(a), platform(p), graph(g), all_data(all), data(d), comm(c) {}
   const QuantizeArgs& args;    // args.output_dir is filled in (default applied)
   const Platform& platform;
   OnnxGraph& graph;            // the prepared FP32 model; weight transforms edit it in place
-  SampleSource& data;          // the calibration samples
+  SampleSource& all_data;      // every calibration sample
+  // This rank's share of them (all of them in one process): every pass over the samples
+  // runs on its share and reduces its statistics over the ranks (docs/distributed.md).
+  SampleSource& data;
+  dist::Comm& comm;            // the ranks; rank 0 alone writes files
   CaliOptions cali;            // the calibration settings in use (algorithm, bins, batch, threads)
   WeightRangeOptions weight_range;  // how weight ranges are found (--w_range, the weights' grids)
   ActRanges act;               // activation ranges of `graph` (after calibration)

@@ -13,6 +13,7 @@
 #include "cli/stage_reconstruction.h"
 #include "cli/stage_transform.h"
 #include "core/tensor.h"
+#include "dist/comm.h"
 
 namespace dpl {
 
@@ -44,6 +45,9 @@ struct QuantizeArgs {
   QopArgs qop;
   // The command line as given, for the log's first line.
   std::string command_line;
+  // --mpirun / --slurm: a distributed run (docs/distributed.md); threads_given: --threads
+  // was given (else ranks take cores / local ranks).
+  bool mpirun = false, slurm = false, threads_given = false;
 };
 
 // Default output folder: <model dir>/results (docs/spec.md 2).
@@ -53,6 +57,6 @@ std::pair<std::string, Shape> parse_input_shape(const std::string& spec);
 
 // Runs the pipeline: load + prepare, calibrate, build the QDQ model, write the files.
 // Throws dpl::Error with one line naming the problem.
-void run_quantize(const QuantizeArgs& args);
+void run_quantize(const QuantizeArgs& args, dist::Comm& comm = dist::local_comm());
 
 }  // namespace dpl

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "calib/image_sample_source.h"
 #include "calib/ranges.h"
@@ -16,6 +17,12 @@
 #include "cli/pipeline_context.h"
 #include "cli/quantize_args.h"
 #include "cli/stage_reconstruction.h"
+#include "dist/agree.h"
+#include "dist/launch.h"
+#include "dist/rank_log.h"
+#include "dist/reduce.h"
+#include "dist/same_files.h"
+#include "dist/share.h"
 #include "graph/onnx_graph.h"
 #include "io/atomic_file.h"
 #include "io/calib_data.h"
@@ -70,7 +77,7 @@ std::string PipelineContext::out(const std::string& file) const {
 namespace {
 
 // Writes FP32 network outputs per sample: output/<name>/onnx-output-<i>.bin (docs/spec.md 9).
-void save_fp_outputs(const OnnxGraph& graph, SampleSource& data, const QuantizeArgs& args) {
+void save_fp_outputs(const OnnxGraph& graph, SampleSource& data, const QuantizeArgs& args, int first_index) {
   SessionOptions so;
   so.threads = args.threads;
   so.fuse = true;
@@ -81,7 +88,7 @@ void save_fp_outputs(const OnnxGraph& graph, SampleSource& data, const QuantizeA
     for (const auto& name : session.output_names()) {
       fs::path dir = fs::path(args.output_dir) / "output" / file_safe_name(name);
       fs::create_directories(dir);
-      write_raw((dir / ("onnx-output-" + std::to_string(i) + ".bin")).string(), out.at(name));
+      write_raw((dir / ("onnx-output-" + std::to_string(first_index + i) + ".bin")).string(), out.at(name));
     }
     bar.update(i + 1);
   }
@@ -156,43 +163,83 @@ std::vector<std::string> files_written_since(const std::string& dir, fs::file_ti
   return written;
 }
 
-void run_quantize_logged(const QuantizeArgs& in) {
+void run_quantize_logged(const QuantizeArgs& in, dist::Comm& comm) {
   QuantizeArgs args = in;
   const auto t0 = std::chrono::steady_clock::now();
   setup_console_logging();
+  dist::setup_rank_logging(comm);
+  if (comm.distributed()) {
+    if (!args.threads_given) args.threads = dist::default_threads(comm);
+    const std::string w = dist::threads_warning(args.threads, dist::usable_cpus());
+    if (!w.empty()) spdlog::warn("{}", w);
+  }
   // Work outside the sessions (profiling's statistics, weight transforms) runs at the
   // user's thread count too; sessions set their own while they run.
   const ThreadCountScope threads(std::max(1, args.threads));
-  // Everything the user can get wrong is checked before any file is written.
-  const Platform platform = run_platform(args.qdq, platform_by_name(args.deploy));
-  CaliAlgo algo = parse_cali_algo(args.act_quant);
-  const WeightRangeAlgo w_range = parse_weight_range_algo(args.w_range);
-  DPL_CHECK(args.data_num > 0, "-N must be positive, got {}", args.data_num);
-  DPL_CHECK(args.bins > 0, "--bins must be positive, got {}", args.bins);
-  DPL_CHECK(args.threshold > 0 && args.threshold <= 1, "--threshold must be in (0, 1], got {}", args.threshold);
-  if (args.output_dir.empty()) args.output_dir = default_output_dir(args.model);
-  QdqOptions qdq = qdq_options(args.qdq);
-  qdq.precision = precision_plan(args.precision, platform);
+  // Everything the user can get wrong is checked before any file is written, by all ranks
+  // together (one line from rank 0 when any of them fails).
+  std::optional<Platform> platform_checked;
+  CaliAlgo algo{};
+  WeightRangeAlgo w_range{};
+  QdqOptions qdq;
+  OnnxGraph graph;
+  std::unique_ptr<SampleSource> source;
+  dist::agree(comm, [&] {
+    platform_checked.emplace(run_platform(args.qdq, platform_by_name(args.deploy)));
+    algo = parse_cali_algo(args.act_quant);
+    w_range = parse_weight_range_algo(args.w_range);
+    DPL_CHECK(args.data_num > 0, "-N must be positive, got {}", args.data_num);
+    DPL_CHECK(args.data_num >= comm.size(), "-N {} is fewer samples than the {} ranks: each rank needs at least one",
+              args.data_num, comm.size());
+    DPL_CHECK(args.bins > 0, "--bins must be positive, got {}", args.bins);
+    DPL_CHECK(args.threshold > 0 && args.threshold <= 1, "--threshold must be in (0, 1], got {}", args.threshold);
+    if (args.output_dir.empty()) args.output_dir = default_output_dir(args.model);
+    qdq = qdq_options(args.qdq);
+    qdq.precision = precision_plan(args.precision, *platform_checked);
 
-  OnnxGraph graph = OnnxGraph::load(args.model);
-  SimplifyOptions simp;
-  simp.input_shapes = args.input_shapes;
-  prepare_model(graph, simp);
-  const std::vector<InputSpec> inputs = sample_inputs(graph, args);
-  args.batch = batch_for_inputs(inputs, args.batch);
-  std::unique_ptr<SampleSource> source = open_samples(args, inputs);
-  SampleSource& data = *source;
-  check_precision_outputs(args, graph, platform, qdq);
-  note_transformer_patterns(args.qdq, graph, platform);
+    graph = OnnxGraph::load(args.model);
+    SimplifyOptions simp;
+    simp.input_shapes = args.input_shapes;
+    prepare_model(graph, simp);
+    const std::vector<InputSpec> inputs = sample_inputs(graph, args);
+    args.batch = batch_for_inputs(inputs, args.batch);
+    source = open_samples(args, inputs);
+    DPL_CHECK(source->count() >= comm.size(), "{} usable samples for {} ranks: each rank needs at least one",
+              source->count(), comm.size());
+    check_precision_outputs(args, graph, *platform_checked, qdq);
+    note_transformer_patterns(args.qdq, graph, *platform_checked);
+  });
+  const Platform& platform = *platform_checked;
+  // On a cluster every host may hold its own copy of the model and the samples.
+  std::vector<std::string> files = source->files();
+  files.insert(files.begin(), args.model);
+  dist::check_same_files(comm, files);
+  // Rank 0 writes the files; the other ranks spill their training caches there too.
+  std::string log_path;
+  dist::agree(comm, [&] {
+    if (!comm.root()) return;
+    ensure_writable_dir(args.output_dir);
+    log_path = add_log_file(args.output_dir, args.command_line);
+  });
+  if (!comm.root()) {
+    std::error_code ec;
+    fs::create_directories(args.output_dir, ec);
+  }
+  const auto start_file_time = comm.root() ? fs::last_write_time(log_path) : fs::file_time_type{};
+  SampleSource& all = *source;
+  const dist::Share share = dist::share_of(all.count(), comm.rank(), comm.size());
+  SampleSlice slice(all, static_cast<int>(share.first), static_cast<int>(share.count));
+  SampleSource& data = comm.distributed() ? static_cast<SampleSource&>(slice) : all;
+  spdlog::info("model {} (opset 13 after preparation, {} nodes), platform {}, algorithm {}, {} samples{}", args.model,
+               graph.node_count(), platform.name, args.act_quant, all.count(),
+               comm.distributed() ? fmt::format(" over {} ranks ({} to {} each), {} thread(s) per rank", comm.size(),
+                                                all.count() / comm.size(), (all.count() + comm.size() - 1) / comm.size(),
+                                                args.threads)
+                                  : "");
 
-  ensure_writable_dir(args.output_dir);
-  std::string log_path = add_log_file(args.output_dir, args.command_line);
-  const auto start_file_time = fs::last_write_time(log_path);
-  spdlog::info("model {} (opset 13 after preparation, {} nodes), platform {}, algorithm {}, {} samples", args.model,
-               graph.node_count(), platform.name, args.act_quant, data.count());
-
-  PipelineContext ctx{args, platform, graph, data};
+  PipelineContext ctx{args, platform, graph, all, data, comm};
   ctx.cali = cali_options(args, platform, algo);
+  ctx.cali.reduce = [&comm](Observer& o, const std::string&) { dist::reduce_in_rank_order(comm, o); };
   ctx.qdq_options = std::move(qdq);
   ctx.weight_range.algo = w_range;
   ctx.recompute_weight_ranges = [&ctx] {
@@ -214,31 +261,44 @@ void run_quantize_logged(const QuantizeArgs& in) {
   log_precision(ctx);
   ctx.recalibrate();
   ctx.first_act = ctx.act;
+  dist::forward_warnings(comm);
   if (args.transform.bc || args.transform.we || args.transform.update_bn || args.recon.any()) ctx.reference = graph.copy();
   transform_after_calibration(ctx);
+  dist::forward_warnings(comm);
   reconstruction_stage(ctx);
-  save_act_ranges(ctx.out("act_clip_val.json"), ctx.act);
-  save_weight_ranges(ctx.out("weight_clip_val.json"), ctx.weight);
+  dist::forward_warnings(comm);
+  if (comm.root()) {
+    save_act_ranges(ctx.out("act_clip_val.json"), ctx.act);
+    save_weight_ranges(ctx.out("weight_clip_val.json"), ctx.weight);
+  }
 
   qdq_stage(ctx);
   profile_stage(ctx);
-  deploy_stage(ctx);
-  qop_stage(ctx);
+  dist::forward_warnings(comm);
+  if (comm.root()) {
+    deploy_stage(ctx);
+    qop_stage(ctx);
+  }
 
-  if (args.savefp) save_fp_outputs(graph, data, args);
+  // Each rank writes the outputs of its own samples (numbered as in one process).
+  if (args.savefp) save_fp_outputs(graph, data, args, static_cast<int>(share.first));
+  dist::forward_warnings(comm);
+  comm.barrier();
 
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("results in {}: {}", args.output_dir,
-               fmt::join(files_written_since(args.output_dir, start_file_time), ", "));
-  spdlog::info("Total time cost: {:.1f} seconds.", secs);
+  if (comm.root()) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    spdlog::info("results in {}: {}", args.output_dir,
+                 fmt::join(files_written_since(args.output_dir, start_file_time), ", "));
+    spdlog::info("Total time cost: {:.1f} seconds.", secs);
+  }
   stop_file_logging();
 }
 
 }  // namespace
 
-void run_quantize(const QuantizeArgs& args) {
+void run_quantize(const QuantizeArgs& args, dist::Comm& comm) {
   try {
-    run_quantize_logged(args);
+    run_quantize_logged(args, comm);
   } catch (const std::exception& e) {
     // The command prints the error on stderr; the log file (when it is open) gets it too.
     log_error_to_file(std::string("error: ") + e.what());

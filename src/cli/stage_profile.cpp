@@ -49,13 +49,13 @@ RunSettings settings_of(const PipelineContext& ctx) {
   s.command_line = ctx.args.command_line;
   s.version = kVersion;
   s.date = now_text();
-  s.samples = ctx.data.count();
+  s.samples = ctx.all_data.count();
   s.batch = ctx.cali.batch;
   s.threads = ctx.cali.threads;
   s.skip_layers = ctx.args.qdq.skip_layers;
   s.per_layer = !a.skip_prof_layer;
   s.sensitivity = a.sensitivity;
-  s.sensitivity_samples = std::min(a.sensitivity_samples, ctx.data.count());
+  s.sensitivity_samples = std::min(a.sensitivity_samples, ctx.all_data.count());
   s.target_cos = a.target_cos;
   if (ctx.qdq) s.precision = ctx.qdq->precision.summary();
   return s;
@@ -98,12 +98,16 @@ void profile_stage(PipelineContext& ctx) {
   rep.profile = prof.run(ctx.data);
   rep.cpu_seconds = cpu_seconds() - c0;
   bar.finish();
+  // Each rank profiled its own samples; the sums are merged (docs/distributed.md). The
+  // histograms and the sensitivity below run few samples, on rank 0 alone.
+  reduce_over_ranks(ctx.comm, rep.profile);
+  rep.cpu_seconds = ctx.comm.sum(rep.cpu_seconds);
   rep.ranges = tensor_ranges(ctx.graph, ctx.act, ctx.weight, ctx.platform.weight.per_channel);
   set_precision(rep.ranges, *ctx.qdq);
   rep.weights_per_channel = ctx.platform.weight.per_channel;
   if (!rep.weights_per_channel) rep.per_tensor = per_tensor_weight_ratios(ctx.graph);
 
-  if (po.per_layer && !rep.profile.layers.empty()) {
+  if (po.per_layer && !rep.profile.layers.empty() && ctx.comm.root()) {
     std::vector<LayerHistogram> wanted;
     for (const LayerProfile* l : lowest_layers(rep.profile, kHistogramLayers)) {
       LayerHistogram h;
@@ -118,15 +122,16 @@ void profile_stage(PipelineContext& ctx) {
       h.hi = hi + w;
       wanted.push_back(std::move(h));
     }
-    rep.histograms = prof.histograms(ctx.data, wanted, kHistogramSamples, kHistogramBins);
+    rep.histograms = prof.histograms(ctx.all_data, wanted, kHistogramSamples, kHistogramBins);
   }
 
   if (a.sensitivity) {
     SensitivityOptions so;
-    so.samples = a.sensitivity_samples;
+    so.samples = std::min(a.sensitivity_samples, ctx.all_data.count());
     so.batch = ctx.cali.batch;
     so.threads = ctx.cali.threads;
     so.target_cos = a.target_cos;
+    so.comm = &ctx.comm;
     StagedProgress bar("sensitivity");
     so.progress = [&bar](const std::string& stage, int done, int total) { bar.update(stage, done, total); };
     QdqBuildFn build = [&ctx, &fp](const std::set<std::string>& extra) {
@@ -134,11 +139,12 @@ void profile_stage(PipelineContext& ctx) {
       o.skip_layers.insert(extra.begin(), extra.end());
       return build_qdq(fp, ctx.platform, ctx.act, ctx.weight, o);
     };
-    rep.sensitivity = run_sensitivity(fp, *ctx.qdq, prof.q_graph(), build, ctx.data, so);
+    rep.sensitivity = run_sensitivity(fp, *ctx.qdq, prof.q_graph(), build, ctx.all_data, so);
     bar.finish();
   }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.sparsity = ctx.sparsity;
+  if (!ctx.comm.root()) return;
 
   log_profile_report(rep);
   if (po.per_layer) write_file_atomic(ctx.out("layer_res.json"), layer_res_json(rep.profile));

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/pipeline_context.h"
+#include "dist/same_files.h"
 #include "transform/adaround.h"
 #include "transform/brecq.h"
 #include "transform/sparse_quant.h"
@@ -162,6 +163,30 @@ void run_sparse(PipelineContext& ctx, const transform::TransformRunOptions& run)
     ctx.sparsity.push_back(LayerSparsity{l.name, l.weight, l.zeros, l.total, l.trained && l.pruned});
 }
 
+
+// Data-parallel training keeps the parameters identical on every rank (every update is
+// computed from the same reduced gradient): checked once at the end, so that a divergence
+// can never pass silently into the files rank 0 writes.
+void check_ranks_agree(PipelineContext& ctx) {
+  if (!ctx.comm.distributed()) return;
+  uint64_t h = dist::checksum_bytes(nullptr, 0);
+  for (const auto& [name, range] : ctx.weight) {
+    if (!ctx.graph.is_initializer(name)) continue;
+    const Tensor t = ctx.graph.get_initializer(name);
+    if (t.dtype() == DType::F32) h = dist::checksum_bytes(t.data<float>(), sizeof(float) * t.numel(), h);
+  }
+  for (const auto& [name, r] : ctx.act) {
+    const float v[2] = {r.lo, r.hi};
+    h = dist::checksum_bytes(v, sizeof v, h);
+  }
+  const std::string mine = fmt::format("{:016x}", h);
+  const std::vector<std::string> all = ctx.comm.allgather(mine);
+  for (size_t r = 1; r < all.size(); ++r)
+    DPL_CHECK(all[r] == all[0], "internal: after reconstruction the weights or ranges of rank {} differ from rank 0's",
+              r);
+  spdlog::info("reconstruction: weights and ranges identical on all {} ranks (checksum {})", all.size(), mine);
+}
+
 }  // namespace
 
 void reconstruction_stage(PipelineContext& ctx) {
@@ -173,11 +198,14 @@ void reconstruction_stage(PipelineContext& ctx) {
   transform::TransformRunOptions run;
   run.threads = ctx.cali.threads;
   run.batch = ctx.cali.batch;
+  run.comm = &ctx.comm;
   std::string file;
   if (a.adaround) run_adaround(ctx, run), file = "adaround.onnx";
   if (a.brecq) run_brecq(ctx, run), file = "brecq.onnx";
   if (a.sparse) run_sparse(ctx, run), file = "sparse_quant.onnx";
+  check_ranks_agree(ctx);
   // Written whatever was trained, so that a run with the flag always leaves the file.
+  if (!ctx.comm.root()) return;
   ctx.graph.save(ctx.out(file));
   spdlog::info("wrote {}", ctx.out(file));
 }

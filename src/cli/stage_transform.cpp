@@ -16,10 +16,12 @@ transform::TransformRunOptions run_options(const PipelineContext& ctx) {
   transform::TransformRunOptions r;
   r.threads = ctx.cali.threads;
   r.batch = ctx.cali.batch;
+  r.comm = &ctx.comm;
   return r;
 }
 
 void save_model(const PipelineContext& ctx, const std::string& file) {
+  if (!ctx.comm.root()) return;
   ctx.graph.save(ctx.out(file));
   spdlog::info("wrote {}", ctx.out(file));
 }

@@ -141,6 +141,27 @@ void ErrorStats::merge(const ErrorStats& o) {
   ee_ += o.ee_;
 }
 
+std::string ErrorStats::serialize() const {
+  const double v[7] = {static_cast<double>(samples_), cos_sum_, cos_min_, dot_, xx_, yy_, ee_};
+  return std::string(reinterpret_cast<const char*>(v), sizeof v);
+}
+
+void ErrorStats::merge_serialized(std::string_view bytes) {
+  double v[7];
+  DPL_CHECK(bytes.size() == sizeof v, "error statistics of {} bytes cannot be merged (expected {})", bytes.size(),
+            sizeof v);
+  std::memcpy(v, bytes.data(), sizeof v);
+  ErrorStats o;
+  o.samples_ = static_cast<int64_t>(v[0]);
+  o.cos_sum_ = v[1];
+  o.cos_min_ = v[2];
+  o.dot_ = v[3];
+  o.xx_ = v[4];
+  o.yy_ = v[5];
+  o.ee_ = v[6];
+  merge(o);
+}
+
 double ErrorStats::mean_cosine() const { return samples_ ? cos_sum_ / static_cast<double>(samples_) : 0.0; }
 
 double ErrorStats::pooled_cosine() const {

@@ -13,6 +13,8 @@
 // over disjoint samples merge exactly (a distributed run can reduce them).
 #pragma once
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "core/tensor.h"
 
@@ -36,6 +38,11 @@ class ErrorStats {
   // samples of the same cosine.
   void add_batch(const Tensor& fp, const Tensor& q, int batch);
   void merge(const ErrorStats& o);
+  // The sums as bytes and their merge (dist/reduce.h reduces them over ranks), and an empty
+  // accumulator.
+  std::string serialize() const;
+  void merge_serialized(std::string_view bytes);
+  void clear() { *this = ErrorStats(); }
 
   int64_t samples() const { return samples_; }
   double mean_cosine() const;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "calib/sample_source.h"
+#include "dist/comm.h"
 #include "graph/onnx_graph.h"
 #include "profile/layer_stats.h"
 #include "quant/qdq_builder.h"
@@ -98,6 +99,12 @@ class Profiler {
   std::vector<LayerProfile> layers_;
   std::vector<std::pair<int, int>> cuts_;  // lockstep segment ends (FP node, QDQ node)
 };
+
+// Collective: every rank's result over its own samples merged into the result over all of
+// them, the same on every rank (the sums merged in rank order; docs/distributed.md).
+void reduce_over_ranks(dist::Comm& comm, ProfileResult& r);
+// The same for any list of statistics (the same list, in the same order, on every rank).
+void reduce_error_stats(dist::Comm& comm, const std::vector<ErrorStats*>& stats);
 
 // Profiler(fp, qdq, opts).run(data).
 ProfileResult profile_qdq(const OnnxGraph& fp, const QdqModel& qdq, SampleSource& data, const ProfileOptions& opts);

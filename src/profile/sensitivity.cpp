@@ -110,6 +110,10 @@ SensitivityResult run_sensitivity(const OnnxGraph& fp, const QdqModel& qdq, cons
   for (const auto& name : qdq.quant_nodes)
     if (fp.has_node(name) && q_graph.has_node(name)) nodes.push_back(single_node(fp, qdq, q_graph, name, opts.threads));
   std::vector<std::vector<OutputProfile>> outs(nodes.size(), output_profiles(fp, {}));
+  // The nodes with pairs, dealt to the ranks in turn.
+  std::vector<char> mine(nodes.size(), 0);
+  for (size_t k = 0, dealt = 0; k < nodes.size(); ++k)
+    if (nodes[k].quantizes_inputs) mine[k] = static_cast<int>(dealt++ % opts.comm->size()) == opts.comm->rank();
 
   SessionOptions so;
   so.threads = opts.threads;
@@ -126,7 +130,7 @@ SensitivityResult run_sensitivity(const OnnxGraph& fp, const QdqModel& qdq, cons
     fp_s.set_hook(nullptr);
     for (size_t k = 0; k < nodes.size(); ++k) {
       SingleNode& sn = nodes[k];
-      if (!sn.quantizes_inputs) continue;
+      if (!mine[k]) continue;
       TensorMap feeds;
       for (const auto& in : sn.inputs) feeds[in] = cache.at(in);
       TensorMap perturbed = sn.session->run(feeds, sn.outputs);
@@ -144,6 +148,10 @@ SensitivityResult run_sensitivity(const OnnxGraph& fp, const QdqModel& qdq, cons
     if (opts.progress) opts.progress("single layers", first + n, samples);
   }
   cache.clear();
+  std::vector<ErrorStats*> stats;
+  for (auto& o : outs)
+    for (auto& p : o) stats.push_back(&p.stats);
+  reduce_error_stats(*opts.comm, stats);
   for (size_t k = 0; k < nodes.size(); ++k) {
     NodeSensitivity ns;
     ns.node = nodes[k].node;

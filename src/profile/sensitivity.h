@@ -33,6 +33,9 @@ struct SensitivityOptions {
   double target_cos = 0.99;
   // (stage, done, total): "single layers" over samples, then "skip list" over evaluations.
   std::function<void(const std::string&, int, int)> progress;
+  // A distributed run's ranks: each measures its share of the nodes (on the same samples),
+  // the figures are gathered; the skip-list search runs on every rank alike.
+  dist::Comm* comm = &dist::local_comm();
 };
 
 struct NodeSensitivity {

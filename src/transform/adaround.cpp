@@ -12,6 +12,7 @@
 #include "train/soft_rounding.h"
 #include "transform/graph_edit.h"
 #include "transform/adaround_layer.h"
+#include "transform/data_parallel.h"
 #include "transform/block_model.h"
 #include "transform/recon_cache.h"
 #include "transform/recon_layer.h"
@@ -57,8 +58,10 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
                         const ActRanges& act, const WeightRanges& weight, const QdqOptions& qdq,
                         const AdaRoundOptions& opts, const TransformRunOptions& run) {
   DPL_CHECK(opts.batch > 0, "AdaRound batch size must be positive, got {}", opts.batch);
-  const int64_t n = data.count();
-  const int64_t iters = opts.original_recipe ? opts.epochs * ((n + opts.batch - 1) / opts.batch) : opts.iters;
+  const int64_t n = data.count();  // this rank's samples
+  const DataParallel dp(*run.comm, n, opts.batch);
+  const int64_t batch = dp.local_batch();
+  const int64_t iters = opts.original_recipe ? opts.epochs * dp.batches_per_epoch() : opts.iters;
   DPL_CHECK(iters > 0, "AdaRound needs a positive number of iterations, got {}", iters);
   AdaRoundResult result;
   QdqOptions quiet = qdq;
@@ -103,22 +106,22 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
     CacheBudget budget_x{opts.cache_bytes / 2, opts.cache_dir}, budget_t = budget_x;
     LayerData d;
     fill_cache(q.graph, xq, data, run, label + " inputs", [&](const Shape& row) -> SampleCache& {
-      d.x = std::make_unique<SampleCache>(label + " inputs", n, row, opts.batch, budget_x);
+      d.x = std::make_unique<SampleCache>(label + " inputs", n, row, batch, budget_x);
       return *d.x;
     });
     fill_cache(reference, layer.target, data, run, label + " targets", [&](const Shape& row) -> SampleCache& {
-      d.t = std::make_unique<SampleCache>(label + " targets", n, row, opts.batch, budget_t);
+      d.t = std::make_unique<SampleCache>(label + " targets", n, row, batch, budget_t);
       return *d.t;
     });
     DPL_CHECK(d.x && d.t, "AdaRound: {}: the calibration pass produced no '{}' or '{}'", label,
               xq, layer.target);
 
     train::SoftRounding& sr = trainer->rounding();
-    train::BatchSampler sampler(n, opts.batch,
+    train::BatchSampler sampler(n, batch,
                                 opts.original_recipe ? train::BatchSampler::Mode::Sequential
                                                      : train::BatchSampler::Mode::Random,
-                                opts.seed + li);
-    r.mse_nearest = mean_loss(*trainer, d, sr.nearest(), opts.batch);
+                                dp.seed(opts.seed + li));
+    r.mse_nearest = dp.mean(mean_loss(*trainer, d, sr.nearest(), batch));
     Progress bar(label, static_cast<int>(std::min<int64_t>(iters, INT32_MAX)));
     const int64_t every = std::max<int64_t>(1, iters / 100);
     double loss_avg = 0;
@@ -128,7 +131,7 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
       const double beta = opts.beta.at(t, iters);
       std::pair<double, double> lr;
       try {
-        lr = trainer->iterate(x, target, beta, opts.lambda);
+        lr = trainer->iterate(x, target, beta, opts.lambda, &dp);
       } catch (const Error& e) {
         // The first iteration finds an operator without a backward pass (named by the
         // session); later errors are not the layer's.
@@ -150,7 +153,7 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
     bar.finish();
 
     const Tensor hard = sr.hard();
-    r.mse_learned = mean_loss(*trainer, d, hard, opts.batch);
+    r.mse_learned = dp.mean(mean_loss(*trainer, d, hard, batch));
     g.set_initializer(layer.weight, hard);
     const auto c = sr.counts();
     r.up = c.up;

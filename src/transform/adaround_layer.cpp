@@ -2,6 +2,7 @@
 
 #include "graph/region.h"
 #include "train/loss.h"
+#include "transform/data_parallel.h"
 #include "util/error.h"
 
 namespace dpl::transform {
@@ -42,15 +43,18 @@ AdaRoundLayer::AdaRoundLayer(const OnnxGraph& g, ReconLayer layer, train::Weight
   session_ = std::make_unique<Session>(layer_model(g, layer_), so);
 }
 
-std::pair<double, double> AdaRoundLayer::iterate(const Tensor& x, const Tensor& target, double beta, double lambda) {
+std::pair<double, double> AdaRoundLayer::iterate(const Tensor& x, const Tensor& target, double beta, double lambda,
+                                                 const DataParallel* dp) {
   Tape tape;
   TensorMap y = session_->run_forward(0, session_->node_count(), {{layer_.input, x}, {layer_.weight, rounding_.soft()}},
                                       {layer_.target}, {layer_.weight}, tape);
   Tensor dy;
-  const double l = train::reconstruction_loss(y.at(layer_.target), target, layer_.channel_axis, &dy);
+  double l = train::reconstruction_loss(y.at(layer_.target), target, layer_.channel_axis, &dy);
   y.clear();
   TensorMap g = session_->run_backward(tape, {{layer_.target, dy}});
-  const double reg = rounding_.grad_v(g.at(layer_.weight), beta, lambda, grad_v_);
+  Tensor& gw = g.at(layer_.weight);
+  if (dp) l = dp->reduce({std::span<float>(gw.data<float>(), static_cast<size_t>(gw.numel()))}, l, x.dim(0));
+  const double reg = rounding_.grad_v(gw, beta, lambda, grad_v_);
   adam_.step(rounding_.v(), grad_v_);
   return {l, reg};
 }

@@ -14,6 +14,8 @@
 
 namespace dpl::transform {
 
+class DataParallel;
+
 class AdaRoundLayer {
  public:
   // Throws naming the reason when the layer cannot be cut out on its own (it reads a second
@@ -24,7 +26,9 @@ class AdaRoundLayer {
   // stacked along axis 0): soft weight, forward, loss, backward, dL/dV with the regulariser
   // at `beta` weighted by `lambda`, one Adam step. Returns (reconstruction loss, regulariser).
   // Throws, naming node and op, when the layer holds an operator without a backward pass.
-  std::pair<double, double> iterate(const Tensor& x, const Tensor& target, double beta, double lambda);
+  // With `dp`, the gradient is the global batch's over the ranks (and so is the loss).
+  std::pair<double, double> iterate(const Tensor& x, const Tensor& target, double beta, double lambda,
+                                    const DataParallel* dp = nullptr);
   // The reconstruction loss with weight `w` (no gradient).
   double loss(const Tensor& x, const Tensor& target, const Tensor& w);
 

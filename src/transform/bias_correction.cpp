@@ -83,6 +83,7 @@ BiasCorrectionResult bias_correction(OnnxGraph& g, SampleSource& data, const Pla
     so.threads = run.threads;
     so.batch = run.batch;
     so.stage = "bias correction (FP32 means)";
+    so.comm = run.comm;
     ChannelStatsObserver fp = channel_stats_streamed(g, outputs, data, so);
     for (const auto& t : outputs) fp_mean[t] = fp.stats(t).mean();
   }

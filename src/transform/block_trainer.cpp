@@ -5,6 +5,7 @@
 #include <set>
 
 #include "train/loss.h"
+#include "transform/data_parallel.h"
 #include "util/error.h"
 
 namespace dpl::transform {
@@ -52,7 +53,8 @@ TensorMap BlockTrainer::feeds(const Tensor& x, bool hard, bool nearest) const {
 }
 
 std::pair<double, double> BlockTrainer::iterate(const Tensor& x, const Tensor* x_fp, const Tensor& target, double beta,
-                                                double lambda, double scale_lr, uint64_t seed) {
+                                                double lambda, double scale_lr, uint64_t seed,
+                                                const DataParallel* dp) {
   if (grad_scale_.empty()) {
     // LSQ's gradient scale needs each quantized tensor's size: one forward without drop.
     std::vector<std::string> fetch;
@@ -75,10 +77,22 @@ std::pair<double, double> BlockTrainer::iterate(const Tensor& x, const Tensor* x
   Tape tape;
   TensorMap y = train_->run_forward(0, train_->node_count(), f, {model_.output}, trainable_, tape);
   Tensor dy;
-  const double l = train::reconstruction_loss(y.at(model_.output), target, channel_axis_, &dy);
+  double l = train::reconstruction_loss(y.at(model_.output), target, channel_axis_, &dy);
   y.clear();
   f.clear();
   TensorMap g = train_->run_backward(tape, {{model_.output, dy}});
+  int64_t rows = std::max<int64_t>(1, x.dim(0));
+  if (dp) {
+    // Every gradient of this update in one exchange: the weights', then the steps'.
+    std::vector<std::span<float>> grads;
+    for (const auto& w : model_.weights) {
+      Tensor& t = g.at(w.tensor);
+      grads.emplace_back(t.data<float>(), static_cast<size_t>(t.numel()));
+    }
+    for (const auto& s : model_.scales)
+      if (s.learned) grads.emplace_back(g.at(s.input).data<float>(), 1);
+    l = dp->reduce(grads, l, rows, &rows);
+  }
   double reg = 0;
   for (size_t i = 0; i < rounding_.size(); ++i) {
     reg += rounding_[i].grad_v(g.at(model_.weights[i].tensor), beta, lambda, grad_v_);
@@ -87,9 +101,8 @@ std::pair<double, double> BlockTrainer::iterate(const Tensor& x, const Tensor* x
   size_t a = 0;
   for (size_t j = 0; j < model_.scales.size(); ++j) {
     if (!model_.scales[j].learned) continue;
-    const double rows = static_cast<double>(std::max<int64_t>(1, x.dim(0)));
     const float gs = static_cast<float>(g.at(model_.scales[j].input).data<float>()[0] /
-                                        std::sqrt(grad_scale_[j] * rows));
+                                        std::sqrt(grad_scale_[j] * static_cast<double>(rows)));
     adam_s_[a++].step(std::span<float>(&scale_[j], 1), std::span<const float>(&gs, 1), scale_lr);
     scale_[j] = std::max(scale_[j], 1e-8f);
   }

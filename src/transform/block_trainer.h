@@ -22,6 +22,10 @@ struct BlockTrainOptions {
   int threads = 1;
 };
 
+class DataParallel;
+
+// With a DataParallel, iterate() trains on the global batch of the ranks (its gradients and
+// loss reduced over them, transform/data_parallel.h).
 class BlockTrainer {
  public:
   // Throws naming the reason when the block cannot be cut out (more than one activation
@@ -36,7 +40,7 @@ class BlockTrainer {
   // learned step. Returns (reconstruction loss, regulariser). Throws, naming node and op,
   // when the block holds an operator without a backward pass.
   std::pair<double, double> iterate(const Tensor& x, const Tensor* x_fp, const Tensor& target, double beta,
-                                    double lambda, double scale_lr, uint64_t seed);
+                                    double lambda, double scale_lr, uint64_t seed, const DataParallel* dp = nullptr);
   // The reconstruction loss without drop, with the hard (learned) or the round-to-nearest
   // weights and the current steps.
   double loss(const Tensor& x, const Tensor& target, bool hard);

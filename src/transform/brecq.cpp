@@ -8,7 +8,9 @@
 #include <memory>
 
 #include "train/batch_sampler.h"
+#include "dist/agree.h"
 #include "transform/block_trainer.h"
+#include "transform/data_parallel.h"
 #include "transform/recon_cache.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -75,8 +77,10 @@ BrecqResult brecq(OnnxGraph& g, const OnnxGraph& reference, SampleSource& data, 
   DPL_CHECK(opts.batch > 0, "BRECQ batch size must be positive, got {}", opts.batch);
   DPL_CHECK(opts.drop_prob > 0 && opts.drop_prob <= 1, "--drop_prob must lie in (0, 1], got {}", opts.drop_prob);
   const std::string method = opts.drop ? "QDrop" : "BRECQ";
-  const int64_t n = data.count();
-  const int64_t per_epoch = (n + opts.batch - 1) / opts.batch;
+  const int64_t n = data.count();  // this rank's samples
+  const DataParallel dp(*run.comm, n, opts.batch);
+  const int64_t batch = dp.local_batch();
+  const int64_t per_epoch = dp.batches_per_epoch();
   BrecqResult result;
   QdqOptions quiet = qdq;
   quiet.quiet = true;
@@ -113,6 +117,7 @@ BrecqResult brecq(OnnxGraph& g, const OnnxGraph& reference, SampleSource& data, 
       r.note = why;
       if (block.layers.size() > 1) {
         spdlog::warn("{}: {}; its layers are trained one by one", label, why);
+        --index;  // the layers take the block's place in the count
         for (auto it = block.layers.rbegin(); it != block.layers.rend(); ++it) todo.push_front(layer_block(g, *it));
       } else {
         spdlog::warn("{}: {}; it stays rounded to nearest", label, why);
@@ -142,26 +147,41 @@ BrecqResult brecq(OnnxGraph& g, const OnnxGraph& reference, SampleSource& data, 
     CacheBudget bx{opts.cache_bytes / parts, opts.cache_dir}, bf = bx, bt = bx;
     BlockData d;
     fill_cache(q.graph, block.input, data, run, label + " inputs", [&](const Shape& row) -> SampleCache& {
-      d.x = std::make_unique<SampleCache>(label + " inputs", n, row, opts.batch, bx);
+      d.x = std::make_unique<SampleCache>(label + " inputs", n, row, batch, bx);
       return *d.x;
     });
     if (opts.drop)
       fill_cache(reference, block.input, data, run, label + " FP32 inputs", [&](const Shape& row) -> SampleCache& {
-        d.x_fp = std::make_unique<SampleCache>(label + " FP32 inputs", n, row, opts.batch, bf);
+        d.x_fp = std::make_unique<SampleCache>(label + " FP32 inputs", n, row, batch, bf);
         return *d.x_fp;
       });
     fill_cache(reference, block.output, data, run, label + " targets", [&](const Shape& row) -> SampleCache& {
-      d.t = std::make_unique<SampleCache>(label + " targets", n, row, opts.batch, bt);
+      d.t = std::make_unique<SampleCache>(label + " targets", n, row, batch, bt);
       return *d.t;
     });
     DPL_CHECK(d.x && d.t && (!opts.drop || d.x_fp), "{}: {}: the calibration pass produced no '{}' or '{}'", method,
               label, block.input, block.output);
 
-    train::BatchSampler sampler(n, opts.batch,
+    train::BatchSampler sampler(n, batch,
                                 opts.original_recipe ? train::BatchSampler::Mode::Sequential
                                                      : train::BatchSampler::Mode::Random,
-                                opts.seed + static_cast<uint64_t>(index));
-    r.mse_nearest = mean_loss(*trainer, d, false, opts.batch);
+                                dp.seed(opts.seed + static_cast<uint64_t>(index)));
+    // The first run of the block at its batch size: a model that pins the batch (a Reshape to
+    // [1, C]) fails here on every rank whose share of the batch holds several rows, and the
+    // block falls back to its layers on all ranks alike.
+    double mse_nearest = 0;
+    std::string why;
+    try {
+      mse_nearest = mean_loss(*trainer, d, false, batch);
+    } catch (const Error& e) {
+      why = e.what();
+    }
+    why = dist::first_failure(*run.comm, why);
+    if (!why.empty()) {
+      fall_back(why);
+      continue;
+    }
+    r.mse_nearest = dp.mean(mse_nearest);
     Progress bar(label, static_cast<int>(std::min<int64_t>(iters, INT32_MAX)));
     const int64_t every = std::max<int64_t>(1, iters / 100);
     double loss_avg = 0;
@@ -175,8 +195,9 @@ BrecqResult brecq(OnnxGraph& g, const OnnxGraph& reference, SampleSource& data, 
       std::pair<double, double> lr;
       try {
         lr = trainer->iterate(x, opts.drop ? &x_fp : nullptr, target, beta, opts.lambda, scale_lr,
-                              opts.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(index) * 1000003ULL +
-                                  static_cast<uint64_t>(t));
+                              dp.seed(opts.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(index) * 1000003ULL +
+                                      static_cast<uint64_t>(t)),
+                              &dp);
       } catch (const Error& e) {
         // The first iteration finds an operator without a backward pass (named by the
         // session); later errors are not the block's.
@@ -194,7 +215,7 @@ BrecqResult brecq(OnnxGraph& g, const OnnxGraph& reference, SampleSource& data, 
     if (failed) continue;
     bar.finish();
 
-    r.mse_learned = mean_loss(*trainer, d, true, opts.batch);
+    r.mse_learned = dp.mean(mean_loss(*trainer, d, true, batch));
     const auto& model = trainer->model();
     for (size_t i = 0; i < model.weights.size(); ++i) {
       const auto& sr = trainer->roundings()[i];

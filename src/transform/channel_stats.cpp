@@ -8,6 +8,7 @@
 
 #include "calib/observer_state.h"
 #include "calib/tensor_cali.h"
+#include "dist/reduce.h"
 #include "runtime/session.h"
 #include "transform/graph_edit.h"
 #include "util/error.h"
@@ -175,6 +176,7 @@ ChannelStatsObserver run_pass(const OnnxGraph& graph, bool fuse, const std::vect
       if (!bar) bar.emplace(opts.stage, total);
       bar->update(done);
     };
+  co.reduce = [&](Observer& o, const std::string&) { dist::reduce_in_rank_order(*opts.comm, o); };
   observe_pass(session, data, obs, co, opts.stage);
   if (bar) bar->finish();
   for (const auto& t : tensors) obs.stats(t);  // every tensor was seen

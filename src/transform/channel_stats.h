@@ -11,6 +11,7 @@
 
 #include "calib/observer.h"
 #include "calib/sample_source.h"
+#include "dist/comm.h"
 #include "graph/onnx_graph.h"
 
 namespace dpl::transform {
@@ -53,6 +54,8 @@ struct StatsRunOptions {
   // Called after each batch with (samples done, total); when empty, the pass shows its own
   // progress bar labelled `stage`.
   std::function<void(int, int)> progress;
+  // A distributed run's ranks: each observes its own samples, the statistics are reduced.
+  dist::Comm* comm = &dist::local_comm();
 };
 
 // Runs `graph` reduced to what `tensors` need (they become its outputs: only they are held

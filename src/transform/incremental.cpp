@@ -25,6 +25,7 @@ int run_incremental(OnnxGraph& g, const IncrementalPass& pass, SampleSource& dat
     StatsRunOptions so;
     so.threads = run.threads;
     so.batch = run.batch;
+    so.comm = run.comm;
     so.stage = pass.label;
     const int base = static_cast<int>(l) * n;
     so.progress = [&](int done, int) { bar.update(base + done); };

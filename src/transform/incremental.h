@@ -10,6 +10,7 @@
 
 #include "calib/ranges.h"
 #include "calib/sample_source.h"
+#include "dist/comm.h"
 #include "graph/onnx_graph.h"
 #include "quant/platform.h"
 #include "quant/qdq_builder.h"
@@ -20,6 +21,9 @@ namespace dpl::transform {
 struct TransformRunOptions {
   int threads = 1;
   int batch = 1;
+  // The ranks of a distributed run; each passes its own share of the samples as `data`, and
+  // statistics and gradients are reduced over the ranks (docs/distributed.md).
+  dist::Comm* comm = &dist::local_comm();
 };
 
 struct IncrementalPass {

@@ -15,6 +15,7 @@
 #include "train/schedule.h"
 #include "transform/adaround_layer.h"
 #include "transform/block_model.h"
+#include "transform/data_parallel.h"
 #include "transform/recon_cache.h"
 #include "transform/recon_layer.h"
 #include "util/error.h"
@@ -97,7 +98,8 @@ class SparseLayer {
     }
     return q;
   }
-  double iterate(const Tensor& x, const Tensor& target, double lr) {
+  // With `dp`, on the global batch of the ranks (transform/data_parallel.h).
+  double iterate(const Tensor& x, const Tensor& target, double lr, const DataParallel& dp) {
     const auto m = mask();
     std::vector<uint8_t> inside;
     const Tensor wq = quantized(m, &inside);
@@ -105,10 +107,12 @@ class SparseLayer {
     TensorMap y = session_->run_forward(0, session_->node_count(), {{layer_.input, x}, {layer_.weight, wq}},
                                         {layer_.target}, {layer_.weight}, tape);
     Tensor dy;
-    const double l = train::reconstruction_loss(y.at(layer_.target), target, layer_.channel_axis, &dy);
+    double l = train::reconstruction_loss(y.at(layer_.target), target, layer_.channel_axis, &dy);
     y.clear();
     TensorMap g = session_->run_backward(tape, {{layer_.target, dy}});
-    const float* gw = g.at(layer_.weight).data<float>();
+    Tensor& gt = g.at(layer_.weight);
+    l = dp.reduce({std::span<float>(gt.data<float>(), static_cast<size_t>(gt.numel()))}, l, x.dim(0));
+    const float* gw = gt.data<float>();
     grad_.resize(static_cast<size_t>(w_.numel()));
     for (int64_t i = 0; i < w_.numel(); ++i) grad_[i] = m[i] && inside[i] ? gw[i] : 0.f;
     sgd_.step(std::span<float>(w_.data<float>(), w_.numel()), grad_, lr);
@@ -154,8 +158,10 @@ SparseResult sparse_quant(OnnxGraph& g, const OnnxGraph& reference, SampleSource
                           const SparseOptions& opts, const TransformRunOptions& run) {
   DPL_CHECK(opts.rate > 0 && opts.rate < 1, "--sparse_rate must lie strictly between 0 and 1, got {}", opts.rate);
   DPL_CHECK(opts.batch > 0, "sparse: batch size must be positive, got {}", opts.batch);
-  const int64_t n = data.count();
-  const int64_t iters = opts.original_recipe ? opts.epochs * ((n + opts.batch - 1) / opts.batch) : opts.iters;
+  const int64_t n = data.count();  // this rank's samples
+  const DataParallel dp(*run.comm, n, opts.batch);
+  const int64_t batch = dp.local_batch();
+  const int64_t iters = opts.original_recipe ? opts.epochs * dp.batches_per_epoch() : opts.iters;
   DPL_CHECK(iters > 0, "sparse: needs a positive number of iterations, got {}", iters);
   SparseResult result;
   QdqOptions quiet = qdq;
@@ -204,19 +210,19 @@ SparseResult sparse_quant(OnnxGraph& g, const OnnxGraph& reference, SampleSource
     CacheBudget bx{opts.cache_bytes / 2, opts.cache_dir}, bt = bx;
     std::unique_ptr<SampleCache> cx, ct;
     fill_cache(q.graph, xq, data, run, label + " inputs", [&](const Shape& row) -> SampleCache& {
-      cx = std::make_unique<SampleCache>(label + " inputs", n, row, opts.batch, bx);
+      cx = std::make_unique<SampleCache>(label + " inputs", n, row, batch, bx);
       return *cx;
     });
     fill_cache(reference, layer.target, data, run, label + " targets", [&](const Shape& row) -> SampleCache& {
-      ct = std::make_unique<SampleCache>(label + " targets", n, row, opts.batch, bt);
+      ct = std::make_unique<SampleCache>(label + " targets", n, row, batch, bt);
       return *ct;
     });
     DPL_CHECK(cx && ct, "sparse: {}: the calibration pass produced no '{}' or '{}'", label, xq, layer.target);
-    r.mse_start = mean_loss(*trainer, *cx, *ct, opts.batch);
-    train::BatchSampler sampler(n, opts.batch,
+    r.mse_start = dp.mean(mean_loss(*trainer, *cx, *ct, batch));
+    train::BatchSampler sampler(n, batch,
                                 opts.original_recipe ? train::BatchSampler::Mode::Sequential
                                                      : train::BatchSampler::Mode::Random,
-                                opts.seed + li);
+                                dp.seed(opts.seed + li));
     Progress bar(label, static_cast<int>(std::min<int64_t>(iters, INT32_MAX)));
     const int64_t every = std::max<int64_t>(1, iters / 100);
     double loss_avg = 0;
@@ -225,7 +231,7 @@ SparseResult sparse_quant(OnnxGraph& g, const OnnxGraph& reference, SampleSource
       const auto idx = sampler.next();
       double l;
       try {
-        l = trainer->iterate(cx->gather(idx), ct->gather(idx), train::learning_rate(train::LrSchedule::Cosine, opts.lr, t, iters));
+        l = trainer->iterate(cx->gather(idx), ct->gather(idx), train::learning_rate(train::LrSchedule::Cosine, opts.lr, t, iters), dp);
       } catch (const Error& e) {
         if (t > 0) throw;
         r.note = e.what();
@@ -244,7 +250,7 @@ SparseResult sparse_quant(OnnxGraph& g, const OnnxGraph& reference, SampleSource
       continue;
     }
     bar.finish();
-    r.mse_end = mean_loss(*trainer, *cx, *ct, opts.batch);
+    r.mse_end = dp.mean(mean_loss(*trainer, *cx, *ct, batch));
     if (r.mse_end > r.mse_start) {
       // SGD at the original's fixed rate can end worse than it started (large activations):
       // the weights it started from, pruned and quantized, are kept then.

@@ -252,6 +252,7 @@ AbsorbResult absorb_high_bias(OnnxGraph& g, const std::vector<EqualizationPair>&
   so.threads = run.threads;
   so.batch = run.batch;
   so.stage = "high-bias absorption (FP32 minima)";
+  so.comm = run.comm;
   ChannelStatsObserver obs = channel_stats_streamed(g, outs, data, so);
   double shift_sum = 0;
   for (size_t k = 0; k < todo.size(); ++k) {

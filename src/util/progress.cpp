@@ -7,8 +7,14 @@
 
 namespace dpl {
 
+namespace {
+bool g_shown = true;
+}  // namespace
+
+void set_progress_shown(bool shown) { g_shown = shown; }
+
 Progress::Progress(std::string label, int total)
-    : label_(std::move(label)), total_(total < 1 ? 1 : total), tty_(::isatty(STDERR_FILENO) != 0),
+    : label_(std::move(label)), total_(total < 1 ? 1 : total), tty_(g_shown && ::isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()) {}
 
 Progress::~Progress() {

@@ -9,6 +9,10 @@
 
 namespace dpl {
 
+// False: no bar is drawn on the terminal (the ranks of a distributed run other than rank 0,
+// whose log lines are dropped too: dist/rank_log.h).
+void set_progress_shown(bool shown);
+
 class Progress {
  public:
   Progress(std::string label, int total);

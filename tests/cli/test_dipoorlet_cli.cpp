@@ -241,11 +241,16 @@ TEST_F(DipoorletCli, TruncatedModelFile) {
   expect_no_outputs();
 }
 
-TEST_F(DipoorletCli, FlagOfAFeatureNotBuiltIsRejected) {
-  // Distributed runs are not built yet: the parser's unknown-option error, never a silent
-  // no-op. (Update this test when the feature lands.)
+TEST_F(DipoorletCli, DistributedFlagsWithoutTheirLauncherSayHowToLaunch) {
+  // The tests do not run under mpirun or srun: one line saying how to start the ranks.
   CliResult r = run({"-N", "2", "-D", "trt", "--mpirun"});
-  expect_clear_failure(r, {"--mpirun"});
+  expect_clear_failure(r, {"--mpirun", "mpirun -np"});
+  expect_no_outputs();
+  r = run({"-N", "2", "-D", "trt", "--slurm"});
+  expect_clear_failure(r, {"--slurm", "srun"});
+  expect_no_outputs();
+  r = run({"-N", "2", "-D", "trt", "--slurm", "--mpirun"});
+  expect_clear_failure(r, {"--slurm", "--mpirun"});
   expect_no_outputs();
 }
 
