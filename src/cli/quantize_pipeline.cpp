@@ -34,6 +34,7 @@
 #include "runtime/session.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/omp_env.h"
 #include "util/progress.h"
 
 namespace dpl {
@@ -170,7 +171,7 @@ void run_quantize_logged(const QuantizeArgs& in, dist::Comm& comm) {
   dist::setup_rank_logging(comm);
   if (comm.distributed()) {
     if (!args.threads_given) args.threads = dist::default_threads(comm);
-    const std::string w = dist::threads_warning(args.threads, dist::usable_cpus());
+    const std::string w = dist::threads_warning(args.threads, usable_cpus());
     if (!w.empty()) spdlog::warn("{}", w);
   }
   // Work outside the sessions (profiling's statistics, weight transforms) runs at the

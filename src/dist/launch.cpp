@@ -1,14 +1,12 @@
 // Starting a distributed run (dist/launch.h).
 #include "dist/launch.h"
 
-#include <sched.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <fmt/format.h>
 #include <thread>
 
 #include "util/error.h"
+#include "util/omp_env.h"
 
 namespace dpl::dist {
 
@@ -74,13 +72,6 @@ std::unique_ptr<Comm> start(Launcher l, EnvLookup env) {
     DPL_CHECK(procid == comm->rank(), "--slurm: task SLURM_PROCID={} became MPI rank {}", procid, comm->rank());
   }
   return comm;
-}
-
-int usable_cpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<int>(n) : 1;
 }
 
 int default_threads(const Comm& comm) {

@@ -36,8 +36,6 @@ std::unique_ptr<Comm> start(Launcher l, EnvLookup env);
 // ranks of its host when they all see the same CPUs (mpirun --bind-to none), or all of them
 // when the launcher bound the rank to its own cores.
 int default_threads(const Comm& comm);
-// The CPUs this process may run on (its affinity mask).
-int usable_cpus();
 // A warning (empty when none) when `threads` exceeds the CPUs this rank may run on.
 std::string threads_warning(int threads, int cpus);
 

@@ -45,14 +45,14 @@ std::string first_line(const char* path) {
   return line;
 }
 
+}  // namespace
+
 int usable_cpus() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
   const long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<int>(n) : 1;
 }
-
-}  // namespace
 
 double idle_cores_between(const char* stat_before, const char* stat_after, int cpus) {
   double b0, t0, b1, t1;

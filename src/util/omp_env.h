@@ -14,6 +14,9 @@ namespace dpl {
 // Call first in main(). Returns only when no re-execution happened (or it failed).
 void choose_omp_wait_policy(char** argv);
 
+// The CPUs this process may run on (its affinity mask; the online CPUs when it cannot be read).
+int usable_cpus();
+
 // The pieces, for tests. The thread count a command line asks for ("--threads N" or
 // "--threads=N"; 1 when absent or unreadable).
 int threads_from_args(char** argv);

@@ -28,6 +28,7 @@
 #include "transform/channel_stats.h"
 #include "transform/data_parallel.h"
 #include "util/log.h"
+#include "util/omp_env.h"
 
 namespace dpl {
 namespace {
@@ -97,6 +98,16 @@ void one_and_two(const Samples& d, Make make, Observer& one, Observer& two) {
   dist::reduce_in_rank_order(comm, two);
 }
 
+// The two tensors' ranges, equal to the bit.
+void expect_same_ranges(const ActRanges& a, const ActRanges& b) {
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (const auto& [name, r] : a) {
+    EXPECT_EQ(r.lo, b.at(name).lo) << name;
+    EXPECT_EQ(r.hi, b.at(name).hi) << name;
+  }
+}
+
 TEST(DistShare, EverySampleOnceInRankOrder) {
   for (int64_t n = 0; n <= 23; ++n)
     for (int k = 1; k <= 5; ++k) {
@@ -117,23 +128,13 @@ TEST(DistReduce, MinMaxAndHistEqualOneProcessExactly) {
   const Samples d;
   MinMaxObserver one, two;
   one_and_two(d, [] { return std::make_unique<MinMaxObserver>(); }, one, two);
-  const ActRanges m1 = one.ranges(), m2 = two.ranges();
-  ASSERT_EQ(m1.size(), 2u);
-  for (const auto& [name, r] : m1) {
-    EXPECT_EQ(r.lo, m2.at(name).lo) << name;
-    EXPECT_EQ(r.hi, m2.at(name).hi) << name;
-  }
+  expect_same_ranges(one.ranges(), two.ranges());
   // The histograms are taken over the reduced min/max, as calibration does.
   HistObserver h1(one, 64, 0.999), h2(two, 64, 0.999);
   one_and_two(d, [&] { return std::make_unique<HistObserver>(two, 64, 0.999); }, h1, h2);
   ASSERT_TRUE(h1.unresolved(0.999).empty());
   ASSERT_TRUE(h2.unresolved(0.999).empty());
-  const ActRanges r1 = h1.ranges(0.999), r2 = h2.ranges(0.999);
-  ASSERT_EQ(r1.size(), 2u);
-  for (const auto& [name, r] : r1) {
-    EXPECT_EQ(r.lo, r2.at(name).lo) << name;
-    EXPECT_EQ(r.hi, r2.at(name).hi) << name;
-  }
+  expect_same_ranges(h1.ranges(0.999), h2.ranges(0.999));
 }
 
 TEST(DistReduce, OctavClipsEqualOneProcessUpToRounding) {
@@ -320,7 +321,7 @@ TEST(DistLaunch, ThreadsBeyondTheRanksCpusAreWarnedAbout) {
   EXPECT_EQ(dist::threads_warning(2, 2), "");
   EXPECT_NE(dist::threads_warning(4, 1).find("--bind-to none"), std::string::npos);
   EXPECT_GE(dist::default_threads(dist::local_comm()), 1);
-  EXPECT_LE(dist::default_threads(dist::local_comm()), dist::usable_cpus());
+  EXPECT_LE(dist::default_threads(dist::local_comm()), usable_cpus());
 }
 
 TEST(DistSameFiles, ChecksumIsFnv1aOfTheBytes) {
