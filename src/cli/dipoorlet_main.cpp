@@ -68,7 +68,7 @@ int run(int argc, char** argv) {
   add_qop_flags(app, a.qop);
   CLI::App* dist_group = app.add_option_group("Distributed", "several processes, samples split (docs/distributed.md)");
   auto* mpirun = dist_group->add_flag("--mpirun", a.mpirun, "started by `mpirun -np K` (OpenMPI)");
-  dist_group->add_flag("--slurm", a.slurm, "started by Slurm's `srun -n K --mpi=pmix`")->excludes(mpirun);
+  dist_group->add_flag("--slurm", a.slurm, "started by Slurm's `srun -n K -K --mpi=pmix`")->excludes(mpirun);
   app.set_version_flag("--version", std::string(kVersion));
   const dist::EnvLookup env = [](const char* name) -> const char* { return std::getenv(name); };
   // Under mpirun every rank meets the same flag errors: rank 0 alone says so.

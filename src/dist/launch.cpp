@@ -52,7 +52,7 @@ void check_launcher(Launcher l, EnvLookup env) {
   } else if (l == Launcher::Slurm) {
     DPL_CHECK(env_int(env, "SLURM_PROCID") >= 0 && (env_int(env, "SLURM_NTASKS") > 0 || env_int(env, "SLURM_NPROCS") > 0),
               "--slurm: SLURM_PROCID/SLURM_NTASKS are not set, so this is not a task started by srun; run it as "
-              "`srun -n K --mpi=pmix dipoorlet ... --slurm` inside an allocation, or use mpirun with --mpirun");
+              "`srun -n K -K --mpi=pmix dipoorlet ... --slurm` inside an allocation, or use mpirun with --mpirun");
   }
 }
 

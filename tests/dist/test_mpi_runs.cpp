@@ -234,7 +234,7 @@ TEST_F(MpiRuns, SrunOnAPrivateOneNodeSlurmEqualsOneProcess) {
     GTEST_SKIP() << "Slurm is not installed (scripts/install_deps.sh installs slurm-wlm and munge)";
   const fs::path script = fs::path(DPL_SOURCE_DIR) / "tests" / "dist" / "slurm_single_node.sh";
   ASSERT_EQ(run_ranks(0, "one", "-A minmax"), 0) << read_text(work_ / "one.log");
-  const std::string cmd = "env SLURM_SINGLE_NODE_CPUS=2 bash " + quote(script.string()) + " -t 240 -- srun -n 2 -O --mpi=pmix " +
+  const std::string cmd = "env SLURM_SINGLE_NODE_CPUS=2 bash " + quote(script.string()) + " -t 240 -- srun -n 2 -O -K --mpi=pmix " +
                           dipoorlet_on_example(7) + " -D trt --threads 1 -A minmax -O " +
                           quote((work_ / "srun").string()) + " --slurm";
   const int rc = run_command(cmd, work_ / "srun.log", 300);
@@ -248,6 +248,17 @@ TEST_F(MpiRuns, SrunOnAPrivateOneNodeSlurmEqualsOneProcess) {
   const int rc_bad = run_command(bad, work_ / "bad.log", 200);
   EXPECT_NE(rc_bad, 0) << log_of("bad");
   EXPECT_NE(rc_bad, 124) << log_of("bad");
+  // A task that dies before MPI starts: with -K the step ends instead of leaving task 0 in
+  // MPI_Init (the script's own limit, 124, means it hung).
+  const fs::path die = work_ / "die.sh";
+  std::ofstream(die) << "#!/bin/sh\nif [ \"$SLURM_PROCID\" = 1 ]; then exit 3; fi\nexec " << dipoorlet_on_example(7)
+                     << " -D trt -O " << quote((work_ / "die").string()) << " --slurm\n";
+  fs::permissions(die, fs::perms::owner_all);
+  const int rc_die = run_command("env SLURM_SINGLE_NODE_CPUS=2 bash " + quote(script.string()) +
+                                     " -t 120 -- srun -n 2 -O -K --mpi=pmix " + quote(die.string()),
+                                 work_ / "die.log", 200);
+  EXPECT_NE(rc_die, 0) << log_of("die");
+  EXPECT_NE(rc_die, 124) << "a task that died left the other waiting:\n" << log_of("die");
 }
 
 TEST(MpiRunsShared, YoloxNanoRangesAndProfilingEqualOneProcess) {
