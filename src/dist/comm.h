@@ -24,10 +24,10 @@ class Comm {
   bool root() const { return rank() == 0; }
   bool distributed() const { return size() > 1; }
 
-  // Element-wise reductions over ranks, in place.
+  // Element-wise reductions over ranks, in place (observer state, min/max included, is merged
+  // through dist/reduce.h instead).
   virtual void sum(std::span<double> v) = 0;
   virtual void sum(std::span<float> v) = 0;
-  virtual void min(std::span<double> v) = 0;
   virtual void max(std::span<double> v) = 0;
   // Every rank's bytes, in rank order.
   virtual std::vector<std::string> allgather(const std::string& bytes) = 0;

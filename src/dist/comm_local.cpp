@@ -16,7 +16,6 @@ class LocalComm : public Comm {
   int local_size() const override { return 1; }
   void sum(std::span<double>) override {}
   void sum(std::span<float>) override {}
-  void min(std::span<double>) override {}
   void max(std::span<double>) override {}
   std::vector<std::string> allgather(const std::string& bytes) override { return {bytes}; }
   void broadcast(std::string&, int) override {}

@@ -57,7 +57,6 @@ class MpiComm : public Comm {
 
   void sum(std::span<double> v) override { reduce(v.data(), v.size(), MPI_DOUBLE, MPI_SUM, sizeof(double)); }
   void sum(std::span<float> v) override { reduce(v.data(), v.size(), MPI_FLOAT, MPI_SUM, sizeof(float)); }
-  void min(std::span<double> v) override { reduce(v.data(), v.size(), MPI_DOUBLE, MPI_MIN, sizeof(double)); }
   void max(std::span<double> v) override { reduce(v.data(), v.size(), MPI_DOUBLE, MPI_MAX, sizeof(double)); }
 
   std::vector<std::string> allgather(const std::string& bytes) override {

@@ -85,9 +85,7 @@ class VariadicOp : public Op {
       if (dy && kMean) {
         scaled = Tensor(DType::F32, dy->shape());
         const float k = 1.0f / static_cast<float>(args.inputs.size());
-        const float* g = dy->data<float>();
-        float* s = scaled.data<float>();
-        for (int64_t i = 0; i < scaled.numel(); ++i) s[i] = g[i] * k;
+        parallel_map(dy->data<float>(), scaled.data<float>(), scaled.numel(), [k](float g) { return g * k; });
         dy = &scaled;
       }
       for (size_t i = 0; i < args.inputs.size(); ++i) {
