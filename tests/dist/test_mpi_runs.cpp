@@ -180,6 +180,16 @@ TEST_F(MpiRuns, FewerSamplesThanRanksIsOneClearLine) {
   EXPECT_FALSE(fs::exists(work_ / "out" / "quant_model.onnx"));
 }
 
+TEST_F(MpiRuns, ProcessesStartedByMpirunWithoutTheFlagStop) {
+  // Without --mpirun each would run the whole job alone and write the same files.
+  const std::string cmd = mpirun(2) + dipoorlet_on_example(7) + " -D trt -O " + quote((work_ / "out").string());
+  ASSERT_NE(run_command(cmd, work_ / "out.log", 120), 0);
+  const std::string log = log_of("out");
+  EXPECT_NE(log.find("add --mpirun"), std::string::npos) << log;
+  EXPECT_EQ(count_of(log, "error:"), 1) << log;  // rank 1 keeps quiet
+  EXPECT_FALSE(fs::exists(work_ / "out"));
+}
+
 TEST_F(MpiRuns, RanksThatReadDifferentModelsAreNamed) {
   // Two programs in one job (mpirun's MPMD form): rank 1 reads a changed copy of the model.
   const fs::path other = work_ / "other.onnx";
