@@ -10,6 +10,11 @@
 #include <climits>
 #include <cstdio>
 
+// __SANITIZE_ADDRESS__: GCC's and clang's -fsanitize=address (docs/fuzzing.md).
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "dist/comm.h"
 #include "util/error.h"
 
@@ -29,9 +34,26 @@ void check(int rc, const char* what) {
 constexpr size_t kChunk = size_t{1} << 28;
 constexpr int kTag = 7;
 
+// OpenMPI's components (loaded by MPI_Init, unloaded by MPI_Finalize) keep blocks in their own
+// globals, some allocated later by its runtime thread; once unloaded, the leak checker finds
+// those blocks unreachable, with stacks through unloaded code that no suppression can name.
+// They are not ours to free. Under AddressSanitizer (docs/fuzzing.md) what MPI_Init and
+// MPI_Finalize allocate is not counted, and the leak check runs before MPI_Finalize, while
+// every block OpenMPI holds is still reachable: everything else these processes leak is found.
+struct IgnoreMpiLeaks {
+#if defined(__SANITIZE_ADDRESS__)
+  IgnoreMpiLeaks() { __lsan_disable(); }
+  ~IgnoreMpiLeaks() { __lsan_enable(); }
+  static void check_now() { __lsan_do_leak_check(); }
+#else
+  static void check_now() {}
+#endif
+};
+
 class MpiComm : public Comm {
  public:
   MpiComm() {
+    [[maybe_unused]] const IgnoreMpiLeaks ignore;
     int inited = 0;
     MPI_Initialized(&inited);
     if (!inited) {
@@ -49,7 +71,10 @@ class MpiComm : public Comm {
     MPI_Comm_free(&local);
   }
   ~MpiComm() override {
-    if (owns_) MPI_Finalize();
+    if (!owns_) return;
+    IgnoreMpiLeaks::check_now();
+    [[maybe_unused]] const IgnoreMpiLeaks ignore;
+    MPI_Finalize();
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
