@@ -3,7 +3,7 @@
 # with -runs=N, on its corpus, and prints one line per target: executions, exec/s, crashes
 # (libFuzzer stops at the first one and keeps the input), new corpus entries.
 #
-#   bash bench/run_fuzz.sh SECONDS|-runs=N [TARGET...]   (targets default: model samples image quant)
+#   bash bench/run_fuzz.sh SECONDS|-runs=N [TARGET...]   (targets default: model samples image quant config)
 #   environment: FUZZ_BUILD (default build-fuzz, configured with -DDPL_FUZZ=ON and clang),
 #                CORPUS (default FUZZ_BUILD/corpus, made by fuzz/make_corpus.py when absent),
 #                NICE (default 10), FUZZ_ARGS (more libFuzzer flags)
@@ -23,11 +23,15 @@ case "$LIMIT" in
   *) die "the first argument is a number of seconds or -runs=N, not '$LIMIT'" ;;
 esac
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(model samples image quant)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(model samples image quant config)
 FUZZ_BUILD="$(cd "${FUZZ_BUILD:-$ROOT/build-fuzz}" 2>/dev/null && pwd)" ||
   die "no fuzz build: cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DDPL_FUZZ=ON -DDPL_BUILD_TESTS=OFF (docs/fuzzing.md)"
 CORPUS="${CORPUS:-$FUZZ_BUILD/corpus}"
 [ -d "$CORPUS" ] || python3 "$ROOT/fuzz/make_corpus.py" "$CORPUS" || die "cannot make the corpus in $CORPUS"
+
+# One thread per target process: the kernels' OpenMP teams would only contend with the other
+# targets (and with -fork workers) for the cores.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 status=0
 printf '%-8s %12s %9s %8s %10s  %s\n' target executions exec/s crashes new_inputs log

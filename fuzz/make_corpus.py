@@ -7,7 +7,9 @@ model:   every conformance model of Debian's libonnx-testdata, the shared models
 image:   the small photographs of ../shared/data and tiny images written here in every format
          stb decodes (PNG gray/RGB/RGBA/16-bit/palette, BMP 24/8-bit, PGM/PPM, TGA, GIF, HDR);
 samples: the range-file and sample-folder selectors with a few payloads;
-quant:   deterministic pseudo-random byte strings (the target builds its graph from them).
+quant:   deterministic pseudo-random byte strings (the target builds its graph from them);
+config:  --quant_config files in YAML and JSON naming the target's model (every section and
+         key, globs, fixed ranges) and a few broken ones.
 Only the standard library; absent sources are skipped with a line saying so.
 """
 import pathlib, random, shutil, struct, subprocess, sys, zlib
@@ -108,9 +110,28 @@ def quant_seeds(out):
     return 32
 
 
+def config_seeds(out):
+    seeds = [
+        "op_types:\n  Gemm: {w_bits: 8, a_bits: 8}\n  Conv: {per_channel: false}\n",
+        "patterns:\n  \"dw/*\": {a_bits: 6, symmetric: false}\n  \"*/gemm\": {skip: true}\n  \"[cf]*\": {w_bits: 3}\n",
+        "nodes:\n  conv1: {w_bits: 2, a_bits: 4}\n  head/matmul: {symmetric: false, per_channel: true}\n",
+        "tensors:\n  x: {range: [0, 1], bits: 8}\n  r1: {bits: 5, symmetric: false}\n  conv1.weight: {bits: 4}\n",
+        '{"op_types": {"MatMul": {"w_bits": 4}}, "nodes": {"add/out": {"skip": true}},'
+        ' "tensors": {"g": {"range": [-2.5, 0.5]}}}',
+        "tensors:\n  f: {range: [1, 1]}\n  p: {range: [-1e-30, 1e-30]}\n",
+        "op_types:\n  NoSuchOp: {w_bits: 9}\n",
+        "nodes: [1, 2]\n",
+        "{unclosed: [\n",
+    ]
+    for i, s in enumerate(seeds):
+        (out / f"seed{i}.yaml").write_text(s)
+    return len(seeds)
+
+
 def main():
     out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "build-fuzz" / "corpus")
-    for name, make in (("model", model_seeds), ("image", image_seeds), ("samples", sample_seeds), ("quant", quant_seeds)):
+    for name, make in (("model", model_seeds), ("image", image_seeds), ("samples", sample_seeds), ("quant", quant_seeds),
+                       ("config", config_seeds)):
         d = out / name
         d.mkdir(parents=True, exist_ok=True)
         print(f"{d}: {make(d)} seeds")

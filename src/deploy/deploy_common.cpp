@@ -9,6 +9,7 @@
 #include <set>
 
 #include "graph/weight_axes.h"
+#include "util/error.h"
 #include "calib/ranges.h"
 #include "quant/quant_param.h"
 #include "util/error.h"
@@ -41,7 +42,14 @@ const std::vector<std::string>& RangeTable::activations() const {
 }
 
 std::optional<ChannelRanges> RangeTable::find(const std::string& t) const {
-  if (auto w = in_.weight.find(t); w != in_.weight.end()) return w->second;
+  if (auto w = in_.weight.find(t); w != in_.weight.end()) {
+    // Every writer reads at least one channel; a weight with no channels (a zero dimension)
+    // has no range to write.
+    DPL_CHECK(!w->second.lo.empty() && w->second.lo.size() == w->second.hi.size(),
+              "cannot write {}: the range of weight '{}' has {} minimums and {} maximums", file_, t,
+              w->second.lo.size(), w->second.hi.size());
+    return w->second;
+  }
   if (auto a = in_.act.find(t); a != in_.act.end()) return ChannelRanges{{a->second.lo}, {a->second.hi}};
   if (in_.graph.is_initializer(t) && in_.graph.value_type(t) == DType::F32 && !calibrated_.count(t)) {
     Tensor v = in_.graph.get_initializer(t);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -31,15 +32,60 @@ void validate(const PreprocessOptions& o) {
   DPL_CHECK(o.crop_ratio > 0.0f && o.crop_ratio <= 1.0f, "crop ratio must be in (0, 1], got {}", o.crop_ratio);
 }
 
-Image decode_image_memory(const std::string& bytes, int channels, const std::string& what) {
-  DPL_CHECK(channels == 1 || channels == 3, "images are decoded to 1 or 3 channels, not {}", channels);
-  int w = 0, h = 0, n = 0;
+namespace {
+
+// stb_image reads the numbers of a binary PNM header (P5/P6) into an int, digit by digit,
+// without an overflow check: ten digits are undefined behaviour (found by fuzz_image,
+// docs/fuzzing.md). This walks the header as stb does (whitespace, '#' comments to the end
+// of the line, width, height, maximum value) and refuses a number over 2^26 before stb
+// sees it: larger than any dimension this tool decodes and than PNM's maximum value.
+void check_pnm_header(const std::string& b, const std::string& what) {
+  if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return;
+  size_t i = 2;
+  auto eof = [&] { return i >= b.size(); };
+  auto next = [&]() -> char { return i < b.size() ? b[i++] : '\0'; };
+  char c = next();
+  auto skip_space_and_comments = [&] {
+    for (;;) {
+      while (!eof() && (c == ' ' || (c >= '\t' && c <= '\r'))) c = next();
+      if (eof() || c != '#') break;
+      while (!eof() && c != '\n' && c != '\r') c = next();
+    }
+  };
+  for (const char* field : {"width", "height", "maximum value"}) {
+    skip_space_and_comments();
+    int64_t v = 0;
+    while (!eof() && c >= '0' && c <= '9') {
+      v = v * 10 + (c - '0');
+      DPL_CHECK(v <= kMaxImagePixels, "cannot decode {}: the {} in its PNM header is over {}", what, field,
+                kMaxImagePixels);
+      c = next();
+    }
+  }
+}
+
+}  // namespace
+
+ImageHeader read_image_header(const std::string& bytes, const std::string& what) {
+  // stb_image counts bytes in an int.
+  DPL_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "cannot decode {}: {} bytes is more than 2 GB", what,
+            bytes.size());
+  check_pnm_header(bytes, what);
   // The header alone sets the buffer stb allocates: a few bytes of TGA or PNM may ask for
   // gigabytes and seconds of work before the missing pixel data shows (docs/fuzzing.md).
-  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
-  if (stbi_info_from_memory(data, static_cast<int>(bytes.size()), &w, &h, &n) == 1)
-    DPL_CHECK(static_cast<int64_t>(w) * h <= kMaxImagePixels, "cannot decode {}: its header says {}x{} pixels, more "
-              "than the {} this tool decodes", what, w, h, kMaxImagePixels);
+  int w = 0, h = 0, n = 0;
+  if (stbi_info_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), &w,
+                            &h, &n) != 1)
+    return {};
+  DPL_CHECK(static_cast<int64_t>(w) * h <= kMaxImagePixels, "cannot decode {}: its header says {}x{} pixels, more "
+            "than the {} this tool decodes", what, w, h, kMaxImagePixels);
+  return {w, h};
+}
+
+Image decode_image_memory(const std::string& bytes, int channels, const std::string& what) {
+  DPL_CHECK(channels == 1 || channels == 3, "images are decoded to 1 or 3 channels, not {}", channels);
+  read_image_header(bytes, what);
+  int w = 0, h = 0, n = 0;
   unsigned char* p = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
                                            static_cast<int>(bytes.size()), &w, &h, &n, channels);
   if (!p) fail("cannot decode {}: {}", what, stbi_failure_reason() ? stbi_failure_reason() : "unknown format");

@@ -57,6 +57,13 @@ void validate(const PreprocessOptions& opts);
 // Images over kMaxImagePixels (8192 x 8192) are refused before anything is allocated.
 inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
 Image decode_image(const std::string& path, int channels = 3);
+// What the header of an image file says, read as decode_image_memory reads it first: throws on
+// a header stb_image cannot read safely (over 2 GB, PNM numbers over 2^26) or asking for more
+// than kMaxImagePixels; width = height = 0 when stb does not recognise it.
+struct ImageHeader {
+  int width = 0, height = 0;
+};
+ImageHeader read_image_header(const std::string& bytes, const std::string& what = "image");
 Image decode_image_memory(const std::string& bytes, int channels = 3, const std::string& what = "image");
 
 // Bilinear resize with half-pixel centres (the usual align_corners=false rule of OpenCV's

@@ -65,7 +65,10 @@ Tensor quantize_linear(const Tensor& x, const QuantParams& p, int axis) {
       for (int64_t i = 0; i < inner; ++i) {
         // float32 division and round-half-even, as QuantizeLinear.
         float v = std::nearbyint(src[base + i] / s) + z;
-        v = std::min<float>(std::max<float>(v, lo), hi);
+        // Written so that NaN clamps to the low end, as the runtime's QuantizeLinear and ONNX
+        // Runtime's do (std::max would keep it, and converting NaN is undefined).
+        v = v > lo ? v : static_cast<float>(lo);
+        v = v < hi ? v : static_cast<float>(hi);
         if (dst8) dst8[base + i] = static_cast<int8_t>(v);
         else dstu8[base + i] = static_cast<uint8_t>(v);
       }

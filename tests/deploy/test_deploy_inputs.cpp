@@ -62,6 +62,25 @@ TEST(DeployInputs, MissingWeightRangeIsAnErrorWherePlatformsDeployWeights) {
   EXPECT_EQ(deploy_error(f, "trt"), "");
 }
 
+// Found by fuzz_quant (docs/fuzzing.md): a weight range with no channels (a weight with a zero
+// dimension, or a broken range table) threw std::out_of_range from the writers.
+TEST(DeployInputs, WeightRangeWithNoChannelsIsAnErrorNamingTheWeight) {
+  for (const ChannelRanges& bad : {ChannelRanges{}, ChannelRanges{{-1.f, 0.f}, {1.f}}}) {
+    DeployFixture f = deploy_fixture();
+    f.weight["w1"] = bad;
+    for (const auto& p : platform_names()) {
+      const std::string err = deploy_error(f, p);  // any exception but dpl::Error fails the test
+      if (err.empty()) continue;                   // a platform whose files hold no weight ranges
+      EXPECT_NE(err.find("the range of weight 'w1' has " + std::to_string(bad.lo.size()) + " minimums"),
+                std::string::npos)
+          << p << ": " << err;
+      EXPECT_EQ(err.find('\n'), std::string::npos) << p << ": " << err;
+    }
+    for (const auto& e : deploy_extra_names()) deploy_error(f, "trt", e);
+    EXPECT_NE(deploy_error(f, "rv"), "");
+  }
+}
+
 TEST(DeployInputs, NothingIsWrittenWhenAFileCannotBeBuilt) {
   DeployFixture f = deploy_fixture();
   f.act.erase("y");

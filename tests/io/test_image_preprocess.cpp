@@ -251,6 +251,27 @@ TEST(ImageDecode, HeaderAskingForAHugeImageIsRefusedBeforeDecoding) {
   EXPECT_EQ(img.pixels, std::vector<uint8_t>(12, 0x40));
 }
 
+// Found by fuzz_image (docs/fuzzing.md): stb_image reads PNM header numbers into an int with
+// no overflow check (ten digits: undefined behaviour, a UBSan report). They are refused first.
+TEST(ImageDecode, PnmHeaderNumbersTooLargeForStbAreRefused) {
+  const std::string pixels(4, '\x20');
+  for (const std::string& header : {std::string("P5 11111111111 2 255\n"), std::string("P6\n# c\n2\n#\n99999999999 255\n"),
+                                    std::string("P5 2 2 4294967296\n")}) {
+    try {
+      decode_image_memory(header + pixels, 1, "big.pgm");
+      FAIL() << "no error for " << header;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot decode big.pgm: the "), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(" in its PNM header is over 67108864"), std::string::npos) << e.what();
+    }
+  }
+  // The control: a 2 x 2 PGM with a comment decodes.
+  const Image img = decode_image_memory("P5\n# made by hand\n2 2\n255\n" + pixels, 1, "small.pgm");
+  EXPECT_EQ(img.width, 2);
+  EXPECT_EQ(img.height, 2);
+  EXPECT_EQ(img.pixels, std::vector<uint8_t>(4, 0x20));
+}
+
 TEST(ImageFolder, ConvertsSortedImagesIntoTheCalibrationLayout) {
   TempDir dir;
   fs::path images = dir.path() / "images", out = dir.path() / "out";

@@ -561,5 +561,28 @@ TEST(QopTensors, EquivalentTypesAndRounding) {
   EXPECT_EQ(b.data<int32_t>()[1], static_cast<int32_t>(std::nearbyint(0.5 / double(1e-4f * 1e-4f))));
 }
 
+// Found by fuzz_quant (docs/fuzzing.md): a NaN weight was converted to an integer code
+// (undefined behaviour). It clamps to the low end, as the runtime's QuantizeLinear does.
+TEST(QopTensors, NanAndInfinitiesSaturateAsQuantizeLinearDoes) {
+  const float nan = std::nanf(""), inf = INFINITY;
+  const Tensor x = Tensor::from_vector<float>({4}, {nan, inf, -inf, 2.f});
+  QuantParams u;
+  u.scale = {0.5f};
+  u.zero_point = {10};
+  u.zp_type = DType::U8;
+  const Tensor qu = quantize_linear(x, u, -1);
+  EXPECT_EQ(std::vector<int>(qu.data<uint8_t>(), qu.data<uint8_t>() + 4), (std::vector<int>{0, 255, 0, 14}));
+  const QuantParams s = as_type(u, DType::I8);
+  const Tensor qs = quantize_linear(x, s, -1);
+  EXPECT_EQ(std::vector<int>(qs.data<int8_t>(), qs.data<int8_t>() + 4), (std::vector<int>{-128, 127, -128, -114}));
+  // The runtime's QuantizeLinear on the same input gives the same codes.
+  ModelBuilder b;
+  b.input("x", {4}).init("s", Tensor::from_vector<float>({}, {0.5f})).init("z", Tensor::from_vector<uint8_t>({}, {10}));
+  b.node("QuantizeLinear", {"x", "s", "z"}, {"y"}).output("y", DType::U8);
+  Session session(b.graph());
+  const Tensor y = session.run({{"x", x}}).at("y");
+  EXPECT_EQ(std::vector<int>(y.data<uint8_t>(), y.data<uint8_t>() + 4), (std::vector<int>{0, 255, 0, 14}));
+}
+
 }  // namespace
 }  // namespace dpl::test
