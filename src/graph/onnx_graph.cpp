@@ -196,6 +196,9 @@ void OnnxGraph::topologize() {
     pending[i] = static_cast<int>(deps.size());
     for (int d : deps) users[d].push_back(i);
   }
+  for (const auto& out : g.output())
+    DPL_CHECK(avail.count(out.name()) || prod.count(out.name()),
+              "graph output '{}' is not produced by any node, input or initializer", out.name());
   std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
   for (int i = 0; i < n; ++i)
     if (pending[i] == 0) ready.push(i);

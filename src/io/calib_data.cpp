@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "io/atomic_file.h"
 #include "util/error.h"
@@ -82,8 +83,11 @@ Tensor read_batch(const std::string& dir, const InputSpec& input, int first, int
   Shape s = input.shape;
   if (s.empty())
     DPL_CHECK(n == 1, "input '{}' is a scalar: its samples cannot be batched (use batch 1)", input.name);
-  else
+  else {
+    DPL_CHECK(n >= 1 && s[0] <= std::numeric_limits<int64_t>::max() / n,
+              "input '{}': a batch of {} samples of first dimension {} does not fit in 64 bits", input.name, n, s[0]);
     s[0] *= n;
+  }
   Tensor t(input.dtype, s);
   const size_t bytes_per = t.bytes() / n;
   for (int k = 0; k < n; ++k) {

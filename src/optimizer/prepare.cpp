@@ -12,6 +12,10 @@ void prepare_model(OnnxGraph& g, int target_opset, bool simplify_graph) {
   }
   g.convert_constant_to_init();
   if (g.opset() < target_opset) {
+    // ONNX's version converter dereferences what a graph names without checking it (a graph
+    // output nothing produces crashed it: fuzz_model, docs/fuzzing.md): dangling names and
+    // cycles are refused first, and it gets the nodes in order.
+    g.topologize();
     g.infer_shapes();  // the adapters read input shapes
     upgrade_opset(g, target_opset);
   }

@@ -418,6 +418,38 @@ TEST(OnnxGraph, CycleGivesAClearError) {
   }
 }
 
+// Found by fuzz_model (docs/fuzzing.md): a graph output nothing produces made ONNX's version
+// converter dereference a null value (SIGSEGV) while preparing an opset-11 model. Dangling
+// names are refused before the converter sees the graph, with and without nodes.
+TEST(OnnxGraph, DanglingGraphOutputIsRefusedBeforeTheOpsetConversion) {
+  ModelBuilder empty(11);
+  empty.input("x", {2}).output("ghost");
+  ModelBuilder one(11);
+  one.input("x", {2}).node("Relu", {"x"}, {"y"}, "relu").output("y").output("ghost");
+  for (ModelBuilder* b : {&empty, &one}) {
+    OnnxGraph g = b->graph();
+    try {
+      prepare_model(g);
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("graph output 'ghost' is not produced by any node, input or initializer"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // A node input nothing produces is refused before the conversion too.
+  ModelBuilder m(11);
+  m.input("x", {2}).node("Add", {"x", "ghost"}, {"y"}, "add").output("y");
+  OnnxGraph mg = m.graph();
+  EXPECT_THROW(prepare_model(mg), Error);
+  // The control: the same graph with its output produced converts and runs.
+  ModelBuilder ok(11);
+  ok.input("x", {2}).node("Relu", {"x"}, {"y"}, "relu").output("y");
+  OnnxGraph og = ok.graph();
+  prepare_model(og);
+  EXPECT_EQ(og.opset(), 13);
+}
+
 // Softmax below opset 13 normalizes over everything from `axis` on; the conversion must
 // keep that, also when the input shape is only known at run time.
 std::vector<float> coerced_softmax(const Tensor& x, int axis) {

@@ -105,5 +105,28 @@ TEST(CalibData, InputsNoSampleFileCanHoldAreRefused) {
   EXPECT_EQ(fine[0].shape, (Shape{4}));
 }
 
+// Found by fuzz_samples (docs/fuzzing.md): batching samples whose first dimension is near
+// INT64_MAX multiplied it past 64 bits (undefined behaviour) before any size check.
+TEST(CalibData, BatchWhoseFirstDimensionWouldOverflowIsRefused) {
+  TempDir d;
+  fs::create_directories(d.path / "x");
+  const InputSpec big{"x", {INT64_MAX / 2 + 1, 1}, DType::U8};
+  try {
+    read_batch(d.path.string(), big, 0, 2);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 'x': a batch of 2 samples of first dimension 4611686018427387904 "
+                                         "does not fit in 64 bits"),
+              std::string::npos)
+        << e.what();
+  }
+  // The control: two 3-byte samples make a [2, 3] batch.
+  std::ofstream(d.path / "x" / "0.bin") << "abc";
+  std::ofstream(d.path / "x" / "1.bin") << "def";
+  const Tensor t = read_batch(d.path.string(), InputSpec{"x", {1, 3}, DType::U8}, 0, 2);
+  EXPECT_EQ(t.shape(), (Shape{2, 3}));
+  EXPECT_EQ(std::string(static_cast<const char*>(t.raw()), 6), "abcdef");
+}
+
 }  // namespace
 }  // namespace dpl::test

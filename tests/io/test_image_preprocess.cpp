@@ -252,8 +252,9 @@ TEST(ImageDecode, HeaderAskingForAHugeImageIsRefusedBeforeDecoding) {
 }
 
 // Found by fuzz_image (docs/fuzzing.md): stb_image reads PNM header numbers into an int with
-// no overflow check (ten digits: undefined behaviour, a UBSan report). They are refused first.
-TEST(ImageDecode, PnmHeaderNumbersTooLargeForStbAreRefused) {
+// no overflow check (ten digits: undefined behaviour, a UBSan report), and converts 16-bit
+// PNM channels with its 8-bit routine (a heap overflow). Both are refused first.
+TEST(ImageDecode, PnmHeadersStbCannotReadSafelyAreRefused) {
   const std::string pixels(4, '\x20');
   for (const std::string& header : {std::string("P5 11111111111 2 255\n"), std::string("P6\n# c\n2\n#\n99999999999 255\n"),
                                     std::string("P5 2 2 4294967296\n")}) {
@@ -263,6 +264,17 @@ TEST(ImageDecode, PnmHeaderNumbersTooLargeForStbAreRefused) {
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("cannot decode big.pgm: the "), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find(" in its PNM header is over 67108864"), std::string::npos) << e.what();
+    }
+  }
+  // 16-bit PNM: this stb_image overflows its buffer converting the channels (fuzz_image).
+  for (int channels : {1, 3}) {
+    try {
+      decode_image_memory("P6 2 2 65535\n" + std::string(24, '\x01'), channels, "deep.ppm");
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("deep.ppm: 16-bit PNM images (maximum value 65535) are not supported"),
+                std::string::npos)
+          << e.what();
     }
   }
   // The control: a 2 x 2 PGM with a comment decodes.
