@@ -2,7 +2,7 @@
 // dipoorlet-prep do it (docs/fuzzing.md): stb_image on the bytes (JPEG, PNG, BMP, GIF, PSD,
 // TGA, HDR, PNM: stb goes by content, not by file name) to 1 or 3 channels, then resize,
 // letterbox or center crop to a small size, channel order, normalisation and layout.
-// Images whose header asks for more than 2^20 pixels are skipped: the tool accepts up to 2^26
+// Images whose header asks for more than 2^16 pixels are skipped: the tool accepts up to 2^26
 // (kMaxImagePixels in io/image_preprocess.h, tested by ImageDecode.*), but decoding tens of megapixels under the
 // sanitizers takes seconds per input and would spend the run on a few inputs; the header
 // reading (read_image_header) that refuses larger ones runs on every input.
@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     dpl::validate(o);
     const std::string bytes = in.rest();
     const dpl::ImageHeader header = dpl::read_image_header(bytes, "fuzz input");
-    if (int64_t{header.width} * header.height > (int64_t{1} << 20)) return;
+    if (int64_t{header.width} * header.height > (int64_t{1} << 16)) return;
     const dpl::Image img = dpl::decode_image_memory(bytes, o.channels, "fuzz input");
     dpl::preprocess_image(img, o);
   });

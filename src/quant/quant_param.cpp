@@ -6,10 +6,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "util/error.h"
 
 namespace dpl {
+
+namespace {
+// A range so narrow that its step is below the smallest normal float32 rounds every value to
+// code 0 on any step: it is treated as a zero range (step 1), since the float32 scale would
+// underflow to 0 or a denormal and the model would divide by it (found by fuzz_quant).
+constexpr double kMinScale = static_cast<double>(std::numeric_limits<float>::min());
+}  // namespace
 
 QuantParams quant_params(const QuantSpec& spec, const ChannelRanges& r) {
   DPL_CHECK(!r.lo.empty() && r.lo.size() == r.hi.size(), "quantization range needs as many minima as maxima, at least "
@@ -45,7 +53,7 @@ QuantParams quant_params(const QuantSpec& spec, const ChannelRanges& r) {
     const int32_t qmax = signed_max_code(spec.bits);
     for (size_t c = 0; c < n; ++c) {
       scale[c] = std::max(std::fabs(lo[c]), std::fabs(hi[c])) / qmax;
-      if (scale[c] == 0.0) scale[c] = 1.0;  // all-zero channel or tensor
+      if (scale[c] < kMinScale) scale[c] = 1.0;  // all-zero channel or tensor, or as good as
       p.zero_point[c] = 0;
       p.qmin[c] = -qmax;
       p.qmax[c] = qmax;
@@ -55,7 +63,7 @@ QuantParams quant_params(const QuantSpec& spec, const ChannelRanges& r) {
     for (size_t c = 0; c < n; ++c) {
       const double l = std::min(0.0, lo[c]), h = std::max(0.0, hi[c]);
       scale[c] = (h - l) / levels;
-      if (scale[c] == 0.0) scale[c] = 1.0;
+      if (scale[c] < kMinScale) scale[c] = 1.0;
       // nearbyint rounds half to even in the default mode, as numpy's round.
       const auto zp = static_cast<int32_t>(std::nearbyint(-l / scale[c]));
       p.zero_point[c] = zp;
@@ -65,7 +73,8 @@ QuantParams quant_params(const QuantSpec& spec, const ChannelRanges& r) {
   }
   for (size_t c = 0; c < n; ++c) {
     double s = scale[c];
-    if (spec.log_scale) s = std::exp2(std::nearbyint(std::log2(s)));
+    // 2^127: the largest power of two a float32 holds (a range near FLT_MAX rounds up to 2^128).
+    if (spec.log_scale) s = std::exp2(std::min(127.0, std::nearbyint(std::log2(s))));
     p.scale[c] = static_cast<float>(s);
   }
   return p;

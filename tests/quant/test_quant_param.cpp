@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "quant/platform.h"
 #include "quant/quant_param.h"
@@ -183,6 +184,34 @@ TEST(QuantParams, ZeroRangeGetsScaleOne) {
   EXPECT_EQ(p.scale[0], 1.f);
   EXPECT_EQ(p.zero_point[0], 0);
   EXPECT_EQ(p.scale[1], static_cast<float>(2.0 / 255.0));
+}
+
+// Found by fuzz_quant (docs/fuzzing.md): a range of denormal width made a float32 scale of 0
+// (the QDQ model divided by it); a range near FLT_MAX with power-of-two scales rounded up to
+// 2^128, infinity. Every scale is now finite, positive and normal.
+TEST(QuantParams, ExtremeRangesGiveFiniteNormalScales) {
+  const float tiny = 1e-44f, big = std::numeric_limits<float>::max();
+  QuantSpec log2_sym = sym();
+  log2_sym.log_scale = true;
+  QuantSpec two_bit = sym();
+  two_bit.bits = 2;
+  for (const QuantSpec& spec : {sym(), asym(), log2_sym, two_bit})
+    for (const Range& r : {Range{0.f, tiny}, Range{-tiny, tiny}, Range{-big, big}, Range{0.f, big}, Range{-big, 0.f}}) {
+      const QuantParams p = quant_params(spec, r);
+      EXPECT_TRUE(std::isfinite(p.scale[0]) && p.scale[0] >= std::numeric_limits<float>::min())
+          << p.scale[0] << " for [" << r.lo << ", " << r.hi << "] at " << spec.bits << " bits";
+      EXPECT_TRUE(p.zero_point[0] >= (p.symmetric ? -128 : 0) && p.zero_point[0] <= (p.symmetric ? 127 : 255));
+    }
+  // A denormal-wide range quantizes as the zero range does.
+  EXPECT_EQ(quant_params(sym(), Range{-tiny, tiny}).scale[0], 1.f);
+  EXPECT_EQ(quant_params(asym(), Range{0.f, tiny}).zero_point[0], 0);
+  // The largest range keeps its step: FLT_MAX / 127 in float32, and 2^121 (nearest power of two).
+  EXPECT_EQ(quant_params(sym(), Range{-big, big}).scale[0], static_cast<float>(double(big) / 127));
+  EXPECT_EQ(quant_params(log2_sym, Range{-big, big}).scale[0], std::exp2(121.f));
+  // Two bits, qmax 1: the step is the range itself, rounded to 2^127 with power-of-two scales.
+  QuantSpec two_bit_log2 = two_bit;
+  two_bit_log2.log_scale = true;
+  EXPECT_EQ(quant_params(two_bit_log2, Range{-big, big}).scale[0], std::exp2(127.f));
 }
 
 TEST(QuantParams, OtherBitWidths) {
