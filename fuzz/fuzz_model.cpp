@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 
+#include "core/memory_budget.h"
 #include "fuzz_common.h"
 #include "graph/onnx_graph.h"
 #include "model_mutator.h"
@@ -21,6 +22,10 @@ std::string g_model_dir;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   dpl::fuzz::quiet_logging();
+  // A 64 MB per-tensor budget (--max_tensor_mb 64): a few bytes of ConstantOfShape may ask for
+  // gigabytes within the default budget (half the machine's memory), which constant folding
+  // then fills, seconds per input under the sanitizers; the refusal path is the same.
+  dpl::set_tensor_budget_bytes(size_t{64} << 20);
   std::string tmpl = (std::filesystem::temp_directory_path() / "dpl-fuzz-model-XXXXXX").string();
   if (mkdtemp(tmpl.data())) g_model_dir = tmpl;
   return 0;

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <queue>
 #include <type_traits>
 #include <unordered_set>
@@ -94,7 +95,39 @@ int64_t OnnxGraph::opset() const {
   return 1;
 }
 
+namespace {
+
+// ONNX's inference functions read a required input's type without checking that the input is
+// there: a node whose required input is missing or named "" crashed it (SIGSEGV, found by
+// fuzz_model, docs/fuzzing.md). The op schemas say which inputs are required; nodes of
+// subgraphs too, since inference walks them.
+void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string, int64_t>& opsets) {
+  for (const auto& n : g.node()) {
+    const std::string domain = n.domain() == "ai.onnx" ? "" : n.domain();
+    if (auto it = opsets.find(domain); it != opsets.end())
+      if (const auto* schema = onnx::OpSchemaRegistry::Schema(n.op_type(), static_cast<int>(it->second), domain)) {
+        const auto& formal = schema->inputs();
+        DPL_CHECK(n.input_size() >= schema->min_input(), "node '{}' ({}) has {} inputs, fewer than the {} it needs",
+                  n.name(), n.op_type(), n.input_size(), schema->min_input());
+        for (size_t i = 0; i < formal.size(); ++i)
+          if (formal[i].GetOption() == onnx::OpSchema::Single)
+            DPL_CHECK(static_cast<int>(i) < n.input_size() && !n.input(static_cast<int>(i)).empty(),
+                      "node '{}' ({}): its required input {} ('{}') is missing", n.name(), n.op_type(), i,
+                      formal[i].GetName());
+      }
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) check_required_inputs(a.g(), opsets);
+      for (const auto& sub : a.graphs()) check_required_inputs(sub, opsets);
+    }
+  }
+}
+
+}  // namespace
+
 void OnnxGraph::infer_shapes() {
+  std::map<std::string, int64_t> opsets;
+  for (const auto& op : model_.opset_import()) opsets[is_std_domain(op.domain()) ? "" : op.domain()] = op.version();
+  check_required_inputs(graph(), opsets);
   onnx::ShapeInferenceOptions opts;
   opts.check_type = false;
   opts.error_mode = 0;  // leave shapes unknown where inference cannot tell, never abort

@@ -68,6 +68,54 @@ void check_pnm_header(const std::string& b, const std::string& what) {
   }
 }
 
+// This stb_image builds a JPEG Huffman table from the 16 code counts of a DHT segment without
+// checking that they add up to at most 256 symbols, and writes past its 257-entry size list
+// when they do (found by fuzz_image). The markers are walked as stb reads them (a byte that
+// is not 0xFF is skipped, fill bytes too; a DHT segment is read table by table for as long as
+// its length says, which is where stb goes on reading, every other segment is skipped by its
+// length; entropy-coded data is skipped byte by byte up to the next marker), and a table
+// whose counts add up to more than 256 is refused.
+void check_jpeg_huffman_tables(const std::string& b, const std::string& what) {
+  auto at = [&](size_t k) -> unsigned { return k < b.size() ? static_cast<unsigned char>(b[k]) : 0u; };
+  // stb takes any run of 0xFF before the start-of-image marker as fill.
+  size_t i = 0;
+  if (at(0) != 0xFF) return;
+  while (at(i) == 0xFF && i < b.size()) ++i;
+  if (at(i) != 0xD8) return;
+  ++i;
+  while (i + 1 < b.size()) {
+    if (at(i) != 0xFF) {
+      ++i;
+      continue;
+    }
+    const unsigned m = at(i + 1);
+    if (m == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    i += 2;
+    // No segment: stuffed zero, RST0-7, TEM, SOI; EOI ends the image.
+    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) continue;
+    if (m == 0xD9) break;
+    const int64_t len = (static_cast<int64_t>(at(i)) << 8) | at(i + 1);
+    if (m != 0xC4) {
+      i += static_cast<size_t>(std::max<int64_t>(len, 2));
+      continue;
+    }
+    int64_t left = len - 2;
+    size_t p = i + 2;
+    while (left > 0 && p < b.size()) {
+      unsigned n = 0;
+      for (size_t k = 0; k < 16; ++k) n += at(p + 1 + k);
+      DPL_CHECK(n <= 256, "cannot decode {}: a JPEG Huffman table lists {} codes, more than the 256 a table can hold",
+                what, n);
+      p += 17 + n;
+      left -= 17 + static_cast<int64_t>(n);
+    }
+    i = p;
+  }
+}
+
 }  // namespace
 
 ImageHeader read_image_header(const std::string& bytes, const std::string& what) {
@@ -75,6 +123,7 @@ ImageHeader read_image_header(const std::string& bytes, const std::string& what)
   DPL_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "cannot decode {}: {} bytes is more than 2 GB", what,
             bytes.size());
   check_pnm_header(bytes, what);
+  check_jpeg_huffman_tables(bytes, what);
   // The header alone sets the buffer stb allocates: a few bytes of TGA or PNM may ask for
   // gigabytes and seconds of work before the missing pixel data shows (docs/fuzzing.md).
   int w = 0, h = 0, n = 0;

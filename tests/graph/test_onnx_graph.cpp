@@ -418,6 +418,35 @@ TEST(OnnxGraph, CycleGivesAClearError) {
   }
 }
 
+// Found by fuzz_model (docs/fuzzing.md): ONNX's shape inference of Shape read the type of its
+// input named "" (SIGSEGV). A required input that is missing or empty is refused first, naming
+// the node; optional inputs may still be left out.
+TEST(OnnxGraph, MissingRequiredInputIsRefusedBeforeShapeInference) {
+  ModelBuilder empty_name;
+  empty_name.input("x", {3, 4}).node("Shape", {""}, {"y"}, "shape").output("y", DType::I64);
+  ModelBuilder too_few;
+  too_few.input("x", {3, 4}).node("Add", {"x"}, {"y"}, "add").output("y");
+  for (auto [b, want] : {std::pair{&empty_name, std::string("node 'shape' (Shape): its required input 0 ('data') is missing")},
+                         std::pair{&too_few, std::string("node 'add' (Add) has 1 inputs, fewer than the 2 it needs")}}) {
+    OnnxGraph g = b->graph();
+    try {
+      prepare_model(g);
+      FAIL() << "no error for " << want;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  }
+  // The control: Clip with its optional min left out ("") and max given.
+  ModelBuilder clip;
+  clip.input("x", {4}).init("hi", Tensor::from_vector<float>({}, {1.f})).node("Clip", {"x", "", "hi"}, {"y"}, "clip");
+  clip.output("y");
+  OnnxGraph cg = clip.graph();
+  prepare_model(cg);
+  Session s(cg);
+  EXPECT_EQ(s.run({{"x", Tensor::from_vector<float>({4}, {-3.f, 0.5f, 2.f, 7.f})}}).at("y").to_f32_vector(),
+            (std::vector<float>{-3.f, 0.5f, 1.f, 1.f}));
+}
+
 // Found by fuzz_model (docs/fuzzing.md): a graph output nothing produces made ONNX's version
 // converter dereference a null value (SIGSEGV) while preparing an opset-11 model. Dangling
 // names are refused before the converter sees the graph, with and without nodes.

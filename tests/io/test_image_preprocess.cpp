@@ -207,6 +207,32 @@ TEST(ImageDecode, JpegIsCloseToTheSource) {
   EXPECT_LE(worst, 8);
 }
 
+// Found by fuzz_image (docs/fuzzing.md): a JPEG Huffman table whose 16 code counts add up to
+// more than 256 made stb_image write past its table (UBSan: index 257 out of bounds).
+TEST(ImageDecode, JpegHuffmanTableWithTooManyCodesIsRefused) {
+  const int w = 16, h = 8;
+  std::vector<uint8_t> px(w * h * 3, 90);
+  std::string jpg;
+  ASSERT_TRUE(stbi_write_jpg_to_func(
+      [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size); },
+      &jpg, w, h, 3, px.data(), 90));
+  EXPECT_EQ(decode_image_memory(jpg, 3, "good.jpg").width, w);  // the control
+  const size_t dht = jpg.find("\xff\xc4");
+  ASSERT_NE(dht, std::string::npos);
+  for (const std::string& prefix : {std::string(), std::string(5, '\xff')}) {  // stb skips leading fill bytes
+    std::string bad = prefix + jpg;
+    for (size_t k = 0; k < 16; ++k) bad[prefix.size() + dht + 5 + k] = 17;  // 16 x 17 = 272 codes
+    try {
+      decode_image_memory(bad, 3, "bad.jpg");
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot decode bad.jpg: a JPEG Huffman table lists 272 codes"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(ImageDecode, ErrorsNameTheFile) {
   TempDir dir;
   std::string missing = (dir.path() / "none.jpg").string();
