@@ -142,6 +142,13 @@ Image decode_image_memory(const std::string& bytes, int channels, const std::str
   unsigned char* p = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
                                            static_cast<int>(bytes.size()), &w, &h, &n, channels);
   if (!p) fail("cannot decode {}: {}", what, stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
+  // stb's header reader and its decoder disagree on some files (a TGA whose header the first
+  // rejects, found by fuzz_image): the decoded size is held to the same limit.
+  if (static_cast<int64_t>(w) * h > kMaxImagePixels) {
+    stbi_image_free(p);
+    fail("cannot decode {}: it decodes to {}x{} pixels, more than the {} this tool decodes", what, w, h,
+         kMaxImagePixels);
+  }
   Image img;
   img.height = h;
   img.width = w;
@@ -174,27 +181,27 @@ struct Tap {
   float w1;
 };
 
-std::vector<Tap> taps(int in, int out) {
-  std::vector<Tap> t(out);
-  const double scale = static_cast<double>(in) / out;
-  for (int o = 0; o < out; ++o) {
-    double s = (o + 0.5) * scale - 0.5;
+// Taps of output indices first..first+count-1 of an axis of `out` samples over `in`.
+std::vector<Tap> taps(int in, int64_t out, int64_t first, int count) {
+  std::vector<Tap> t(count);
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  for (int k = 0; k < count; ++k) {
+    double s = (static_cast<double>(first + k) + 0.5) * scale - 0.5;
     s = std::clamp(s, 0.0, static_cast<double>(in - 1));
     int i0 = static_cast<int>(std::floor(s));
     int i1 = std::min(i0 + 1, in - 1);
-    t[o] = {i0, i1, static_cast<float>(s - i0)};
+    t[k] = {i0, i1, static_cast<float>(s - i0)};
   }
   return t;
 }
 
-}  // namespace
-
-ImageF resize_bilinear(const ImageF& src, int height, int width) {
-  DPL_CHECK(src.height > 0 && src.width > 0, "cannot resize an empty image");
-  DPL_CHECK(height > 0 && width > 0, "cannot resize to {}x{}", height, width);
+// The window (top, left, height x width) of `src` resized to full_h x full_w, computing only
+// the window: a center crop of an image with an extreme aspect ratio would otherwise resize
+// it to billions of pixels first (found by fuzz_image, docs/fuzzing.md).
+ImageF resize_window(const ImageF& src, int64_t full_h, int64_t full_w, int64_t top, int64_t left, int height,
+                     int width) {
   const int c = src.channels;
-  if (height == src.height && width == src.width) return src;
-  auto ty = taps(src.height, height), tx = taps(src.width, width);
+  auto ty = taps(src.height, full_h, top, height), tx = taps(src.width, full_w, left, width);
   ImageF r{height, width, c, std::vector<float>(static_cast<size_t>(height) * width * c)};
   std::vector<float> row0(static_cast<size_t>(width) * c), row1(row0.size());
   auto hresize = [&](int y, std::vector<float>& row) {
@@ -213,6 +220,15 @@ ImageF resize_bilinear(const ImageF& src, int height, int width) {
     for (size_t i = 0; i < row0.size(); ++i) d[i] = row0[i] + (row1[i] - row0[i]) * w;
   }
   return r;
+}
+
+}  // namespace
+
+ImageF resize_bilinear(const ImageF& src, int height, int width) {
+  DPL_CHECK(src.height > 0 && src.width > 0, "cannot resize an empty image");
+  DPL_CHECK(height > 0 && width > 0, "cannot resize to {}x{}", height, width);
+  if (height == src.height && width == src.width) return src;
+  return resize_window(src, height, width, 0, 0, height, width);
 }
 
 ImageF geometry(const Image& img, const PreprocessOptions& o) {
@@ -239,16 +255,11 @@ ImageF geometry(const Image& img, const PreprocessOptions& o) {
       return out;
     }
     case ResizeMode::CenterCrop: {
+      // The short side resized to size / crop_ratio, then the centre window of the output size.
       double r = std::max(o.height / o.crop_ratio / img.height, o.width / o.crop_ratio / img.width);
-      int nh = std::max(o.height, static_cast<int>(std::lround(img.height * r)));
-      int nw = std::max(o.width, static_cast<int>(std::lround(img.width * r)));
-      ImageF s = resize_bilinear(f, nh, nw);
-      ImageF out{o.height, o.width, o.channels, std::vector<float>(static_cast<size_t>(o.height) * o.width * o.channels)};
-      int top = (nh - o.height) / 2, left = (nw - o.width) / 2;
-      for (int y = 0; y < o.height; ++y)
-        std::copy_n(&s.pixels[(static_cast<size_t>(y + top) * nw + left) * o.channels],
-                    static_cast<size_t>(o.width) * o.channels, &out.pixels[static_cast<size_t>(y) * o.width * o.channels]);
-      return out;
+      const int64_t nh = std::max<int64_t>(o.height, std::llround(std::min(img.height * r, 1e18)));
+      const int64_t nw = std::max<int64_t>(o.width, std::llround(std::min(img.width * r, 1e18)));
+      return resize_window(f, nh, nw, (nh - o.height) / 2, (nw - o.width) / 2, o.height, o.width);
     }
   }
   fail("unknown resize mode");

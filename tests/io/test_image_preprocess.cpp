@@ -111,6 +111,41 @@ TEST(ImageGeometry, CenterCropCutsTheMiddle) {
   expect_values(geometry(gray_u8(4, 8, v), o).pixels, {25.5f, 45.5f, 27.5f, 47.5f});
 }
 
+// Found by fuzz_image (docs/fuzzing.md): the center crop resized the whole image first, so a
+// 1 x 40000 image cropped to 8 x 8 at ratio 1/8 became 64 x 2,560,000 floats (and a 1 x 65536
+// one took 28 s under the sanitizers). Only the window is computed now, with the same values.
+TEST(ImageGeometry, CenterCropComputesOnlyTheWindow) {
+  PreprocessOptions o = gray_opts(8, 8);
+  o.resize = ResizeMode::CenterCrop;
+  o.crop_ratio = 0.125f;
+  std::vector<int> ramp(40000);
+  for (int x = 0; x < 40000; ++x) ramp[x] = x % 251;
+  const ImageF thin = geometry(gray_u8(1, 40000, ramp), o);
+  ASSERT_EQ(thin.pixels.size(), 64u);
+  // Resized to 64 x 2,560,000 (64x wider): the window's columns 1,279,996.. sample around
+  // source column 19999.5 +- 0.5, where the ramp is 170 (x = 19999) and 171 (x = 20000).
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x) {
+      const float v = thin.pixels[y * 8 + x];
+      EXPECT_GE(v, 170.f) << x;
+      EXPECT_LE(v, 171.f) << x;
+    }
+  // On an ordinary image the window equals the full resize then the crop, value for value.
+  std::vector<int> v;
+  for (int i = 0; i < 7 * 13; ++i) v.push_back((i * 37) % 256);
+  const Image img = gray_u8(7, 13, v);
+  o.height = o.width = 5;
+  o.crop_ratio = 0.75f;
+  const ImageF crop = geometry(img, o);
+  const double r = std::max(5 / 0.75 / 7, 5 / 0.75 / 13);
+  const int nh = std::max(5, static_cast<int>(std::lround(7 * r))), nw = std::max(5, static_cast<int>(std::lround(13 * r)));
+  const ImageF full = resize_bilinear(to_float(img), nh, nw);
+  const int top = (nh - 5) / 2, left = (nw - 5) / 2;
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 5; ++x)
+      EXPECT_EQ(crop.pixels[y * 5 + x], full.pixels[(y + top) * nw + x + left]) << y << "," << x;
+}
+
 Image rgb_1x2() { return Image{1, 2, 3, {10, 20, 30, 40, 50, 60}}; }
 
 PreprocessOptions norm_opts() {
