@@ -122,12 +122,36 @@ void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string
   }
 }
 
+// ONNX's ConvTranspose inference reads as many weight dimensions as the input has, whatever the
+// weight's rank (an input of rank 3 with a weight of rank 1 read past the weight's shape:
+// SIGSEGV, found by fuzz_model). Where both ranks are declared, a convolution's weight must
+// have its input's rank, at least 3.
+void check_conv_ranks(const onnx::GraphProto& g) {
+  std::map<std::string, int> rank;
+  auto declared = [&](const onnx::ValueInfoProto& v) {
+    if (v.type().has_tensor_type() && v.type().tensor_type().has_shape())
+      rank[v.name()] = v.type().tensor_type().shape().dim_size();
+  };
+  for (const auto& v : g.input()) declared(v);
+  for (const auto& v : g.value_info()) declared(v);
+  for (const auto& t : g.initializer()) rank[t.name()] = t.dims_size();
+  for (const auto& n : g.node()) {
+    if ((n.op_type() != "Conv" && n.op_type() != "ConvTranspose") || n.input_size() < 2) continue;
+    auto x = rank.find(n.input(0)), w = rank.find(n.input(1));
+    if (x == rank.end() || w == rank.end()) continue;
+    DPL_CHECK(x->second >= 3 && x->second == w->second,
+              "node '{}' ({}): its input has rank {} and its weight rank {}; both need the same rank, at least 3",
+              n.name(), n.op_type(), x->second, w->second);
+  }
+}
+
 }  // namespace
 
 void OnnxGraph::infer_shapes() {
   std::map<std::string, int64_t> opsets;
   for (const auto& op : model_.opset_import()) opsets[is_std_domain(op.domain()) ? "" : op.domain()] = op.version();
   check_required_inputs(graph(), opsets);
+  check_conv_ranks(graph());
   onnx::ShapeInferenceOptions opts;
   opts.check_type = false;
   opts.error_mode = 0;  // leave shapes unknown where inference cannot tell, never abort

@@ -447,6 +447,33 @@ TEST(OnnxGraph, MissingRequiredInputIsRefusedBeforeShapeInference) {
             (std::vector<float>{-3.f, 0.5f, 1.f, 1.f}));
 }
 
+// Found by fuzz_model (docs/fuzzing.md): ONNX's ConvTranspose inference read past a rank-1
+// weight's shape for a rank-3 input (SIGSEGV). Declared ranks that do not match are refused.
+TEST(OnnxGraph, ConvolutionWhoseWeightRankDiffersFromItsInputIsRefused) {
+  for (const char* op : {"ConvTranspose", "Conv"}) {
+    ModelBuilder b;
+    b.input("x", {1, 4, 5}).init("w", Tensor::from_vector<float>({5}, {1, 2, 3, 4, 5}));
+    b.node(op, {"x", "w"}, {"z"}, "conv").output("z");
+    OnnxGraph g = b.graph();
+    try {
+      prepare_model(g);
+      FAIL() << "no error for " << op;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("its input has rank 3 and its weight rank 1"), std::string::npos)
+          << e.what();
+    }
+  }
+  // The control: a rank-3 weight for a rank-3 input (a 1-D convolution) prepares and runs.
+  ModelBuilder ok;
+  ok.input("x", {1, 1, 5}).init("w", Tensor::from_vector<float>({1, 1, 2}, {1.f, -1.f}));
+  ok.node("Conv", {"x", "w"}, {"z"}, "conv").output("z");
+  OnnxGraph og = ok.graph();
+  prepare_model(og);
+  Session s(og);
+  EXPECT_EQ(s.run({{"x", Tensor::from_vector<float>({1, 1, 5}, {1.f, 3.f, 6.f, 10.f, 15.f})}}).at("z").to_f32_vector(),
+            (std::vector<float>{-2.f, -3.f, -4.f, -5.f}));
+}
+
 // Found by fuzz_model (docs/fuzzing.md): a graph output nothing produces made ONNX's version
 // converter dereference a null value (SIGSEGV) while preparing an opset-11 model. Dangling
 // names are refused before the converter sees the graph, with and without nodes.
