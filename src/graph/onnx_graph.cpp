@@ -122,6 +122,34 @@ void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string
   }
 }
 
+// ONNX's inference copies a constant's raw_data into a vector sized raw bytes / element size,
+// all of its bytes (a heap overflow when the size is not a multiple, found by fuzz_model), and
+// assumes as many values as the dimensions say. Every tensor with raw_data, initializers and
+// attribute tensors of every (sub)graph, must hold exactly its shape's bytes.
+void check_raw_data(const onnx::TensorProto& t) {
+  if (!t.has_raw_data()) return;
+  const size_t size = dtype_size(static_cast<DType>(t.data_type()));
+  if (size == 0) return;  // types the runtime does not hold are refused where they are read
+  const Shape shape(t.dims().begin(), t.dims().end());
+  for (int64_t d : shape) DPL_CHECK(d >= 0, "tensor '{}' has a negative dimension in shape {}", t.name(), shape_str(shape));
+  const int64_t n = shape_numel(shape);
+  const size_t bytes = t.raw_data().size();
+  DPL_CHECK(bytes % size == 0 && bytes / size == static_cast<uint64_t>(n),
+            "tensor '{}': raw data has {} bytes, expected {} values of {} bytes for shape {}", t.name(), bytes, n, size,
+            shape_str(shape));
+}
+
+void check_raw_data(const onnx::GraphProto& g) {
+  for (const auto& t : g.initializer()) check_raw_data(t);
+  for (const auto& n : g.node())
+    for (const auto& a : n.attribute()) {
+      if (a.has_t()) check_raw_data(a.t());
+      for (const auto& t : a.tensors()) check_raw_data(t);
+      if (a.has_g()) check_raw_data(a.g());
+      for (const auto& sub : a.graphs()) check_raw_data(sub);
+    }
+}
+
 // ONNX's ConvTranspose inference reads as many weight dimensions as the input has, whatever the
 // weight's rank (an input of rank 3 with a weight of rank 1 read past the weight's shape:
 // SIGSEGV, found by fuzz_model). Where both ranks are declared, a convolution's weight must
@@ -152,6 +180,7 @@ void OnnxGraph::infer_shapes() {
   for (const auto& op : model_.opset_import()) opsets[is_std_domain(op.domain()) ? "" : op.domain()] = op.version();
   check_required_inputs(graph(), opsets);
   check_conv_ranks(graph());
+  check_raw_data(graph());
   onnx::ShapeInferenceOptions opts;
   opts.check_type = false;
   opts.error_mode = 0;  // leave shapes unknown where inference cannot tell, never abort

@@ -474,6 +474,50 @@ TEST(OnnxGraph, ConvolutionWhoseWeightRankDiffersFromItsInputIsRefused) {
             (std::vector<float>{-2.f, -3.f, -4.f, -5.f}));
 }
 
+// Found by fuzz_model (docs/fuzzing.md): ONNX's inference copied a constant's raw_data of 9
+// bytes (for one int64) into an 8-byte vector: a heap overflow. Sizes are checked first, for
+// initializers and attribute tensors alike.
+TEST(OnnxGraph, RawDataOfTheWrongSizeIsRefusedBeforeShapeInference) {
+  for (bool as_attribute : {false, true}) {
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    onnx::TensorProto shape;
+    shape.set_name("shape");
+    shape.set_data_type(onnx::TensorProto::INT64);
+    shape.add_dims(2);
+    shape.set_raw_data(std::string(17, '\0'));  // two int64 values and one byte more
+    OnnxGraph g = b.graph();
+    if (as_attribute) {
+      auto* c = g.graph().add_node();
+      c->set_op_type("Constant");
+      c->add_output("shape");
+      auto* a = c->add_attribute();
+      a->set_name("value");
+      a->set_type(onnx::AttributeProto::TENSOR);
+      *a->mutable_t() = shape;
+    } else {
+      *g.graph().add_initializer() = shape;
+    }
+    auto* r = g.graph().add_node();
+    r->set_op_type("Reshape");
+    r->add_input("x");
+    r->add_input("shape");
+    r->add_output("y");
+    auto* out = g.graph().add_output();
+    out->set_name("y");
+    out->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    g.update_maps();
+    try {
+      prepare_model(g);
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("tensor 'shape': raw data has 17 bytes, expected 2 values of 8 bytes"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 // Found by fuzz_model (docs/fuzzing.md): a graph output nothing produces made ONNX's version
 // converter dereference a null value (SIGSEGV) while preparing an opset-11 model. Dangling
 // names are refused before the converter sees the graph, with and without nodes.
