@@ -99,7 +99,7 @@ namespace {
 
 // ONNX's inference functions read a required input's type without checking that the input is
 // there: a node whose required input is missing or named "" crashed it (SIGSEGV, found by
-// fuzz_model, docs/fuzzing.md). The op schemas say which inputs are required; nodes of
+// fuzz_model, docs/fuzzing.md); input and output counts are held to the schema too. The op schemas say which inputs are required; nodes of
 // subgraphs too, since inference walks them.
 void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string, int64_t>& opsets) {
   for (const auto& n : g.node()) {
@@ -109,6 +109,12 @@ void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string
         const auto& formal = schema->inputs();
         DPL_CHECK(n.input_size() >= schema->min_input(), "node '{}' ({}) has {} inputs, fewer than the {} it needs",
                   n.name(), n.op_type(), n.input_size(), schema->min_input());
+        // Too many inputs crashed Shape's inference too (a Shape with two inputs, fuzz_model).
+        DPL_CHECK(n.input_size() <= schema->max_input(), "node '{}' ({}) has {} inputs, more than the {} it takes",
+                  n.name(), n.op_type(), n.input_size(), schema->max_input());
+        DPL_CHECK(n.output_size() >= schema->min_output() && n.output_size() <= schema->max_output(),
+                  "node '{}' ({}) has {} outputs, outside the {}..{} it has", n.name(), n.op_type(), n.output_size(),
+                  schema->min_output(), schema->max_output());
         for (size_t i = 0; i < formal.size(); ++i)
           if (formal[i].GetOption() == onnx::OpSchema::Single)
             DPL_CHECK(static_cast<int>(i) < n.input_size() && !n.input(static_cast<int>(i)).empty(),

@@ -426,8 +426,11 @@ TEST(OnnxGraph, MissingRequiredInputIsRefusedBeforeShapeInference) {
   empty_name.input("x", {3, 4}).node("Shape", {""}, {"y"}, "shape").output("y", DType::I64);
   ModelBuilder too_few;
   too_few.input("x", {3, 4}).node("Add", {"x"}, {"y"}, "add").output("y");
+  ModelBuilder too_many;  // also a crash of Shape's inference (fuzz_model)
+  too_many.input("x", {3, 4}).node("Shape", {"x", "x"}, {"y"}, "shape").output("y", DType::I64);
   for (auto [b, want] : {std::pair{&empty_name, std::string("node 'shape' (Shape): its required input 0 ('data') is missing")},
-                         std::pair{&too_few, std::string("node 'add' (Add) has 1 inputs, fewer than the 2 it needs")}}) {
+                         std::pair{&too_few, std::string("node 'add' (Add) has 1 inputs, fewer than the 2 it needs")},
+                         std::pair{&too_many, std::string("node 'shape' (Shape) has 2 inputs, more than the 1 it takes")}}) {
     OnnxGraph g = b->graph();
     try {
       prepare_model(g);
