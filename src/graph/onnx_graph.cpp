@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <unordered_set>
 
+#include "core/memory_budget.h"
 #include "graph/tensor_proto.h"
 #include "io/atomic_file.h"
 #include "util/error.h"
@@ -156,6 +157,25 @@ void check_raw_data(const onnx::GraphProto& g) {
     }
 }
 
+// ONNX's convolution and pooling inference compute output sizes from declared input
+// dimensions without overflow checks (a ConvInteger input declaring a dimension of 2^63 - 1:
+// SIGSEGV, found by fuzz_model). No tensor can have a dimension larger than the per-tensor
+// memory budget in bytes (core/memory_budget.h), so a declared dimension over it is refused.
+void check_declared_dims(const onnx::GraphProto& g) {
+  const uint64_t limit = tensor_budget_bytes();
+  auto check = [&](const onnx::ValueInfoProto& v) {
+    if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
+    for (const auto& d : v.type().tensor_type().shape().dim())
+      DPL_CHECK(!d.has_dim_value() || static_cast<uint64_t>(d.dim_value()) <= limit || d.dim_value() < 0,
+                "tensor '{}' declares a dimension of {}, more than any tensor within the limit of {} MB "
+                "(--max_tensor_mb) can have",
+                v.name(), d.dim_value(), limit >> 20);
+  };
+  for (const auto& v : g.input()) check(v);
+  for (const auto& v : g.value_info()) check(v);
+  for (const auto& v : g.output()) check(v);
+}
+
 // ONNX's ConvTranspose inference reads as many weight dimensions as the input has, whatever the
 // weight's rank (an input of rank 3 with a weight of rank 1 read past the weight's shape:
 // SIGSEGV, found by fuzz_model). Where both ranks are declared, a convolution's weight must
@@ -187,6 +207,7 @@ void OnnxGraph::infer_shapes() {
   check_required_inputs(graph(), opsets);
   check_conv_ranks(graph());
   check_raw_data(graph());
+  check_declared_dims(graph());
   onnx::ShapeInferenceOptions opts;
   opts.check_type = false;
   opts.error_mode = 0;  // leave shapes unknown where inference cannot tell, never abort

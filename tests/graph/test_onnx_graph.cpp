@@ -521,6 +521,23 @@ TEST(OnnxGraph, RawDataOfTheWrongSizeIsRefusedBeforeShapeInference) {
   }
 }
 
+// Found by fuzz_model (docs/fuzzing.md): a ConvInteger whose input declared a dimension of
+// 2^63 - 1 crashed ONNX's convolution inference. Declared dimensions over the tensor budget
+// are refused before inference.
+TEST(OnnxGraph, DeclaredDimensionOverTheBudgetIsRefusedBeforeShapeInference) {
+  ModelBuilder b;
+  b.input("x", {1, 1, INT64_MAX, 2}).init("w", Tensor::from_vector<float>({1, 1, 1, 1}, {2.f}));
+  b.node("Conv", {"x", "w"}, {"y"}, "conv").output("y");
+  OnnxGraph g = b.graph();
+  try {
+    prepare_model(g);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'x' declares a dimension of 9223372036854775807"), std::string::npos)
+        << e.what();
+  }
+}
+
 // Found by fuzz_model (docs/fuzzing.md): a graph output nothing produces made ONNX's version
 // converter dereference a null value (SIGSEGV) while preparing an opset-11 model. Dangling
 // names are refused before the converter sees the graph, with and without nodes.
