@@ -19,6 +19,7 @@
 #include <unordered_set>
 
 #include "core/memory_budget.h"
+#include "graph/model_checks.h"
 #include "graph/tensor_proto.h"
 #include "io/atomic_file.h"
 #include "util/error.h"
@@ -100,8 +101,8 @@ namespace {
 
 // ONNX's inference functions read a required input's type without checking that the input is
 // there: a node whose required input is missing or named "" crashed it (SIGSEGV, found by
-// fuzz_model, docs/fuzzing.md); input and output counts are held to the schema too. The op schemas say which inputs are required; nodes of
-// subgraphs too, since inference walks them.
+// fuzz_model, docs/fuzzing.md), and so did too many inputs. The op schemas say which inputs are
+// required and how many inputs and outputs a node has; subgraphs too, since inference walks them.
 void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string, int64_t>& opsets) {
   for (const auto& n : g.node()) {
     const std::string domain = n.domain() == "ai.onnx" ? "" : n.domain();
@@ -110,7 +111,6 @@ void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string
         const auto& formal = schema->inputs();
         DPL_CHECK(n.input_size() >= schema->min_input(), "node '{}' ({}) has {} inputs, fewer than the {} it needs",
                   n.name(), n.op_type(), n.input_size(), schema->min_input());
-        // Too many inputs crashed Shape's inference too (a Shape with two inputs, fuzz_model).
         DPL_CHECK(n.input_size() <= schema->max_input(), "node '{}' ({}) has {} inputs, more than the {} it takes",
                   n.name(), n.op_type(), n.input_size(), schema->max_input());
         DPL_CHECK(n.output_size() >= schema->min_output() && n.output_size() <= schema->max_output(),
@@ -131,27 +131,14 @@ void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string
 
 // ONNX's inference copies a constant's raw_data into a vector sized raw bytes / element size,
 // all of its bytes (a heap overflow when the size is not a multiple, found by fuzz_model), and
-// assumes as many values as the dimensions say. Every tensor with raw_data, initializers and
+// assumes as many values as the dimensions say: every tensor with raw_data, initializers and
 // attribute tensors of every (sub)graph, must hold exactly its shape's bytes.
-void check_raw_data(const onnx::TensorProto& t) {
-  if (!t.has_raw_data()) return;
-  const size_t size = dtype_size(static_cast<DType>(t.data_type()));
-  if (size == 0) return;  // types the runtime does not hold are refused where they are read
-  const Shape shape(t.dims().begin(), t.dims().end());
-  for (int64_t d : shape) DPL_CHECK(d >= 0, "tensor '{}' has a negative dimension in shape {}", t.name(), shape_str(shape));
-  const int64_t n = shape_numel(shape);
-  const size_t bytes = t.raw_data().size();
-  DPL_CHECK(bytes % size == 0 && bytes / size == static_cast<uint64_t>(n),
-            "tensor '{}': raw data has {} bytes, expected {} values of {} bytes for shape {}", t.name(), bytes, n, size,
-            shape_str(shape));
-}
-
 void check_raw_data(const onnx::GraphProto& g) {
-  for (const auto& t : g.initializer()) check_raw_data(t);
+  for (const auto& t : g.initializer()) check_raw_data_size(t);
   for (const auto& n : g.node())
     for (const auto& a : n.attribute()) {
-      if (a.has_t()) check_raw_data(a.t());
-      for (const auto& t : a.tensors()) check_raw_data(t);
+      if (a.has_t()) check_raw_data_size(a.t());
+      for (const auto& t : a.tensors()) check_raw_data_size(t);
       if (a.has_g()) check_raw_data(a.g());
       for (const auto& sub : a.graphs()) check_raw_data(sub);
     }
@@ -166,7 +153,7 @@ void check_declared_dims(const onnx::GraphProto& g) {
   auto check = [&](const onnx::ValueInfoProto& v) {
     if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
     for (const auto& d : v.type().tensor_type().shape().dim())
-      DPL_CHECK(!d.has_dim_value() || static_cast<uint64_t>(d.dim_value()) <= limit || d.dim_value() < 0,
+      DPL_CHECK(d.dim_value() <= 0 || static_cast<uint64_t>(d.dim_value()) <= limit,
                 "tensor '{}' declares a dimension of {}, more than any tensor within the limit of {} MB "
                 "(--max_tensor_mb) can have",
                 v.name(), d.dim_value(), limit >> 20);
@@ -201,13 +188,16 @@ void check_conv_ranks(const onnx::GraphProto& g) {
 
 }  // namespace
 
-void OnnxGraph::infer_shapes() {
+void check_model_structure(const OnnxGraph& g) {
   std::map<std::string, int64_t> opsets;
-  for (const auto& op : model_.opset_import()) opsets[is_std_domain(op.domain()) ? "" : op.domain()] = op.version();
-  check_required_inputs(graph(), opsets);
-  check_conv_ranks(graph());
-  check_raw_data(graph());
-  check_declared_dims(graph());
+  for (const auto& op : g.model().opset_import()) opsets[is_std_domain(op.domain()) ? "" : op.domain()] = op.version();
+  check_required_inputs(g.graph(), opsets);
+  check_conv_ranks(g.graph());
+  check_raw_data(g.graph());
+  check_declared_dims(g.graph());
+}
+
+void OnnxGraph::infer_shapes() {
   onnx::ShapeInferenceOptions opts;
   opts.check_type = false;
   opts.error_mode = 0;  // leave shapes unknown where inference cannot tell, never abort

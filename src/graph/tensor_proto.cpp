@@ -107,6 +107,17 @@ void inline_external_data(onnx::TensorProto& p, const std::string& base_dir) {
   p.set_raw_data(std::move(raw));
 }
 
+void check_raw_data_size(const onnx::TensorProto& p) {
+  const DType dt = static_cast<DType>(p.data_type());
+  if (!p.has_raw_data() || !dtype_supported(dt)) return;
+  const Shape shape(p.dims().begin(), p.dims().end());
+  for (int64_t d : shape)
+    DPL_CHECK(d >= 0, "tensor '{}' has a negative dimension in shape {}", p.name(), shape_str(shape));
+  const size_t want = saturated_bytes(shape, dtype_size(dt));
+  DPL_CHECK(p.raw_data().size() == want, "tensor '{}': raw data has {} bytes, expected {} for shape {}", p.name(),
+            p.raw_data().size(), want, shape_str(shape));
+}
+
 Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir) {
   DType dt = static_cast<DType>(p.data_type());
   DPL_CHECK(dtype_supported(dt), "tensor {} has element type {}, which the runtime does not support", p.name(),
@@ -127,8 +138,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     return t;
   }
   if (p.has_raw_data()) {
-    DPL_CHECK(p.raw_data().size() == want, "tensor '{}': raw data has {} bytes, expected {} for shape {}", p.name(),
-              p.raw_data().size(), want, shape_str(shape));
+    check_raw_data_size(p);
     Tensor t(dt, shape);
     std::memcpy(t.raw(), p.raw_data().data(), want);
     return t;

@@ -1,5 +1,6 @@
 #include "optimizer/prepare.h"
 
+#include "graph/model_checks.h"
 #include "optimizer/opset_upgrade.h"
 #include "optimizer/tensor_limits.h"
 
@@ -11,6 +12,7 @@ void prepare_model(OnnxGraph& g, int target_opset, bool simplify_graph) {
     return;
   }
   g.convert_constant_to_init();
+  check_model_structure(g);
   if (g.opset() < target_opset) {
     // ONNX's version converter dereferences what a graph names without checking it (a graph
     // output nothing produces crashed it: fuzz_model, docs/fuzzing.md): dangling names and

@@ -514,7 +514,7 @@ TEST(OnnxGraph, RawDataOfTheWrongSizeIsRefusedBeforeShapeInference) {
       prepare_model(g);
       FAIL() << "no error";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("tensor 'shape': raw data has 17 bytes, expected 2 values of 8 bytes"),
+      EXPECT_NE(std::string(e.what()).find("tensor 'shape': raw data has 17 bytes, expected 16 for shape [2]"),
                 std::string::npos)
           << e.what();
     }
