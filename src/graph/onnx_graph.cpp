@@ -131,16 +131,16 @@ void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string
 
 // ONNX's inference copies a constant's raw_data into a vector sized raw bytes / element size,
 // all of its bytes (a heap overflow when the size is not a multiple, found by fuzz_model), and
-// assumes as many values as the dimensions say: every tensor with raw_data, initializers and
-// attribute tensors of every (sub)graph, must hold exactly its shape's bytes.
-void check_raw_data(const onnx::GraphProto& g) {
-  for (const auto& t : g.initializer()) check_raw_data_size(t);
+// assumes as many values as the dimensions say, raw or typed: every tensor, initializers and
+// attribute tensors of every (sub)graph, must hold exactly its shape's elements.
+void check_tensor_data(const onnx::GraphProto& g) {
+  for (const auto& t : g.initializer()) check_data_size(t);
   for (const auto& n : g.node())
     for (const auto& a : n.attribute()) {
-      if (a.has_t()) check_raw_data_size(a.t());
-      for (const auto& t : a.tensors()) check_raw_data_size(t);
-      if (a.has_g()) check_raw_data(a.g());
-      for (const auto& sub : a.graphs()) check_raw_data(sub);
+      if (a.has_t()) check_data_size(a.t());
+      for (const auto& t : a.tensors()) check_data_size(t);
+      if (a.has_g()) check_tensor_data(a.g());
+      for (const auto& sub : a.graphs()) check_tensor_data(sub);
     }
 }
 
@@ -193,7 +193,7 @@ void check_model_structure(const OnnxGraph& g) {
   for (const auto& op : g.model().opset_import()) opsets[is_std_domain(op.domain()) ? "" : op.domain()] = op.version();
   check_required_inputs(g.graph(), opsets);
   check_conv_ranks(g.graph());
-  check_raw_data(g.graph());
+  check_tensor_data(g.graph());
   check_declared_dims(g.graph());
 }
 

@@ -12,6 +12,7 @@ void prepare_model(OnnxGraph& g, int target_opset, bool simplify_graph) {
     return;
   }
   g.convert_constant_to_init();
+  check_constant_limits(g);
   check_model_structure(g);
   if (g.opset() < target_opset) {
     // ONNX's version converter dereferences what a graph names without checking it (a graph

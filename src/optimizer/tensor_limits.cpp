@@ -28,16 +28,21 @@ void check_proto(const std::string& what, const onnx::TensorProto& t) {
 
 }  // namespace
 
-void check_tensor_limits(const OnnxGraph& g) {
-  const size_t budget = tensor_budget_bytes();
+void check_constant_limits(const OnnxGraph& g) {
   for (const auto& init : g.graph().initializer()) check_proto(fmt::format("initializer '{}'", init.name()), init);
-  for (const auto& n : g.graph().node()) {
+  for (const auto& n : g.graph().node())
     for (const auto& a : n.attribute()) {
       if (a.has_t())
         check_proto(fmt::format("node '{}' ({}): attribute '{}'", n.name(), n.op_type(), a.name()), a.t());
       for (const auto& t : a.tensors())
         check_proto(fmt::format("node '{}' ({}): attribute '{}'", n.name(), n.op_type(), a.name()), t);
     }
+}
+
+void check_tensor_limits(const OnnxGraph& g) {
+  const size_t budget = tensor_budget_bytes();
+  check_constant_limits(g);
+  for (const auto& n : g.graph().node()) {
     for (const auto& out : n.output()) {
       if (out.empty()) continue;
       const auto shape = g.tensor_shape(out);

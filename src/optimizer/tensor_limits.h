@@ -12,5 +12,8 @@ namespace dpl {
 
 // Throws dpl::Error naming the first tensor over the budget (and its node).
 void check_tensor_limits(const OnnxGraph& g);
+// The constants only (initializers, attribute tensors): prepare_model runs it before the
+// structural checks, so a huge declared tensor is named as over the budget, not as short of data.
+void check_constant_limits(const OnnxGraph& g);
 
 }  // namespace dpl

@@ -478,17 +478,25 @@ TEST(OnnxGraph, ConvolutionWhoseWeightRankDiffersFromItsInputIsRefused) {
 }
 
 // Found by fuzz_model (docs/fuzzing.md): ONNX's inference copied a constant's raw_data of 9
-// bytes (for one int64) into an 8-byte vector: a heap overflow. Sizes are checked first, for
-// initializers and attribute tensors alike.
-TEST(OnnxGraph, RawDataOfTheWrongSizeIsRefusedBeforeShapeInference) {
-  for (bool as_attribute : {false, true}) {
+// bytes (for one int64) into an 8-byte vector: a heap overflow; and a Reshape shape of dims
+// [6] holding two int64_data values crashed it (SIGSEGV). Sizes are checked first, raw and
+// typed, for initializers and attribute tensors alike.
+TEST(OnnxGraph, DataOfTheWrongSizeIsRefusedBeforeShapeInference) {
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool as_attribute = variant % 2 == 1, typed = variant >= 2;
     ModelBuilder b;
     b.input("x", {2, 3});
     onnx::TensorProto shape;
     shape.set_name("shape");
     shape.set_data_type(onnx::TensorProto::INT64);
-    shape.add_dims(2);
-    shape.set_raw_data(std::string(17, '\0'));  // two int64 values and one byte more
+    if (typed) {
+      shape.add_dims(6);  // six values declared, two given
+      shape.add_int64_data(0);
+      shape.add_int64_data(-1);
+    } else {
+      shape.add_dims(2);
+      shape.set_raw_data(std::string(17, '\0'));  // two int64 values and one byte more
+    }
     OnnxGraph g = b.graph();
     if (as_attribute) {
       auto* c = g.graph().add_node();
@@ -514,9 +522,9 @@ TEST(OnnxGraph, RawDataOfTheWrongSizeIsRefusedBeforeShapeInference) {
       prepare_model(g);
       FAIL() << "no error";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("tensor 'shape': raw data has 17 bytes, expected 16 for shape [2]"),
-                std::string::npos)
-          << e.what();
+      const std::string want = typed ? "tensor 'shape' has 2 values for shape [6]"
+                                     : "tensor 'shape': raw data has 17 bytes, expected 16 for shape [2]";
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
     }
   }
 }

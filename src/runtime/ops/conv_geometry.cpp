@@ -176,4 +176,17 @@ ConvGeometry conv_geometry(const ConvParams& p, const Shape& x, const Shape& w) 
   return g;
 }
 
+int64_t expanded_index(const ConvGeometry& g, int64_t q) {
+  int64_t off = 0, mul = 1;
+  bool inside = true;
+  for (int i = g.nsp - 1; i >= 0; --i) {
+    const int64_t c = q % g.prim_out[i] + g.out_offset[i];
+    q /= g.prim_out[i];
+    if (c >= g.out[i]) inside = false;
+    off += c * mul;
+    mul *= g.out[i];
+  }
+  return inside ? off : -1;
+}
+
 }  // namespace dpl

@@ -55,6 +55,11 @@ struct ConvGeometry {
 // Validates the shapes against the attributes (throws dpl::Error with a one-line message).
 ConvGeometry conv_geometry(const ConvParams& p, const Shape& x, const Shape& w);
 
+// With needs_expand: where position q of one primitive output plane (prim_out) lands in one
+// output plane (out), or -1 outside it. The forward places values there, the backward reads
+// its gradient from there.
+int64_t expanded_index(const ConvGeometry& g, int64_t q);
+
 // The ONNX weight layout of these sizes as a oneDNN descriptor: (g, oc/g, ic/g, k...) or
 // (oc, ic, k...), a strided view of the ONNX tensor (conv_onednn.cpp; the backward passes
 // in conv_grad.cpp use it too).

@@ -69,6 +69,26 @@ void weights_grad_1x1(const ConvGeometry& g, const Tensor& x, const Tensor& dy, 
   }
 }
 
+// dL/dY restricted to what the forward's primitive computed (ConvGeometry::needs_expand):
+// (N, M, prim_out...), each position read where expanded_index placed it, zero outside.
+Tensor primitive_window(const ConvGeometry& g, const Tensor& dy) {
+  Shape ps = {g.N, g.M};
+  ps.insert(ps.end(), g.prim_out.begin(), g.prim_out.end());
+  Tensor w = Tensor::zeros(DType::F32, ps);
+  int64_t out_sp = 1, prim_sp = 1;
+  for (int i = 0; i < g.nsp; ++i) out_sp *= g.out[i], prim_sp *= g.prim_out[i];
+  const float* pd = dy.data<float>();
+  float* pw = w.data<float>();
+  parallel_for(g.N * g.M, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t q = 0; q < prim_sp; ++q) {
+        const int64_t off = expanded_index(g, q);
+        if (off >= 0) pw[c * prim_sp + q] = pd[c * out_sp + off];
+      }
+  }, 1);
+  return w;
+}
+
 }  // namespace
 
 struct ConvGrad::Entry {
@@ -101,7 +121,6 @@ ConvGrad::Entry& ConvGrad::entry_for(const ConvParams& p, const Shape& x, const 
   e->x_shape = x, e->w_shape = w, e->threads = threads, e->bias = want_bias;
   e->g = conv_geometry(p, x, w);
   const ConvGeometry& g = e->g;
-  DPL_CHECK(!g.needs_expand, "{}: no backward pass for an output_shape beyond the natural output", p.op_name);
   const auto f32 = memory::data_type::f32;
   Dims dst_dims = {g.N, g.M};
   dst_dims.insert(dst_dims.end(), g.prim_out.begin(), g.prim_out.end());
@@ -171,16 +190,24 @@ void ConvGrad::run(const ConvParams& p, const Tensor& x, const Tensor& w, const 
             "{} backward supports float32 only", p.op_name);
   dnn::sync_threads();
   // The bias gradient comes with the weights' primitive; alone it is a plain sum.
-  Entry& e = entry_for(p, x.shape(), w.shape(), dw && db);
+  Entry* ep = &entry_for(p, x.shape(), w.shape(), dw && db);
+  // A ConvTranspose output_shape beyond the natural output: the primitives see the window the
+  // forward's primitive computed (its gradient cut out of dL/dY); the bias, added everywhere,
+  // gets the plain sum over all of dL/dY.
+  if (ep->g.needs_expand && dw && db) ep = &entry_for(p, x.shape(), w.shape(), false);
+  Entry& e = *ep;
   const ConvGeometry& g = e.g;
   DPL_CHECK(dy.shape() == g.y_shape, "{} backward: dL/dY has shape {}, the output {}", p.op_name,
             shape_str(dy.shape()), shape_str(g.y_shape));
+  bool bias_by_primitive = dw && db && !g.needs_expand;
+  const Tensor dy_prim = g.needs_expand ? primitive_window(g, dy) : dy;
   dnnl::stream& s = dnn::stream();
-  const memory dy_user = dnn::wrap(dy, e.user_dst);
+  const memory dy_user = dnn::wrap(dy_prim, e.user_dst);
   if (dw && plain_1x1(p, g)) {
     *dw = Tensor(DType::F32, w.shape());
-    weights_grad_1x1(g, x, dy, *dw);
+    weights_grad_1x1(g, x, dy_prim, *dw);
     dw = nullptr;  // done; the bias gradient is the plain sum below
+    bias_by_primitive = false;
   }
   if (dx) {
     *dx = Tensor(DType::F32, x.shape());
@@ -199,7 +226,7 @@ void ConvGrad::run(const ConvParams& p, const Tensor& x, const Tensor& w, const 
     std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, e.bw_diff_dst.in(dy_user)},
                                          {DNNL_ARG_SRC, e.bw_src.in(x_user)},
                                          {DNNL_ARG_DIFF_WEIGHTS, e.bw_diff_wei.out(dw_user)}};
-    if (db) {
+    if (bias_by_primitive) {
       *db = Tensor(DType::F32, {g.M});
       args[DNNL_ARG_DIFF_BIAS] = memory(e.bias_md, dnn::engine(), db->raw());
     }
@@ -207,7 +234,7 @@ void ConvGrad::run(const ConvParams& p, const Tensor& x, const Tensor& w, const 
     e.bw_diff_wei.back(dw_user);
   }
   s.wait();
-  if (db && !dw) {
+  if (db && !bias_by_primitive) {
     *db = Tensor(DType::F32, {g.M});
     const int64_t sp = dy.numel() / std::max<int64_t>(1, g.N * g.M);
     const float* pd = dy.data<float>();

@@ -402,16 +402,8 @@ void ConvKernel::expand_output(const ConvGeometry& g, const Tensor& prim_y, cons
     std::fill_n(yo, out_sp, bv);
     const float* po = pd + nc * prim_sp;
     for (int64_t q = 0; q < prim_sp; ++q) {
-      int64_t rem = q, off = 0, mul = 1;
-      bool inside = true;
-      for (int i = n - 1; i >= 0; --i) {
-        const int64_t c = rem % g.prim_out[i] + g.out_offset[i];
-        rem /= g.prim_out[i];
-        if (c >= g.out[i]) inside = false;
-        off += c * mul;
-        mul *= g.out[i];
-      }
-      if (inside) yo[off] = po[q];
+      const int64_t off = expanded_index(g, q);
+      if (off >= 0) yo[off] = po[q];
     }
   }
 }

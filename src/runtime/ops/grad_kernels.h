@@ -28,6 +28,8 @@ void fake_quantize(const GradArgs& args, const std::string& name, double code_lo
 void pool(const GradArgs& args, const std::vector<pool::Axis1D>& axes, bool is_max, const std::string& name);
 // GlobalAveragePool: dL/dy / (number of spatial positions), broadcast.
 void global_average_pool(const GradArgs& args);
+// GlobalMaxPool: dL/dy to the first maximum of each (n, c) plane, zero elsewhere.
+void global_max_pool(const GradArgs& args);
 
 // Resize with the forward's per-axis tables: every mode is a linear map of X, applied here
 // transposed, one axis at a time; extrapolated outputs pass no gradient.

@@ -358,9 +358,9 @@ void global_pool(const Tensor& x, Tensor& y, int64_t nc, int64_t sp) {
 template <bool IsMax>
 class GlobalPoolOp : public Op {
  public:
-  bool has_backward() const override { return !IsMax; }  // grad_kernels.h
-  void backward(OpContext& ctx, const GradArgs& args) override {
-    if constexpr (IsMax) Op::backward(ctx, args);
+  bool has_backward() const override { return true; }  // grad_kernels.h
+  void backward(OpContext&, const GradArgs& args) override {
+    if constexpr (IsMax) grad::global_max_pool(args);
     else grad::global_average_pool(args);
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

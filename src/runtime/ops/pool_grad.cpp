@@ -94,4 +94,30 @@ void global_average_pool(const GradArgs& args) {
   args.grad_inputs[0] = dx;
 }
 
+void global_max_pool(const GradArgs& args) {
+  if (!wants(args, 0)) return;
+  const Tensor& x = float_input(args, 0, "GlobalMaxPool");
+  const Tensor* dy = output_grad(args, 0, "GlobalMaxPool");
+  Tensor dx = Tensor::zeros(DType::F32, x.shape());
+  const int64_t nc = x.dim(0) * x.dim(1);
+  if (dy && nc > 0 && x.numel() > 0) {
+    const int64_t sp = x.numel() / nc;
+    const float* px = x.data<float>();
+    const float* pg = dy->data<float>();
+    float* pd = dx.data<float>();
+    parallel_for(nc, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        // The first maximum, as the forward's strict comparison keeps it (MaxPool's rule);
+        // a NaN plane sends its gradient nowhere, as its forward output is no input value.
+        const float* p = px + c * sp;
+        int64_t arg = 0;
+        for (int64_t i = 1; i < sp; ++i)
+          if (p[i] > p[arg]) arg = i;
+        pd[c * sp + arg] = pg[c];
+      }
+    }, 16);
+  }
+  args.grad_inputs[0] = dx;
+}
+
 }  // namespace dpl::grad

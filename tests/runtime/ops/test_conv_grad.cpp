@@ -78,6 +78,21 @@ TEST(ConvGrad, ConvTransposeMatchesCentralDifferences) {
        true, true, 3},
       {"groups 2, no bias", {1, 4, 3, 3}, {4, 1, 3, 3}, [](OpTester& t) { t.attr("group", int64_t{2}); }, false, true},
       {"plain", {1, 2, 3, 3}, {2, 2, 2, 2}, none, true, true, 2},
+      // output_shape beyond the natural 6x6: the primitive's window sits inside a larger
+      // output whose border holds the bias only (pads -1/-1 on one axis, 0/-1 on the other).
+      {"output_shape beyond the natural output",
+       {1, 2, 3, 3},
+       {2, 3, 2, 2},
+       [](OpTester& t) { t.attr("strides", std::vector<int64_t>{2, 2}).attr("output_shape", std::vector<int64_t>{8, 7}); },
+       true, true, 3},
+      {"output_shape beyond, 1-D, SAME_UPPER",
+       {2, 2, 4},
+       {2, 2, 3},
+       [](OpTester& t) {
+         t.attr("strides", std::vector<int64_t>{2}).attr("output_shape", std::vector<int64_t>{11});
+         t.attr("auto_pad", std::string("SAME_UPPER"));
+       },
+       false, true, 2},
   };
   for (const auto& c : cases) check_conv(c);
 }

@@ -46,5 +46,28 @@ TEST(PoolGrad, GlobalAveragePool) {
   check_pool("GlobalAveragePool", {2, 3, 4, 5}, [](OpTester&) {});
 }
 
+TEST(PoolGrad, GlobalMaxPool) {
+  check_pool("GlobalMaxPool", {2, 3, 4, 5}, [](OpTester&) {});
+  check_pool("GlobalMaxPool", {1, 4, 7}, [](OpTester&) {});
+}
+
+// A tie: the whole gradient goes to the first maximum, as MaxPool's does (hand-computed).
+TEST(PoolGrad, GlobalMaxPoolTieGoesToTheFirstMaximum) {
+  auto op = OpRegistry::instance().create("GlobalMaxPool");
+  Tensor x = Tensor::from_vector<float>({1, 2, 2, 2}, {1.f, 3.f, 3.f, 0.f, -2.f, -1.f, -5.f, -1.f});
+  Tensor y = Tensor::from_vector<float>({1, 2, 1, 1}, {3.f, -1.f});
+  Tensor dy = Tensor::from_vector<float>({1, 2, 1, 1}, {0.5f, 2.f});
+  std::vector<Tensor> grads(1);
+  GradArgs args;
+  args.inputs = {&x};
+  args.outputs = {&y};
+  args.grad_outputs = {&dy};
+  args.wants = {true};
+  args.grad_inputs = grads;
+  OpContext ctx;
+  op->backward(ctx, args);
+  EXPECT_EQ(grads[0].to_f32_vector(), (std::vector<float>{0.f, 0.5f, 0.f, 0.f, 0.f, 2.f, 0.f, 0.f}));
+}
+
 }  // namespace
 }  // namespace dpl::test
