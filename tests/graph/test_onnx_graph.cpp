@@ -529,6 +529,29 @@ TEST(OnnxGraph, DataOfTheWrongSizeIsRefusedBeforeShapeInference) {
   }
 }
 
+// Found by fuzz_model (docs/fuzzing.md): ONNX's Scan inference sized a vector by
+// num_scan_inputs = 2^31 - 1 (16 GB) before comparing it with the inputs. The conformance
+// model test_scan9_sum with that attribute changed is refused; as it is, it prepares.
+TEST(OnnxGraph, ScanCountingMoreInputsThanItHasIsRefused) {
+  const std::string path = "/usr/share/libonnx-testdata/data/node/test_scan9_sum/model.onnx";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "libonnx-testdata is not installed: " << path;
+  {
+    OnnxGraph ok = OnnxGraph::load(path);
+    prepare_model(ok);
+  }
+  OnnxGraph g = OnnxGraph::load(path);
+  for (auto& a : *g.graph().mutable_node(0)->mutable_attribute())
+    if (a.name() == "num_scan_inputs") a.set_i(2147483647);
+  try {
+    prepare_model(g);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("(Scan): num_scan_inputs is 2147483647, not between 1 and its 2 inputs"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 // Found by fuzz_model (docs/fuzzing.md): a ConvInteger whose input declared a dimension of
 // 2^63 - 1 crashed ONNX's convolution inference. Declared dimensions over the tensor budget
 // are refused before inference.
