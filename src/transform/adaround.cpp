@@ -15,6 +15,7 @@
 #include "transform/data_parallel.h"
 #include "transform/block_model.h"
 #include "transform/recon_cache.h"
+#include "transform/recon_frontier.h"
 #include "transform/recon_layer.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -30,7 +31,8 @@ int AdaRoundResult::trained() const {
 namespace {
 
 struct LayerData {
-  std::unique_ptr<SampleCache> x, t;
+  const SampleCache* x = nullptr;  // held by the frontiers
+  const SampleCache* t = nullptr;
 };
 
 // Mean reconstruction loss over all cached samples with weight `w`.
@@ -77,6 +79,13 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
   }
   spdlog::info("AdaRound: {} layer(s), {}", layers.size(), recipe_text(opts, iters));
 
+  // Each layer's input (QDQ model rounded so far) and target (FP32) come from frontiers carried
+  // forward layer by layer (recon_frontier.h): one pass over the samples for all layers. They
+  // get half of --cache_mb each.
+  CacheBudget budget_x{opts.cache_bytes / 2, opts.cache_dir}, budget_t = budget_x;
+  Frontier inputs("AdaRound inputs", data, batch, budget_x, run);
+  Frontier targets("AdaRound targets", data, batch, budget_t, run);
+
   for (size_t li = 0; li < layers.size(); ++li) {
     const ReconLayer& layer = layers[li];
     AdaRoundLayerResult r;
@@ -101,20 +110,11 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
       result.layers.push_back(r);
       continue;
     }
-    // Inputs and targets get half of the budget each (their sizes are known only once the
-    // first value arrives, and the first must not take what the second needs for a batch).
-    CacheBudget budget_x{opts.cache_bytes / 2, opts.cache_dir}, budget_t = budget_x;
     LayerData d;
-    fill_cache(q.graph, xq, data, run, label + " inputs", [&](const Shape& row) -> SampleCache& {
-      d.x = std::make_unique<SampleCache>(label + " inputs", n, row, batch, budget_x);
-      return *d.x;
-    });
-    fill_cache(reference, layer.target, data, run, label + " targets", [&](const Shape& row) -> SampleCache& {
-      d.t = std::make_unique<SampleCache>(label + " targets", n, row, batch, budget_t);
-      return *d.t;
-    });
-    DPL_CHECK(d.x && d.t, "AdaRound: {}: the calibration pass produced no '{}' or '{}'", label,
-              xq, layer.target);
+    inputs.advance(q.graph, q.graph.node_index(layer.name), {xq}, label + " inputs");
+    targets.advance(reference, reference.producer(layer.target) + 1, {layer.target}, label + " targets");
+    d.x = &inputs.cache(xq);
+    d.t = &targets.cache(layer.target);
 
     train::SoftRounding& sr = trainer->rounding();
     train::BatchSampler sampler(n, batch,
@@ -155,6 +155,7 @@ AdaRoundResult adaround(OnnxGraph& g, const OnnxGraph& reference, SampleSource& 
     const Tensor hard = sr.hard();
     r.mse_learned = dp.mean(mean_loss(*trainer, d, hard, batch));
     g.set_initializer(layer.weight, hard);
+    inputs.note_changed(q.graph, layer.weight);
     const auto c = sr.counts();
     r.up = c.up;
     r.down = c.down;

@@ -53,7 +53,7 @@ void transfer_all(Io io, int fd, Ptr p, int64_t bytes, off_t at, const char* ver
 }  // namespace
 
 SampleCache::SampleCache(std::string label, int64_t count, Shape row, int64_t batch, CacheBudget& budget)
-    : label_(std::move(label)), count_(count), row_(std::move(row)), dir_(budget.spill_dir) {
+    : label_(std::move(label)), count_(count), row_(std::move(row)), dir_(budget.spill_dir), budget_(&budget) {
   DPL_CHECK(!row_.empty() && row_[0] > 0, "{}: a per-sample value of shape {} cannot be batched", label_,
             shape_str(row_));
   for (int64_t d : row_) row_elems_ *= d;
@@ -63,18 +63,21 @@ SampleCache::SampleCache(std::string label, int64_t count, Shape row, int64_t ba
             label_, std::min(batch, count), shape_str(row_), mb(batch_bytes), mb(std::max<int64_t>(0, budget.bytes_left)));
   const int64_t total = count * row_bytes();
   if (total <= budget.bytes_left) {
-    budget.bytes_left -= total;
     mem_.resize(static_cast<size_t>(count * row_elems_));
+    taken_ = total;
+    budget.bytes_left -= total;
     return;
   }
   // One batch stays in memory while training: reserve it.
-  budget.bytes_left -= batch_bytes;
   fd_ = open_spill_file(dir_, label_);
+  taken_ = batch_bytes;
+  budget.bytes_left -= batch_bytes;
   spdlog::info("{}: {:.1f} MB of cached rows spill to a file in {} (--cache_mb)", label_, mb(total), dir_);
 }
 
 SampleCache::~SampleCache() {
   if (fd_ >= 0) ::close(fd_);
+  budget_->bytes_left += taken_;
 }
 
 void SampleCache::put(int64_t i, const float* row) {

@@ -34,6 +34,7 @@ class SampleCache {
   // `count` rows of shape `row` (float32). Takes its bytes from `budget` when they fit,
   // else spills to a file in budget.spill_dir. `batch` rows must fit the budget in any case
   // (one batch is in memory while training): otherwise throws naming `label` and the flag.
+  // The budget must outlive the cache, which returns its bytes to it when destroyed.
   SampleCache(std::string label, int64_t count, Shape row, int64_t batch, CacheBudget& budget);
   ~SampleCache();
   SampleCache(const SampleCache&) = delete;
@@ -54,6 +55,8 @@ class SampleCache {
   std::vector<float> mem_;
   int fd_ = -1;
   std::string dir_;
+  CacheBudget* budget_;  // gets taken_ back when the cache is destroyed
+  int64_t taken_ = 0;
 };
 
 // An observer (calib/observer.h) that stores the values of chosen tensors in caches, one
