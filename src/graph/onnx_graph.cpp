@@ -19,6 +19,7 @@
 #include <unordered_set>
 
 #include "core/memory_budget.h"
+#include "graph/guarded_inference.h"
 #include "graph/model_checks.h"
 #include "graph/tensor_proto.h"
 #include "io/atomic_file.h"
@@ -212,7 +213,7 @@ void OnnxGraph::infer_shapes() {
   opts.error_mode = 0;  // leave shapes unknown where inference cannot tell, never abort
   opts.enable_data_propagation = true;
   try {
-    onnx::shape_inference::InferShapes(model_, onnx::OpSchemaRegistry::Instance(), opts);
+    onnx::shape_inference::InferShapes(model_, &guarded_schemas(), opts);  // guarded_inference.h
   } catch (const std::exception& e) {
     fail("shape inference failed: {}", e.what());
   }

@@ -529,6 +529,44 @@ TEST(OnnxGraph, DataOfTheWrongSizeIsRefusedBeforeShapeInference) {
   }
 }
 
+// Found by fuzz_model (docs/fuzzing.md): a Reshape whose shape [0, 0, -1] copies dimension 1
+// of a rank-1 input crashed ONNX's Reshape inference (SIGSEGV), the input's rank known only
+// once inference has worked it out (here through a Relu). The guarded schemas
+// (graph/guarded_inference.h) skip that inference; the run names the node.
+TEST(OnnxGraph, ReshapeCopyingADimensionItsInputLacksIsNotInferredAndFailsClearly) {
+  ModelBuilder b;
+  b.input("x", {3}).node("Relu", {"x"}, {"r"}, "relu");
+  b.init("shape", Tensor::from_vector<int64_t>({3}, {0, 0, -1}));
+  b.node("Reshape", {"r", "shape"}, {"y"}, "reshape").output("y");
+  OnnxGraph g = b.graph();
+  prepare_model(g);
+  EXPECT_FALSE(g.tensor_shape("y").has_value());
+  Session s(g);
+  try {
+    s.run({{"x", Tensor::from_vector<float>({3}, {1.f, -2.f, 3.f})}});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("reshape"), std::string::npos) << e.what();
+  }
+  // Its output keeps the element type, so a Shape after it is inferred.
+  // A Shape reading the output of an operator ONNX does not know, which has no type at all:
+  // ONNX's Shape inference dereferenced the missing type (SIGSEGV, the same fuzz input).
+  ModelBuilder unknown;
+  unknown.input("x", {3}).node("NoSuchOp", {"x"}, {"u"}, "mystery").node("Shape", {"u"}, {"s"}, "shape").output("s");
+  OnnxGraph ug = unknown.graph();
+  prepare_model(ug, 13, false);
+  EXPECT_FALSE(ug.tensor_shape("s").has_value());
+  // The control: the same shape on a rank-3 input infers [2, 3, 4].
+  ModelBuilder ok;
+  ok.input("x", {2, 3, 4}).node("Relu", {"x"}, {"r"}, "relu");
+  ok.init("shape", Tensor::from_vector<int64_t>({3}, {0, 0, -1}));
+  ok.node("Reshape", {"r", "shape"}, {"y"}, "reshape").output("y");
+  OnnxGraph og = ok.graph();
+  prepare_model(og, 13, false);
+  ASSERT_TRUE(og.tensor_shape("y").has_value());
+  EXPECT_EQ(*og.tensor_shape("y"), (Shape{2, 3, 4}));
+}
+
 // Found by fuzz_model (docs/fuzzing.md): ONNX's Scan inference sized a vector by
 // num_scan_inputs = 2^31 - 1 (16 GB) before comparing it with the inputs. The conformance
 // model test_scan9_sum with that attribute changed is refused; as it is, it prepares.

@@ -1,0 +1,111 @@
+#include "graph/guarded_inference.h"
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace dpl {
+
+namespace {
+
+using Guard = std::function<bool(onnx::InferenceContext&)>;
+
+// The rank of input i when inference knows it, else -1.
+int known_rank(onnx::InferenceContext& ctx, size_t i) {
+  if (i >= ctx.getNumInputs()) return -1;
+  const onnx::TypeProto* t = ctx.getInputType(i);
+  if (!t || !t->has_tensor_type() || !t->tensor_type().has_shape()) return -1;
+  return t->tensor_type().shape().dim_size();
+}
+
+// The int64 values of a constant input (raw or typed), or nothing.
+bool int64_values(const onnx::TensorProto* p, std::vector<int64_t>& v) {
+  if (!p || p->data_type() != onnx::TensorProto::INT64) return false;
+  if (p->has_raw_data()) {
+    const std::string& raw = p->raw_data();
+    v.resize(raw.size() / sizeof(int64_t));
+    if (!v.empty()) std::memcpy(v.data(), raw.data(), v.size() * sizeof(int64_t));
+  } else {
+    v.assign(p->int64_data().begin(), p->int64_data().end());
+  }
+  return true;
+}
+
+// Reshape: an entry 0 (allowzero off) copies the input's dimension at its index, which
+// ONNX reads without checking that the input has it, or has a shape at all.
+bool reshape_ok(onnx::InferenceContext& ctx) {
+  if (ctx.getNumInputs() < 2) return false;
+  std::vector<int64_t> target;
+  if (!int64_values(ctx.getInputData(1), target)) return true;  // not constant: ONNX leaves it
+  const onnx::AttributeProto* az = ctx.getAttribute("allowzero");
+  if (az && az->i() != 0) return true;
+  const int rank = known_rank(ctx, 0);
+  for (size_t i = 0; i < target.size(); ++i)
+    if (target[i] == 0 && static_cast<int>(i) >= rank) return false;
+  return true;
+}
+
+// Conv, ConvTranspose, ConvInteger: ONNX reads as many weight dimensions as the input has.
+bool conv_ok(onnx::InferenceContext& ctx) {
+  const int x = known_rank(ctx, 0), w = known_rank(ctx, 1);
+  return x < 0 || w < 0 || (x >= 3 && x == w);
+}
+
+// Shape: ONNX reads its input's type without checking that there is one; an input whose
+// producer could not be typed (a guarded node, an operator ONNX does not know) has none.
+bool shape_ok(onnx::InferenceContext& ctx) { return ctx.getNumInputs() >= 1 && ctx.getInputType(0) != nullptr; }
+
+const std::map<std::string, Guard>& guards() {
+  static const std::map<std::string, Guard> g = {
+      {"Reshape", reshape_ok}, {"Conv", conv_ok}, {"ConvTranspose", conv_ok}, {"ConvInteger", conv_ok},
+      {"Shape", shape_ok}};
+  return g;
+}
+
+class GuardedSchemas : public onnx::ISchemaRegistry {
+ public:
+  const onnx::OpSchema* GetSchema(const std::string& key, const int max_version,
+                                  const std::string& domain) const override {
+    const onnx::OpSchema* s = onnx::OpSchemaRegistry::Schema(key, max_version, domain);
+    if (!s || !(domain.empty() || domain == "ai.onnx") || !s->has_type_and_shape_inference_function()) return s;
+    auto it = guards().find(key);
+    if (it == guards().end()) return s;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& copy = wrapped_[s];
+    if (!copy) {
+      copy = std::make_unique<onnx::OpSchema>(*s);
+      onnx::InferenceFunction inner = s->GetTypeAndShapeInferenceFunction();
+      Guard ok = it->second;
+      copy->TypeAndShapeInferenceFunction([inner, ok](onnx::InferenceContext& ctx) {
+        if (ok(ctx)) {
+          inner(ctx);
+          return;
+        }
+        // Skipped: the first output keeps the first input's element type where it is known
+        // (true of every guarded op but Shape, whose guard fails only without one), so the
+        // nodes after it still get types.
+        const onnx::TypeProto* in = ctx.getNumInputs() ? ctx.getInputType(0) : nullptr;
+        if (in && in->has_tensor_type() && ctx.getNumOutputs() > 0)
+          ctx.getOutputType(0)->mutable_tensor_type()->set_elem_type(in->tensor_type().elem_type());
+      });
+    }
+    return copy.get();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::map<const onnx::OpSchema*, std::unique_ptr<onnx::OpSchema>> wrapped_;
+};
+
+}  // namespace
+
+const onnx::ISchemaRegistry& guarded_schemas() {
+  static const GuardedSchemas registry;
+  return registry;
+}
+
+}  // namespace dpl
