@@ -12,6 +12,7 @@
 #include "transform/block_trainer.h"
 #include "transform/data_parallel.h"
 #include "transform/recon_cache.h"
+#include "transform/recon_frontier.h"
 #include "util/error.h"
 #include "util/progress.h"
 
@@ -26,7 +27,9 @@ int BrecqResult::trained() const {
 namespace {
 
 struct BlockData {
-  std::unique_ptr<SampleCache> x, x_fp, t;
+  const SampleCache* x = nullptr;  // held by the frontiers
+  const SampleCache* x_fp = nullptr;
+  const SampleCache* t = nullptr;
 };
 
 std::vector<int64_t> rows(int64_t first, int64_t n, int64_t batch) {
@@ -101,6 +104,13 @@ BrecqResult brecq(OnnxGraph& g, const OnnxGraph& reference, SampleSource& data, 
                recipe_text(opts, opts.original_recipe ? opts.epochs * per_epoch : opts.iters));
   for (size_t i = 0; i < todo.size(); ++i) spdlog::info("  {}: {}", i + 1, describe(g, todo[i]));
 
+  // Block inputs (quantized and, with drop, FP32) and targets from frontiers carried block by
+  // block (recon_frontier.h); they share --cache_mb equally.
+  const int64_t parts = opts.drop ? 3 : 2;
+  CacheBudget bx{opts.cache_bytes / parts, opts.cache_dir}, bf = bx, bt = bx;
+  Frontier inputs(method + " inputs", data, batch, bx, run);
+  Frontier fp_inputs(method + " FP32 inputs", data, batch, bf, run);
+  Frontier targets(method + " targets", data, batch, bt, run);
   int index = 0;
   while (!todo.empty()) {
     const ReconBlock block = todo.front();
@@ -142,25 +152,15 @@ BrecqResult brecq(OnnxGraph& g, const OnnxGraph& reference, SampleSource& data, 
     const int64_t iters = opts.original_recipe
                               ? opts.epochs * static_cast<int64_t>(mo.trained.size()) * per_epoch
                               : opts.iters;
-    // Inputs (quantized and, with drop, FP32) and targets share the budget equally.
-    const int64_t parts = opts.drop ? 3 : 2;
-    CacheBudget bx{opts.cache_bytes / parts, opts.cache_dir}, bf = bx, bt = bx;
     BlockData d;
-    fill_cache(q.graph, block.input, data, run, label + " inputs", [&](const Shape& row) -> SampleCache& {
-      d.x = std::make_unique<SampleCache>(label + " inputs", n, row, batch, bx);
-      return *d.x;
-    });
-    if (opts.drop)
-      fill_cache(reference, block.input, data, run, label + " FP32 inputs", [&](const Shape& row) -> SampleCache& {
-        d.x_fp = std::make_unique<SampleCache>(label + " FP32 inputs", n, row, batch, bf);
-        return *d.x_fp;
-      });
-    fill_cache(reference, block.output, data, run, label + " targets", [&](const Shape& row) -> SampleCache& {
-      d.t = std::make_unique<SampleCache>(label + " targets", n, row, batch, bt);
-      return *d.t;
-    });
-    DPL_CHECK(d.x && d.t && (!opts.drop || d.x_fp), "{}: {}: the calibration pass produced no '{}' or '{}'", method,
-              label, block.input, block.output);
+    inputs.advance(q.graph, q.graph.producer(block.input) + 1, {block.input}, label + " inputs");
+    d.x = &inputs.cache(block.input);
+    if (opts.drop) {
+      fp_inputs.advance(reference, reference.producer(block.input) + 1, {block.input}, label + " FP32 inputs");
+      d.x_fp = &fp_inputs.cache(block.input);
+    }
+    targets.advance(reference, reference.producer(block.output) + 1, {block.output}, label + " targets");
+    d.t = &targets.cache(block.output);
 
     train::BatchSampler sampler(n, batch,
                                 opts.original_recipe ? train::BatchSampler::Mode::Sequential
@@ -220,6 +220,7 @@ BrecqResult brecq(OnnxGraph& g, const OnnxGraph& reference, SampleSource& data, 
     for (size_t i = 0; i < model.weights.size(); ++i) {
       const auto& sr = trainer->roundings()[i];
       g.set_initializer(model.weights[i].tensor, sr.hard());
+      inputs.note_changed(q.graph, model.weights[i].tensor);
       const auto c = sr.counts();
       r.changed += c.changed;
       r.weights += c.up + c.down;

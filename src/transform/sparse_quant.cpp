@@ -17,6 +17,7 @@
 #include "transform/block_model.h"
 #include "transform/data_parallel.h"
 #include "transform/recon_cache.h"
+#include "transform/recon_frontier.h"
 #include "transform/recon_layer.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -180,6 +181,11 @@ SparseResult sparse_quant(OnnxGraph& g, const OnnxGraph& reference, SampleSource
                layers.size(), nv24 ? "2:4 along the input channels" : fmt::format("{:.0f}% of each layer pruned", 100 * opts.rate),
                iters, opts.original_recipe ? "sequential" : "random", opts.batch, opts.lr, opts.momentum,
                opts.weight_decay);
+  // Inputs and targets from frontiers carried layer by layer (recon_frontier.h), half of
+  // --cache_mb each.
+  CacheBudget bx{opts.cache_bytes / 2, opts.cache_dir}, bt = bx;
+  Frontier inputs("sparse inputs", data, batch, bx, run);
+  Frontier targets("sparse targets", data, batch, bt, run);
   for (size_t li = 0; li < layers.size(); ++li) {
     const ReconLayer& layer = layers[li];
     SparseLayerResult r;
@@ -207,17 +213,10 @@ SparseResult sparse_quant(OnnxGraph& g, const OnnxGraph& reference, SampleSource
       result.layers.push_back(r);
       continue;
     }
-    CacheBudget bx{opts.cache_bytes / 2, opts.cache_dir}, bt = bx;
-    std::unique_ptr<SampleCache> cx, ct;
-    fill_cache(q.graph, xq, data, run, label + " inputs", [&](const Shape& row) -> SampleCache& {
-      cx = std::make_unique<SampleCache>(label + " inputs", n, row, batch, bx);
-      return *cx;
-    });
-    fill_cache(reference, layer.target, data, run, label + " targets", [&](const Shape& row) -> SampleCache& {
-      ct = std::make_unique<SampleCache>(label + " targets", n, row, batch, bt);
-      return *ct;
-    });
-    DPL_CHECK(cx && ct, "sparse: {}: the calibration pass produced no '{}' or '{}'", label, xq, layer.target);
+    inputs.advance(q.graph, q.graph.node_index(layer.name), {xq}, label + " inputs");
+    targets.advance(reference, reference.producer(layer.target) + 1, {layer.target}, label + " targets");
+    const SampleCache* cx = &inputs.cache(xq);
+    const SampleCache* ct = &targets.cache(layer.target);
     r.mse_start = dp.mean(mean_loss(*trainer, *cx, *ct, batch));
     train::BatchSampler sampler(n, batch,
                                 opts.original_recipe ? train::BatchSampler::Mode::Sequential
@@ -261,6 +260,7 @@ SparseResult sparse_quant(OnnxGraph& g, const OnnxGraph& reference, SampleSource
     }
     const Tensor w = trainer->final_weight();
     g.set_initializer(layer.weight, w);
+    inputs.note_changed(q.graph, layer.weight);
     r.total = w.numel();
     for (int64_t i = 0; i < w.numel(); ++i) r.zeros += w.data<float>()[i] == 0.f;
     r.trained = true;

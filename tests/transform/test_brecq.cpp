@@ -159,10 +159,11 @@ TEST(QDrop, TheSameWhenItsCachesSpillAndNothingIsLeftBehind) {
     transform::brecq(g, s.fp, data, s.platform, act, s.weight, s.qdq, o, {});
     return std::make_pair(g.get_initializer("b2_w").to_f32_vector(), act.at("b1r").hi);
   };
-  // Three caches (quantized input, FP32 input, target) share the budget: a third of it holds
-  // one batch (16) of the largest row (8 x 8 x 8 floats) but not all 48 samples.
+  // Three frontiers (quantized inputs, FP32 inputs, targets) share the budget: a third of it
+  // holds two batches (16) of the largest row (8 x 8 x 8 floats: the old cut's and the new
+  // one's) and a few single rows, but not all 48 samples.
   const auto in_memory = run(int64_t{64} << 20);
-  const auto spilled = run(3 * (16 * 8 * 8 * 8 * 4 + 64));
+  const auto spilled = run(3 * (2 * 16 * 8 * 8 * 8 * 4 + 4096));
   EXPECT_EQ(in_memory, spilled);
   EXPECT_TRUE(fs::is_empty(dir)) << "a cache file was left behind";
   fs::remove_all(dir);
