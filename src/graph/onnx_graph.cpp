@@ -123,6 +123,15 @@ void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string
             DPL_CHECK(static_cast<int>(i) < n.input_size() && !n.input(static_cast<int>(i)).empty(),
                       "node '{}' ({}): its required input {} ('{}') is missing", n.name(), n.op_type(), i,
                       formal[i].GetName());
+        // Inference functions read required attributes without checking that they are there
+        // (a Scan without num_scan_inputs: SIGSEGV, fuzz_model).
+        for (const auto& entry : schema->attributes()) {
+          const std::string& aname = entry.first;
+          if (entry.second.required)
+            DPL_CHECK(std::any_of(n.attribute().begin(), n.attribute().end(),
+                                  [&](const onnx::AttributeProto& a) { return a.name() == aname; }),
+                      "node '{}' ({}): its required attribute '{}' is missing", n.name(), n.op_type(), aname);
+        }
         // Scan's inference sizes its vectors by num_scan_inputs before comparing it with the
         // inputs (2^31 - 1 asked for 16 GB: fuzz_model). It counts some of the node's inputs.
         if (n.op_type() == "Scan")

@@ -588,6 +588,19 @@ TEST(OnnxGraph, ScanCountingMoreInputsThanItHasIsRefused) {
               std::string::npos)
         << e.what();
   }
+  // Found the same way: the attribute misspelled, so missing, and ONNX's Scan inference read
+  // it anyway (SIGSEGV). Required attributes of every op schema are checked.
+  OnnxGraph m = OnnxGraph::load(path);
+  for (auto& a : *m.graph().mutable_node(0)->mutable_attribute())
+    if (a.name() == "num_scan_inputs") a.set_name("num_sca_nunitps");
+  try {
+    prepare_model(m);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("(Scan): its required attribute 'num_scan_inputs' is missing"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // Found by fuzz_model (docs/fuzzing.md): a ConvInteger whose input declared a dimension of
