@@ -52,10 +52,11 @@ void transfer_all(Io io, int fd, Ptr p, int64_t bytes, off_t at, const char* ver
 
 }  // namespace
 
-SampleCache::SampleCache(std::string label, int64_t count, Shape row, int64_t batch, CacheBudget& budget)
-    : label_(std::move(label)), count_(count), row_(std::move(row)), dir_(budget.spill_dir), budget_(&budget) {
-  DPL_CHECK(!row_.empty() && row_[0] > 0, "{}: a per-sample value of shape {} cannot be batched", label_,
-            shape_str(row_));
+SampleCache::SampleCache(std::string label, int64_t count, Shape row, int64_t batch, CacheBudget& budget, DType dtype)
+    : label_(std::move(label)), count_(count), row_(std::move(row)), dtype_(dtype), dir_(budget.spill_dir),
+      budget_(&budget) {
+  DPL_CHECK(batch <= 1 || (!row_.empty() && row_[0] > 0), "{}: a per-sample value of shape {} cannot be batched",
+            label_, shape_str(row_));
   for (int64_t d : row_) row_elems_ *= d;
   const int64_t batch_bytes = std::min(batch, count) * row_bytes();
   DPL_CHECK(batch_bytes <= budget.bytes_left,
@@ -63,7 +64,7 @@ SampleCache::SampleCache(std::string label, int64_t count, Shape row, int64_t ba
             label_, std::min(batch, count), shape_str(row_), mb(batch_bytes), mb(std::max<int64_t>(0, budget.bytes_left)));
   const int64_t total = count * row_bytes();
   if (total <= budget.bytes_left) {
-    mem_.resize(static_cast<size_t>(count * row_elems_));
+    mem_.resize(static_cast<size_t>(total));
     taken_ = total;
     budget.bytes_left -= total;
     return;
@@ -80,10 +81,10 @@ SampleCache::~SampleCache() {
   budget_->bytes_left += taken_;
 }
 
-void SampleCache::put(int64_t i, const float* row) {
+void SampleCache::put(int64_t i, const void* row) {
   DPL_CHECK(i >= 0 && i < count_, "{}: row {} of {}", label_, i, count_);
   if (fd_ < 0) {
-    std::copy(row, row + row_elems_, mem_.begin() + i * row_elems_);
+    if (row_bytes() > 0) std::memcpy(mem_.data() + i * row_bytes(), row, static_cast<size_t>(row_bytes()));
     return;
   }
   transfer_all(::pwrite, fd_, reinterpret_cast<const char*>(row), row_bytes(), static_cast<off_t>(i * row_bytes()),
@@ -92,19 +93,24 @@ void SampleCache::put(int64_t i, const float* row) {
 
 Tensor SampleCache::gather(const std::vector<int64_t>& idx) const {
   Shape shape = row_;
-  shape[0] *= static_cast<int64_t>(idx.size());
-  Tensor out(DType::F32, shape);
-  float* o = out.data<float>();
+  if (shape.empty()) {
+    DPL_CHECK(idx.size() == 1, "{}: a per-sample scalar cannot be batched", label_);
+  } else {
+    shape[0] *= static_cast<int64_t>(idx.size());
+  }
+  Tensor out(dtype_, shape);
+  char* o = static_cast<char*>(out.raw());
+  const int64_t rb = row_bytes();
   for (size_t k = 0; k < idx.size(); ++k) {
     const int64_t i = idx[k];
     DPL_CHECK(i >= 0 && i < count_, "{}: row {} of {}", label_, i, count_);
-    float* dst = o + static_cast<int64_t>(k) * row_elems_;
+    char* dst = o + static_cast<int64_t>(k) * rb;
+    if (rb == 0) continue;
     if (fd_ < 0) {
-      std::copy(mem_.begin() + i * row_elems_, mem_.begin() + (i + 1) * row_elems_, dst);
+      std::memcpy(dst, mem_.data() + i * rb, static_cast<size_t>(rb));
       continue;
     }
-    transfer_all(::pread, fd_, reinterpret_cast<char*>(dst), row_bytes(), static_cast<off_t>(i * row_bytes()),
-                 "reading", label_, dir_);
+    transfer_all(::pread, fd_, dst, rb, static_cast<off_t>(i * rb), "reading", label_, dir_);
   }
   return out;
 }
@@ -114,17 +120,21 @@ CacheFiller::CacheFiller(std::vector<std::string> tensors, Make make)
 
 void CacheFiller::observe(const std::string& name, const Tensor& value, int samples) {
   if (std::find(tensors_.begin(), tensors_.end(), name) == tensors_.end()) return;
-  DPL_CHECK(value.dtype() == DType::F32 && value.rank() > 0 && samples > 0 && value.dim(0) % samples == 0,
+  // One sample per run: the value is the row, whatever its shape. Several: split along axis 0.
+  DPL_CHECK(samples == 1 || (samples > 1 && value.rank() > 0 && value.dim(0) % samples == 0),
             "cannot cache '{}' ({} {}) per sample", name, dtype_name(value.dtype()), shape_str(value.shape()));
   Shape row = value.shape();
-  row[0] /= samples;
+  if (samples > 1) row[0] /= samples;
   auto it = filled_.find(name);
-  if (it == filled_.end()) it = filled_.emplace(name, std::make_pair(&make_(name, row), int64_t{0})).first;
+  if (it == filled_.end())
+    it = filled_.emplace(name, std::make_pair(&make_(name, row, value.dtype()), int64_t{0})).first;
   auto& [cache, written] = it->second;
   DPL_CHECK(cache->row_shape() == row, "'{}' has shape {} per sample here and {} before: samples of different "
             "shapes cannot be batched for training", name, shape_str(row), shape_str(cache->row_shape()));
-  const float* v = value.data<float>();
-  for (int s = 0; s < samples; ++s) cache->put(written++, v + s * (value.numel() / samples));
+  DPL_CHECK(cache->dtype() == value.dtype(), "'{}' is {} here and {} before", name, dtype_name(value.dtype()),
+            dtype_name(cache->dtype()));
+  const char* v = static_cast<const char*>(value.raw());
+  for (int s = 0; s < samples; ++s) cache->put(written++, v + s * cache->row_bytes());
 }
 
 void CacheFiller::merge(const Observer&) { fail("a sample cache is not merged across processes"); }
@@ -141,7 +151,11 @@ void fill_cache(const OnnxGraph& graph, const std::string& tensor, SampleSource&
   SessionOptions so;
   so.threads = std::max(1, run.threads);
   Session session(graph_up_to(graph, {tensor}), so);
-  CacheFiller filler({tensor}, [&](const std::string&, const Shape& row) -> SampleCache& { return make(row); });
+  CacheFiller filler({tensor}, [&](const std::string&, const Shape& row, DType dtype) -> SampleCache& {
+    DPL_CHECK(dtype == DType::F32, "cannot cache '{}' ({}) for training: float tensors only", tensor,
+              dtype_name(dtype));
+    return make(row);
+  });
   CaliOptions co;
   co.batch = run.batch;
   co.threads = run.threads;

@@ -35,7 +35,10 @@ class SampleCache {
   // else spills to a file in budget.spill_dir. `batch` rows must fit the budget in any case
   // (one batch is in memory while training): otherwise throws naming `label` and the flag.
   // The budget must outlive the cache, which returns its bytes to it when destroyed.
-  SampleCache(std::string label, int64_t count, Shape row, int64_t batch, CacheBudget& budget);
+  // Rows of any element type (the frontiers also carry integer values, e.g. a Shape's); a
+  // row that is never gathered more than one at a time (batch 1) may have any shape.
+  SampleCache(std::string label, int64_t count, Shape row, int64_t batch, CacheBudget& budget,
+              DType dtype = DType::F32);
   ~SampleCache();
   SampleCache(const SampleCache&) = delete;
   SampleCache& operator=(const SampleCache&) = delete;
@@ -43,8 +46,9 @@ class SampleCache {
   bool spilled() const { return fd_ >= 0; }
   int64_t count() const { return count_; }
   const Shape& row_shape() const { return row_; }
-  int64_t row_bytes() const { return row_elems_ * 4; }
-  void put(int64_t i, const float* row);
+  DType dtype() const { return dtype_; }
+  int64_t row_bytes() const { return row_elems_ * static_cast<int64_t>(dtype_size(dtype_)); }
+  void put(int64_t i, const void* row);
   // Rows `idx` stacked along axis 0: shape [idx.size() * row[0], row[1:]...].
   Tensor gather(const std::vector<int64_t>& idx) const;
 
@@ -52,7 +56,8 @@ class SampleCache {
   std::string label_;
   int64_t count_, row_elems_ = 1;
   Shape row_;
-  std::vector<float> mem_;
+  DType dtype_;
+  std::vector<uint8_t> mem_;
   int fd_ = -1;
   std::string dir_;
   CacheBudget* budget_;  // gets taken_ back when the cache is destroyed
@@ -65,10 +70,11 @@ class SampleCache {
 // caches each rank's own samples.
 class CacheFiller : public Observer {
  public:
-  // `make(tensor, row shape)` creates the cache of a tensor when its first value arrives.
-  using Make = std::function<SampleCache&(const std::string& tensor, const Shape& row)>;
+  // `make(tensor, row shape, type)` creates the cache of a tensor when its first value arrives.
+  using Make = std::function<SampleCache&(const std::string& tensor, const Shape& row, DType dtype)>;
   CacheFiller(std::vector<std::string> tensors, Make make);
   void observe(const std::string& name, const Tensor& value, int samples) override;
+  bool observes_all_dtypes() const override { return true; }
   void merge(const Observer& other) override;
   std::string serialize() const override;
   void merge_serialized(std::string_view bytes) override;

@@ -190,10 +190,13 @@ void Frontier::advance(const OnnxGraph& graph, int pos, const std::vector<std::s
     Session session(region.extract(), so);
     SegmentSource source(data_, from_data, from_cache);
     const std::set<std::string> wanted(want.begin(), want.end());
-    CacheFiller filler(outputs, [&](const std::string& t, const Shape& row) -> SampleCache& {
-      // Only what training reads is read a batch at a time; the rest one row per run.
-      const int64_t rows = wanted.count(t) ? batch_ : 1;
-      auto c = std::make_unique<SampleCache>(label_ + " '" + t + "'", n, row, rows, budget_);
+    CacheFiller filler(outputs, [&](const std::string& t, const Shape& row, DType dtype) -> SampleCache& {
+      // Only what training reads is read a batch at a time (float values); the rest, of any
+      // type (a Shape's output too), one row per run.
+      const bool trained_on = wanted.count(t) != 0;
+      DPL_CHECK(!trained_on || dtype == DType::F32, "{}: '{}' is {}, not float", label_, t, dtype_name(dtype));
+      auto c = std::make_unique<SampleCache>(label_ + " '" + t + "'", n, row, trained_on ? batch_ : 1, budget_,
+                                             dtype);
       return *next.emplace(t, std::move(c)).first->second;
     });
     CaliOptions co;
@@ -209,8 +212,9 @@ void Frontier::advance(const OnnxGraph& graph, int pos, const std::vector<std::s
     for (int64_t i = 0; i < n; ++i) {
       const Tensor v = data_.batch(static_cast<int>(i), 1).at(t);
       DPL_CHECK(v.dtype() == DType::F32, "{}: model input '{}' is {}, not float", label_, t, dtype_name(v.dtype()));
-      if (!next.count(t)) next.emplace(t, std::make_unique<SampleCache>(label_ + " '" + t + "'", n, v.shape(), batch_, budget_));
-      next.at(t)->put(i, v.data<float>());
+      if (!next.count(t))
+        next.emplace(t, std::make_unique<SampleCache>(label_ + " '" + t + "'", n, v.shape(), batch_, budget_));
+      next.at(t)->put(i, v.raw());
     }
   }
   for (const auto& t : keep)

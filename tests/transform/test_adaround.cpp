@@ -220,7 +220,7 @@ TEST(AdaRound, ACacheFillThatStartsOverKeepsItsCacheAndBudget) {
   transform::CacheBudget budget{3 * 4 * 4, fs::temp_directory_path().string()};
   std::unique_ptr<transform::SampleCache> cache;
   int made = 0;
-  transform::CacheFiller filler({"t"}, [&](const std::string&, const Shape& row) -> transform::SampleCache& {
+  transform::CacheFiller filler({"t"}, [&](const std::string&, const Shape& row, DType) -> transform::SampleCache& {
     ++made;
     cache = std::make_unique<transform::SampleCache>("t", 2, row, 1, budget);
     return *cache;

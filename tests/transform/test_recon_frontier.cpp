@@ -1,6 +1,6 @@
 // The frontier of layer-wise reconstruction (transform/recon_frontier.h): the values it
 // carries from cut to cut equal a run of the whole model from its inputs, value for value,
-// through a residual branch, a model input read late, a weight changed after the cut, a
+// through a residual branch, an integer value (a Shape's), a model input read late, a weight changed after the cut, a
 // constant-derived weight, a weight changed before the cut (noted) and a cut moved back.
 #include <gtest/gtest.h>
 
@@ -15,8 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// x -> conv1 -> relu (ar) -> conv2 (b); ar + b (c) -> conv3 (d); d + y (e). conv3's weight is
-// computed by a Mul of two constants, the first node of the graph.
+// x -> conv1 -> relu (ar) -> conv2 (b); ar + b (c) -> conv3 (d) -> Reshape to Shape(ar) (dr);
+// dr + y (e). conv3's weight is computed by a Mul of two constants, the first node of the graph.
 OnnxGraph frontier_model() {
   ModelBuilder b(13);
   b.input("x", {1, 2, 6, 6}).input("y", {1, 4, 6, 6});
@@ -24,13 +24,16 @@ OnnxGraph frontier_model() {
       .init("two", Tensor::from_vector<float>({}, {2.f}))
       .node("Mul", {"conv3_raw", "two"}, {"conv3_w"}, "scale_w3");
   add_conv(b, "conv1", "x", "a", 2, 4, 3, 1, 1, 11);
-  b.node("Relu", {"a"}, {"ar"}, "relu");
+  b.node("Relu", {"a"}, {"ar"}, "relu").node("Shape", {"ar"}, {"ar_shape"}, "shape_of_ar");
   add_conv(b, "conv2", "ar", "b", 4, 4, 1, 1, 0, 21);
   b.node("Add", {"ar", "b"}, {"c"}, "add");
   b.node("Conv", {"c", "conv3_w"}, {"d"}, "conv3")
       .attr("kernel_shape", std::vector<int64_t>{3, 3})
       .attr("pads", std::vector<int64_t>{1, 1, 1, 1});
-  b.node("Add", {"d", "y"}, {"e"}, "add2").output("e");
+  // An integer value crossing every cut after it: the Shape of ar, read by the last Reshape
+  // (as a dynamic reshape of a transformer reads one).
+  b.node("Reshape", {"d", "ar_shape"}, {"dr"}, "reshape_d");
+  b.node("Add", {"dr", "y"}, {"e"}, "add2").output("e");
   OnnxGraph g = b.graph();
   prepare_model(g, 13, false);
   return g;
