@@ -205,11 +205,29 @@ void check_conv_ranks(const onnx::GraphProto& g) {
   }
 }
 
+// A name must say which value it is: two graph inputs or two initializers of one name, or a
+// node output named as a graph input or initializer, leave every later step (and ONNX's
+// inference) to pick one of them (two inputs "x" of different shapes made the simplifier
+// index a dimension the other lacked: fuzz_model). An initializer listed as a graph input
+// too (IR version 3 models do it) is one value.
+void check_unique_names(const onnx::GraphProto& g) {
+  std::unordered_set<std::string> inputs, inits;
+  for (const auto& v : g.input())
+    DPL_CHECK(inputs.insert(v.name()).second, "the model has two graph inputs named '{}'", v.name());
+  for (const auto& t : g.initializer())
+    DPL_CHECK(inits.insert(t.name()).second, "the model has two initializers named '{}'", t.name());
+  for (const auto& n : g.node())
+    for (const auto& o : n.output())
+      DPL_CHECK(o.empty() || (!inputs.count(o) && !inits.count(o)),
+                "node '{}' ({}) writes '{}', which is a graph input or initializer", n.name(), n.op_type(), o);
+}
+
 }  // namespace
 
 void check_model_structure(const OnnxGraph& g) {
   std::map<std::string, int64_t> opsets;
   for (const auto& op : g.model().opset_import()) opsets[is_std_domain(op.domain()) ? "" : op.domain()] = op.version();
+  check_unique_names(g.graph());
   check_required_inputs(g.graph(), opsets);
   check_conv_ranks(g.graph());
   check_tensor_data(g.graph());

@@ -567,6 +567,37 @@ TEST(OnnxGraph, ReshapeCopyingADimensionItsInputLacksIsNotInferredAndFailsClearl
   EXPECT_EQ(*og.tensor_shape("y"), (Shape{2, 3, 4}));
 }
 
+// Found by fuzz_model (docs/fuzzing.md): two graph inputs named x (one without a shape, one
+// of shape [4, 4]) made the simplifier restore a batch dimension on the one without
+// (protobuf's index check: an abort). Names that would stand for two values are refused.
+TEST(OnnxGraph, NamesStandingForTwoValuesAreRefused) {
+  auto expect_refused = [](OnnxGraph g, const std::string& want) {
+    try {
+      prepare_model(g);
+      ADD_FAILURE() << "no error for " << want;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  ModelBuilder two_inputs;
+  two_inputs.input("x", {4, 4}).node("Relu", {"x"}, {"y"}, "relu").output("y");
+  OnnxGraph a = two_inputs.graph();
+  *a.graph().add_input() = a.graph().input(0);
+  a.graph().mutable_input(1)->mutable_type()->mutable_tensor_type()->clear_shape();
+  a.update_maps();
+  expect_refused(a, "two graph inputs named 'x'");
+  ModelBuilder writes_input;
+  writes_input.input("x", {4}).node("Relu", {"x"}, {"x"}, "relu").output("x");
+  expect_refused(writes_input.graph(), "node 'relu' (Relu) writes 'x', which is a graph input or initializer");
+  ModelBuilder two_inits;
+  two_inits.input("x", {2}).init("w", Tensor::from_vector<float>({2}, {1.f, 2.f}));
+  two_inits.node("Mul", {"x", "w"}, {"y"}, "mul").output("y");
+  OnnxGraph c = two_inits.graph();
+  *c.graph().add_initializer() = c.graph().initializer(0);
+  c.update_maps();
+  expect_refused(c, "two initializers named 'w'");
+}
+
 // Found by fuzz_model (docs/fuzzing.md): ONNX's Scan inference sized a vector by
 // num_scan_inputs = 2^31 - 1 (16 GB) before comparing it with the inputs. The conformance
 // model test_scan9_sum with that attribute changed is refused; as it is, it prepares.
