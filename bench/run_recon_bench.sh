@@ -13,7 +13,8 @@
 #  sparse: the same top-1 for --sparse with --pattern unstruction (--sparse_rate 0.5) and nv24
 #  at SPARSE_BITS (W8A8, W4A8), with the share of zeros the layers got (profile.json).
 #  yolox: YOLOX-Nano output cosine against FP32 on YOLOX_EVAL held-out photographs, calibrated
-#  on YOLOX_CALIB, -D trt -A mse, round-to-nearest against --brecq --drop, at YOLOX_BITS.
+#  on YOLOX_CALIB, -D trt -A mse, round-to-nearest against each of YOLOX_METHODS (qdrop;
+#  also adaround, brecq), at YOLOX_BITS.
 #
 #   bash bench/run_recon_bench.sh [BUILD_DIR]   (default: build; needs dipoorlet and dipoorlet-infer
 #                                                 built, node, /usr/bin/time, and the Debian package
@@ -23,7 +24,7 @@
 #                ALGO (-A, default output), ITERS (--ada_iters, default 10000), METHODS (default
 #                "adaround brecq qdrop"), LAMBDA (--ada_lambda; empty: the default),
 #                SPARSE_BITS ("8:8 4:8"), SPARSE_PATTERNS ("unstruction nv24"),
-#                YOLOX_CALIB (64), YOLOX_EVAL (32), YOLOX_BITS ("8:8 4:8"), YOLOX_ITERS (500),
+#                YOLOX_CALIB (64), YOLOX_EVAL (32), YOLOX_BITS ("8:8 4:8"), YOLOX_ITERS (500), YOLOX_METHODS (qdrop),
 #                SHARED (default ../shared), WORK (default BUILD_DIR/recon_bench_work)
 set -uo pipefail
 # shellcheck source=bench/lib.sh
@@ -31,7 +32,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 defaults TABLES="speed top1" STEP_ITERS="20" THREADS="2" CALIB="1024" TEST="10000" FMNIST_MODELS="resnet" DEPLOY="magicmind" BITS="4:8 4:4 2:4" \
   W_RANGES="minmax mse" ALGO="output" ITERS="10000" METHODS="adaround brecq qdrop" SPARSE_BITS="8:8 4:8" \
-  SPARSE_PATTERNS="unstruction nv24" YOLOX_CALIB="64" YOLOX_EVAL="32" YOLOX_BITS="8:8 4:8" YOLOX_ITERS="500"
+  SPARSE_PATTERNS="unstruction nv24" YOLOX_CALIB="64" YOLOX_EVAL="32" YOLOX_BITS="8:8 4:8" YOLOX_ITERS="500" \
+  YOLOX_METHODS="qdrop"
 LAMBDA="${LAMBDA:-}"
 defaults WORK="$BUILD/recon_bench_work"
 FM="node $ROOT/bench/fmnist.js"
@@ -201,18 +203,27 @@ yolox_table() {
   done
   "$BUILD/dipoorlet-infer" -M "$model" -I "$dir/eval" -N "$YOLOX_EVAL" --threads "$THREADS" -O "$dir/eval_fp32" \
     >"$dir/eval_fp32.log" 2>&1 || { cat "$dir/eval_fp32.log" >&2; die "yolox: FP32 run failed"; }
-  echo "## YOLOX-Nano: output cosine with FP32 on $YOLOX_EVAL held-out photographs, $YOLOX_CALIB calibration photographs, -D trt -A mse, QDrop --ada_iters $YOLOX_ITERS, $THREADS threads"
+  echo "## YOLOX-Nano: output cosine with FP32 on $YOLOX_EVAL held-out photographs, $YOLOX_CALIB calibration photographs, -D trt -A mse, --ada_iters $YOLOX_ITERS, $THREADS threads"
   machine_line
   echo
-  echo "| W/A | nearest | QDrop | QDrop wall s / peak RSS MB |"
-  echo "|---|---|---|---|"
+  local header="| W/A | nearest |" rule="|---|---|"
+  for meth in $YOLOX_METHODS; do header+=" $meth | $meth wall s / peak RSS MB |"; rule+="---|---|"; done
+  echo "$header"
+  echo "$rule"
   for b in $YOLOX_BITS; do
     wb="${b%:*}" ab="${b#*:}"
-    local row="| W${wb}A${ab} |" c=-
-    for meth in nearest qdrop; do
+    local row="| W${wb}A${ab} |"
+    for meth in nearest $YOLOX_METHODS; do
+      local c=-
       out="$dir/${meth}_${wb}${ab}"
       flags=()
-      [ "$meth" = qdrop ] && flags=(--brecq --drop --ada_iters "$YOLOX_ITERS")
+      case "$meth" in
+        nearest) ;;
+        adaround) flags=(--adaround --ada_iters "$YOLOX_ITERS") ;;
+        brecq) flags=(--brecq --ada_iters "$YOLOX_ITERS") ;;
+        qdrop) flags=(--brecq --drop --ada_iters "$YOLOX_ITERS") ;;
+        *) die "YOLOX_METHODS: unknown method '$meth'" ;;
+      esac
       cos=fail
       if [ "$(quantize "$out" -M "$model" -I "$dir/all" -N "$YOLOX_CALIB" -D trt -A mse --w_bits "$wb" --a_bits "$ab" \
         "${flags[@]}")" = ok ] &&
@@ -220,11 +231,12 @@ yolox_table() {
           -O "$out.eval" >"$out.eval.log" 2>&1; then
         cos="$(node "$COSINE" "$dir/eval_fp32" "$out.eval" "$YOLOX_EVAL" | head -1 | awk '{ print $3 }')"
         rm -rf "$out.eval"
-        [ "$meth" = qdrop ] && c=$(cost "$out")
+        [ "$meth" != nearest ] && c=$(cost "$out")
       fi
       row+=" $cos |"
+      [ "$meth" != nearest ] && row+=" $c |"
     done
-    echo "$row $c |"
+    echo "$row"
   done
 }
 
