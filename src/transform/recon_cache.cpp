@@ -11,9 +11,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "calib/tensor_cali.h"
-#include "runtime/session.h"
-#include "transform/graph_edit.h"
 #include "util/error.h"
 
 namespace dpl::transform {
@@ -144,22 +141,6 @@ void CacheFiller::merge_serialized(std::string_view) { fail("a sample cache is n
 // same caches from row 0: they keep their memory and their share of the budget.
 void CacheFiller::clear() {
   for (auto& [name, entry] : filled_) entry.second = 0;
-}
-
-void fill_cache(const OnnxGraph& graph, const std::string& tensor, SampleSource& data, const TransformRunOptions& run,
-                const std::string& stage, const std::function<SampleCache&(const Shape&)>& make) {
-  SessionOptions so;
-  so.threads = std::max(1, run.threads);
-  Session session(graph_up_to(graph, {tensor}), so);
-  CacheFiller filler({tensor}, [&](const std::string&, const Shape& row, DType dtype) -> SampleCache& {
-    DPL_CHECK(dtype == DType::F32, "cannot cache '{}' ({}) for training: float tensors only", tensor,
-              dtype_name(dtype));
-    return make(row);
-  });
-  CaliOptions co;
-  co.batch = run.batch;
-  co.threads = run.threads;
-  observe_pass(session, data, filler, co, stage);
 }
 
 }  // namespace dpl::transform

@@ -1,6 +1,6 @@
-// The cached inputs and targets of the layer or block being reconstructed, one fixed-size
-// row per calibration sample (docs/training.md, "Bounded memory"). Training draws batches
-// of rows thousands of times, so they are computed once per layer. While they fit in what
+// Per-sample values cached for reconstruction, one fixed-size row per calibration sample
+// (docs/training.md, "Cache"): the frontiers (recon_frontier.h) hold them, and training
+// draws batches of the layer's input and target rows thousands of times. While they fit in what
 // is left of the budget (--cache_mb) they live in memory; beyond it they spill to a file in
 // the output folder and batches are read back with pread. The file is unlinked as soon as
 // it is created, so nothing is left behind whatever ends the process (error, Ctrl-C,
@@ -85,11 +85,5 @@ class CacheFiller : public Observer {
   Make make_;
   std::map<std::string, std::pair<SampleCache*, int64_t>> filled_;  // cache, rows written
 };
-
-// Caches `tensor` of `graph` (a node output or a graph input) for every sample: one pass of
-// the part of `graph` it depends on, with a progress bar named `stage`; `make(row shape)`
-// creates the cache when the first value arrives.
-void fill_cache(const OnnxGraph& graph, const std::string& tensor, SampleSource& data, const TransformRunOptions& run,
-                const std::string& stage, const std::function<SampleCache&(const Shape&)>& make);
 
 }  // namespace dpl::transform
