@@ -1,6 +1,5 @@
 #include "graph/guarded_inference.h"
 
-#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,33 +21,6 @@ int known_rank(onnx::InferenceContext& ctx, size_t i) {
   return t->tensor_type().shape().dim_size();
 }
 
-// The int64 values of a constant input (raw or typed), or nothing.
-bool int64_values(const onnx::TensorProto* p, std::vector<int64_t>& v) {
-  if (!p || p->data_type() != onnx::TensorProto::INT64) return false;
-  if (p->has_raw_data()) {
-    const std::string& raw = p->raw_data();
-    v.resize(raw.size() / sizeof(int64_t));
-    if (!v.empty()) std::memcpy(v.data(), raw.data(), v.size() * sizeof(int64_t));
-  } else {
-    v.assign(p->int64_data().begin(), p->int64_data().end());
-  }
-  return true;
-}
-
-// Reshape: an entry 0 (allowzero off) copies the input's dimension at its index, which
-// ONNX reads without checking that the input has it, or has a shape at all.
-bool reshape_ok(onnx::InferenceContext& ctx) {
-  if (ctx.getNumInputs() < 2) return false;
-  std::vector<int64_t> target;
-  if (!int64_values(ctx.getInputData(1), target)) return true;  // not constant: ONNX leaves it
-  const onnx::AttributeProto* az = ctx.getAttribute("allowzero");
-  if (az && az->i() != 0) return true;
-  const int rank = known_rank(ctx, 0);
-  for (size_t i = 0; i < target.size(); ++i)
-    if (target[i] == 0 && static_cast<int>(i) >= rank) return false;
-  return true;
-}
-
 // Conv, ConvTranspose, ConvInteger: ONNX reads as many weight dimensions as the input has.
 bool conv_ok(onnx::InferenceContext& ctx) {
   const int x = known_rank(ctx, 0), w = known_rank(ctx, 1);
@@ -61,7 +33,7 @@ bool shape_ok(onnx::InferenceContext& ctx) { return ctx.getNumInputs() >= 1 && c
 
 const std::map<std::string, Guard>& guards() {
   static const std::map<std::string, Guard> g = {
-      {"Reshape", reshape_ok}, {"Conv", conv_ok}, {"ConvTranspose", conv_ok}, {"ConvInteger", conv_ok},
+      {"Conv", conv_ok}, {"ConvTranspose", conv_ok}, {"ConvInteger", conv_ok},
       {"Shape", shape_ok}};
   return g;
 }
@@ -74,6 +46,7 @@ class GuardedSchemas : public onnx::ISchemaRegistry {
     if (!s || !(domain.empty() || domain == "ai.onnx") || !s->has_type_and_shape_inference_function()) return s;
     auto it = guards().find(key);
     if (it == guards().end()) return s;
+    const bool shape_op = key == "Shape";
     std::lock_guard<std::mutex> lock(mu_);
     auto& copy = wrapped_[s];
     if (!copy) {
@@ -92,6 +65,16 @@ class GuardedSchemas : public onnx::ISchemaRegistry {
         if (in && in->has_tensor_type() && ctx.getNumOutputs() > 0)
           ctx.getOutputType(0)->mutable_tensor_type()->set_elem_type(in->tensor_type().elem_type());
       });
+      // Shape's data propagation (the values of a Shape, for the Reshapes after it) reads its
+      // input's shape without checking that the input has a type (a Shape of a Tile whose
+      // repeats did not match its input: SIGSEGV, fuzz_model).
+      if (shape_op && s->has_data_propagation_function()) {
+        onnx::DataPropagationFunction inner_dp = s->GetDataPropagationFunction();
+        copy->PartialDataPropagationFunction([inner_dp](onnx::DataPropagationContext& ctx) {
+          const onnx::TypeProto* in = ctx.getNumInputs() ? ctx.getInputType(0) : nullptr;
+          if (in && in->has_tensor_type() && in->tensor_type().has_shape()) inner_dp(ctx);
+        });
+      }
     }
     return copy.get();
   }
