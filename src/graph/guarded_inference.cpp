@@ -21,11 +21,31 @@ int known_rank(onnx::InferenceContext& ctx, size_t i) {
   return t->tensor_type().shape().dim_size();
 }
 
-// Conv, ConvTranspose, ConvInteger: ONNX reads as many weight dimensions as the input has.
-bool conv_ok(onnx::InferenceContext& ctx) {
-  const int x = known_rank(ctx, 0), w = known_rank(ctx, 1);
-  return x < 0 || w < 0 || (x >= 3 && x == w);
+// The spatial attributes of a convolution or pooling node have one value per spatial axis
+// (pads two): ONNX's convPoolShapeInference indexes them by axis.
+bool spatial_attrs_ok(onnx::InferenceContext& ctx, int rank) {
+  if (rank < 0) return true;
+  if (rank < 3) return false;
+  const int n = rank - 2;
+  for (const char* name : {"kernel_shape", "strides", "dilations", "output_padding"})
+    if (const auto* a = ctx.getAttribute(name); a && a->ints_size() != n) return false;
+  if (const auto* a = ctx.getAttribute("pads"); a && a->ints_size() != 2 * n) return false;
+  // ConvTranspose's output_shape: the spatial sizes, or N, C and the spatial sizes.
+  if (const auto* a = ctx.getAttribute("output_shape"); a && a->ints_size() != n && a->ints_size() != n + 2)
+    return false;
+  return true;
 }
+
+// Convolutions: ONNX reads as many weight dimensions as the input has (the weight is input 1,
+// QLinearConv's input 3).
+template <size_t W>
+bool conv_ok(onnx::InferenceContext& ctx) {
+  const int x = known_rank(ctx, 0), w = known_rank(ctx, W);
+  if (x >= 0 && w >= 0 && x != w) return false;
+  return spatial_attrs_ok(ctx, x >= 0 ? x : w);
+}
+
+bool pool_ok(onnx::InferenceContext& ctx) { return spatial_attrs_ok(ctx, known_rank(ctx, 0)); }
 
 // Shape: ONNX reads its input's type without checking that there is one; an input whose
 // producer could not be typed (a guarded node, an operator ONNX does not know) has none.
@@ -33,7 +53,8 @@ bool shape_ok(onnx::InferenceContext& ctx) { return ctx.getNumInputs() >= 1 && c
 
 const std::map<std::string, Guard>& guards() {
   static const std::map<std::string, Guard> g = {
-      {"Conv", conv_ok}, {"ConvTranspose", conv_ok}, {"ConvInteger", conv_ok},
+      {"Conv", conv_ok<1>}, {"ConvTranspose", conv_ok<1>}, {"ConvInteger", conv_ok<1>},
+      {"QLinearConv", conv_ok<3>}, {"MaxPool", pool_ok}, {"AveragePool", pool_ok}, {"LpPool", pool_ok},
       {"Shape", shape_ok}};
   return g;
 }

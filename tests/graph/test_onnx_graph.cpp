@@ -560,6 +560,21 @@ TEST(OnnxGraph, NodesOnnxInferenceWouldCrashOnAreNotInferredAndTheRunNamesThem) 
   prepare_model(cg, 13, false);
   EXPECT_FALSE(cg.tensor_shape("y").has_value());
   run_fails_naming(cg, {{"x", Tensor::zeros(DType::F32, {1, 4, 5})}}, "convt");
+  // A QLinearConv whose weight (input 3) has rank 5 for an input of rank 4 (found at opset 10).
+  ModelBuilder qconv(10);
+  qconv.input("x", {1, 1, 7, 7}, DType::U8);
+  qconv.init("xs", Tensor::from_vector<float>({}, {0.5f})).init("xz", Tensor::from_vector<uint8_t>({}, {0}));
+  qconv.init("w", Tensor::from_vector<uint8_t>({1, 1, 1, 1, 2}, {1, 2}));
+  qconv.init("ws", Tensor::from_vector<float>({1}, {0.5f})).init("wz", Tensor::from_vector<uint8_t>({1}, {0}));
+  qconv.init("ys", Tensor::from_vector<float>({}, {1.f})).init("yz", Tensor::from_vector<uint8_t>({}, {0}));
+  qconv.node("QLinearConv", {"x", "xs", "xz", "w", "ws", "wz", "ys", "yz"}, {"y"}, "qconv").output("y", DType::U8);
+  OnnxGraph qg = qconv.graph();
+  try {
+    prepare_model(qg, 13, false);
+    run_fails_naming(qg, {{"x", Tensor::zeros(DType::U8, {1, 1, 7, 7})}}, "qconv");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("qconv"), std::string::npos) << e.what();
+  }
   // The control: a rank-3 weight after the same Relu is inferred.
   ModelBuilder ok;
   ok.input("x", {1, 4, 5}).node("Relu", {"x"}, {"r"}, "relu");
