@@ -57,8 +57,9 @@ void add_reconstruction_flags(CLI::App& app, ReconArgs& args) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   g->add_option("--cache_mb", args.cache_mb,
-                "memory for the cached inputs and targets of the layer or block being trained; beyond it they "
-                "spill to a file in the output folder")
+                "memory for the cached per-sample values reconstruction carries from layer to layer (the inputs "
+                "and targets of the layer or block being trained among them); beyond it they spill to a file in "
+                "the output folder")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
   g->add_option("--seed", args.seed, "seed of the random batches and drop masks")->capture_default_str();
