@@ -152,7 +152,9 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
   // The declared dims are checked against the budget and against the data present before
   // anything is allocated: a tensor declaring 10^12 elements with no data is an error.
   const size_t want = saturated_bytes(shape, dtype_size(dt));
-  check_tensor_budget(fmt::format("tensor '{}' ({} of shape {})", p.name(), dtype_name(dt), shape_str(shape)), want);
+  if (want > tensor_budget_bytes())  // the message only when it is needed: every weight passes here
+    check_tensor_budget(fmt::format("tensor '{}' ({} of shape {})", p.name(), dtype_name(dt), shape_str(shape)),
+                        want);
   if (p.data_location() == onnx::TensorProto::EXTERNAL) {
     std::string raw = read_external(p, base_dir);
     DPL_CHECK(raw.size() == want, "tensor '{}': external data has {} bytes, expected {} for shape {}", p.name(),
