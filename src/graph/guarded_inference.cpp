@@ -47,6 +47,14 @@ bool conv_ok(onnx::InferenceContext& ctx) {
 
 bool pool_ok(onnx::InferenceContext& ctx) { return spatial_attrs_ok(ctx, known_rank(ctx, 0)); }
 
+// MaxUnpool: the indices have X's shape, which ONNX assumes (indices of rank 1 for an X of
+// rank 4 crashed it: fuzz_model).
+bool unpool_ok(onnx::InferenceContext& ctx) {
+  const int x = known_rank(ctx, 0), i = known_rank(ctx, 1);
+  if (x >= 0 && i >= 0 && x != i) return false;
+  return spatial_attrs_ok(ctx, x);
+}
+
 // Shape: ONNX reads its input's type without checking that there is one; an input whose
 // producer could not be typed (a guarded node, an operator ONNX does not know) has none.
 bool shape_ok(onnx::InferenceContext& ctx) { return ctx.getNumInputs() >= 1 && ctx.getInputType(0) != nullptr; }
@@ -55,6 +63,7 @@ const std::map<std::string, Guard>& guards() {
   static const std::map<std::string, Guard> g = {
       {"Conv", conv_ok<1>}, {"ConvTranspose", conv_ok<1>}, {"ConvInteger", conv_ok<1>},
       {"QLinearConv", conv_ok<3>}, {"MaxPool", pool_ok}, {"AveragePool", pool_ok}, {"LpPool", pool_ok},
+      {"MaxUnpool", unpool_ok},
       {"Shape", shape_ok}};
   return g;
 }

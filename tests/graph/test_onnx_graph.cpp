@@ -575,6 +575,19 @@ TEST(OnnxGraph, NodesOnnxInferenceWouldCrashOnAreNotInferredAndTheRunNamesThem) 
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("qconv"), std::string::npos) << e.what();
   }
+  // A MaxUnpool whose indices have rank 1 for an X of rank 4 (they must have X's shape).
+  ModelBuilder unpool(11);
+  unpool.input("x", {1, 1, 2, 2}).input("i", {4}, DType::I64);
+  unpool.node("MaxUnpool", {"x", "i"}, {"y"}, "unpool")
+      .attr("kernel_shape", std::vector<int64_t>{2, 2})
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .output("y");
+  OnnxGraph ug = unpool.graph();
+  prepare_model(ug, 13, false);
+  run_fails_naming(ug,
+                   {{"x", Tensor::zeros(DType::F32, {1, 1, 2, 2})},
+                    {"i", Tensor::from_vector<int64_t>({4}, {0, 1, 2, 3})}},
+                   "unpool");
   // The control: a rank-3 weight after the same Relu is inferred.
   ModelBuilder ok;
   ok.input("x", {1, 4, 5}).node("Relu", {"x"}, {"r"}, "relu");
