@@ -59,6 +59,15 @@ bool unpool_ok(onnx::InferenceContext& ctx) {
 // producer could not be typed (a guarded node, an operator ONNX does not know) has none.
 bool shape_ok(onnx::InferenceContext& ctx) { return ctx.getNumInputs() >= 1 && ctx.getInputType(0) != nullptr; }
 
+// Any op with an `axis` attribute: inference functions index the input's dimensions by it, some
+// after narrowing it to int (LayerNormalization with axis 2^31: SIGSEGV, fuzz_model). An axis
+// outside [-rank, rank] is no valid axis of any op.
+bool axis_ok(onnx::InferenceContext& ctx) {
+  const onnx::AttributeProto* a = ctx.getAttribute("axis");
+  const int r = known_rank(ctx, 0);
+  return !a || r < 0 || (a->i() >= -r && a->i() <= r);
+}
+
 const std::map<std::string, Guard>& guards() {
   static const std::map<std::string, Guard> g = {
       {"Conv", conv_ok<1>}, {"ConvTranspose", conv_ok<1>}, {"ConvInteger", conv_ok<1>},
@@ -75,14 +84,18 @@ class GuardedSchemas : public onnx::ISchemaRegistry {
     const onnx::OpSchema* s = onnx::OpSchemaRegistry::Schema(key, max_version, domain);
     if (!s || !(domain.empty() || domain == "ai.onnx") || !s->has_type_and_shape_inference_function()) return s;
     auto it = guards().find(key);
-    if (it == guards().end()) return s;
+    const bool has_axis = s->attributes().count("axis") != 0;
+    if (it == guards().end() && !has_axis) return s;
     const bool shape_op = key == "Shape";
     std::lock_guard<std::mutex> lock(mu_);
     auto& copy = wrapped_[s];
     if (!copy) {
       copy = std::make_unique<onnx::OpSchema>(*s);
       onnx::InferenceFunction inner = s->GetTypeAndShapeInferenceFunction();
-      Guard ok = it->second;
+      const Guard own = it != guards().end() ? it->second : Guard();
+      const Guard ok = [own, has_axis](onnx::InferenceContext& ctx) {
+        return (!has_axis || axis_ok(ctx)) && (!own || own(ctx));
+      };
       copy->TypeAndShapeInferenceFunction([inner, ok](onnx::InferenceContext& ctx) {
         if (ok(ctx)) {
           inner(ctx);

@@ -1,7 +1,7 @@
 // The op schemas ONNX's shape inference runs with, some of whose inference functions are
 // guarded (docs/fuzzing.md). Debian's libonnx reads what a malformed node points at without
 // checking it: a convolution's weight rank (ConvTranspose, QLinearConv: SIGSEGV), MaxUnpool's
-// indices' rank, the type of a Shape's
+// indices' rank, an `axis` out of range (any op), the type of a Shape's
 // input that upstream inference could not type (its data propagation: SIGSEGV; both found by
 // fuzz_model). A check before the graph is inferred sees only declared types and ranks; a
 // guard sees what the inference function would, ranks inference worked out for

@@ -196,6 +196,13 @@ void check_conv_ranks(const onnx::GraphProto& g) {
   for (const auto& v : g.value_info()) declared(v);
   for (const auto& t : g.initializer()) rank[t.name()] = t.dims_size();
   for (const auto& n : g.node()) {
+    // Gemm multiplies matrices; the version converter's Gemm adapter reads B's two dimensions
+    // (a rank-0 B at opset 4: SIGSEGV, fuzz_model).
+    if (n.op_type() == "Gemm")
+      for (int i = 0; i < std::min(2, n.input_size()); ++i)
+        if (auto r = rank.find(n.input(i)); r != rank.end())
+          DPL_CHECK(r->second == 2, "node '{}' (Gemm): input {} ('{}') has rank {}; Gemm multiplies matrices (rank 2)",
+                    n.name(), i, n.input(i), r->second);
     if ((n.op_type() != "Conv" && n.op_type() != "ConvTranspose") || n.input_size() < 2) continue;
     auto x = rank.find(n.input(0)), w = rank.find(n.input(1));
     if (x == rank.end() || w == rank.end()) continue;

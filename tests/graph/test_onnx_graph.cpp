@@ -466,6 +466,18 @@ TEST(OnnxGraph, ConvolutionWhoseWeightRankDiffersFromItsInputIsRefused) {
           << e.what();
     }
   }
+  // Found by fuzz_model: a Gemm at opset 4 whose B has rank 0 crashed the version converter's
+  // Gemm adapter; declared Gemm operands must be matrices.
+  ModelBuilder gemm(4);
+  gemm.input("a", {3, 4}).input("b", {}).input("c", {1}).node("Gemm", {"a", "b", "c"}, {"y"}, "gemm").output("y");
+  OnnxGraph gg = gemm.graph();
+  try {
+    prepare_model(gg);
+    ADD_FAILURE() << "no error for Gemm";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("node 'gemm' (Gemm): input 1 ('b') has rank 0"), std::string::npos)
+        << e.what();
+  }
   // The control: a rank-3 weight for a rank-3 input (a 1-D convolution) prepares and runs.
   ModelBuilder ok;
   ok.input("x", {1, 1, 5}).init("w", Tensor::from_vector<float>({1, 1, 2}, {1.f, -1.f}));
@@ -588,6 +600,13 @@ TEST(OnnxGraph, NodesOnnxInferenceWouldCrashOnAreNotInferredAndTheRunNamesThem) 
                    {{"x", Tensor::zeros(DType::F32, {1, 1, 2, 2})},
                     {"i", Tensor::from_vector<int64_t>({4}, {0, 1, 2, 3})}},
                    "unpool");
+  // A LayerNormalization whose axis is 2^31, outside [-rank, rank] (found at opset 17).
+  ModelBuilder ln(17);
+  ln.input("x", {3, 4}).init("g", Tensor::from_vector<float>({4}, {1.f, 1.f, 1.f, 1.f}));
+  ln.node("LayerNormalization", {"x", "g"}, {"y"}, "norm").attr("axis", int64_t{2147483648}).output("y");
+  OnnxGraph lg = ln.graph();
+  prepare_model(lg, 17, false);
+  run_fails_naming(lg, {{"x", Tensor::zeros(DType::F32, {3, 4})}}, "norm");
   // The control: a rank-3 weight after the same Relu is inferred.
   ModelBuilder ok;
   ok.input("x", {1, 4, 5}).node("Relu", {"x"}, {"r"}, "relu");
