@@ -185,8 +185,8 @@ void check_declared_dims(const onnx::GraphProto& g) {
 // ONNX's ConvTranspose inference reads as many weight dimensions as the input has, whatever the
 // weight's rank (an input of rank 3 with a weight of rank 1 read past the weight's shape:
 // SIGSEGV, found by fuzz_model). Where both ranks are declared, a convolution's weight must
-// have its input's rank, at least 3.
-void check_conv_ranks(const onnx::GraphProto& g) {
+// have its input's rank, at least 3; Gemm's A and B must be matrices (below).
+void check_operand_ranks(const onnx::GraphProto& g) {
   std::map<std::string, int> rank;
   auto declared = [&](const onnx::ValueInfoProto& v) {
     if (v.type().has_tensor_type() && v.type().tensor_type().has_shape())
@@ -236,7 +236,7 @@ void check_model_structure(const OnnxGraph& g) {
   for (const auto& op : g.model().opset_import()) opsets[is_std_domain(op.domain()) ? "" : op.domain()] = op.version();
   check_unique_names(g.graph());
   check_required_inputs(g.graph(), opsets);
-  check_conv_ranks(g.graph());
+  check_operand_ranks(g.graph());
   check_tensor_data(g.graph());
   check_declared_dims(g.graph());
 }
