@@ -49,6 +49,9 @@ int run(int argc, char** argv) {
   add_qdq_flags(app, a.qdq);
   add_precision_flags(app, a.precision);
   app.add_flag("--savefp", a.savefp, "save FP32 network outputs per sample to <output>/output/");
+  app.add_flag("--external_data", a.external_data,
+               "write every model with its weights in '<model file>.data' beside it (models over 2 GB always are; "
+               "docs/external_data.md)");
   auto* threads = app.add_option("--threads", a.threads,
                                  "threads (per rank in a distributed run, where the default is the rank's share of "
                                  "its host's cores)")

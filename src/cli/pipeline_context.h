@@ -56,6 +56,9 @@ struct PipelineContext {
 
   // Path of a file in the output folder.
   std::string out(const std::string& file) const;
+  // Writes `g` as `file` in the output folder, with external data ("<file>.data") when over
+  // 2 GB or with --external_data, and logs it.
+  void save_model(const OnnxGraph& g, const std::string& file) const;
 };
 
 }  // namespace dpl

@@ -28,6 +28,7 @@ struct QuantizeArgs {
   int bins = 2048;
   double threshold = 0.99999;
   bool savefp = false;
+  bool external_data = false;
   int threads = 1;
   int batch = 1;
   std::map<std::string, Shape> input_shapes;  // NAME:dims for inputs with symbolic dims

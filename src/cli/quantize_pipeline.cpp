@@ -75,6 +75,11 @@ std::string PipelineContext::out(const std::string& file) const {
   return (fs::path(args.output_dir) / file).string();
 }
 
+void PipelineContext::save_model(const OnnxGraph& g, const std::string& file) const {
+  const bool external = g.save(out(file), args.external_data);
+  spdlog::info("wrote {}{}", out(file), external ? fmt::format(" and its weights in {}.data", file) : "");
+}
+
 namespace {
 
 // Writes FP32 network outputs per sample: output/<name>/onnx-output-<i>.bin (docs/spec.md 9).

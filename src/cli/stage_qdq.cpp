@@ -65,7 +65,7 @@ void note_transformer_patterns(const QdqArgs& args, const OnnxGraph& g, const Pl
 
 void qdq_stage(PipelineContext& ctx) {
   ctx.qdq = build_qdq(ctx.graph, ctx.platform, ctx.act, ctx.weight, ctx.qdq_options);
-  if (ctx.comm.root()) ctx.qdq->graph.save(ctx.out("quant_model.onnx"));
+  if (ctx.comm.root()) ctx.save_model(ctx.qdq->graph, "quant_model.onnx");
   spdlog::info("quantized {} nodes with {} Q/DQ pairs", ctx.qdq->quant_nodes.size(), ctx.qdq->pairs.size());
   if (!ctx.qdq_options.transformer) return;
   // Which pattern each quantized node matched: one line per role, then one per MatMul.

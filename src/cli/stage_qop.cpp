@@ -21,7 +21,7 @@ void qop_stage(PipelineContext& ctx) {
   QopModel m = ctx.qdq ? build_qop(ctx.graph, *ctx.qdq, ctx.platform, ctx.act, ctx.qdq_options)
                        : build_qop(ctx.graph, ctx.platform, ctx.act, ctx.weight, ctx.qdq_options);
   for (const auto& [node, why] : m.float_nodes) spdlog::info("QOP: '{}' stays float: {}", node, why);
-  m.graph.save(ctx.out("qop_model.onnx"));
+  ctx.save_model(m.graph, "qop_model.onnx");
   spdlog::info("QOP model: {} QLinearConv/QLinearMatMul, {} Relu/Clip folded, {} ops on integers, {} quantized ops "
                "left float -> {}",
                m.qlinear_nodes.size(), m.folded_nodes.size(), m.integer_nodes.size(), m.float_nodes.size(),

@@ -207,8 +207,7 @@ void reconstruction_stage(PipelineContext& ctx) {
   check_ranks_agree(ctx);
   // Written whatever was trained, so that a run with the flag always leaves the file.
   if (!ctx.comm.root()) return;
-  ctx.graph.save(ctx.out(file));
-  spdlog::info("wrote {}", ctx.out(file));
+  ctx.save_model(ctx.graph, file);
 }
 
 }  // namespace dpl

@@ -22,8 +22,7 @@ transform::TransformRunOptions run_options(const PipelineContext& ctx) {
 
 void save_model(const PipelineContext& ctx, const std::string& file) {
   if (!ctx.comm.root()) return;
-  ctx.graph.save(ctx.out(file));
-  spdlog::info("wrote {}", ctx.out(file));
+  ctx.save_model(ctx.graph, file);
 }
 
 void update_bn_step(PipelineContext& ctx) {

@@ -57,6 +57,26 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
   buf_ = std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
 }
 
+Tensor Tensor::view(DType dtype, Shape shape, std::shared_ptr<uint8_t> data) {
+  DPL_CHECK(dtype_supported(dtype), "element type {} is not supported by the runtime", dtype_name(dtype));
+  DPL_CHECK(data != nullptr && reinterpret_cast<uintptr_t>(data.get()) % 64 == 0,
+            "a tensor view needs 64-byte aligned data");
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = shape_numel(t.shape_);
+  t.buf_ = std::move(data);
+  t.view_ = true;
+  return t;
+}
+
+void Tensor::detach() {
+  Tensor own(dtype_, shape_);
+  std::memcpy(own.buf_.get(), buf_.get(), bytes());
+  buf_ = std::move(own.buf_);
+  view_ = false;
+}
+
 Tensor Tensor::zeros(DType dtype, Shape shape) {
   Tensor t(dtype, std::move(shape));
   std::memset(t.raw(), 0, t.bytes());

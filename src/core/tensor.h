@@ -1,5 +1,8 @@
 // A plain dense tensor: element type, shape, and a shared, 64-byte aligned buffer in
 // row-major (C) order. Copies share the buffer (like ncnn's Mat); clone() copies data.
+// A view (Tensor::view) reads memory it does not own, such as a weight in a mapped external
+// data file: the first write through it copies the data into a buffer of its own, so a view
+// behaves like a fresh tensor while nobody writes it (docs/external_data.md).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -29,6 +32,9 @@ class Tensor {
   template <typename T>
   static Tensor scalar(T v) { return from_vector<T>({}, {v}); }
   static Tensor zeros(DType dtype, Shape shape);
+  // Reads `data` (64-byte aligned, numel elements of dtype) in place; `data` keeps its owner
+  // alive (an aliasing shared_ptr). Copied on the first non-const access.
+  static Tensor view(DType dtype, Shape shape, std::shared_ptr<uint8_t> data);
 
   bool defined() const { return dtype_ != DType::Undefined; }
   DType dtype() const { return dtype_; }
@@ -39,7 +45,10 @@ class Tensor {
   int64_t numel() const { return numel_; }
   size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
 
-  void* raw() { return buf_.get(); }
+  void* raw() {
+    if (view_) [[unlikely]] detach();
+    return buf_.get();
+  }
   const void* raw() const { return buf_.get(); }
   template <typename T> T* data() { check_type(DTypeOf<T>::value); return static_cast<T*>(raw()); }
   template <typename T> const T* data() const { check_type(DTypeOf<T>::value); return static_cast<const T*>(raw()); }
@@ -58,13 +67,18 @@ class Tensor {
   std::vector<float> to_f32_vector() const;
   // Shares the buffer: writes through one copy are seen through the other.
   bool shares_buffer_with(const Tensor& o) const { return buf_ && buf_ == o.buf_; }
+  // Whether it still reads memory it does not own (nothing was written through it).
+  bool is_view() const { return view_; }
 
  private:
   void check_type(DType want) const;
+  // A view's copy on write.
+  void detach();
   DType dtype_ = DType::Undefined;
   Shape shape_;
   int64_t numel_ = 0;
   std::shared_ptr<uint8_t> buf_;
+  bool view_ = false;
 };
 
 template <typename T>

@@ -55,6 +55,13 @@ bool unpool_ok(onnx::InferenceContext& ctx) {
   return spatial_attrs_ok(ctx, x);
 }
 
+// RNN, GRU, LSTM: the opset-1 versions read dimensions 0 and 1 of X without checking its rank
+// (X of rank 1 crashed it: fuzz_model); every version needs X of rank 3.
+bool recurrent_ok(onnx::InferenceContext& ctx) {
+  const int x = known_rank(ctx, 0);
+  return x < 0 || x == 3;
+}
+
 // Shape: ONNX reads its input's type without checking that there is one; an input whose
 // producer could not be typed (a guarded node, an operator ONNX does not know) has none.
 bool shape_ok(onnx::InferenceContext& ctx) { return ctx.getNumInputs() >= 1 && ctx.getInputType(0) != nullptr; }
@@ -72,7 +79,7 @@ const std::map<std::string, Guard>& guards() {
   static const std::map<std::string, Guard> g = {
       {"Conv", conv_ok<1>}, {"ConvTranspose", conv_ok<1>}, {"ConvInteger", conv_ok<1>},
       {"QLinearConv", conv_ok<3>}, {"MaxPool", pool_ok}, {"AveragePool", pool_ok}, {"LpPool", pool_ok},
-      {"MaxUnpool", unpool_ok},
+      {"MaxUnpool", unpool_ok}, {"RNN", recurrent_ok}, {"GRU", recurrent_ok}, {"LSTM", recurrent_ok},
       {"Shape", shape_ok}};
   return g;
 }

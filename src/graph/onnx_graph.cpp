@@ -49,17 +49,26 @@ void set_constant_values(onnx::TensorProto& t, const Values& values, bool list) 
   }
 }
 
-// Reads the external data of every initializer and attribute tensor of `g` and its
-// subgraphs into memory (graph/tensor_proto.h refuses locations outside `dir`). Recursion
-// follows subgraph nesting, which protobuf's parser bounds, never the node chain.
-void inline_all_external_data(onnx::GraphProto& g, const std::string& dir) {
-  for (auto& init : *g.mutable_initializer()) inline_external_data(init, dir);
+// External initializers of the main graph below this size are read into the model: ONNX's
+// shape inference and opset converter read small constants (shapes, axes, scales) and cannot
+// read external data. Larger ones stay in their file, mapped and viewed in place
+// (docs/external_data.md). Subgraphs and attribute tensors are always read in.
+constexpr size_t kInlineExternalBelow = 64 << 10;
+
+// Checks every external-data reference of `g` and its subgraphs (file, place, size: one clear
+// error before anything runs; graph/tensor_proto.h refuses locations outside `dir`) and reads
+// the initializers below `inline_below` bytes and every attribute tensor into memory.
+// Recursion follows subgraph nesting, which protobuf's parser bounds, never the node chain.
+void resolve_external_data(onnx::GraphProto& g, const std::string& dir, size_t inline_below) {
+  for (auto& init : *g.mutable_initializer())
+    if (init.data_location() == onnx::TensorProto::EXTERNAL && check_external_data(init, dir) < inline_below)
+      inline_external_data(init, dir);
   for (auto& n : *g.mutable_node())
     for (auto& a : *n.mutable_attribute()) {
       if (a.has_t()) inline_external_data(*a.mutable_t(), dir);
       for (auto& t : *a.mutable_tensors()) inline_external_data(t, dir);
-      if (a.has_g()) inline_all_external_data(*a.mutable_g(), dir);
-      for (auto& sub : *a.mutable_graphs()) inline_all_external_data(sub, dir);
+      if (a.has_g()) resolve_external_data(*a.mutable_g(), dir, SIZE_MAX);
+      for (auto& sub : *a.mutable_graphs()) resolve_external_data(sub, dir, SIZE_MAX);
     }
 }
 
@@ -86,8 +95,8 @@ OnnxGraph OnnxGraph::from_model(onnx::ModelProto model, std::string base_dir) {
   OnnxGraph g;
   g.model_ = std::move(model);
   g.base_dir_ = std::move(base_dir);
-  // Bring external weights into memory once, so every later pass sees plain tensors.
-  inline_all_external_data(g.graph(), g.base_dir_);
+  // Small external tensors come into memory; large ones are read in place when used.
+  resolve_external_data(g.graph(), g.base_dir_, kInlineExternalBelow);
   g.update_maps();
   return g;
 }
@@ -578,62 +587,125 @@ void OnnxGraph::del_network_output(const std::string& tensor) {
   update_maps();
 }
 
-std::string OnnxGraph::serialize() const {
-  std::string s;
-  DPL_CHECK(model_.SerializeToString(&s), "the model could not be serialized (over 2 GB? save it to a file)");
-  return s;
+namespace {
+
+constexpr size_t kProtoLimit = (size_t{1} << 31) - (size_t{64} << 20);  // 2 GB less some margin
+// Tensors of 1 KiB or more go to the data file, as onnx.save does.
+constexpr size_t kMinExternal = 1024;
+
+// A tensor's name, type and shape, without its data.
+onnx::TensorProto tensor_shell(const onnx::TensorProto& p) {
+  onnx::TensorProto t;
+  t.set_name(p.name());
+  t.set_data_type(p.data_type());
+  *t.mutable_dims() = p.dims();
+  if (p.has_doc_string()) t.set_doc_string(p.doc_string());
+  return t;
 }
 
-void OnnxGraph::save(const std::string& path, bool force_external) const {
-  size_t total = model_.ByteSizeLong();
-  constexpr size_t kProtoLimit = (size_t{1} << 31) - (size_t{64} << 20);  // 2 GB less some margin
-  if (!force_external && total < kProtoLimit) {
-    std::string bytes = serialize();
-    write_file_atomic(path, bytes);
-    return;
+}  // namespace
+
+onnx::ModelProto OnnxGraph::model_without_initializers() const {
+  // The initializers are moved aside for the copy (an O(1) swap) and back, so that the large
+  // part of a model is never copied only to be dropped. The graph is not const underneath.
+  auto* inits = const_cast<onnx::GraphProto&>(model_.graph()).mutable_initializer();
+  google::protobuf::RepeatedPtrField<onnx::TensorProto> held;
+  held.Swap(inits);
+  onnx::ModelProto m;
+  try {
+    m = model_;
+  } catch (...) {
+    held.Swap(inits);
+    throw;
   }
-  // Large model: move every tensor of 1 KiB or more into "<file>.data", as onnx.save does.
-  constexpr size_t kMinExternal = 1024;
-  onnx::ModelProto m = model_;
-  std::string data_name = fs::path(path).filename().string() + ".data";
-  std::string data_path = (fs::path(path).parent_path() / data_name).string();
-  AtomicFile data(data_path);
+  held.Swap(inits);
+  return m;
+}
+
+onnx::ModelProto OnnxGraph::model_for_file(AtomicFile* data, const std::string& data_name) const {
+  onnx::ModelProto m = model_without_initializers();
+  auto* out = m.mutable_graph()->mutable_initializer();
+  out->Reserve(graph().initializer_size());
   int64_t offset = 0;
-  for (auto& init : *m.mutable_graph()->mutable_initializer()) {
-    if (!init.has_raw_data()) {
-      // Typed fields (float_data...) of a large tensor: write it as raw bytes.
-      DType dt = static_cast<DType>(init.data_type());
+  for (const auto& init : graph().initializer()) {
+    const bool mapped = init.data_location() == onnx::TensorProto::EXTERNAL;
+    std::shared_ptr<const void> keep;
+    std::string converted;
+    std::string_view bytes;
+    if (mapped) {
+      bytes = external_data_bytes(init, base_dir_, keep);
+    } else if (init.has_raw_data()) {
+      bytes = init.raw_data();
+    } else {
+      // Typed fields (float_data...): a large tensor goes to the data file as raw bytes.
+      const DType dt = static_cast<DType>(init.data_type());
       int64_t n = 1;
       for (auto d : init.dims()) n *= d;
-      if (!dtype_supported(dt) || init.data_location() == onnx::TensorProto::EXTERNAL ||
-          static_cast<size_t>(n) * dtype_size(dt) < kMinExternal)
+      if (!data || !dtype_supported(dt) || static_cast<size_t>(n) * dtype_size(dt) < kMinExternal) {
+        *out->Add() = init;
         continue;
-      init = tensor_to_proto(tensor_from_proto(init, base_dir_), init.name());
+      }
+      converted = tensor_to_proto(tensor_from_proto(init, base_dir_), init.name()).raw_data();
+      bytes = converted;
     }
-    if (init.raw_data().size() < kMinExternal) continue;
-    const std::string& raw = init.raw_data();
-    // 4 KiB alignment lets readers map the file.
-    int64_t pad = (4096 - offset % 4096) % 4096;
-    data.write(std::string(static_cast<size_t>(pad), '\0'));
+    onnx::TensorProto& t = *out->Add();
+    t = tensor_shell(init);
+    if (!data || bytes.size() < kMinExternal) {
+      t.set_raw_data(bytes.data(), bytes.size());
+      continue;
+    }
+    // 4 KiB alignment lets readers map the file and view each tensor in place.
+    const int64_t pad = (4096 - offset % 4096) % 4096;
+    data->write(std::string(static_cast<size_t>(pad), '\0'));
     offset += pad;
-    data.write(raw);
-    init.clear_external_data();
+    data->write(bytes.data(), bytes.size());
     auto add = [&](const char* k, const std::string& v) {
-      auto* e = init.add_external_data();
+      auto* e = t.add_external_data();
       e->set_key(k);
       e->set_value(v);
     };
     add("location", data_name);
     add("offset", std::to_string(offset));
-    add("length", std::to_string(raw.size()));
-    init.set_data_location(onnx::TensorProto::EXTERNAL);
-    offset += static_cast<int64_t>(raw.size());
-    init.clear_raw_data();
+    add("length", std::to_string(bytes.size()));
+    t.set_data_location(onnx::TensorProto::EXTERNAL);
+    offset += static_cast<int64_t>(bytes.size());
   }
+  return m;
+}
+
+size_t OnnxGraph::mapped_bytes() const {
+  size_t n = 0;
+  for (const auto& init : graph().initializer())
+    if (init.data_location() == onnx::TensorProto::EXTERNAL)
+      n += saturated_bytes(Shape(init.dims().begin(), init.dims().end()),
+                           dtype_size(static_cast<DType>(init.data_type())));
+  return n;
+}
+
+std::string OnnxGraph::serialize() const {
+  std::string s;
+  // Weights still in their external file are read into the bytes.
+  const bool mapped = mapped_bytes() > 0;
+  DPL_CHECK((mapped ? model_for_file(nullptr, "") : model_).SerializeToString(&s),
+            "the model could not be serialized (over 2 GB? save it to a file)");
+  return s;
+}
+
+bool OnnxGraph::save(const std::string& path, bool force_external) const {
+  const size_t mapped = mapped_bytes();
+  if (!force_external && model_.ByteSizeLong() + mapped < kProtoLimit) {
+    write_file_atomic(path, serialize());
+    return false;
+  }
+  // Large model (or forced): every tensor of 1 KiB or more goes into "<file>.data".
+  const std::string data_name = fs::path(path).filename().string() + ".data";
+  AtomicFile data((fs::path(path).parent_path() / data_name).string());
+  const onnx::ModelProto m = model_for_file(&data, data_name);
   data.commit();
   std::string bytes;
   DPL_CHECK(m.SerializeToString(&bytes), "the model graph alone is over 2 GB and cannot be saved");
   write_file_atomic(path, bytes);
+  return true;
 }
 
 void OnnxGraph::update_maps() {

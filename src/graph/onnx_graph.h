@@ -13,10 +13,13 @@
 
 namespace dpl {
 
+class AtomicFile;
+
 class OnnxGraph {
  public:
   OnnxGraph() = default;
-  // Reads a model file (external data resolved against its folder and read into memory).
+  // Reads a model file. External data is resolved against its folder and checked; tensors of
+  // 64 KiB or more stay in their file, mapped, and get_initializer views them in place.
   // Does not modify it; optimizer/prepare.h has the standard clean-up.
   static OnnxGraph load(const std::string& path);
   static OnnxGraph from_model(onnx::ModelProto model, std::string base_dir = "");
@@ -92,9 +95,12 @@ class OnnxGraph {
 
   // Writes atomically (temporary name, then rename). Tensors of 1 KiB or more go to external
   // data ("<file>.data" next to it) when the model would pass protobuf's 2 GB limit, or
-  // when forced.
-  void save(const std::string& path, bool force_external = false) const;
+  // when forced. Returns whether it wrote the data file.
+  bool save(const std::string& path, bool force_external = false) const;
+  // The model as one protobuf message (weights still in an external file read in).
   std::string serialize() const;
+  // Bytes of the initializers whose data still lies in an external file (viewed in place).
+  size_t mapped_bytes() const;
   OnnxGraph copy() const { return *this; }
 
   // Rebuilds the lookup maps; edits through mutable graph() must call it.
@@ -105,6 +111,12 @@ class OnnxGraph {
   void update_node_maps();
 
  private:
+  // model_ without the main graph's initializers, which are not copied.
+  onnx::ModelProto model_without_initializers() const;
+  // model_ as written to a file: initializers inline, or with `data` each one of 1 KiB or
+  // more written there and referenced as `data_name`.
+  onnx::ModelProto model_for_file(AtomicFile* data, const std::string& data_name) const;
+
   onnx::ModelProto model_;
   std::string base_dir_;
   std::unordered_map<std::string, int> producer_;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/memory_budget.h"
+#include "io/mapped_file.h"
 #include "util/error.h"
 
 namespace dpl {
@@ -55,7 +56,14 @@ fs::path confined_location(const onnx::TensorProto& p, const std::string& locati
   return full;
 }
 
-std::string read_external(const onnx::TensorProto& p, const std::string& base_dir) {
+// The bytes an external-data reference names, in the mapped file, checked against its size.
+struct ExternalBytes {
+  std::shared_ptr<const MappedFile> file;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+ExternalBytes external_bytes(const onnx::TensorProto& p, const std::string& base_dir) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : p.external_data()) {
@@ -68,30 +76,52 @@ std::string read_external(const onnx::TensorProto& p, const std::string& base_di
   std::error_code ec;
   DPL_CHECK(fs::is_regular_file(path, ec), "tensor '{}': external data file '{}' ({}) does not exist or is not a file",
             p.name(), location, path.string());
-  std::ifstream f(path, std::ios::binary);
-  DPL_CHECK(f.good(), "tensor '{}': external data file '{}' cannot be opened", p.name(), path.string());
-  f.seekg(0, std::ios::end);
-  const int64_t size = f.tellg();
+  ExternalBytes b;
+  try {
+    b.file = MappedFile::open(path.string());
+  } catch (const std::exception& e) {
+    fail("tensor '{}': external data file '{}': {}", p.name(), location, e.what());
+  }
+  const int64_t size = static_cast<int64_t>(b.file->size());
   DPL_CHECK(offset <= size && (length < 0 || length <= size - offset),
             "tensor '{}': external data (offset {}, length {}) lies beyond the end of '{}' ({} bytes)", p.name(),
             offset, length, location, size);
   if (length < 0) length = size - offset;
-  check_tensor_budget(p.name(), static_cast<size_t>(length));
-  std::string buf(static_cast<size_t>(length), '\0');
-  f.seekg(offset);
-  f.read(buf.data(), length);
-  DPL_CHECK(f.gcount() == length, "tensor '{}': reading {} bytes of '{}' failed", p.name(), length, location);
-  return buf;
+  b.data = b.file->data() + offset;
+  b.size = static_cast<size_t>(length);
+  return b;
 }
 
 }  // namespace
 
 void inline_external_data(onnx::TensorProto& p, const std::string& base_dir) {
   if (p.data_location() != onnx::TensorProto::EXTERNAL) return;
-  std::string raw = read_external(p, base_dir);
+  const ExternalBytes b = external_bytes(p, base_dir);
+  check_tensor_budget(p.name(), b.size);
   p.clear_external_data();
   p.set_data_location(onnx::TensorProto::DEFAULT);
-  p.set_raw_data(std::move(raw));
+  p.set_raw_data(b.data, b.size);
+}
+
+size_t check_external_data(const onnx::TensorProto& p, const std::string& base_dir) {
+  const DType dt = static_cast<DType>(p.data_type());
+  DPL_CHECK(dtype_supported(dt), "tensor {} has element type {}, which the runtime does not support", p.name(),
+            dtype_name(dt));
+  const Shape shape(p.dims().begin(), p.dims().end());
+  for (int64_t d : shape)
+    DPL_CHECK(d >= 0, "tensor '{}' has a negative dimension in shape {}", p.name(), shape_str(shape));
+  const size_t want = saturated_bytes(shape, dtype_size(dt));
+  const ExternalBytes b = external_bytes(p, base_dir);
+  DPL_CHECK(b.size == want, "tensor '{}': external data in '{}' has {} bytes, expected {} for shape {}", p.name(),
+            b.file->path(), b.size, want, shape_str(shape));
+  return want;
+}
+
+std::string_view external_data_bytes(const onnx::TensorProto& p, const std::string& base_dir,
+                                     std::shared_ptr<const void>& keep) {
+  const ExternalBytes b = external_bytes(p, base_dir);
+  keep = b.file;
+  return {reinterpret_cast<const char*>(b.data), b.size};
 }
 
 void check_data_size(const onnx::TensorProto& p) {
@@ -143,11 +173,15 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     check_tensor_budget(fmt::format("tensor '{}' ({} of shape {})", p.name(), dtype_name(dt), shape_str(shape)),
                         want);
   if (p.data_location() == onnx::TensorProto::EXTERNAL) {
-    std::string raw = read_external(p, base_dir);
-    DPL_CHECK(raw.size() == want, "tensor '{}': external data has {} bytes, expected {} for shape {}", p.name(),
-              raw.size(), want, shape_str(shape));
+    const ExternalBytes b = external_bytes(p, base_dir);
+    DPL_CHECK(b.size == want, "tensor '{}': external data in '{}' has {} bytes, expected {} for shape {}", p.name(),
+              b.file->path(), b.size, want, shape_str(shape));
+    // In place when aligned as the runtime's buffers are (our writer and onnx.save align
+    // large tensors); else a copy.
+    if (want > 0 && reinterpret_cast<uintptr_t>(b.data) % 64 == 0)
+      return Tensor::view(dt, shape, std::shared_ptr<uint8_t>(b.file, const_cast<uint8_t*>(b.data)));
     Tensor t(dt, shape);
-    std::memcpy(t.raw(), raw.data(), raw.size());
+    if (want > 0) std::memcpy(t.raw(), b.data, want);
     return t;
   }
   // The data holds exactly the shape's elements, raw or in its typed field.

@@ -2,7 +2,9 @@
 #pragma once
 #include <onnx/onnx_pb.h>
 
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/tensor.h"
 
@@ -19,5 +21,11 @@ void check_data_size(const onnx::TensorProto& p);
 onnx::TensorProto read_tensor_proto_file(const std::string& path);
 // Replaces external-data references in `p` with inline raw_data.
 void inline_external_data(onnx::TensorProto& p, const std::string& base_dir);
+// Checks an external-data tensor without reading it: the file exists inside base_dir and
+// holds exactly the bytes its shape needs at the offset given. Returns that byte count.
+size_t check_external_data(const onnx::TensorProto& p, const std::string& base_dir);
+// The bytes of an external-data tensor, in place in its mapped file, which `keep` holds.
+std::string_view external_data_bytes(const onnx::TensorProto& p, const std::string& base_dir,
+                                     std::shared_ptr<const void>& keep);
 
 }  // namespace dpl

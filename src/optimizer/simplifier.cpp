@@ -10,14 +10,24 @@
 #include "optimizer/passes/passes.h"
 #include "util/error.h"
 
+// libonnx 1.12 exports this overload (check_model(path) calls it with the model's folder)
+// but declares only the other two.
+namespace onnx::checker {
+void check_model(const ModelProto& model, CheckerContext& ctx);
+}  // namespace onnx::checker
+
 namespace dpl {
 
 namespace {
 
-// Empty when the model passes onnx::checker::check_model, else its message.
-std::string check_message(const onnx::ModelProto& m) {
+// Empty when the model passes onnx::checker::check_model, else its message. The checker
+// looks for external data files in the model's folder, which only the overload taking a
+// context knows (exported by libonnx, not declared in its header: see below).
+std::string check_message(const onnx::ModelProto& m, const std::string& model_dir) {
   try {
-    onnx::checker::check_model(m);
+    onnx::checker::CheckerContext ctx;
+    ctx.set_model_dir(model_dir);
+    onnx::checker::check_model(m, ctx);
   } catch (const std::exception& e) {
     std::string s = e.what();
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -103,7 +113,7 @@ SimplifyStats simplify(OnnxGraph& g, const SimplifyOptions& opts) {
   SimplifyStats st;
   st.nodes_before = g.node_count();
   st.initializers_before = g.graph().initializer_size();
-  const std::string check_before = opts.check ? check_message(g.model()) : "";
+  const std::string check_before = opts.check ? check_message(g.model(), g.base_dir()) : "";
 
   g.convert_constant_to_init();
   for (const auto& [name, shape] : opts.input_shapes) g.set_input_shape(name, shape);
@@ -164,7 +174,7 @@ SimplifyStats simplify(OnnxGraph& g, const SimplifyOptions& opts) {
   st.initializers_after = g.graph().initializer_size();
 
   if (opts.check) {
-    std::string after = check_message(g.model());
+    std::string after = check_message(g.model(), g.base_dir());
     if (!after.empty()) {
       if (check_before.empty())
         fail("the simplified model fails the ONNX checker (the original passed it): {}", after);

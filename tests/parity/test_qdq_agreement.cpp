@@ -87,6 +87,17 @@ std::vector<PlatformCase> transformer_cases() {
   return c;
 }
 
+// External data end to end (docs/external_data.md): the model to quantize is first saved with
+// its weights in a .data file (mapped by dipoorlet, not read in), and --external_data writes
+// quant_model.onnx's weights to quant_model.onnx.data, which ONNX Runtime and dipoorlet-infer
+// read back.
+std::vector<PlatformCase> external_data_cases() {
+  std::vector<PlatformCase> c;
+  for (const auto& m : transformer_parity_cases())
+    c.push_back({m, "trt", "external_data", "--optim_transformer --external_data"});
+  return c;
+}
+
 // Sub-folders of `dir` (one per output written by a runner).
 std::set<std::string> output_folders(const fs::path& dir) {
   std::set<std::string> names;
@@ -153,7 +164,15 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
   const std::string& platform = GetParam().platform;
   const std::string tag = "[qdq-agreement] " + pc.name + " " + platform + " " + GetParam().variant;
   const fs::path& work = work_;
-  const fs::path& run_model = start_.run_model;
+  const bool external = GetParam().flags.find("--external_data") != std::string::npos;
+  fs::path run_model = start_.run_model;
+  if (external) {
+    fs::create_directories(work / "external");
+    const fs::path saved = work / "external" / "model.onnx";
+    ASSERT_TRUE(OnnxGraph::load(run_model.string()).save(saved.string(), true));
+    ASSERT_TRUE(fs::exists(saved.string() + ".data"));
+    run_model = saved;
+  }
   const int total = kCalibSamples + kEvalSamples;
   auto inputs = OnnxGraph::load(run_model.string()).network_inputs();
   ASSERT_EQ(inputs.size(), 1u) << "the agreement cases feed single-input models";
@@ -177,6 +196,10 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
   ASSERT_EQ(rc, 0) << "dipoorlet failed (exit " << rc << "):\n" << read_text(work / "dipoorlet.log");
   const fs::path qmodel = qdir / "quant_model.onnx";
   ASSERT_TRUE(fs::exists(qmodel)) << "dipoorlet wrote no " << qmodel;
+  if (external) {
+    ASSERT_TRUE(fs::exists(qmodel.string() + ".data")) << "--external_data wrote no " << qmodel << ".data";
+    EXPECT_LT(fs::file_size(qmodel), fs::file_size(qmodel.string() + ".data"));
+  }
 
   const std::string common = " -I " + quote(eval.string()) + " -N " + std::to_string(kEvalSamples) +
                              " --threads " + std::to_string(kThreads) + shapes;
@@ -264,6 +287,7 @@ TEST_P(QdqAgreement, OnnxRuntimeRunsTheQdqModelAsSimulated) {
 INSTANTIATE_TEST_SUITE_P(Models, QdqAgreement, ::testing::ValuesIn(all_cases()), platform_case_name);
 INSTANTIATE_TEST_SUITE_P(LowBit, QdqAgreement, ::testing::ValuesIn(low_bit_cases()), platform_case_name);
 INSTANTIATE_TEST_SUITE_P(Transformer, QdqAgreement, ::testing::ValuesIn(transformer_cases()), platform_case_name);
+INSTANTIATE_TEST_SUITE_P(ExternalData, QdqAgreement, ::testing::ValuesIn(external_data_cases()), platform_case_name);
 
 }  // namespace
 }  // namespace dpl::test
