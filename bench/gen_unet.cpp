@@ -1,7 +1,8 @@
-// bench-gen-unet OUT_DIR [--channels C] [--size S] [--samples N]: a Stable-Diffusion-shaped
-// UNet with random weights, from a fixed seed, for the large-model benchmark
-// (bench/run_bigmodel_bench.sh, docs/external_data.md). With the defaults its weights pass
-// 2 GB, so it is written with external data:
+// bench-gen-unet OUT_DIR [--channels C] [--size S] [--samples N] [--external_data]: a
+// Stable-Diffusion-shaped UNet with random weights, from a fixed seed, for the large-model
+// benchmark (bench/run_bigmodel_bench.sh, docs/external_data.md). With the defaults (C 320, as
+// SD 1.x: 810 M parameters, 3.2 GB) its weights pass 2 GB, so it is written with
+// external data (always with --external_data):
 //   OUT_DIR/unet.onnx (+ unet.onnx.data)   inputs "sample" [1,4,S,S] and
 //                                          "encoder_hidden_states" [1,77,768], output
 //                                          "noise" [1,4,S,S]; opset 13, standard operators
@@ -231,14 +232,16 @@ int64_t flag_value(int& i, int argc, char** argv, int64_t lo, int64_t hi) {
 }
 
 int run(int argc, char** argv) {
-  DPL_CHECK(argc >= 2, "usage: bench-gen-unet OUT_DIR [--channels C] [--size S] [--samples N]");
+  DPL_CHECK(argc >= 2, "usage: bench-gen-unet OUT_DIR [--channels C] [--size S] [--samples N] [--external_data]");
   const std::string out = argv[1];
   int64_t channels = 320, size = 16, samples = 8;
+  bool external_data = false;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--channels") channels = flag_value(i, argc, argv, kGroups, 4096);
     else if (a == "--size") size = flag_value(i, argc, argv, 8, 1024);
     else if (a == "--samples") samples = flag_value(i, argc, argv, 1, 100000);
+    else if (a == "--external_data") external_data = true;
     else fail("unknown argument '{}'", a);
   }
   DPL_CHECK(channels % kHeadDim == 0 && channels % kGroups == 0, "--channels must be a multiple of 64, got {}",
@@ -250,7 +253,7 @@ int run(int argc, char** argv) {
   const int64_t params = b.params();
   OnnxGraph graph = OnnxGraph::from_model(b.take());
   const std::string model_path = (fs::path(out) / "unet.onnx").string();
-  const bool external = graph.save(model_path);
+  const bool external = graph.save(model_path, external_data);
   std::mt19937 gen(7);
   std::normal_distribution<float> normal;
   const std::string data = (fs::path(out) / "data").string();

@@ -261,6 +261,7 @@ void run_quantize_logged(const QuantizeArgs& in, dist::Comm& comm) {
     ctx.act = calibrate_activations(ctx.graph, ctx.data, co);
     apply_fixed_ranges(ctx);
     bar.finish();
+    release_free_heap();
   };
 
   transform_before_calibration(ctx);
@@ -270,8 +271,10 @@ void run_quantize_logged(const QuantizeArgs& in, dist::Comm& comm) {
   dist::forward_warnings(comm);
   if (args.transform.bc || args.transform.we || args.transform.update_bn || args.recon.any()) ctx.reference = graph.copy();
   transform_after_calibration(ctx);
+  release_free_heap();
   dist::forward_warnings(comm);
   reconstruction_stage(ctx);
+  release_free_heap();
   dist::forward_warnings(comm);
   if (comm.root()) {
     save_act_ranges(ctx.out("act_clip_val.json"), ctx.act);
@@ -279,7 +282,9 @@ void run_quantize_logged(const QuantizeArgs& in, dist::Comm& comm) {
   }
 
   qdq_stage(ctx);
+  release_free_heap();
   profile_stage(ctx);
+  release_free_heap();
   dist::forward_warnings(comm);
   if (comm.root()) {
     deploy_stage(ctx);

@@ -41,6 +41,8 @@ const bool kHeapTuned = [] {
 }();
 }  // namespace
 
+void release_free_heap() { malloc_trim(0); }
+
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   DPL_CHECK(dtype_supported(dtype), "element type {} is not supported by the runtime", dtype_name(dtype));
   for (int64_t d : shape_) DPL_CHECK(d >= 0, "negative dimension in shape {}", shape_str(shape_));

@@ -21,6 +21,12 @@ std::string shape_str(const Shape& s);
 // Row-major strides in elements.
 std::vector<int64_t> shape_strides(const Shape& s);
 
+// Hands the heap's free pages back to the system. The heap keeps freed blocks (see
+// tensor.cpp: activations of the same sizes come back every batch), which is right within a
+// stage and wrong between stages: a finished session's packed weights would stay in the
+// resident set while the next stage allocates its own. Called between pipeline stages.
+void release_free_heap();
+
 class Tensor {
  public:
   Tensor() = default;

@@ -66,6 +66,26 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   return m;
 }
 
+void release_mapped_pages(const void* p, size_t bytes) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  // Whole pages only: the neighbours of a tensor may be in use.
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(b) + page - 1) / page * page;
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(b) + bytes) / page * page;
+  if (hi <= lo) return;
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  for (const auto& [key, weak] : cache()) {
+    const auto m = weak.lock();
+    if (!m || !m->data()) continue;
+    const auto start = reinterpret_cast<uintptr_t>(m->data());
+    // Private, read-only and never written: dropped pages are read again from the file.
+    if (lo >= start && hi <= start + m->size()) {
+      madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+      return;
+    }
+  }
+}
+
 MappedFile::~MappedFile() {
   if (data_) munmap(const_cast<uint8_t*>(data_), size_);
 }

@@ -31,4 +31,10 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Says that the pages of [p, p + bytes) are not needed for now, when that range lies in a
+// live mapping: they leave the process's resident set but stay in the page cache, and a later
+// read brings them back. Kernels call it once they hold a packed copy of a weight they view.
+// Memory outside every mapping is left alone.
+void release_mapped_pages(const void* p, size_t bytes);
+
 }  // namespace dpl

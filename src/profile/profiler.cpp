@@ -1,5 +1,7 @@
 #include "profile/profiler.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <unordered_map>
@@ -87,12 +89,20 @@ int64_t tensor_bytes(const OnnxGraph& g, const std::string& t) {
 }  // namespace
 
 Profiler::Profiler(const OnnxGraph& fp, const QdqModel& qdq, ProfileOptions opts)
-    : fp_(fp), qdq_(qdq), opts_(std::move(opts)), q_graph_(profiling_graph(qdq)) {
+    : fp_(fp),
+      qdq_(qdq),
+      opts_(std::move(opts)),
+      stream_weights_(fp.mapped_bytes() > 0 && fp.mapped_bytes() >= opts_.stream_weights_above),
+      q_graph_(profiling_graph(qdq, !stream_weights_)) {
   DPL_CHECK(opts_.batch >= 1, "profiling batch must be positive, got {}", opts_.batch);
-  // Hooks must see every node output, so per-layer sessions run unfused.
+  // Hooks must see every node output, so per-layer sessions run unfused; so do streamed
+  // ones, since fusion folds the weights' quantization into new constants.
   SessionOptions so;
   so.threads = opts_.threads;
-  so.fuse = !opts_.per_layer;
+  so.fuse = !opts_.per_layer && !stream_weights_;
+  so.pack_weights = !stream_weights_;
+  if (stream_weights_)
+    spdlog::info("profiling with streamed weights: {:.0f} MB of weights are mapped from their file", fp.mapped_bytes() / 1e6);
   fp_s_ = std::make_unique<Session>(fp_, so);
   q_s_ = std::make_unique<Session>(q_graph_, so);
   if (!opts_.per_layer) return;

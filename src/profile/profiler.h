@@ -27,6 +27,12 @@ struct ProfileOptions {
   int batch = 1;         // samples per runtime call
   int threads = 1;
   bool per_layer = true;  // false: network outputs only (--skip_prof_layer), fused sessions
+  // Models whose weights still lie in their mapped file (OnnxGraph::mapped_bytes) for this
+  // many bytes or more are profiled with streamed weights: weight Q/DQ pairs run on every
+  // sample instead of being folded, and kernels keep no packed copies, so that the two
+  // sessions share the mapped weights instead of holding two copies each
+  // (docs/external_data.md).
+  size_t stream_weights_above = size_t{1} << 30;
   std::function<void(int done, int total)> progress;
 };
 
@@ -93,6 +99,7 @@ class Profiler {
   const OnnxGraph& fp_;
   const QdqModel& qdq_;
   ProfileOptions opts_;
+  bool stream_weights_;
   OnnxGraph q_graph_;
   std::unique_ptr<Session> fp_s_, q_s_;
   std::unique_ptr<SegmentRunner> fp_run_, q_run_;

@@ -17,7 +17,7 @@ OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const
   return sub;
 }
 
-OnnxGraph profiling_graph(const QdqModel& qdq) {
+OnnxGraph profiling_graph(const QdqModel& qdq, bool fold_weights) {
   OnnxGraph g = qdq.graph.copy();
   std::vector<char> remove(g.node_count(), 0);
   std::vector<std::pair<std::string, Tensor>> folded;
@@ -27,6 +27,7 @@ OnnxGraph profiling_graph(const QdqModel& qdq) {
     const int di = g.node_index(p.tensor + "_DequantizeLinear");
     const std::string q = p.tensor + "_q", dq = p.tensor + "_dq";
     if (p.weight && g.is_initializer(p.tensor)) {
+      if (!fold_weights) continue;
       Session s(extract_nodes(g, {qi, di}, {dq}));
       folded.emplace_back(dq, s.run({}).at(dq));
       remove[qi] = remove[di] = 1;

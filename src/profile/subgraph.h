@@ -26,6 +26,8 @@ OnnxGraph extract_nodes(const OnnxGraph& g, const std::vector<int>& nodes, const
 //     t_clip, the output of the pair's Clip, which stays (quant/qdq_builder.h).
 // Node and tensor names of the QDQ model stay (the pair's DequantizeLinear node name is
 // kept by its FakeQuantize node; t_q disappears).
-OnnxGraph profiling_graph(const QdqModel& qdq);
+// fold_weights false: the weight pairs stay (computed on every run, no second copy of the
+// weights; for streamed profiling of mapped models).
+OnnxGraph profiling_graph(const QdqModel& qdq, bool fold_weights = true);
 
 }  // namespace dpl

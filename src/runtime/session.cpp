@@ -126,7 +126,11 @@ Session::Session(const OnnxGraph& graph, SessionOptions opts) : opts_(std::move(
   // (fusion needs to know which operands are constants) and in init.
   if (opts_.fuse) fold_constant_nodes();
   for (auto& nr : nodes_)
-    for (int s : nr.in_slots) nr.desc.const_inputs.push_back(s >= 0 && consts_[s].defined() ? &consts_[s] : nullptr);
+    for (int s : nr.in_slots)
+      nr.desc.const_inputs.push_back(s >= 0 && consts_[s].defined() &&
+                                             (opts_.pack_weights || consts_[s].bytes() < opts_.kStreamedConstantBytes)
+                                         ? &consts_[s]
+                                         : nullptr);
   if (opts_.fuse) {
     std::vector<char> visible(slot_names_.size(), 0);  // graph outputs and kept tensors stay
     for (const auto& o : outputs_) visible[slot_of_.at(o)] = 1;

@@ -57,6 +57,12 @@ struct SessionOptions {
   // are never computed on their own, so hooks do not see them, and node indices (run_range)
   // refer to the fused plan.
   bool fuse = false;
+  // false: constants of kStreamedConstantBytes or more reach the kernels as ordinary inputs,
+  // so no kernel keeps a packed copy of a weight: each run reorders it into scratch. For
+  // sessions of models whose weights do not fit in memory twice (profiling a mapped model,
+  // docs/external_data.md); the results are the same.
+  bool pack_weights = true;
+  static constexpr size_t kStreamedConstantBytes = 64 << 10;
   // Per-node timing (docs/perf-notes.md, "Per-node profile"): when not empty, every node's
   // forward() is timed and, when the session ends, one tab-separated line per plan node
   // (index, name, op type, absorbed nodes, calls after the first, their total wall ms and

@@ -2,8 +2,10 @@
 // with the post-ops, constant weights reordered once into the layout the primitive picked,
 // and the run with reorders around the primitive when it works in a blocked layout.
 #include <algorithm>
+#include <utility>
 #include <unordered_map>
 
+#include "io/mapped_file.h"
 #include "runtime/ops/conv_kernel.h"
 #include "runtime/parallel.h"
 
@@ -250,9 +252,12 @@ void ConvKernel::pack_constant_weights(Entry& e, const Shape& w) {
   for (auto& [md, mem] : packed_w_)
     if (md == e.wei_md) e.packed_w = mem;
   if (!e.packed_w) {
-    memory user(e.user_wei_md, dnn::engine(), const_cast<void*>(const_w_.raw()));
+    memory user(e.user_wei_md, dnn::engine(), const_cast<void*>(std::as_const(const_w_).raw()));
     e.packed_w = dnn::reorder_to(user, e.wei_md);
-    if (e.packed_w.get_data_handle() == user.get_data_handle()) e.packed_w = user;  // const_w_ keeps it alive
+    if (e.packed_w.get_data_handle() == user.get_data_handle())
+      e.packed_w = user;  // const_w_ keeps it alive
+    else if (const_w_.is_view())
+      release_mapped_pages(std::as_const(const_w_).raw(), const_w_.bytes());  // the packed copy serves
     packed_w_.emplace_back(e.wei_md, e.packed_w);
   }
 }

@@ -1,8 +1,10 @@
 #include "runtime/ops/matmul_kernel.h"
 
 #include <algorithm>
+#include <utility>
 #include <unordered_map>
 
+#include "io/mapped_file.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
@@ -43,7 +45,7 @@ void MatMulKernel::init(MatMulParams p, const Tensor* const_b) {
 void MatMulKernel::run_raw(const void* a, const Dims& a_dims, const Dims& a_strides, const void* b_in,
                            const Dims& b_dims, const Dims& b_strides, const void* c, const Dims& c_dims, void* y,
                            const Dims& y_dims, int32_t a_zp) {
-  const void* b = has_const_b_ ? const_b_.raw() : b_in;
+  const void* b = has_const_b_ ? std::as_const(const_b_).raw() : b_in;
   dnn::sync_threads();
   const int threads = num_threads();
   Entry* e = nullptr;
@@ -89,9 +91,10 @@ void MatMulKernel::run_raw(const void* a, const Dims& a_dims, const Dims& a_stri
       ne->b_r = dnnl::reorder(dnnl::reorder::primitive_desc(dnn::engine(), ne->user_b_md, dnn::engine(), ne->b_md));
     if (has_const_b_ && ne->b_r) {
       ne->packed_b = memory(ne->b_md, dnn::engine());
-      memory user(ne->user_b_md, dnn::engine(), const_cast<void*>(const_b_.raw()));
+      memory user(ne->user_b_md, dnn::engine(), const_cast<void*>(std::as_const(const_b_).raw()));
       ne->b_r.execute(dnn::stream(), user, ne->packed_b);
       dnn::stream().wait();
+      if (const_b_.is_view()) release_mapped_pages(std::as_const(const_b_).raw(), const_b_.bytes());
     }
     constexpr size_t kMaxEntries = 4;
     cache_.insert(cache_.begin(), std::move(ne));
