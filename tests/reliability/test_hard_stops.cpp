@@ -42,10 +42,13 @@ class HardStops : public CliTest {
   // The command's arguments: every kind of output file (QDQ and QOP models, range and
   // profile JSON, deploy YAML and JSON, report HTML, per-sample FP32 outputs).
   std::vector<std::string> args(const fs::path& out) const {
-    return {kDipoorlet.string(), "-M", example_model().string(), "-I", example_calib().string(), "-N",
-            std::to_string(kSamples), "-A", "minmax", "-D", "rv", "--quant_format", "QOP", "--savefp", "-O",
-            out.string()};
+    std::vector<std::string> a{kDipoorlet.string(), "-M", example_model().string(), "-I", example_calib().string(),
+                               "-N", std::to_string(kSamples), "-A", "minmax", "-D", "rv", "--quant_format", "QOP",
+                               "--savefp", "-O", out.string()};
+    a.insert(a.end(), extra_.begin(), extra_.end());
+    return a;
   }
+  std::vector<std::string> extra_;  // more flags
 
   // Starts dipoorlet writing into `out` (console in <out>.log); `fsize_limit` > 0 caps the
   // size of any file it writes, SIGXFSZ ignored so that the write fails instead.
@@ -103,8 +106,8 @@ class HardStops : public CliTest {
       const std::string ext = p.extension().string();
       try {
         if (ext == ".onnx") {
-          OnnxGraph g = OnnxGraph::load(p.string());
-          onnx::checker::check_model(g.model());
+          OnnxGraph::load(p.string());
+          onnx::checker::check_model(p.string());  // external data looked for beside it
         } else if (ext == ".json") {
           std::ifstream f(p);
           const auto j = nlohmann::json::parse(f);
@@ -184,6 +187,31 @@ TEST_F(HardStops, AFullDiskGivesOneClearErrorAndNoPartialFile) {
                      " failed: File too large"),
             std::string::npos)
       << log;
+  EXPECT_FALSE(fs::exists(work_ / "full_disk" / "quant_model.onnx"));
+  check_complete(work_ / "full_disk", false, "full disk");
+}
+
+// The same with --external_data (docs/external_data.md): the weights' file is the one that
+// cannot be written; neither it nor the model that would name it is left.
+TEST_F(HardStops, AFullDiskWhileWritingExternalDataLeavesNoModel) {
+  extra_ = {"--external_data"};
+  ASSERT_EQ(wait_for(start(work_ / "full")), 0) << read_text(work_ / "full.log");
+  reference_ = files(work_ / "full");
+  ASSERT_TRUE(reference_.count("quant_model.onnx.data")) << "--external_data wrote no quant_model.onnx.data";
+  uintmax_t limit = 0;
+  for (const auto& [rel, size] : reference_)
+    if (rel.find(".json") != std::string::npos || rel.find("log-") == 0) limit = std::max(limit, size);
+  const uintmax_t data = reference_.at("quant_model.onnx.data");
+  ASSERT_LT(limit, data) << "the example's weights file is not the largest file";
+  const int status = wait_for(start(work_ / "full_disk", static_cast<rlim_t>((limit + data) / 2)));
+  ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string log = read_text(work_ / "full_disk.log");
+  EXPECT_NE(log.find("error: writing " + (work_ / "full_disk" / "quant_model.onnx.data").string() +
+                     " failed: File too large"),
+            std::string::npos)
+      << log;
+  EXPECT_FALSE(fs::exists(work_ / "full_disk" / "quant_model.onnx.data"));
   EXPECT_FALSE(fs::exists(work_ / "full_disk" / "quant_model.onnx"));
   check_complete(work_ / "full_disk", false, "full disk");
 }
