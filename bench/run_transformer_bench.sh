@@ -16,7 +16,9 @@
 #                                                     and fonts-dejavu-extra)
 #   environment: TABLES (default "vit ocr"), DEPLOYS (default "trt snpe magicmind"; every -D:
 #                "trt stpu magicmind rv atlas snpe ti imx"), MODES (default "plain transformer":
-#                without / with --optim_transformer), ALGO (-A; default: dipoorlet's own),
+#                without / with --optim_transformer; also "w4a8" and "w4a8_adaround": the flag at
+#                4-bit weights, nearest / AdaRound), ALGO (-A; default: dipoorlet's own),
+#                ADA_ITERS (AdaRound iterations per layer, default 2000),
 #                THREADS (default 2), CALIB (1024), TEST (10000), OCR_CALIB (256),
 #                PYTHON (default /usr/bin/python3), SHARED (default ../shared),
 #                WORK (default BUILD_DIR/transformer_bench_work)
@@ -26,7 +28,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 defaults TABLES="vit ocr" DEPLOYS="trt snpe magicmind" MODES="plain transformer" ALGO="" THREADS="2" CALIB="1024" \
-  TEST="10000" OCR_CALIB="256" PYTHON="/usr/bin/python3"
+  TEST="10000" OCR_CALIB="256" PYTHON="/usr/bin/python3" ADA_ITERS="2000"
 defaults WORK="$BUILD/transformer_bench_work"
 FM="node $ROOT/bench/fmnist.js"
 TEXT="$SHARED/data/text-lines"
@@ -36,7 +38,15 @@ require_tools dipoorlet dipoorlet-infer dipoorlet-prep
 require_node
 fresh_dir "$WORK"
 
-mode_flags() { [ "$1" = transformer ] && echo "--optim_transformer"; }
+# plain: the platform as it is; transformer: --optim_transformer; w4a8 / w4a8_adaround: the
+# same at 4-bit weights, rounded to nearest / by AdaRound (ADA_ITERS iterations per layer).
+mode_flags() {
+  case "$1" in
+    transformer) echo "--optim_transformer" ;;
+    w4a8) echo "--optim_transformer --w_bits 4" ;;
+    w4a8_adaround) echo "--optim_transformer --w_bits 4 --adaround --ada_iters $ADA_ITERS" ;;
+  esac
+}
 algo_flags() { [ -n "$ALGO" ] && echo "-A $ALGO"; }
 
 # quantize LOG OUT ARGS...: dipoorlet with ARGS into OUT (per-layer profile skipped: only the
@@ -80,7 +90,7 @@ vit_table() {
   infer "$model" "$WORK/fm_test" "$TEST" "$WORK/vit_fp32" --batch 500
   echo "| vit FP32 | | $($FM top1 t10k 0 "$TEST" "$WORK/vit_fp32/logits") |"
   for d in $DEPLOYS; do
-    local row="| vit W8A8 | $d |"
+    local row="| vit | $d |"
     for mode in $MODES; do
       local out="$WORK/vit_${d}_$mode"
       # shellcheck disable=SC2046
@@ -122,7 +132,7 @@ ocr_table() {
   infer "$model" "$WORK/ocr_eval" "$n" "$WORK/ocr_fp32" "${shape[@]}"
   echo "| PP-OCRv4 rec FP32 | | $(ocr_score "$WORK/ocr_fp32") |"
   for d in $DEPLOYS; do
-    local row="| PP-OCRv4 rec W8A8 | $d |"
+    local row="| PP-OCRv4 rec | $d |"
     for mode in $MODES; do
       local out="$WORK/ocr_${d}_$mode"
       # shellcheck disable=SC2046
@@ -141,7 +151,7 @@ ocr_table() {
 }
 
 echo "dipoorlet transformer bench: $THREADS threads, -A ${ALGO:-default}, modes: plain = the platform's placement,"
-echo "transformer = --optim_transformer"
+echo "transformer = --optim_transformer (W8A8); w4a8, w4a8_adaround = the same at --w_bits 4, nearest / AdaRound ($ADA_ITERS it.)"
 for t in $TABLES; do
   case "$t" in
     vit) vit_table ;;
