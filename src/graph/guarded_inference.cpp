@@ -48,10 +48,11 @@ bool conv_ok(onnx::InferenceContext& ctx) {
 bool pool_ok(onnx::InferenceContext& ctx) { return spatial_attrs_ok(ctx, known_rank(ctx, 0)); }
 
 // MaxUnpool: the indices have X's shape, which ONNX assumes (indices of rank 1 for an X of
-// rank 4 crashed it: fuzz_model).
+// rank 4 crashed it, and so did indices without a shape: fuzz_model). Inferred only when
+// both ranks are known and equal.
 bool unpool_ok(onnx::InferenceContext& ctx) {
   const int x = known_rank(ctx, 0), i = known_rank(ctx, 1);
-  if (x >= 0 && i >= 0 && x != i) return false;
+  if (x >= 0 && i != x) return false;
   return spatial_attrs_ok(ctx, x);
 }
 

@@ -600,6 +600,16 @@ TEST(OnnxGraph, NodesOnnxInferenceWouldCrashOnAreNotInferredAndTheRunNamesThem) 
                    {{"x", Tensor::zeros(DType::F32, {1, 1, 2, 2})},
                     {"i", Tensor::from_vector<int64_t>({4}, {0, 1, 2, 3})}},
                    "unpool");
+  // The same MaxUnpool with indices typed but without a shape: not inferred, and it runs.
+  OnnxGraph ug2 = unpool.graph();
+  ug2.graph().mutable_input(1)->mutable_type()->mutable_tensor_type()->clear_shape();
+  ug2.update_maps();
+  prepare_model(ug2, 13, false);
+  const Tensor unpooled = Session(ug2).run({{"x", Tensor::from_vector<float>({1, 1, 2, 2}, {1.f, 2.f, 3.f, 4.f})},
+                                            {"i", Tensor::from_vector<int64_t>({1, 1, 2, 2}, {0, 3, 12, 15})}})
+                              .at("y");
+  ASSERT_EQ(unpooled.shape(), (Shape{1, 1, 4, 4}));
+  EXPECT_EQ(unpooled.to_f32_vector(), (std::vector<float>{1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 4}));
   // A LayerNormalization whose axis is 2^31, outside [-rank, rank] (found at opset 17).
   ModelBuilder ln(17);
   ln.input("x", {3, 4}).init("g", Tensor::from_vector<float>({4}, {1.f, 1.f, 1.f, 1.f}));
