@@ -2,8 +2,10 @@
 
 #include <malloc.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "core/memory_budget.h"
 
@@ -153,7 +155,15 @@ int64_t Tensor::at_i64(int64_t i) const {
   DPL_CHECK(i >= 0 && i < numel_, "element {} out of range ({} elements)", i, numel_);
   return dispatch_dtype(dtype_, [&](auto v) -> int64_t {
     using T = decltype(v);
-    return static_cast<int64_t>(static_cast<const T*>(raw())[i]);
+    const T x = static_cast<const T*>(raw())[i];
+    // A float read as a shape, axis or index (a model may give one where ONNX wants int64):
+    // a value no int64 holds is an error, not undefined behaviour (found by fuzz_model).
+    if constexpr (std::is_floating_point_v<T>)
+      DPL_CHECK(std::isfinite(x) && static_cast<double>(x) >= -9223372036854775808.0 &&
+                    static_cast<double>(x) < 9223372036854775808.0,
+                "the value {} is used as an integer (a shape, axis or index) and no 64-bit integer holds it",
+                static_cast<double>(x));
+    return static_cast<int64_t>(x);
   });
 }
 

@@ -55,5 +55,24 @@ TEST(Tensor, ShapeCountsKeepTheirMeaning) {
   EXPECT_EQ(Tensor(DType::F32, {2, 3}).bytes(), 24u);
 }
 
+// Found by fuzz_model: a ConstantOfShape whose shape was a float tensor holding -1.9e38 made
+// the cast to int64 undefined behaviour. Floats read as integers must fit one.
+TEST(Tensor, FloatsReadAsIntegersMustFitOne) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor t = Tensor::from_vector<float>({6}, {3.f, -2.f, -1.9e38f, 1e19f, inf, nan});
+  EXPECT_EQ(t.at_i64(0), 3);
+  EXPECT_EQ(t.at_i64(1), -2);
+  for (int64_t i = 2; i < 6; ++i) {
+    try {
+      t.at_i64(i);
+      ADD_FAILURE() << "element " << i << " was read as an integer";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("no 64-bit integer holds it"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(t.to_i64_vector(), Error);
+  EXPECT_EQ(Tensor::from_vector<double>({1}, {-9223372036854775808.0}).at_i64(0), INT64_MIN);
+}
+
 }  // namespace
 }  // namespace dpl::test
