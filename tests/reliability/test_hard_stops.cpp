@@ -128,6 +128,8 @@ class HardStops : public CliTest {
     return complete;
   }
 
+  void expect_full_disk_refused(const std::string& victim, const std::vector<std::string>& absent);
+
   std::map<std::string, uintmax_t> reference_;
 };
 
@@ -170,50 +172,37 @@ TEST_F(HardStops, KilledAtAnyMomentEveryFileIsCompleteOrAbsent) {
   std::printf("%d of %zu stopped runs had written some files\n", with_files, stops.size());
 }
 
-TEST_F(HardStops, AFullDiskGivesOneClearErrorAndNoPartialFile) {
+// A complete run, then one whose files may be as large as the largest JSON but not as large
+// as `victim`: it must fail on `victim` with one clear line and leave none of `absent`.
+void HardStops::expect_full_disk_refused(const std::string& victim, const std::vector<std::string>& absent) {
   ASSERT_EQ(wait_for(start(work_ / "full")), 0) << read_text(work_ / "full.log");
   reference_ = files(work_ / "full");
-  // Every file may be as large as the largest JSON, the QDQ model may not.
+  ASSERT_TRUE(reference_.count(victim)) << "a complete run wrote no " << victim;
   uintmax_t limit = 0;
   for (const auto& [rel, size] : reference_)
     if (rel.find(".json") != std::string::npos || rel.find("log-") == 0) limit = std::max(limit, size);
-  const uintmax_t model = reference_.at("quant_model.onnx");
-  ASSERT_LT(limit, model) << "the example's QDQ model is not the largest file";
-  const int status = wait_for(start(work_ / "full_disk", static_cast<rlim_t>((limit + model) / 2)));
+  const uintmax_t victim_size = reference_.at(victim);
+  ASSERT_LT(limit, victim_size) << victim << " is not the example's largest file";
+  const int status = wait_for(start(work_ / "full_disk", static_cast<rlim_t>((limit + victim_size) / 2)));
   ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status);
   EXPECT_EQ(WEXITSTATUS(status), 1);
   const std::string log = read_text(work_ / "full_disk.log");
-  EXPECT_NE(log.find("error: writing " + (work_ / "full_disk" / "quant_model.onnx").string() +
-                     " failed: File too large"),
+  EXPECT_NE(log.find("error: writing " + (work_ / "full_disk" / victim).string() + " failed: File too large"),
             std::string::npos)
       << log;
-  EXPECT_FALSE(fs::exists(work_ / "full_disk" / "quant_model.onnx"));
+  for (const auto& f : absent) EXPECT_FALSE(fs::exists(work_ / "full_disk" / f)) << f;
   check_complete(work_ / "full_disk", false, "full disk");
+}
+
+TEST_F(HardStops, AFullDiskGivesOneClearErrorAndNoPartialFile) {
+  expect_full_disk_refused("quant_model.onnx", {"quant_model.onnx"});
 }
 
 // The same with --external_data (docs/external_data.md): the weights' file is the one that
 // cannot be written; neither it nor the model that would name it is left.
 TEST_F(HardStops, AFullDiskWhileWritingExternalDataLeavesNoModel) {
   extra_ = {"--external_data"};
-  ASSERT_EQ(wait_for(start(work_ / "full")), 0) << read_text(work_ / "full.log");
-  reference_ = files(work_ / "full");
-  ASSERT_TRUE(reference_.count("quant_model.onnx.data")) << "--external_data wrote no quant_model.onnx.data";
-  uintmax_t limit = 0;
-  for (const auto& [rel, size] : reference_)
-    if (rel.find(".json") != std::string::npos || rel.find("log-") == 0) limit = std::max(limit, size);
-  const uintmax_t data = reference_.at("quant_model.onnx.data");
-  ASSERT_LT(limit, data) << "the example's weights file is not the largest file";
-  const int status = wait_for(start(work_ / "full_disk", static_cast<rlim_t>((limit + data) / 2)));
-  ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 1);
-  const std::string log = read_text(work_ / "full_disk.log");
-  EXPECT_NE(log.find("error: writing " + (work_ / "full_disk" / "quant_model.onnx.data").string() +
-                     " failed: File too large"),
-            std::string::npos)
-      << log;
-  EXPECT_FALSE(fs::exists(work_ / "full_disk" / "quant_model.onnx.data"));
-  EXPECT_FALSE(fs::exists(work_ / "full_disk" / "quant_model.onnx"));
-  check_complete(work_ / "full_disk", false, "full disk");
+  expect_full_disk_refused("quant_model.onnx.data", {"quant_model.onnx.data", "quant_model.onnx"});
 }
 
 }  // namespace
