@@ -63,6 +63,13 @@ bool recurrent_ok(onnx::InferenceContext& ctx) {
   return x < 0 || x == 3;
 }
 
+// DepthToSpace, SpaceToDepth: ONNX divides by blocksize squared, which a blocksize of 2^40
+// wraps to zero (SIGFPE: fuzz_model); inferred only for a blocksize in [1, 2^31).
+bool blocksize_ok(onnx::InferenceContext& ctx) {
+  const onnx::AttributeProto* b = ctx.getAttribute("blocksize");
+  return b && b->i() > 0 && b->i() < (int64_t{1} << 31);
+}
+
 // Shape: ONNX reads its input's type without checking that there is one; an input whose
 // producer could not be typed (a guarded node, an operator ONNX does not know) has none.
 bool shape_ok(onnx::InferenceContext& ctx) { return ctx.getNumInputs() >= 1 && ctx.getInputType(0) != nullptr; }
@@ -81,7 +88,7 @@ const std::map<std::string, Guard>& guards() {
       {"Conv", conv_ok<1>}, {"ConvTranspose", conv_ok<1>}, {"ConvInteger", conv_ok<1>},
       {"QLinearConv", conv_ok<3>}, {"MaxPool", pool_ok}, {"AveragePool", pool_ok}, {"LpPool", pool_ok},
       {"MaxUnpool", unpool_ok}, {"RNN", recurrent_ok}, {"GRU", recurrent_ok}, {"LSTM", recurrent_ok},
-      {"Shape", shape_ok}};
+      {"DepthToSpace", blocksize_ok}, {"SpaceToDepth", blocksize_ok}, {"Shape", shape_ok}};
   return g;
 }
 

@@ -631,6 +631,17 @@ TEST(OnnxGraph, NodesOnnxInferenceWouldCrashOnAreNotInferredAndTheRunNamesThem) 
     // ONNX has no converter from LSTM-1: a clear error naming the operator.
     EXPECT_NE(std::string(e.what()).find("LSTM"), std::string::npos) << e.what();
   }
+  // A DepthToSpace whose blocksize is 2^40: its square wraps to zero, and ONNX's inference
+  // and our kernel divided by it (SIGFPE).
+  ModelBuilder d2s(11);
+  d2s.input("x", {1, 4, 2, 2}).node("DepthToSpace", {"x"}, {"y"}, "d2s").attr("blocksize", int64_t{1} << 40).output("y");
+  OnnxGraph dg = d2s.graph();
+  try {
+    prepare_model(dg, 13, false);
+    run_fails_naming(dg, {{"x", Tensor::zeros(DType::F32, {1, 4, 2, 2})}}, "d2s");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'d2s'"), std::string::npos) << e.what();
+  }
   // The control: a rank-3 weight after the same Relu is inferred.
   ModelBuilder ok;
   ok.input("x", {1, 4, 5}).node("Relu", {"x"}, {"r"}, "relu");

@@ -24,7 +24,7 @@ class DepthToSpaceOp : public Op {
  public:
   void init(const NodeDesc& node) override {
     bs_ = node.attrs.get_int("blocksize", 0);
-    DPL_CHECK(bs_ > 0, "DepthToSpace needs a positive 'blocksize'");
+    DPL_CHECK(bs_ > 0 && bs_ < (int64_t{1} << 31), "DepthToSpace needs a 'blocksize' in [1, 2^31), got {}", bs_);
     const std::string mode = node.attrs.get_string("mode", "DCR");
     DPL_CHECK(mode == "DCR" || mode == "CRD", "DepthToSpace mode '{}' is not DCR or CRD", mode);
     crd_ = mode == "CRD";
@@ -51,7 +51,7 @@ class SpaceToDepthOp : public Op {
  public:
   void init(const NodeDesc& node) override {
     bs_ = node.attrs.get_int("blocksize", 0);
-    DPL_CHECK(bs_ > 0, "SpaceToDepth needs a positive 'blocksize'");
+    DPL_CHECK(bs_ > 0 && bs_ < (int64_t{1} << 31), "SpaceToDepth needs a 'blocksize' in [1, 2^31), got {}", bs_);
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
