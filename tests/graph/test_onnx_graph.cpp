@@ -554,6 +554,17 @@ TEST(OnnxGraph, NodesOnnxInferenceWouldCrashOnAreNotInferredAndTheRunNamesThem) 
       EXPECT_NE(std::string(e.what()).find(node), std::string::npos) << e.what();
     }
   };
+  // Preparation (and then the run) of g fails with an error holding `want`, or the run fails
+  // naming `node`.
+  auto prepare_or_run_fails = [&](OnnxGraph& g, const TensorMap& feeds, const std::string& node,
+                                  const std::string& want) {
+    try {
+      prepare_model(g, 13, false);
+      run_fails_naming(g, feeds, node);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
   // A Shape of a Tile whose repeats do not match its input's rank: the Tile's output has no
   // type, and ONNX's data propagation of the Shape read it (found at opset 19).
   ModelBuilder tile(19);
@@ -581,12 +592,7 @@ TEST(OnnxGraph, NodesOnnxInferenceWouldCrashOnAreNotInferredAndTheRunNamesThem) 
   qconv.init("ys", Tensor::from_vector<float>({}, {1.f})).init("yz", Tensor::from_vector<uint8_t>({}, {0}));
   qconv.node("QLinearConv", {"x", "xs", "xz", "w", "ws", "wz", "ys", "yz"}, {"y"}, "qconv").output("y", DType::U8);
   OnnxGraph qg = qconv.graph();
-  try {
-    prepare_model(qg, 13, false);
-    run_fails_naming(qg, {{"x", Tensor::zeros(DType::U8, {1, 1, 7, 7})}}, "qconv");
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("qconv"), std::string::npos) << e.what();
-  }
+  prepare_or_run_fails(qg, {{"x", Tensor::zeros(DType::U8, {1, 1, 7, 7})}}, "qconv", "qconv");
   // A MaxUnpool whose indices have rank 1 for an X of rank 4 (they must have X's shape).
   ModelBuilder unpool(11);
   unpool.input("x", {1, 1, 2, 2}).input("i", {4}, DType::I64);
@@ -624,24 +630,14 @@ TEST(OnnxGraph, NodesOnnxInferenceWouldCrashOnAreNotInferredAndTheRunNamesThem) 
   lstm.input("x", {}).init("w", Tensor::zeros(DType::F32, {1, 8, 4})).init("r", Tensor::zeros(DType::F32, {1, 8, 2}));
   lstm.node("LSTM", {"x", "w", "r"}, {"y"}, "lstm").attr("hidden_size", int64_t{2}).output("y");
   OnnxGraph rg = lstm.graph();
-  try {
-    prepare_model(rg, 13, false);
-    run_fails_naming(rg, {{"x", Tensor::zeros(DType::F32, {})}}, "lstm");
-  } catch (const Error& e) {
-    // ONNX has no converter from LSTM-1: a clear error naming the operator.
-    EXPECT_NE(std::string(e.what()).find("LSTM"), std::string::npos) << e.what();
-  }
+  // (ONNX has no converter from LSTM-1: a clear error naming the operator.)
+  prepare_or_run_fails(rg, {{"x", Tensor::zeros(DType::F32, {})}}, "lstm", "LSTM");
   // A DepthToSpace whose blocksize is 2^40: its square wraps to zero, and ONNX's inference
   // and our kernel divided by it (SIGFPE).
   ModelBuilder d2s(11);
   d2s.input("x", {1, 4, 2, 2}).node("DepthToSpace", {"x"}, {"y"}, "d2s").attr("blocksize", int64_t{1} << 40).output("y");
   OnnxGraph dg = d2s.graph();
-  try {
-    prepare_model(dg, 13, false);
-    run_fails_naming(dg, {{"x", Tensor::zeros(DType::F32, {1, 4, 2, 2})}}, "d2s");
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'d2s'"), std::string::npos) << e.what();
-  }
+  prepare_or_run_fails(dg, {{"x", Tensor::zeros(DType::F32, {1, 4, 2, 2})}}, "d2s", "'d2s'");
   // The control: a rank-3 weight after the same Relu is inferred.
   ModelBuilder ok;
   ok.input("x", {1, 4, 5}).node("Relu", {"x"}, {"r"}, "relu");
