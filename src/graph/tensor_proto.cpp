@@ -92,6 +92,14 @@ ExternalBytes external_bytes(const onnx::TensorProto& p, const std::string& base
   return b;
 }
 
+// The same, holding exactly `want` bytes (the tensor's shape), or a clear error.
+ExternalBytes sized_external_bytes(const onnx::TensorProto& p, const std::string& base_dir, size_t want) {
+  ExternalBytes b = external_bytes(p, base_dir);
+  DPL_CHECK(b.size == want, "tensor '{}': external data in '{}' has {} bytes, expected {} for shape {}", p.name(),
+            b.file->path(), b.size, want, shape_str(Shape(p.dims().begin(), p.dims().end())));
+  return b;
+}
+
 }  // namespace
 
 void inline_external_data(onnx::TensorProto& p, const std::string& base_dir) {
@@ -111,9 +119,7 @@ size_t check_external_data(const onnx::TensorProto& p, const std::string& base_d
   for (int64_t d : shape)
     DPL_CHECK(d >= 0, "tensor '{}' has a negative dimension in shape {}", p.name(), shape_str(shape));
   const size_t want = saturated_bytes(shape, dtype_size(dt));
-  const ExternalBytes b = external_bytes(p, base_dir);
-  DPL_CHECK(b.size == want, "tensor '{}': external data in '{}' has {} bytes, expected {} for shape {}", p.name(),
-            b.file->path(), b.size, want, shape_str(shape));
+  sized_external_bytes(p, base_dir, want);
   return want;
 }
 
@@ -173,9 +179,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     check_tensor_budget(fmt::format("tensor '{}' ({} of shape {})", p.name(), dtype_name(dt), shape_str(shape)),
                         want);
   if (p.data_location() == onnx::TensorProto::EXTERNAL) {
-    const ExternalBytes b = external_bytes(p, base_dir);
-    DPL_CHECK(b.size == want, "tensor '{}': external data in '{}' has {} bytes, expected {} for shape {}", p.name(),
-              b.file->path(), b.size, want, shape_str(shape));
+    const ExternalBytes b = sized_external_bytes(p, base_dir, want);
     // In place when aligned as the runtime's buffers are (our writer and onnx.save align
     // large tensors); else a copy.
     if (want > 0 && reinterpret_cast<uintptr_t>(b.data) % 64 == 0)

@@ -92,7 +92,7 @@ Profiler::Profiler(const OnnxGraph& fp, const QdqModel& qdq, ProfileOptions opts
     : fp_(fp),
       qdq_(qdq),
       opts_(std::move(opts)),
-      stream_weights_(fp.mapped_bytes() > 0 && fp.mapped_bytes() >= opts_.stream_weights_above),
+      stream_weights_(fp.mapped_bytes() >= std::max<size_t>(opts_.stream_weights_above, 1)),
       q_graph_(profiling_graph(qdq, !stream_weights_)) {
   DPL_CHECK(opts_.batch >= 1, "profiling batch must be positive, got {}", opts_.batch);
   // Hooks must see every node output, so per-layer sessions run unfused; so do streamed
