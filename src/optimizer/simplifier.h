@@ -46,6 +46,9 @@ struct SimplifyStats {
   int nodes_before = 0, nodes_after = 0;
   int initializers_before = 0, initializers_after = 0;
   int folded = 0;               // nodes replaced by their constant outputs
+  // Bytes of the constants folding made, over every iteration: their sum is held to the
+  // tensor budget (--max_tensor_mb) as each one is (docs/reliability.md, "Limits").
+  size_t folded_bytes = 0;
   int shapes_folded = 0;        // Shape/Size nodes replaced by constants
   int identities_removed = 0;   // Identity/Dropout
   int softmax_collapsed = 0;    // Flatten/Reshape pairs around Softmax removed

@@ -126,6 +126,39 @@ TEST(TensorLimits, BudgetIsSetByTheFlagsValue) {
   EXPECT_EQ(prepare_error(b), "");
 }
 
+TEST(TensorLimits, ConstantsMadeByFoldingAreHeldToTheBudgetTogether) {
+  // Five ConstantOfShape nodes of 256 x 512 floats (512 KB each) under a 1 MB budget: each
+  // output fits, their sum does not. Folding stops once the sum would pass the budget, and
+  // the nodes left compute their constants at run time, with the same result.
+  ModelBuilder b;
+  b.input("x", {256, 512}).init("shape", Tensor::from_vector<int64_t>({2}, {256, 512}));
+  std::string acc = "x";
+  for (int i = 0; i < 5; ++i) {
+    const std::string c = "c" + std::to_string(i), y = "y" + std::to_string(i);
+    b.node("ConstantOfShape", {"shape"}, {c}, "fill" + std::to_string(i))
+        .attr("value", Tensor::from_vector<float>({1}, {float(i + 1)}));
+    b.node("Add", {acc, c}, {y});
+    acc = y;
+  }
+  b.output(acc);
+  BudgetScope budget(1);
+  OnnxGraph g = b.graph();
+  prepare_model(g, 13, /*simplify=*/false);
+  SimplifyStats st = simplify(g);
+  EXPECT_EQ(st.folded, 2) << st.summary();  // 2 x 512 KB = the budget; a third would pass it
+  EXPECT_EQ(st.folded_bytes, size_t{1} << 20);
+  EXPECT_GE(st.not_folded["folded constants over the budget"], 3) << st.summary();
+  int left = 0;
+  for (int i = 0; i < g.node_count(); ++i) left += g.node(i).op_type() == "ConstantOfShape";
+  EXPECT_EQ(left, 3);
+  Session s(g);
+  std::vector<float> x(256 * 512);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 7);
+  const Tensor y = s.run({{"x", Tensor::from_vector<float>({256, 512}, x)}}).at(acc);
+  ASSERT_EQ(y.numel(), 256 * 512);
+  for (size_t i : {size_t{0}, size_t{1}, size_t{77777}, x.size() - 1}) EXPECT_EQ(y.data<float>()[i], x[i] + 15.f);
+}
+
 TEST(TensorLimits, ShapesKnownOnlyAtRunTimeAreCheckedAtAllocationNamingTheNode) {
   ModelBuilder b;
   b.input("x", {1, 1}).input("to", {2}, DType::I64);

@@ -1,8 +1,10 @@
 #include <spdlog/spdlog.h>
 
+#include <limits>
 #include <set>
 #include <unordered_map>
 
+#include "core/memory_budget.h"
 #include "runtime/node_convert.h"
 #include "optimizer/passes/passes.h"
 #include "graph/tensor_proto.h"
@@ -34,6 +36,23 @@ std::string disagreement(const OnnxGraph& g, const std::string& name, const Tens
   return "";
 }
 
+// The bytes of a node's outputs as inference sees them (unknown dimensions count as 1, unknown
+// types as 1 byte): a lower bound.
+size_t inferred_bytes(const OnnxGraph& g, const onnx::NodeProto& n) {
+  size_t total = 0;
+  for (const auto& out : n.output()) {
+    if (out.empty()) continue;
+    const auto shape = g.tensor_shape(out);
+    if (!shape) continue;
+    const size_t elem = dtype_size(g.value_type(out));
+    const size_t b = saturated_bytes(*shape, elem ? elem : 1);
+    total = b > std::numeric_limits<size_t>::max() - total ? std::numeric_limits<size_t>::max() : total + b;
+  }
+  return total;
+}
+
+constexpr const char* kOverBudget = "folded constants over the budget";
+
 }  // namespace
 
 int fold_constants(OnnxGraph& g, const SimplifyOptions& opts, SimplifyStats& stats) {
@@ -53,6 +72,14 @@ int fold_constants(OnnxGraph& g, const SimplifyOptions& opts, SimplifyStats& sta
     if (t.bytes() <= kCacheBytes) return &values.emplace(name, std::move(t)).first->second;
     scratch.push_back(std::move(t));
     return &scratch.back();
+  };
+  const size_t budget = tensor_budget_bytes();
+  auto over_budget = [&](const onnx::NodeProto& n, size_t want) {
+    if (!stats.not_folded.count(kOverBudget))
+      spdlog::warn("simplify: constant folding stops at node '{}' ({}): folded constants would need {} MB, over the "
+                   "limit of {} MB (--max_tensor_mb); the nodes left compute their constants at run time",
+                   n.name(), n.op_type(), (want + (size_t{1} << 20) - 1) >> 20, budget >> 20);
+    stats.not_folded[kOverBudget]++;
   };
   std::vector<char> remove(g.node_count(), 0);
   int folded = 0;
@@ -77,6 +104,15 @@ int fold_constants(OnnxGraph& g, const SimplifyOptions& opts, SimplifyStats& sta
     if (feeds_output || clash) continue;
     if (!OpRegistry::instance().has(n.op_type())) {
       stats.not_folded[n.op_type() + " (not implemented)"]++;
+      continue;
+    }
+    // The sum of folded constants stays within the tensor budget: each output is (the
+    // session and the budget checks see to it), but a few bytes of ConstantOfShape can ask for
+    // many outputs just under it. Past the budget a node stays a node and runs at run time.
+    // The inferred size (unknown dimensions as 1) is checked first, so that the kernel does
+    // not fill memory only to have its output dropped.
+    if (size_t want = stats.folded_bytes + inferred_bytes(g, n); want > budget) {
+      over_budget(n, want);
       continue;
     }
 
@@ -113,6 +149,11 @@ int fold_constants(OnnxGraph& g, const SimplifyOptions& opts, SimplifyStats& sta
       continue;
     }
     if (opts.max_folded_bytes > 0 && bytes > static_cast<size_t>(opts.max_folded_bytes)) continue;
+    if (stats.folded_bytes + bytes > budget) {
+      over_budget(n, stats.folded_bytes + bytes);
+      continue;
+    }
+    stats.folded_bytes += bytes;
     for (int k = 0; k < n.output_size(); ++k) {
       const std::string& name = n.output(k);
       if (name.empty()) continue;
