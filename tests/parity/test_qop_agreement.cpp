@@ -18,9 +18,8 @@
 // (alexnet, vgg19, zfnet512: 100-550 MB of constant-filled weights whose loading dominates
 // the time; test_ort_parity.cpp and test_qdq_agreement.cpp cover them); the onnx-light models
 // run with three intermediate activations as extra outputs (their final outputs are uniform).
-// On snpe our runtime runs the QOP model of the smaller networks only: its QLinearConv with
-// uint8 weights (w - w_zero_point does not fit int8) takes a reference loop (58 s for the 2
-// AGLLNet samples at 256x256 on the shared VM, against about a second for the QDQ model).
+// On snpe the QOP models hold uint8 weights (w - w_zero_point does not fit int8): our runtime
+// runs them on oneDNN's int8 convolution with offset terms (docs/qop.md, "Integer kernels").
 //
 // Skipped, with the reason, when ../shared, node or onnxruntime-node is absent.
 #include <gtest/gtest.h>
@@ -54,8 +53,6 @@ constexpr int kCalibSamples = 2;
 constexpr int kEvalSamples = 2;
 const std::vector<std::string> kPlatforms{"trt", "snpe"};
 const std::set<std::string> kLeftOut{"light_bvlc_alexnet", "light_vgg19", "light_zfnet512"};
-// Cases whose QOP model our runtime does not run on snpe (see above).
-const std::set<std::string> kSlowUint8Conv{"agllnet", "road_segmentation", "deeplabv3", "ppocr_det", "yolox_nano"};
 
 std::vector<PlatformCase> all_cases() {
   std::vector<PlatformCase> c;
@@ -155,13 +152,11 @@ TEST_P(QopAgreement, OnnxRuntimeRunsTheQopModelAsTheQdqModel) {
   const fs::path ort_qop = work / "ort_qop", ort_qdq = work / "ort_qdq", ours_qop = work / "ours_qop";
   if (!run_ort(qop_model, "disabled", ort_qop) || !run_ort(qdq_model, "disabled", ort_qdq)) return;
   const double t_ort = clock.lap();
-  const bool ours_runs = platform != "snpe" || !kSlowUint8Conv.count(pc.name);
-  if (ours_runs && !run_ours(qop_model, ours_qop)) return;
+  if (!run_ours(qop_model, ours_qop)) return;
   const double t_ours = clock.lap();
   std::cout << tag << ": dipoorlet " << fmt(t_quant, 3) << " s, ONNX Runtime on both models " << fmt(t_ort, 3)
             << " s, dipoorlet-infer on qop_model.onnx "
-            << (ours_runs ? fmt(t_ours, 3) + " s" : std::string("not run (uint8-weight QLinearConv reference loop)"))
-            << std::endl;
+            << fmt(t_ours, 3) << " s" << std::endl;
 
   std::set<std::string> outputs;
   for (const auto& e : fs::directory_iterator(ort_qdq))
@@ -174,16 +169,12 @@ TEST_P(QopAgreement, OnnxRuntimeRunsTheQopModelAsTheQdqModel) {
     OutputAgreement& r = runtime_agree[out];
     compare_output_files(ort_qop, ort_qdq, out, kEvalSamples, "ONNX Runtime (QOP)", "ONNX Runtime (QDQ)", q);
     if (HasFatalFailure()) return;
-    if (ours_runs) {
-      compare_output_files(ours_qop, ort_qop, out, kEvalSamples, "dipoorlet-infer (QOP)", "ONNX Runtime (QOP)", r);
-      if (HasFatalFailure()) return;
-    }
+    compare_output_files(ours_qop, ort_qop, out, kEvalSamples, "dipoorlet-infer (QOP)", "ONNX Runtime (QOP)", r);
+    if (HasFatalFailure()) return;
     std::cout << tag << " output '" << out << "' (" << q.elements << " values): QOP vs QDQ (ORT) cosine "
               << fmt(q.cosine, 7) << " (worst sample " << fmt(q.worst_sample, 7) << ", max |diff| "
-              << fmt(q.max_diff, 4) << ")";
-    if (ours_runs)
-      std::cout << "; QOP, ours vs ORT: cosine " << fmt(r.cosine, 9) << " (max |diff| " << fmt(r.max_diff, 4) << ")";
-    std::cout << std::endl;
+              << fmt(q.max_diff, 4) << "); QOP, ours vs ORT: cosine " << fmt(r.cosine, 9) << " (max |diff| "
+              << fmt(r.max_diff, 4) << ")" << std::endl;
     EXPECT_FALSE(std::isnan(q.max_diff) || std::isnan(r.max_diff)) << "output '" << out << "': NaN on one side";
     strict &= q.cosine >= kMinCosine && r.cosine >= kRuntimeCosine;
   }
@@ -196,7 +187,7 @@ TEST_P(QopAgreement, OnnxRuntimeRunsTheQopModelAsTheQdqModel) {
   // our runtime: our execution of quant_model.onnx against ONNX Runtime's (the QDQ agreement
   // suite's subject).
   const fs::path ort_qdq_all = work / "ort_qdq_all", ours_qdq = work / "ours_qdq";
-  if (!run_ort(qdq_model, "all", ort_qdq_all) || (ours_runs && !run_ours(qdq_model, ours_qdq))) return;
+  if (!run_ort(qdq_model, "all", ort_qdq_all) || !run_ours(qdq_model, ours_qdq)) return;
   auto judge = [&](const std::string& out, const OutputAgreement& got, double min_cos, const fs::path& a,
                    const fs::path& b, const std::string& what, const std::string& yardstick) {
     if (got.cosine >= min_cos) return;
@@ -214,9 +205,8 @@ TEST_P(QopAgreement, OnnxRuntimeRunsTheQopModelAsTheQdqModel) {
   for (const auto& out : outputs) {
     judge(out, model_agree[out], kMinCosine, ort_qdq_all, ort_qdq, "QOP vs QDQ (ORT)",
           "ORT's optimized vs reference execution of the QDQ model");
-    if (ours_runs)
-      judge(out, runtime_agree[out], kRuntimeCosine, ours_qdq, ort_qdq, "QOP, ours vs ORT",
-            "ours vs ORT on the QDQ model");
+    judge(out, runtime_agree[out], kRuntimeCosine, ours_qdq, ort_qdq, "QOP, ours vs ORT",
+          "ours vs ORT on the QDQ model");
   }
 }
 

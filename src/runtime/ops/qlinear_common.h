@@ -41,24 +41,42 @@ bool pack_if_constant(const NodeDesc& node, size_t w_index, size_t zp_index, Pac
 }
 
 // Weights minus their zero points as the integer kernels keep them: int32 (w32) for the
-// reference loop and, when every value fits int8 and the CPU accumulates int8 products
-// exactly (dnn::has_exact_int8), their int8 copy (w8) for oneDNN.
+// reference loop and, when the CPU accumulates int8 products exactly (dnn::has_exact_int8),
+// an int8 copy (w8) for oneDNN. When w - w_zp fits in int8, w8 is it. Otherwise (uint8
+// weights, or int8 weights with a zero point: w - w_zp spans up to [-255, 255]) w8 is the
+// raw weight moved into int8 (w - 128 for uint8, w for int8) and `offset` holds, per channel,
+// what w8 misses: w - w_zp = w8 + offset[c]. The caller adds offset[c] times the sum of its
+// other operand (docs/qop.md, "Integer kernels"); an empty `offset` means none.
 struct ShiftedWeights {
   bool constant = false;  // packed once, at init
   bool use_dnnl = false;
   std::vector<int32_t> w32;
   Tensor w8;
+  std::vector<int32_t> offset;  // per channel; empty when w8 = w - w_zp
   // The input type the oneDNN kernel was built for; Undefined (build it) after the path changed.
   DType kernel_input = DType::Undefined;
 
-  // Decides the path for the w32 just filled in (weights of `shape`), making w8 for oneDNN.
-  void choose_path(const Shape& shape) {
+  // Decides the path for the w32 just filled in from `raw` (the weights, uint8 or int8), whose
+  // element i belongs to channel channel_of(i) of `channels`; makes w8 (and offset) for oneDNN.
+  template <typename ChannelOf>
+  void choose_path(const Tensor& raw, int64_t channels, ChannelOf&& channel_of) {
     const bool fits = std::all_of(w32.begin(), w32.end(), [](int32_t v) { return v >= -128 && v <= 127; });
-    const bool dnnl_ok = fits && dnn::has_exact_int8();
+    const bool dnnl_ok = dnn::has_exact_int8();
+    offset.clear();
     if (dnnl_ok) {
-      w8 = Tensor(DType::I8, shape);
+      w8 = Tensor(DType::I8, raw.shape());
       int8_t* d = w8.data<int8_t>();
-      for (size_t i = 0; i < w32.size(); ++i) d[i] = static_cast<int8_t>(w32[i]);
+      if (fits) {
+        for (size_t i = 0; i < w32.size(); ++i) d[i] = static_cast<int8_t>(w32[i]);
+      } else {
+        const int32_t base = raw.dtype() == DType::U8 ? 128 : 0;
+        offset.assign(static_cast<size_t>(channels), 0);
+        for (size_t i = 0; i < w32.size(); ++i) {
+          const int32_t v = static_cast<int32_t>(raw.at_i64(static_cast<int64_t>(i))) - base;
+          d[i] = static_cast<int8_t>(v);
+          offset[static_cast<size_t>(channel_of(static_cast<int64_t>(i)))] = w32[i] - v;  // the same for a channel
+        }
+      }
     }
     if (dnnl_ok != use_dnnl) kernel_input = DType::Undefined;
     use_dnnl = dnnl_ok;

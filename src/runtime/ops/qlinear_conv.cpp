@@ -5,9 +5,12 @@
 //   y = saturate(round_half_even(float(acc + B[m]) * (x_scale * w_scale[m] / y_scale)) + y_zp).
 //
 // The accumulation runs on oneDNN's int8 convolution (src u8/s8 with a run-time zero
-// point, weights s8 = w - w_zp, dst s32) when the CPU has VNNI (exact int32 accumulation)
-// and the shifted weights fit in int8; otherwise on a reference loop. The requantization is
-// ours, so results are bit-exact either way.
+// point, weights s8, dst s32) when the CPU has VNNI (exact int32 accumulation); otherwise on
+// a reference loop. Where w - w_zp does not fit in int8 (uint8 weights: [-255, 255]), the
+// convolution runs on w8 = w - 128 and a second one, of all-one weights and one output
+// channel per group, gives each window's sum of x - x_zp, of which offset[m] = 128 - w_zp[m]
+// times is added (ShiftedWeights). The requantization is ours, so results are bit-exact
+// either way.
 #include <algorithm>
 
 #include "runtime/dnnl_util.h"
@@ -83,6 +86,12 @@ class IntConv {
     w_.constant = pack_if_constant(node, w_index, wzp_index, [&](const Tensor& w, const Tensor* wzp) { pack(w, wzp); });
   }
 
+  // Which path ran last: "oneDNN int8", "oneDNN int8 + offset terms" or "reference".
+  std::string path() const {
+    if (!w_.use_dnnl) return "reference";
+    return w_.offset.empty() ? "oneDNN int8" : "oneDNN int8 + offset terms";
+  }
+
   // [N, M, out...] int32.
   Tensor accumulate(const Tensor& x, int32_t xzp, const Tensor& w, const Tensor* wzp) {
     DPL_CHECK(x.dtype() == DType::U8 || x.dtype() == DType::I8, "{}: x must be uint8 or int8, got {}", p_.op_name,
@@ -102,7 +111,9 @@ class IntConv {
         kernel_.init(kp, w_.constant ? &w_.w8 : nullptr, nullptr);
         w_.kernel_input = x.dtype();
       }
-      return kernel_.run(x, w_.w8, nullptr, {}, xzp);
+      Tensor acc = kernel_.run(x, w_.w8, nullptr, {}, xzp);
+      if (!w_.offset.empty()) add_offset_terms(x, xzp, w, acc);
+      return acc;
     }
     ConvGeometry g = conv_geometry(p_, x.shape(), w.shape());
     Tensor y(DType::I32, g.y_shape);
@@ -113,12 +124,56 @@ class IntConv {
  private:
   void pack(const Tensor& w, const Tensor* wzp) {
     w_.w32 = shifted_weights(w, wzp);
-    w_.choose_path(w.shape());
+    const int64_t M = w.rank() >= 1 ? w.dim(0) : 0, per = M ? w.numel() / M : 0;
+    w_.choose_path(w, M, [per](int64_t i) { return i / per; });
+  }
+
+  // acc[n, m, :] += offset[m] * (window sums of x - x_zp over m's group): an int8 convolution
+  // of all-one weights [G, C/G, kernel...], built when the input type or the weight shape
+  // changes.
+  void add_offset_terms(const Tensor& x, int32_t xzp, const Tensor& w, Tensor& acc) {
+    const int64_t G = std::max<int64_t>(p_.group, 1);
+    Shape ones_shape = w.shape();
+    ones_shape[0] = G;
+    if (ones_input_ != x.dtype() || ones_.shape() != ones_shape) {
+      ones_ = Tensor(DType::I8, ones_shape);
+      std::fill_n(ones_.data<int8_t>(), ones_.numel(), int8_t{1});
+      ConvParams kp = p_;
+      kp.src_type = x.dtype();
+      kp.wei_type = DType::I8;
+      kp.dst_type = DType::I32;
+      kp.src_zero_point = true;
+      kp.has_bias = false;
+      kp.op_name = p_.op_name + " (window sums)";
+      sums_kernel_.init(kp, &ones_, nullptr);
+      ones_input_ = x.dtype();
+    }
+    const Tensor sums = sums_kernel_.run(x, ones_, nullptr, {}, xzp);
+    const int64_t N = acc.dim(0), M = acc.dim(1), Mg = M / G;
+    const int64_t inner = N > 0 && M > 0 ? acc.numel() / (N * M) : 0;
+    int32_t* a = acc.data<int32_t>();
+    const int32_t* sd = sums.data<int32_t>();
+    parallel_for(
+        N * M,
+        [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) {
+            const int64_t n = b / M, m = b % M;
+            const int32_t o = w_.offset[static_cast<size_t>(m)];
+            if (o == 0) continue;
+            const int32_t* srow = sd + (n * G + m / Mg) * inner;
+            int32_t* arow = a + b * inner;
+            for (int64_t i = 0; i < inner; ++i) arow[i] += o * srow[i];
+          }
+        },
+        std::max<int64_t>(1, 65536 / std::max<int64_t>(inner, 1)));
   }
 
   ConvParams p_;
   ShiftedWeights w_;
   ConvKernel kernel_;
+  ConvKernel sums_kernel_;  // window sums for the offset terms
+  Tensor ones_;
+  DType ones_input_ = DType::Undefined;
 };
 
 class QLinearConvOp : public Op {
@@ -144,6 +199,7 @@ class QLinearConvOp : public Op {
     const int64_t N = acc.dim(0), inner = M ? acc.numel() / std::max<int64_t>(N * M, 1) : 0;
     out[0] = requantize_output(q, acc, N, M, inner, bias ? bias->data<int32_t>() : nullptr);
   }
+  KernelInfo kernel_info() override { return {conv_.path(), {}, {}, {}}; }
 
  private:
   std::string name_;
@@ -163,6 +219,7 @@ class ConvIntegerOp : public Op {
     if (xzp) check_quant_param(name_, "x_zero_point", *xzp, 1, false);
     out[0] = conv_.accumulate(*in[0], zp_at(xzp), *in[1], wzp);
   }
+  KernelInfo kernel_info() override { return {conv_.path(), {}, {}, {}}; }
 
  private:
   std::string name_;

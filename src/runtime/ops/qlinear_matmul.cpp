@@ -3,10 +3,12 @@
 //   acc[m, n] = sum_k (a[m, k] - a_zp[m]) * (b[k, n] - b_zp[n])      (int32)
 //   QLinearMatMul: y = saturate(round_half_even(float(acc) * (a_scale * b_scale[n] / y_scale)) + y_zp)
 //
-// b - b_zp is formed once (per call when B is not constant). When it fits in int8 and the
-// CPU has VNNI, oneDNN's int8 matmul computes sum a * (b - b_zp) exactly, and the A zero
-// point is removed afterwards with the column sums of b - b_zp; otherwise a reference loop
-// runs. Our requantization makes the results bit-exact either way.
+// b - b_zp is formed once (per call when B is not constant). When the CPU has VNNI,
+// oneDNN's int8 matmul computes sum a * b8 exactly, b8 = b - b_zp where that fits in int8,
+// else b moved into int8 with b - b_zp = b8 + offset[n] (ShiftedWeights); A's zero point is
+// removed afterwards with the column sums of b8, and offset[n] times the row sums of
+// a - a_zp added. Otherwise a reference loop runs. Our requantization makes the results
+// bit-exact either way.
 #include <algorithm>
 
 #include "runtime/dnnl_util.h"
@@ -18,11 +20,24 @@
 namespace dpl {
 namespace {
 
+template <typename T>
+int64_t row_sum(const T* p, int64_t n) {
+  int64_t s = 0;
+  for (int64_t i = 0; i < n; ++i) s += p[i];
+  return s;
+}
+
 class IntMatMul {
  public:
   void init(std::string name, const NodeDesc& node, size_t b_index, size_t bzp_index) {
     name_ = std::move(name);
     b_.constant = pack_if_constant(node, b_index, bzp_index, [&](const Tensor& b, const Tensor* bzp) { pack(b, bzp); });
+  }
+
+  // Which path ran last: "oneDNN int8", "oneDNN int8 + offset terms" or "reference".
+  std::string path() const {
+    if (!b_.use_dnnl) return "reference";
+    return b_.offset.empty() ? "oneDNN int8" : "oneDNN int8 + offset terms";
   }
 
   // a_zp: scalar or one value per row of A (nullptr: 0). Returns acc with shape s.y_shape.
@@ -55,7 +70,23 @@ class IntMatMul {
       }
       kernel_.run(a, s.a_dims, dense_strides(s.a_dims), b_.w8, s.b_dims, dense_strides(s.b_dims), nullptr, {}, y,
                   s.y_dims);
-      // Remove A's zero point: acc -= a_zp[m] * colsum(b - b_zp)[n].
+      // Remove A's zero point: acc -= a_zp[m] * colsum(b8)[n]; add offset[n] * sum_k (a - a_zp).
+      if (!b_.offset.empty()) {
+        parallel_for(
+            s.batch * M,
+            [&](int64_t r0, int64_t r1) {
+              for (int64_t r = r0; r < r1; ++r) {
+                const int64_t bi = r / M, m = r % M;
+                const int64_t aoff = s.a_batch_offset(bi) + m * K;
+                const int64_t sum = a.dtype() == DType::U8 ? row_sum(a.data<uint8_t>() + aoff, K)
+                                                           : row_sum(a.data<int8_t>() + aoff, K);
+                const auto rowsum = static_cast<int32_t>(sum - K * int64_t{zp_at(azp, m)});
+                int32_t* row = yd + r * N;
+                for (int64_t n = 0; n < N; ++n) row[n] += b_.offset[static_cast<size_t>(n)] * rowsum;
+              }
+            },
+            16);
+      }
       if (azp) {
         parallel_for(
             s.batch * M,
@@ -103,19 +134,20 @@ class IntMatMul {
     const int64_t K = b.rank() >= 2 ? b.dim(-2) : b.dim(0);
     b_.w32.resize(static_cast<size_t>(b.numel()));
     for (int64_t i = 0; i < b.numel(); ++i) b_.w32[i] = static_cast<int32_t>(b.at_i64(i)) - zp_at(bzp, i % N);
-    b_.choose_path(b.shape());
+    b_.choose_path(b, N, [N](int64_t i) { return i % N; });
     if (b_.use_dnnl) {
       const int64_t mats = (K > 0 && N > 0) ? b.numel() / (K * N) : 0;
+      const int8_t* b8 = b_.w8.data<int8_t>();
       colsum_.assign(static_cast<size_t>(mats * N), 0);
       for (int64_t q = 0; q < mats; ++q)
         for (int64_t k = 0; k < K; ++k)
-          for (int64_t n = 0; n < N; ++n) colsum_[q * N + n] += b_.w32[(q * K + k) * N + n];
+          for (int64_t n = 0; n < N; ++n) colsum_[q * N + n] += b8[(q * K + k) * N + n];
     }
   }
 
   std::string name_;
   ShiftedWeights b_;
-  std::vector<int32_t> colsum_;  // column sums of b - b_zp (oneDNN path)
+  std::vector<int32_t> colsum_;  // column sums of b8 (oneDNN path)
   MatMulKernel kernel_;
 };
 
@@ -138,6 +170,7 @@ class QLinearMatMulOp : public Op {
     const int64_t outer = per_col ? rows : 1, channels = per_col ? s.N : 1, inner = per_col ? 1 : acc.numel();
     out[0] = requantize_output(q, acc, outer, channels, inner, nullptr);
   }
+  KernelInfo kernel_info() override { return {mm_.path(), {}, {}, {}}; }
 
  private:
   std::string name_;

@@ -1,11 +1,13 @@
 // QLinearConv (src/runtime/ops/qlinear_conv.cpp) against an integer convolution reference
 // written here: int8 and uint8 inputs, per-channel weight scales and zero points, the oneDNN
-// path and the reference path for weights that do not fit int8.
+// int8 path, with offset terms for weights whose w - w_zp does not fit int8 (uint8 weights),
+// and the reference path on CPUs without exact int8 accumulation.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
+#include "runtime/dnnl_util.h"
 #include "runtime/op_tester.h"
 #include "runtime/ops/dnnl_test_util.h"
 #include "runtime/ops/op_test_util.h"
@@ -44,7 +46,8 @@ std::vector<int64_t> int_conv_ref(const Tensor& x, int32_t xzp, const Tensor& w,
 // x uint8 or int8; weights either fit int8 after the zero point (oneDNN path) or not
 // (reference path); per-channel w scales and zero points; int32 bias.
 template <typename XT, typename WT>
-void check_qlinear_conv(int wlo, int whi, std::vector<int32_t> wzp_vals, int32_t xzp, uint32_t seed, bool const_w) {
+void check_qlinear_conv(int wlo, int whi, std::vector<int32_t> wzp_vals, int32_t xzp, uint32_t seed, bool const_w,
+                        bool wide = false) {
   const int64_t M = 4, group = 2, stride = 2, pad = 1;
   Tensor x = random_int<XT>({2, 6, 9, 8}, seed, std::numeric_limits<XT>::min(), std::numeric_limits<XT>::max());
   Tensor w = random_int<WT>({M, 3, 3, 3}, seed + 1, wlo, whi);
@@ -78,6 +81,9 @@ void check_qlinear_conv(int wlo, int whi, std::vector<int32_t> wzp_vals, int32_t
   OnnxGraph g = mod.graph();
   Session s(g);
   expect_tensor_near(s.run(feeds).at("y"), want, 0, 0);
+  EXPECT_EQ(s.kernel_info(0).impl, !dnn::has_exact_int8() ? "reference"
+                                   : wide                ? "oneDNN int8 + offset terms"
+                                                         : "oneDNN int8");
   // Batch change on the same session.
   Tensor x1 = x.slice_rows(1, 1);
   Tensor want1 = want.slice_rows(1, 1);
@@ -93,10 +99,14 @@ TEST(QLinearConv, Int8WeightsPerChannelMatchesReference) {
   check_qlinear_conv<uint8_t, uint8_t>(100, 150, {128, 120, 130, 128}, 128, 53, true);
 }
 
-TEST(QLinearConv, WideWeightsUseReference) {
-  // uint8 weights with zero point 0 do not fit int8 after shifting: reference path.
-  check_qlinear_conv<uint8_t, uint8_t>(0, 255, {0, 0, 10, 0}, 128, 54, true);
-  check_qlinear_conv<int8_t, int8_t>(-128, 127, {100, -100, 0, 0}, 0, 55, false);
+TEST(QLinearConv, WideWeightsRunOnTheInt8KernelWithOffsetTerms) {
+  // w - w_zp outside int8 (uint8 weights with zero point 0 or 255 reach +-255; int8 weights
+  // with a zero point of +-100): the int8 convolution of the moved weights plus offset times
+  // window sums, bit for bit the reference (on VNNI CPUs; the reference loop elsewhere).
+  check_qlinear_conv<uint8_t, uint8_t>(0, 255, {0, 0, 10, 0}, 128, 54, true, true);
+  check_qlinear_conv<uint8_t, uint8_t>(0, 255, {255, 3, 128, 0}, 0, 56, false, true);
+  check_qlinear_conv<int8_t, uint8_t>(0, 255, {0, 200, 17, 255}, -128, 57, true, true);
+  check_qlinear_conv<int8_t, int8_t>(-128, 127, {100, -100, 0, 0}, 0, 55, false, true);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/dnnl_util.h"
 #include "runtime/op_tester.h"
 #include "runtime/ops/dnnl_test_util.h"
 #include "runtime/ops/op_test_util.h"
@@ -15,7 +16,7 @@ namespace {
 
 template <typename AT, typename BT>
 void check_qlinear_matmul(Shape sa, Shape sb, int blo, int bhi, int32_t azp, std::vector<int32_t> bzp, bool const_b,
-                          uint32_t seed) {
+                          uint32_t seed, bool wide = false) {
   Tensor a = random_int<AT>(sa, seed, std::numeric_limits<AT>::min(), std::numeric_limits<AT>::max());
   Tensor b = random_int<BT>(sb, seed + 1, blo, bhi);
   const int64_t K = sa.back(), N = sb.back(), M = sa[sa.size() - 2];
@@ -49,13 +50,24 @@ void check_qlinear_matmul(Shape sa, Shape sb, int blo, int bhi, int32_t azp, std
   OnnxGraph g = mod.graph();
   Session s(g);
   expect_tensor_near(s.run(feeds).at("y"), want, 0, 0);
+  EXPECT_EQ(s.kernel_info(0).impl, !dnn::has_exact_int8() ? "reference"
+                                   : wide                ? "oneDNN int8 + offset terms"
+                                                         : "oneDNN int8");
 }
 
 TEST(QLinearMatMul, PerColumnScalesMatchReference) {
-  check_qlinear_matmul<uint8_t, int8_t>({2, 5, 33}, {33, 7}, -127, 127, 131, {0, 1, -1, 2, 0, 0, 3}, true, 60);
+  check_qlinear_matmul<uint8_t, int8_t>({2, 5, 33}, {33, 7}, -127, 127, 131, {0, 1, -1, 2, 0, 0, 3}, true, 60,
+                                        /*wide: -127 - 3*/ true);
   check_qlinear_matmul<uint8_t, int8_t>({2, 5, 33}, {2, 33, 7}, -120, 120, 0, {4}, false, 61);
-  check_qlinear_matmul<int8_t, uint8_t>({3, 16}, {16, 4}, 0, 255, -7, {0, 0, 0, 0}, true, 62);  // reference path
   check_qlinear_matmul<uint8_t, uint8_t>({3, 16}, {16, 4}, 100, 160, 128, {128, 129, 127, 128}, true, 63);
+}
+
+TEST(QLinearMatMul, WideWeightsRunOnTheInt8KernelWithOffsetTerms) {
+  // b - b_zp outside int8: the int8 matmul of the moved B plus offset times A's row sums.
+  check_qlinear_matmul<int8_t, uint8_t>({3, 16}, {16, 4}, 0, 255, -7, {0, 0, 0, 0}, true, 62, true);
+  check_qlinear_matmul<uint8_t, uint8_t>({2, 5, 33}, {2, 33, 7}, 0, 255, 131, {0, 255, 128, 3, 9, 250, 1}, false, 64,
+                                         true);
+  check_qlinear_matmul<uint8_t, int8_t>({2, 5, 33}, {33, 7}, -128, 127, 0, {100, -100, 0, 1, 2, 3, 4}, true, 65, true);
 }
 
 TEST(MatMulInteger, PerRowAZeroPoint) {
