@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "runtime/ops/rounding.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
@@ -91,8 +92,6 @@ struct Channel {
 template <typename X>
 void fake_quant_block(const X* x, float* y, int64_t n, const Channel& c, float lo, float hi, float clip_lo,
                       float clip_hi) {
-  constexpr float kMagic = 12582912.f;  // 1.5 * 2^23
-  constexpr float kExact = 4194304.f;   // 2^22
   for (int64_t i = 0; i < n; ++i) {
     float v0 = static_cast<float>(x[i]);
     if constexpr (std::is_same_v<X, float>) {
@@ -101,7 +100,7 @@ void fake_quant_block(const X* x, float* y, int64_t n, const Channel& c, float l
     }
     const float t = v0 / c.qs;
     // Values of magnitude 2^22 and more saturate below; NaN stays NaN and clamps low.
-    const float r = (t < kExact && t > -kExact) ? (t + kMagic) - kMagic : t;
+    const float r = round_half_even(t);
     float v = r + c.qz;
     v = v > lo ? v : lo;
     v = v < hi ? v : hi;

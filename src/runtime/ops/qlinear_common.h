@@ -11,6 +11,7 @@
 #include "core/tensor.h"
 #include "runtime/dnnl_util.h"
 #include "runtime/node_desc.h"
+#include "runtime/ops/rounding.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
@@ -83,31 +84,56 @@ struct ShiftedWeights {
   }
 };
 
-// y = saturate(round_half_even(float(acc + bias[c]) * mult[c]) + y_zp) for an
-// [outer, channels, inner] accumulator block; per_channel selects mult/bias by channel
-// (bias may be null). Matches ONNX Runtime's requantization (float multiplier
-// x_scale * w_scale / y_scale, round to nearest even, then add the zero point and clamp).
+// What ShiftedWeights::offset adds to a convolution's accumulators: acc[n, m, i] +=
+// offset[m] * sums[n, m / per_group, i] (sums: [N, G, inner], the window sums of x - x_zp).
+struct OffsetTerms {
+  const int32_t* offset = nullptr;  // per output channel; null: no terms
+  Tensor sums;
+  int64_t per_group = 1;  // output channels per group
+  const int32_t* row(int64_t n, int64_t m, int64_t channels) const {
+    const int64_t groups = channels / per_group;
+    return sums.data<int32_t>() + (n * groups + m / per_group) * sums.dim(2);
+  }
+};
+
+// One row of requantize(). The pointers are restrict-qualified: Q is a char type, which may
+// alias anything, and without the promise the compiler reloads every operand per element
+// instead of vectorizing.
 template <typename Q>
-void requantize(const int32_t* acc, Q* y, int64_t outer, int64_t channels, int64_t inner, const float* mult,
-                bool per_channel_mult, const int32_t* bias, int32_t y_zp) {
+void requantize_row(const int32_t* __restrict a, Q* __restrict o, int64_t n, int32_t bias, float mult, float zp,
+                    const int32_t* __restrict sums = nullptr, int32_t offset = 0) {
   constexpr float lo = static_cast<float>(std::numeric_limits<Q>::min());
   constexpr float hi = static_cast<float>(std::numeric_limits<Q>::max());
+  auto one = [&](int32_t acc) {
+    float v = round_half_even(static_cast<float>(acc + bias) * mult) + zp;
+    v = v > lo ? v : lo;
+    v = v < hi ? v : hi;
+    return static_cast<Q>(v);
+  };
+  if (sums)
+    for (int64_t i = 0; i < n; ++i) o[i] = one(a[i] + offset * sums[i]);
+  else
+    for (int64_t i = 0; i < n; ++i) o[i] = one(a[i]);
+}
+
+// y = saturate(round_half_even(float(acc + bias[c]) * mult[c]) + y_zp) for an
+// [outer, channels, inner] accumulator block; per_channel selects mult/bias by channel
+// (bias may be null), with a convolution's offset terms added first when given (then
+// channels are output channels and outer the batch). Matches ONNX Runtime's requantization
+// (float multiplier x_scale * w_scale / y_scale, round to nearest even, then add the zero
+// point and clamp).
+template <typename Q>
+void requantize(const int32_t* acc, Q* y, int64_t outer, int64_t channels, int64_t inner, const float* mult,
+                bool per_channel_mult, const int32_t* bias, int32_t y_zp, const OffsetTerms* offsets = nullptr) {
   const float zpf = static_cast<float>(y_zp);
   parallel_for(
       outer * channels,
       [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t c = b % channels;
-          const float m = mult[per_channel_mult ? c : 0];
-          const int32_t bv = bias ? bias[c] : 0;
-          const int32_t* a = acc + b * inner;
-          Q* o = y + b * inner;
-          for (int64_t i = 0; i < inner; ++i) {
-            float v = std::nearbyint(static_cast<float>(a[i] + bv) * m) + zpf;
-            v = v > lo ? v : lo;
-            v = v < hi ? v : hi;
-            o[i] = static_cast<Q>(v);
-          }
+          const int32_t* sums = offsets ? offsets->row(b / channels, c, channels) : nullptr;
+          requantize_row(acc + b * inner, y + b * inner, inner, bias ? bias[c] : 0, mult[per_channel_mult ? c : 0],
+                         zpf, sums, offsets ? offsets->offset[c] : 0);
         }
       },
       std::max<int64_t>(1, 65536 / std::max<int64_t>(inner, 1)));
@@ -154,7 +180,7 @@ inline QLinearInputs qlinear_inputs(const std::string& op, const std::vector<con
 // the multipliers x_scale * w_scale[c] / y_scale (per channel when w_scale has several
 // values) and y's zero point.
 inline Tensor requantize_output(const QLinearInputs& q, const Tensor& acc, int64_t outer, int64_t channels,
-                                int64_t inner, const int32_t* bias) {
+                                int64_t inner, const int32_t* bias, const OffsetTerms* offsets = nullptr) {
   const float xsv = q.x_scale.data<float>()[0], ysv = q.y_scale.data<float>()[0];
   std::vector<float> mult(static_cast<size_t>(q.w_scale.numel()));
   for (int64_t i = 0; i < q.w_scale.numel(); ++i) mult[i] = xsv * q.w_scale.data<float>()[i] / ysv;
@@ -162,10 +188,10 @@ inline Tensor requantize_output(const QLinearInputs& q, const Tensor& acc, int64
   if (y.numel() > 0) {
     if (q.y_type == DType::U8)
       requantize<uint8_t>(acc.data<int32_t>(), y.data<uint8_t>(), outer, channels, inner, mult.data(), mult.size() > 1,
-                          bias, zp_at(q.y_zp));
+                          bias, zp_at(q.y_zp), offsets);
     else
       requantize<int8_t>(acc.data<int32_t>(), y.data<int8_t>(), outer, channels, inner, mult.data(), mult.size() > 1,
-                         bias, zp_at(q.y_zp));
+                         bias, zp_at(q.y_zp), offsets);
   }
   return y;
 }

@@ -7,10 +7,10 @@
 // The accumulation runs on oneDNN's int8 convolution (src u8/s8 with a run-time zero
 // point, weights s8, dst s32) when the CPU has VNNI (exact int32 accumulation); otherwise on
 // a reference loop. Where w - w_zp does not fit in int8 (uint8 weights: [-255, 255]), the
-// convolution runs on w8 = w - 128 and a second one, of all-one weights and one output
-// channel per group, gives each window's sum of x - x_zp, of which offset[m] = 128 - w_zp[m]
-// times is added (ShiftedWeights). The requantization is ours, so results are bit-exact
-// either way.
+// convolution runs on w8 = w - 128, and offset[m] = 128 - w_zp[m] times each window's sum of
+// x - x_zp (over the channels of m's group) is added, by the requantization's pass
+// (ShiftedWeights, OffsetTerms). The requantization is ours, so results are bit-exact either
+// way.
 #include <algorithm>
 
 #include "runtime/dnnl_util.h"
@@ -78,6 +78,78 @@ void conv_acc_ref(const ConvGeometry& g, const Tensor& x, int32_t xzp, const std
       1);
 }
 
+// Window sums for the offset terms: sums[n, g, o] = sum of x - x_zp over output position o's
+// window and the channels of group g (padding contributes 0). Channels are summed first into
+// one plane per group, then each window of the plane; spatial rank 1-3 as the reference.
+template <typename X>
+void window_sums(const ConvGeometry& g, const X* x, int32_t xzp, int32_t* sums) {
+  int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0}, o[3] = {1, 1, 1};
+  const int off = 3 - g.nsp;
+  for (int i = 0; i < g.nsp; ++i) {
+    in[off + i] = g.in[i], k[off + i] = g.kernel[i], s[off + i] = g.strides[i];
+    d[off + i] = g.dilations[i], p[off + i] = g.pads_begin[i], o[off + i] = g.out[i];
+  }
+  const int64_t Cg = g.C / g.G, isz = in[0] * in[1] * in[2], osz = o[0] * o[1] * o[2];
+  parallel_for(
+      g.N * g.G,
+      [&](int64_t b0, int64_t b1) {
+        std::vector<int32_t> plane(static_cast<size_t>(isz));
+        for (int64_t b = b0; b < b1; ++b) {
+          const X* xg = x + b * Cg * isz;  // (n, g) -> channels b*Cg.. of the [N, C, ...] input
+          std::fill(plane.begin(), plane.end(), -static_cast<int32_t>(Cg) * xzp);
+          for (int64_t c = 0; c < Cg; ++c) {
+            const X* xc = xg + c * isz;
+            for (int64_t i = 0; i < isz; ++i) plane[i] += xc[i];
+          }
+          int32_t* out = sums + b * osz;
+          std::fill_n(out, osz, 0);
+          for (int64_t o0 = 0; o0 < o[0]; ++o0)
+            for (int64_t k0 = 0; k0 < k[0]; ++k0) {
+              const int64_t i0 = o0 * s[0] - p[0] + k0 * d[0];
+              if (i0 < 0 || i0 >= in[0]) continue;
+              for (int64_t o1 = 0; o1 < o[1]; ++o1)
+                for (int64_t k1 = 0; k1 < k[1]; ++k1) {
+                  const int64_t i1 = o1 * s[1] - p[1] + k1 * d[1];
+                  if (i1 < 0 || i1 >= in[1]) continue;
+                  const int32_t* row = plane.data() + (i0 * in[1] + i1) * in[2];
+                  int32_t* orow = out + (o0 * o[1] + o1) * o[2];
+                  for (int64_t k2 = 0; k2 < k[2]; ++k2) {
+                    // Output positions whose input column o2 * s - p + k2 * d lies in [0, in).
+                    const int64_t shift = k2 * d[2] - p[2];
+                    int64_t first = shift >= 0 ? 0 : (-shift + s[2] - 1) / s[2];
+                    int64_t last = in[2] - 1 - shift < 0 ? -1 : (in[2] - 1 - shift) / s[2];
+                    last = std::min(last, o[2] - 1);
+                    const int32_t* r = row + shift;
+                    if (s[2] == 1)
+                      for (int64_t o2 = first; o2 <= last; ++o2) orow[o2] += r[o2];
+                    else
+                      for (int64_t o2 = first; o2 <= last; ++o2) orow[o2] += r[o2 * s[2]];
+                  }
+                }
+            }
+        }
+      },
+      1);
+}
+
+// acc[n, m, :] += offset[m] * sums[n, m / per_group, :], in place (ConvInteger).
+void add_offset_terms(const OffsetTerms& t, Tensor& acc) {
+  const int64_t N = acc.dim(0), M = acc.dim(1);
+  const int64_t inner = N > 0 && M > 0 ? acc.numel() / (N * M) : 0;
+  int32_t* a = acc.data<int32_t>();
+  parallel_for(
+      N * M,
+      [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int32_t o = t.offset[b % M];
+          const int32_t* srow = t.row(b / M, b % M, M);
+          int32_t* arow = a + b * inner;
+          for (int64_t i = 0; i < inner; ++i) arow[i] += o * srow[i];
+        }
+      },
+      std::max<int64_t>(1, 65536 / std::max<int64_t>(inner, 1)));
+}
+
 // Integer convolution accumulators, oneDNN or reference.
 class IntConv {
  public:
@@ -92,8 +164,10 @@ class IntConv {
     return w_.offset.empty() ? "oneDNN int8" : "oneDNN int8 + offset terms";
   }
 
-  // [N, M, out...] int32.
-  Tensor accumulate(const Tensor& x, int32_t xzp, const Tensor& w, const Tensor* wzp) {
+  // [N, M, out...] int32. With offset terms (ShiftedWeights) they are added here, or, when
+  // `offset_terms` is given, handed back for the requantization to add on its pass.
+  Tensor accumulate(const Tensor& x, int32_t xzp, const Tensor& w, const Tensor* wzp,
+                    OffsetTerms* offset_terms = nullptr) {
     DPL_CHECK(x.dtype() == DType::U8 || x.dtype() == DType::I8, "{}: x must be uint8 or int8, got {}", p_.op_name,
               dtype_name(x.dtype()));
     DPL_CHECK(w.dtype() == DType::U8 || w.dtype() == DType::I8, "{}: w must be uint8 or int8, got {}", p_.op_name,
@@ -112,7 +186,21 @@ class IntConv {
         w_.kernel_input = x.dtype();
       }
       Tensor acc = kernel_.run(x, w_.w8, nullptr, {}, xzp);
-      if (!w_.offset.empty()) add_offset_terms(x, xzp, w, acc);
+      if (!w_.offset.empty()) {
+        const ConvGeometry g = conv_geometry(p_, x.shape(), w.shape());
+        Tensor sums(DType::I32, Shape{g.N, g.G, acc.numel() / std::max<int64_t>(g.N * g.M, 1)});
+        if (sums.numel() > 0) {
+          if (x.dtype() == DType::U8)
+            window_sums(g, x.data<uint8_t>(), xzp, sums.data<int32_t>());
+          else
+            window_sums(g, x.data<int8_t>(), xzp, sums.data<int32_t>());
+        }
+        if (offset_terms) {
+          *offset_terms = {w_.offset.data(), std::move(sums), g.M / std::max<int64_t>(g.G, 1)};
+        } else {
+          add_offset_terms(OffsetTerms{w_.offset.data(), std::move(sums), g.M / std::max<int64_t>(g.G, 1)}, acc);
+        }
+      }
       return acc;
     }
     ConvGeometry g = conv_geometry(p_, x.shape(), w.shape());
@@ -128,52 +216,9 @@ class IntConv {
     w_.choose_path(w, M, [per](int64_t i) { return i / per; });
   }
 
-  // acc[n, m, :] += offset[m] * (window sums of x - x_zp over m's group): an int8 convolution
-  // of all-one weights [G, C/G, kernel...], built when the input type or the weight shape
-  // changes.
-  void add_offset_terms(const Tensor& x, int32_t xzp, const Tensor& w, Tensor& acc) {
-    const int64_t G = std::max<int64_t>(p_.group, 1);
-    Shape ones_shape = w.shape();
-    ones_shape[0] = G;
-    if (ones_input_ != x.dtype() || ones_.shape() != ones_shape) {
-      ones_ = Tensor(DType::I8, ones_shape);
-      std::fill_n(ones_.data<int8_t>(), ones_.numel(), int8_t{1});
-      ConvParams kp = p_;
-      kp.src_type = x.dtype();
-      kp.wei_type = DType::I8;
-      kp.dst_type = DType::I32;
-      kp.src_zero_point = true;
-      kp.has_bias = false;
-      kp.op_name = p_.op_name + " (window sums)";
-      sums_kernel_.init(kp, &ones_, nullptr);
-      ones_input_ = x.dtype();
-    }
-    const Tensor sums = sums_kernel_.run(x, ones_, nullptr, {}, xzp);
-    const int64_t N = acc.dim(0), M = acc.dim(1), Mg = M / G;
-    const int64_t inner = N > 0 && M > 0 ? acc.numel() / (N * M) : 0;
-    int32_t* a = acc.data<int32_t>();
-    const int32_t* sd = sums.data<int32_t>();
-    parallel_for(
-        N * M,
-        [&](int64_t b0, int64_t b1) {
-          for (int64_t b = b0; b < b1; ++b) {
-            const int64_t n = b / M, m = b % M;
-            const int32_t o = w_.offset[static_cast<size_t>(m)];
-            if (o == 0) continue;
-            const int32_t* srow = sd + (n * G + m / Mg) * inner;
-            int32_t* arow = a + b * inner;
-            for (int64_t i = 0; i < inner; ++i) arow[i] += o * srow[i];
-          }
-        },
-        std::max<int64_t>(1, 65536 / std::max<int64_t>(inner, 1)));
-  }
-
   ConvParams p_;
   ShiftedWeights w_;
   ConvKernel kernel_;
-  ConvKernel sums_kernel_;  // window sums for the offset terms
-  Tensor ones_;
-  DType ones_input_ = DType::Undefined;
 };
 
 class QLinearConvOp : public Op {
@@ -195,9 +240,11 @@ class QLinearConvOp : public Op {
       DPL_CHECK(bias->dtype() == DType::I32 && bias->numel() == M, "{}: B must be int32 with {} values, got {} {}",
                 name_, M, dtype_name(bias->dtype()), shape_str(bias->shape()));
     }
-    Tensor acc = conv_.accumulate(q.x, zp_at(q.x_zp), q.w, q.w_zp);
+    OffsetTerms offsets;
+    Tensor acc = conv_.accumulate(q.x, zp_at(q.x_zp), q.w, q.w_zp, &offsets);
     const int64_t N = acc.dim(0), inner = M ? acc.numel() / std::max<int64_t>(N * M, 1) : 0;
-    out[0] = requantize_output(q, acc, N, M, inner, bias ? bias->data<int32_t>() : nullptr);
+    out[0] = requantize_output(q, acc, N, M, inner, bias ? bias->data<int32_t>() : nullptr,
+                               offsets.offset ? &offsets : nullptr);
   }
   KernelInfo kernel_info() override { return {conv_.path(), {}, {}, {}}; }
 

@@ -15,6 +15,7 @@
 
 #include "runtime/op_registry.h"
 #include "runtime/ops/fake_quant.h"
+#include "runtime/ops/rounding.h"
 #include "runtime/parallel.h"
 
 namespace dpl {
@@ -47,9 +48,9 @@ constexpr float qmax() { return static_cast<float>(std::numeric_limits<Q>::max()
 
 // y[i] = saturate(nearbyint(x[i] / s) + zp). NaN goes to the low end like a plain clamp.
 template <typename X, typename Q>
-void quantize_block(const X* x, Q* y, int64_t n, float s, float zp) {
+void quantize_block(const X* __restrict x, Q* __restrict y, int64_t n, float s, float zp) {
   for (int64_t i = 0; i < n; ++i) {
-    float v = std::nearbyint(static_cast<float>(x[i]) / s) + zp;
+    float v = round_half_even(static_cast<float>(x[i]) / s) + zp;
     v = v > qmin<Q>() ? v : qmin<Q>();
     v = v < qmax<Q>() ? v : qmax<Q>();
     y[i] = static_cast<Q>(v);
