@@ -66,6 +66,20 @@ memory::desc plain_desc(const Dims& dims, memory::data_type dt) {
   return memory::desc(dims, dt, strides);
 }
 
+memory::desc channels_last_desc(const Dims& dims, memory::data_type dt) {
+  if (dims.size() < 3) return plain_desc(dims, dt);
+  // Memory order N, spatial..., C for the logical dims [N, C, spatial...].
+  Dims strides(dims.size());
+  int64_t st = std::max<int64_t>(dims[1], 1);
+  strides[1] = 1;
+  for (size_t i = dims.size(); i-- > 2;) {
+    strides[i] = st;
+    st *= std::max<int64_t>(dims[i], 1);
+  }
+  strides[0] = st;
+  return memory::desc(dims, dt, strides);
+}
+
 memory::desc strided_desc(const Dims& dims, memory::data_type dt, const Dims& strides) {
   return memory::desc(dims, dt, strides);
 }

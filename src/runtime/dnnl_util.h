@@ -33,6 +33,9 @@ memory::data_type to_dnnl(DType t);
 Dims to_dims(const Shape& s);
 // Row-major (dense, C order) descriptor.
 memory::desc plain_desc(const Dims& dims, memory::data_type dt);
+// Channels-last memory ([N, spatial..., C]) for the logical dims [N, C, spatial...]
+// (runtime/channels_last.h); plain below rank 3.
+memory::desc channels_last_desc(const Dims& dims, memory::data_type dt);
 inline memory::desc plain_desc(const Shape& s, DType t) { return plain_desc(to_dims(s), to_dnnl(t)); }
 // Descriptor with explicit strides in elements.
 memory::desc strided_desc(const Dims& dims, memory::data_type dt, const Dims& strides);

@@ -26,6 +26,13 @@ struct OpContext {
   // actually fed. Reshape uses them to rescale a literal batch dimension.
   int64_t declared_batch = 0;
   int64_t actual_batch = 0;
+  // Channels-last tensors (runtime/channels_last.h), set by the session: per input, whether
+  // it is channels-last (only for inputs the op accepts so, Op::accepts_channels_last);
+  // whether the op may leave its outputs channels-last, and per output whether it did.
+  std::vector<char> in_channels_last;
+  bool channels_last_out_ok = false;
+  std::vector<char> out_channels_last;
+  bool input_channels_last(size_t k) const { return k < in_channels_last.size() && in_channels_last[k]; }
 };
 
 // What backward() reads and writes. The caller keeps the forward pass's tensors.
@@ -66,6 +73,11 @@ class Op {
   }
   // What ran the last forward() (empty before the first, or for kernels with nothing to tell).
   virtual KernelInfo kernel_info() { return {}; }
+  // Whether forward() takes input k channels-last (OpContext::in_channels_last).
+  virtual bool accepts_channels_last(size_t input) const {
+    (void)input;
+    return false;
+  }
   // Reconstruction (AdaRound/BRECQ) trains regions of the graph; an op reports whether it
   // has a backward pass so the trainer can refuse a region it cannot train.
   virtual bool has_backward() const { return false; }

@@ -13,6 +13,7 @@
 #include <map>
 
 #include "io/atomic_file.h"
+#include "runtime/channels_last.h"
 #include "runtime/fusion.h"
 #include "runtime/node_convert.h"
 #include "runtime/op_registry.h"
@@ -276,9 +277,14 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
 
   std::vector<const Tensor*> ins;
   std::vector<Tensor> outs;
+  // Slots holding a channels-last tensor (runtime/channels_last.h).
+  const bool channels_last = opts_.channels_last && !hook_ && !tape && !opts_.keep_all;
+  std::vector<char> last_order(slot_names_.size(), 0);
+  cl_stats_ = {};
   for (int i = first; i < last; ++i) {
     PlanNode& nr = nodes_[i];
     ins.clear();
+    bool any_last = false;
     for (size_t k = 0; k < nr.in_slots.size(); ++k) {
       int s = nr.in_slots[k];
       if (s < 0) {
@@ -289,7 +295,30 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
       DPL_CHECK(t->defined(), "node '{}' ({}) needs tensor '{}', which has no value (not fed or freed)", nr.desc.name,
                 nr.desc.op_type, slot_names_[s]);
       ins.push_back(t);
+      any_last = any_last || last_order[s];
     }
+    bool passes_on = false;  // channels-last in, channels-last out: an element-wise node
+    ctx.in_channels_last.assign(nr.in_slots.size(), 0);
+    if (any_last) {
+      passes_on = runs_on_any_layout(nr.desc, ins);
+      for (size_t k = 0; passes_on && k < ins.size(); ++k) {
+        const int s = nr.in_slots[k];
+        passes_on = !ins[k] || ins[k]->numel() == 1 || (s >= 0 && last_order[s]);
+      }
+      for (size_t k = 0; !passes_on && k < ins.size(); ++k) {
+        const int s = nr.in_slots[k];
+        if (s < 0 || !last_order[s]) continue;
+        if (nr.op->accepts_channels_last(k)) {
+          ctx.in_channels_last[k] = 1;
+        } else {
+          vals[s] = channels_last_to_plain(vals[s]);  // once: the slot is plain from now on
+          last_order[s] = 0;
+          ++cl_stats_.converted;
+        }
+      }
+    }
+    ctx.channels_last_out_ok = channels_last && !passes_on;
+    ctx.out_channels_last.assign(nr.out_slots.size(), 0);
     outs.assign(nr.out_slots.size(), Tensor());
     const bool timed = !opts_.node_times_file.empty();
     const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
@@ -314,6 +343,8 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
       DPL_CHECK(outs[k].defined(), "node '{}' ({}) produced no value for output '{}'", nr.desc.name, nr.desc.op_type,
                 slot_names_[s]);
       vals[s] = std::move(outs[k]);
+      last_order[s] = passes_on || ctx.out_channels_last[k];
+      cl_stats_.produced += ctx.out_channels_last[k];
       if (hook_) hook_(slot_names_[s], vals[s]);
     }
     if (!opts_.keep_all)
@@ -340,7 +371,8 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
     int s = slot_of_[f];
     const Tensor& t = consts_[s].defined() ? consts_[s] : vals[s];
     DPL_CHECK(t.defined(), "tensor '{}' was not computed by nodes [{}, {})", f, first, last);
-    result[f] = t;
+    result[f] = last_order[s] ? channels_last_to_plain(t) : t;
+    cl_stats_.converted += last_order[s];
   }
   if (opts_.keep_all)
     for (size_t s = 0; s < vals.size(); ++s)

@@ -63,6 +63,9 @@ struct SessionOptions {
   // docs/external_data.md); the results are the same.
   bool pack_weights = true;
   static constexpr size_t kStreamedConstantBytes = 64 << 10;
+  // Let integer convolutions pass channels-last tensors to each other (runtime/channels_last.h).
+  // Off in passes with a hook, a tape or keep_all, which see every tensor plain.
+  bool channels_last = true;
   // Per-node timing (docs/perf-notes.md, "Per-node profile"): when not empty, every node's
   // forward() is timed and, when the session ends, one tab-separated line per plan node
   // (index, name, op type, absorbed nodes, calls after the first, their total wall ms and
@@ -108,6 +111,13 @@ class Session {
   DType input_type(const std::string& name) const;
   int node_count() const;
   const NodeDesc& node(int i) const;
+  // Channels-last tensors (runtime/channels_last.h) of the last forward pass: how many nodes
+  // left their output channels-last, and how many tensors had to be converted back to plain
+  // (for a consumer, a fetch) afterwards. For tests and diagnostics.
+  struct ChannelsLastStats {
+    int produced = 0, converted = 0;
+  };
+  ChannelsLastStats channels_last_stats() const { return cl_stats_; }
   // What ran plan node i's last forward() (Op::kernel_info).
   KernelInfo kernel_info(int i);
 
@@ -124,6 +134,7 @@ class Session {
   void fold_constant_nodes();
 
   SessionOptions opts_;
+  ChannelsLastStats cl_stats_;
   TensorHook hook_;
   std::vector<std::string> inputs_, outputs_;
   std::unordered_map<std::string, Shape> input_shapes_;

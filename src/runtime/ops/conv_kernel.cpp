@@ -9,7 +9,7 @@ const Tensor* ConvKernel::bias_for(const Tensor* b) const {
 }
 
 Tensor ConvKernel::run(const Tensor& x, const Tensor& w, const Tensor* b, const std::vector<const Tensor*>& binary_args,
-                       int32_t src_zp) {
+                       int32_t src_zp, Io io) {
   const Tensor& wt = has_const_w_ ? const_w_ : w;
   DPL_CHECK(x.dtype() == p_.src_type, "{}: input X has type {}, expected {}", p_.op_name, dtype_name(x.dtype()),
             dtype_name(p_.src_type));
@@ -25,7 +25,8 @@ Tensor ConvKernel::run(const Tensor& x, const Tensor& w, const Tensor* b, const 
   }
   last_x_ = x.shape();
   last_w_ = wt.shape();
-  if (p_.src_type == DType::F32 && x.rank() == 4 && wt.rank() == 4 && (p_.group > 1 || p_.transposed)) {
+  last_io_ = io;
+  if (p_.src_type == DType::F32 && x.rank() == 4 && wt.rank() == 4 && (p_.group > 1 || p_.transposed) && io == Io{}) {
     ConvGeometry g = conv_geometry(p_, x.shape(), wt.shape());
     if (direct_depthwise(p_, g)) {
       last_path_ = Path::Depthwise;
@@ -37,7 +38,7 @@ Tensor ConvKernel::run(const Tensor& x, const Tensor& w, const Tensor* b, const 
     }
   }
   last_path_ = Path::OneDnn;
-  return run_onednn(x, wt, b, binary_args, src_zp);
+  return run_onednn(x, wt, b, binary_args, src_zp, io);
 }
 
 }  // namespace dpl

@@ -26,6 +26,14 @@
 
 namespace dpl {
 
+// Memory orders of a convolution's X and Y: channels-last ([N, spatial..., C] for the
+// logical shape [N, C, spatial...], runtime/channels_last.h) instead of plain. oneDNN path
+// only (the integer convolutions).
+struct ConvIo {
+  bool src_channels_last = false, dst_channels_last = false;
+  bool operator==(const ConvIo&) const = default;
+};
+
 class ConvKernel {
  public:
   struct Entry;  // one oneDNN primitive and its descriptors (opaque; conv_onednn.cpp)
@@ -39,10 +47,12 @@ class ConvKernel {
   void init(ConvParams p, const Tensor* const_w, const Tensor* const_b);
   const ConvParams& params() const { return p_; }
 
+  using Io = ConvIo;
+
   // w is ignored when constant weights were given to init(). binary_args: one tensor per
   // BinaryAdd post-op, in order. src_zp: the source zero point when params().src_zero_point.
   Tensor run(const Tensor& x, const Tensor& w, const Tensor* b, const std::vector<const Tensor*>& binary_args = {},
-             int32_t src_zp = 0);
+             int32_t src_zp = 0, Io io = {});
 
   // The oneDNN primitive used for these shapes (created if needed): its implementation name
   // and how many of params().post_ops it applies (the rest run after it). For tests and
@@ -63,9 +73,9 @@ class ConvKernel {
 
   // oneDNN path (conv_onednn.cpp).
   Tensor run_onednn(const Tensor& x, const Tensor& w, const Tensor* b, const std::vector<const Tensor*>& binary_args,
-                    int32_t src_zp);
-  Entry& entry_for(const Shape& x, const Shape& w);
-  std::unique_ptr<Entry> create_entry(const Shape& x, const Shape& w);
+                    int32_t src_zp, Io io);
+  Entry& entry_for(const Shape& x, const Shape& w, Io io = {});
+  std::unique_ptr<Entry> create_entry(const Shape& x, const Shape& w, Io io);
   void pack_constant_weights(Entry& e, const Shape& w);
   dnn::memory weights_for(Entry& e, const Tensor& w);
   void expand_output(const ConvGeometry& g, const Tensor& prim_y, const Tensor* b, Tensor& y) const;
@@ -79,6 +89,7 @@ class ConvKernel {
   enum class Path { None, OneDnn, Depthwise, DeconvGemm };
   Path last_path_ = Path::None;
   Shape last_x_, last_w_;
+  Io last_io_;
 
   ConvParams p_;
   Tensor const_w_, const_b_;

@@ -16,6 +16,7 @@ using dnn::memory;
 
 struct ConvKernel::Entry {
   Shape x_shape, w_shape;
+  Io io;
   int threads = 1;
   ConvGeometry g;
   memory::desc user_src_md, user_dst_md, user_wei_md, bias_md;  // plain (ONNX) layouts
@@ -194,10 +195,11 @@ void ConvKernel::init(ConvParams p, const Tensor* const_w, const Tensor* const_b
   packed_w_.clear();
 }
 
-std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, const Shape& w) {
+std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, const Shape& w, Io io) {
   auto e = std::make_unique<Entry>();
   e->x_shape = x;
   e->w_shape = w;
+  e->io = io;
   e->threads = num_threads();
   e->g = conv_geometry(p_, x, w);
   const ConvGeometry& g = e->g;
@@ -206,8 +208,8 @@ std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, cons
   Dims src_dims(x.begin(), x.end());
   Dims dst_dims = {g.N, g.M};
   dst_dims.insert(dst_dims.end(), g.prim_out.begin(), g.prim_out.end());
-  e->user_src_md = dnn::plain_desc(src_dims, sdt);
-  e->user_dst_md = dnn::plain_desc(dst_dims, ddt);
+  e->user_src_md = io.src_channels_last ? dnn::channels_last_desc(src_dims, sdt) : dnn::plain_desc(src_dims, sdt);
+  e->user_dst_md = io.dst_channels_last ? dnn::channels_last_desc(dst_dims, ddt) : dnn::plain_desc(dst_dims, ddt);
   e->user_wei_md = user_weight_desc(p_, g);
   if (p_.has_bias) e->bias_md = dnn::plain_desc(Dims{g.M}, memory::data_type::f32);
 
@@ -262,17 +264,17 @@ void ConvKernel::pack_constant_weights(Entry& e, const Shape& w) {
   }
 }
 
-ConvKernel::Entry& ConvKernel::entry_for(const Shape& x, const Shape& w) {
+ConvKernel::Entry& ConvKernel::entry_for(const Shape& x, const Shape& w, Io io) {
   const int threads = num_threads();
   for (size_t i = 0; i < cache_.size(); ++i) {
     Entry& e = *cache_[i];
-    if (e.threads == threads && e.x_shape == x && e.w_shape == w) {
+    if (e.threads == threads && e.x_shape == x && e.w_shape == w && e.io == io) {
       if (i != 0) std::rotate(cache_.begin(), cache_.begin() + static_cast<long>(i), cache_.begin() + static_cast<long>(i) + 1);
       return *cache_[0];
     }
   }
   constexpr size_t kMaxEntries = 4;
-  auto e = create_entry(x, w);
+  auto e = create_entry(x, w, io);
   cache_.insert(cache_.begin(), std::move(e));
   if (cache_.size() > kMaxEntries) cache_.pop_back();
   return *cache_[0];
@@ -288,8 +290,10 @@ memory ConvKernel::weights_for(Entry& e, const Tensor& w) {
 }
 
 Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
-                              const std::vector<const Tensor*>& binary_args, int32_t src_zp) {
-  Entry& e = entry_for(x.shape(), w.shape());
+                              const std::vector<const Tensor*>& binary_args, int32_t src_zp, Io io) {
+  Entry& e = entry_for(x.shape(), w.shape(), io);
+  DPL_CHECK(io == Io{} || (!e.g.needs_expand && p_.post_ops.empty()),
+            "internal: {}: channels-last tensors with post-ops or an expanded output", p_.op_name);
   const ConvGeometry& g = e.g;
   Tensor y(p_.dst_type, g.y_shape);
 
@@ -374,7 +378,7 @@ KernelInfo ConvKernel::last_kernel_info() {
   } else if (last_path_ == Path::DeconvGemm) {
     k.impl = k.impl_alone = "direct gemm+col2im";
   } else {
-    const Entry& e = entry_for(last_x_, last_w_);
+    const Entry& e = entry_for(last_x_, last_w_, last_io_);
     k.impl = k.impl_alone = e.impl;
     in_library = e.onednn_post_ops;
     if (in_library > 0) {

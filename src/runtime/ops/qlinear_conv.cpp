@@ -12,10 +12,13 @@
 // (ShiftedWeights, OffsetTerms). The requantization is ours, so results are bit-exact either
 // way.
 #include <algorithm>
+#include <type_traits>
 
+#include "runtime/channels_last.h"
 #include "runtime/dnnl_util.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/conv_kernel.h"
+#include "runtime/ops/data_movement.h"
 #include "runtime/ops/qlinear_common.h"
 
 namespace dpl {
@@ -95,8 +98,8 @@ void window_sums(const ConvGeometry& g, const X* x, int32_t xzp, int32_t* sums) 
       [&](int64_t b0, int64_t b1) {
         std::vector<int32_t> plane(static_cast<size_t>(isz));
         for (int64_t b = b0; b < b1; ++b) {
-          const X* xg = x + b * Cg * isz;  // (n, g) -> channels b*Cg.. of the [N, C, ...] input
           std::fill(plane.begin(), plane.end(), -static_cast<int32_t>(Cg) * xzp);
+          const X* xg = x + b * Cg * isz;  // (n, g) -> channels b*Cg.. of the [N, C, ...] input
           for (int64_t c = 0; c < Cg; ++c) {
             const X* xc = xg + c * isz;
             for (int64_t i = 0; i < isz; ++i) plane[i] += xc[i];
@@ -132,6 +135,67 @@ void window_sums(const ConvGeometry& g, const X* x, int32_t xzp, int32_t* sums) 
       1);
 }
 
+// window_sums() of a channels-last x ([N, spatial..., C]) into sums [N, positions, G]: the
+// channels of each group are summed per input position (a [positions, G] plane, or x - x_zp
+// itself for depthwise layers), then each output position adds the G-vectors of its window,
+// so every inner loop runs over contiguous groups.
+template <typename X>
+void window_sums_channels_last(const ConvGeometry& g, const X* x, int32_t xzp, int32_t* sums) {
+  int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0}, o[3] = {1, 1, 1};
+  const int off = 3 - g.nsp;
+  for (int i = 0; i < g.nsp; ++i) {
+    in[off + i] = g.in[i], k[off + i] = g.kernel[i], s[off + i] = g.strides[i];
+    d[off + i] = g.dilations[i], p[off + i] = g.pads_begin[i], o[off + i] = g.out[i];
+  }
+  const int64_t G = g.G, Cg = g.C / G, isz = in[0] * in[1] * in[2], osz = o[0] * o[1] * o[2];
+  for (int64_t n = 0; n < g.N; ++n) {
+    std::vector<int32_t> plane(static_cast<size_t>(isz * G));
+    const X* xn = x + n * isz * g.C;
+    const int32_t base = -static_cast<int32_t>(Cg) * xzp;
+    parallel_for(isz, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const X* __restrict xi = xn + i * g.C;
+        int32_t* __restrict pi = plane.data() + i * G;
+        if (Cg == 1) {
+          for (int64_t c = 0; c < G; ++c) pi[c] = static_cast<int32_t>(xi[c]) + base;
+        } else {
+          for (int64_t grp = 0; grp < G; ++grp) {
+            int32_t acc = base;
+            for (int64_t c = 0; c < Cg; ++c) acc += xi[grp * Cg + c];
+            pi[grp] = acc;
+          }
+        }
+      }
+    });
+    int32_t* out = sums + n * osz * G;
+    parallel_for(o[0] * o[1], [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t o0 = r / o[1], o1 = r % o[1];
+        int32_t* orow = out + r * o[2] * G;
+        std::fill_n(orow, o[2] * G, 0);
+        for (int64_t k0 = 0; k0 < k[0]; ++k0) {
+          const int64_t i0 = o0 * s[0] - p[0] + k0 * d[0];
+          if (i0 < 0 || i0 >= in[0]) continue;
+          for (int64_t k1 = 0; k1 < k[1]; ++k1) {
+            const int64_t i1 = o1 * s[1] - p[1] + k1 * d[1];
+            if (i1 < 0 || i1 >= in[1]) continue;
+            const int32_t* row = plane.data() + (i0 * in[1] + i1) * in[2] * G;
+            for (int64_t o2 = 0; o2 < o[2]; ++o2) {
+              int32_t* __restrict dst = orow + o2 * G;
+              for (int64_t k2 = 0; k2 < k[2]; ++k2) {
+                const int64_t i2 = o2 * s[2] - p[2] + k2 * d[2];
+                if (i2 < 0 || i2 >= in[2]) continue;
+                const int32_t* __restrict src = row + i2 * G;
+                for (int64_t c = 0; c < G; ++c) dst[c] += src[c];
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+}
+
 // acc[n, m, :] += offset[m] * sums[n, m / per_group, :], in place (ConvInteger).
 void add_offset_terms(const OffsetTerms& t, Tensor& acc) {
   const int64_t N = acc.dim(0), M = acc.dim(1);
@@ -165,15 +229,22 @@ class IntConv {
   }
 
   // [N, M, out...] int32. With offset terms (ShiftedWeights) they are added here, or, when
-  // `offset_terms` is given, handed back for the requantization to add on its pass.
-  Tensor accumulate(const Tensor& x, int32_t xzp, const Tensor& w, const Tensor* wzp,
-                    OffsetTerms* offset_terms = nullptr) {
+  // `offset_terms` is given, handed back for the requantization to add on its pass. `io`:
+  // whether x is channels-last, and whether the result may be (runtime/channels_last.h);
+  // io.dst_channels_last says on return whether it is.
+  Tensor accumulate(const Tensor& x, int32_t xzp, const Tensor& w, const Tensor* wzp, OffsetTerms* offset_terms,
+                    ConvKernel::Io& io) {
     DPL_CHECK(x.dtype() == DType::U8 || x.dtype() == DType::I8, "{}: x must be uint8 or int8, got {}", p_.op_name,
               dtype_name(x.dtype()));
     DPL_CHECK(w.dtype() == DType::U8 || w.dtype() == DType::I8, "{}: w must be uint8 or int8, got {}", p_.op_name,
               dtype_name(w.dtype()));
     if (wzp) check_quant_param(p_.op_name, "w_zero_point", *wzp, w.dim(0), true);
     if (!w_.constant) pack(w, wzp);
+    if (!w_.use_dnnl || x.rank() < 3) io.dst_channels_last = false;
+    if (!w_.use_dnnl && io.src_channels_last) {
+      io.src_channels_last = false;
+      return accumulate(channels_last_to_plain(x), xzp, w, wzp, offset_terms, io);
+    }
     if (w_.use_dnnl) {
       if (w_.kernel_input != x.dtype()) {
         ConvParams kp = p_;
@@ -185,16 +256,34 @@ class IntConv {
         kernel_.init(kp, w_.constant ? &w_.w8 : nullptr, nullptr);
         w_.kernel_input = x.dtype();
       }
-      Tensor acc = kernel_.run(x, w_.w8, nullptr, {}, xzp);
+      Tensor acc = kernel_.run(x, w_.w8, nullptr, {}, xzp, io);
       if (!w_.offset.empty()) {
         const ConvGeometry g = conv_geometry(p_, x.shape(), w.shape());
-        Tensor sums(DType::I32, Shape{g.N, g.G, acc.numel() / std::max<int64_t>(g.N * g.M, 1)});
-        if (sums.numel() > 0) {
-          if (x.dtype() == DType::U8)
-            window_sums(g, x.data<uint8_t>(), xzp, sums.data<int32_t>());
-          else
-            window_sums(g, x.data<int8_t>(), xzp, sums.data<int32_t>());
+        // [N, G, positions] for a plain x, [N, positions, G] for a channels-last one; the
+        // requantization of a channels-last result reads them position by position.
+        const int64_t positions = acc.numel() / std::max<int64_t>(g.N * g.M, 1);
+        Tensor sums;
+        if (io.src_channels_last) {
+          sums = Tensor(DType::I32, Shape{g.N, positions, g.G});
+          if (sums.numel() > 0) {
+            if (x.dtype() == DType::U8)
+              window_sums_channels_last(g, x.data<uint8_t>(), xzp, sums.data<int32_t>());
+            else
+              window_sums_channels_last(g, x.data<int8_t>(), xzp, sums.data<int32_t>());
+          }
+          if (!io.dst_channels_last && g.G > 1) sums = ops::transpose_tensor(sums, {0, 2, 1});
+        } else {
+          sums = Tensor(DType::I32, Shape{g.N, g.G, positions});
+          if (sums.numel() > 0) {
+            if (x.dtype() == DType::U8)
+              window_sums(g, x.data<uint8_t>(), xzp, sums.data<int32_t>());
+            else
+              window_sums(g, x.data<int8_t>(), xzp, sums.data<int32_t>());
+          }
+          if (io.dst_channels_last && g.G > 1) sums = ops::transpose_tensor(sums, {0, 2, 1});
         }
+        // One group: [N, 1, positions] and [N, positions, 1] are the same memory.
+        if (g.G == 1) sums = sums.reshaped(Shape{g.N, 1, positions});
         if (offset_terms) {
           *offset_terms = {w_.offset.data(), std::move(sums), g.M / std::max<int64_t>(g.G, 1)};
         } else {
@@ -221,6 +310,82 @@ class IntConv {
   ConvKernel kernel_;
 };
 
+// One position of requantize_channels_last(): M channels, per-channel multiplier and integer
+// term (bias + offset terms). Restrict-qualified so the loop vectorizes (see requantize_row);
+// not inlined: GCC 12 vectorizes the function but not its copy inlined into the parallel loop.
+template <typename Q>
+__attribute__((noinline)) void requantize_channels(const int32_t* __restrict a, Q* __restrict y, int64_t M, const int32_t* __restrict term,
+                         const float* __restrict mult, float zp) {
+  constexpr float lo = static_cast<float>(std::numeric_limits<Q>::min());
+  constexpr float hi = static_cast<float>(std::numeric_limits<Q>::max());
+  for (int64_t m = 0; m < M; ++m) {
+    float v = round_half_even(static_cast<float>(a[m] + term[m]) * mult[m]) + zp;
+    v = v > lo ? v : lo;
+    v = v < hi ? v : hi;
+    y[m] = static_cast<Q>(v);
+  }
+}
+
+// requantize_output() for a channels-last accumulator: `rows` positions (batch included) of
+// M channels each; the offset terms' sums are [N, positions, G] here (or [N, 1, positions]
+// with one group). The per-channel values are laid out once so the channel loop vectorizes.
+Tensor requantize_channels_last(const QLinearInputs& q, const Tensor& acc, int64_t rows, int64_t M,
+                                const int32_t* bias, const OffsetTerms* offsets) {
+  const float xsv = q.x_scale.data<float>()[0], ysv = q.y_scale.data<float>()[0];
+  std::vector<float> mult(static_cast<size_t>(M));
+  std::vector<int32_t> add(static_cast<size_t>(M), 0), off(static_cast<size_t>(M), 0);
+  for (int64_t m = 0; m < M; ++m) {
+    mult[m] = xsv * q.w_scale.data<float>()[q.w_scale.numel() > 1 ? m : 0] / ysv;
+    if (bias) add[m] = bias[m];
+    if (offsets) off[m] = offsets->offset[m];
+  }
+  const int64_t G = offsets ? M / offsets->per_group : 1, Mg = offsets ? offsets->per_group : M;
+  const float zp = static_cast<float>(zp_at(q.y_zp));
+  Tensor y(q.y_type, acc.shape());
+  // Rows go in blocks of R: with few channels one row is shorter than a vector register of
+  // uint8 results and would run scalar, so the per-channel values are repeated R times and a
+  // block is one loop of R * M.
+  const int64_t R = std::max<int64_t>(1, (256 + M - 1) / std::max<int64_t>(M, 1));
+  std::vector<float> mult_r(static_cast<size_t>(R * M));
+  for (int64_t i = 0; i < R * M; ++i) mult_r[i] = mult[i % M];
+  auto run = [&](auto* yd) {
+    const int32_t* a = acc.data<int32_t>();
+    const int32_t* sums = offsets ? offsets->sums.data<int32_t>() : nullptr;
+    parallel_for(
+        rows,
+        [&](int64_t r0, int64_t r1) {
+          std::vector<int32_t> term(static_cast<size_t>(R * M));
+          for (int64_t r = r0; r < r1; r += R) {
+            const int64_t rn = std::min(R, r1 - r);
+            for (int64_t j = 0; j < rn; ++j) {
+              int32_t* __restrict t = term.data() + j * M;
+              if (!sums) {
+                std::copy(add.begin(), add.end(), t);
+                continue;
+              }
+              // Row r + j (image n, position p) has its G sums at (r + j) * G ([N, P, G]), or one.
+              const int32_t* __restrict sr = sums + (G > 1 ? (r + j) * G : r + j);
+              if (G == 1) {
+                const int32_t v = sr[0];
+                for (int64_t m = 0; m < M; ++m) t[m] = add[m] + off[m] * v;
+              } else if (Mg == 1) {
+                for (int64_t m = 0; m < M; ++m) t[m] = add[m] + off[m] * sr[m];
+              } else {
+                for (int64_t m = 0; m < M; ++m) t[m] = add[m] + off[m] * sr[m / Mg];
+              }
+            }
+            requantize_channels(a + r * M, yd + r * M, rn * M, term.data(), mult_r.data(), zp);
+          }
+        },
+        std::max<int64_t>(1, 4096 / std::max<int64_t>(M, 1)));
+  };
+  if (y.numel() > 0) {
+    if (q.y_type == DType::U8) run(y.data<uint8_t>());
+    else run(y.data<int8_t>());
+  }
+  return y;
+}
+
 class QLinearConvOp : public Op {
  public:
   void init(const NodeDesc& node) override {
@@ -230,7 +395,7 @@ class QLinearConvOp : public Op {
     conv_.init(std::move(p), node, 3, 5);
   }
 
-  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const QLinearInputs q = qlinear_inputs(name_, in, "x");
     const Tensor* bias = in.size() > 8 ? in[8] : nullptr;
     const int64_t M = q.w.rank() >= 1 ? q.w.dim(0) : 0;
@@ -241,11 +406,18 @@ class QLinearConvOp : public Op {
                 name_, M, dtype_name(bias->dtype()), shape_str(bias->shape()));
     }
     OffsetTerms offsets;
-    Tensor acc = conv_.accumulate(q.x, zp_at(q.x_zp), q.w, q.w_zp, &offsets);
+    ConvKernel::Io io{ctx.input_channels_last(0), ctx.channels_last_out_ok};
+    Tensor acc = conv_.accumulate(q.x, zp_at(q.x_zp), q.w, q.w_zp, &offsets, io);
     const int64_t N = acc.dim(0), inner = M ? acc.numel() / std::max<int64_t>(N * M, 1) : 0;
-    out[0] = requantize_output(q, acc, N, M, inner, bias ? bias->data<int32_t>() : nullptr,
-                               offsets.offset ? &offsets : nullptr);
+    const int32_t* b = bias ? bias->data<int32_t>() : nullptr;
+    if (io.dst_channels_last) {
+      out[0] = requantize_channels_last(q, acc, N * inner, M, b, offsets.offset ? &offsets : nullptr);
+      ctx.out_channels_last[0] = 1;
+    } else {
+      out[0] = requantize_output(q, acc, N, M, inner, b, offsets.offset ? &offsets : nullptr);
+    }
   }
+  bool accepts_channels_last(size_t input) const override { return input == 0; }
   KernelInfo kernel_info() override { return {conv_.path(), {}, {}, {}}; }
 
  private:
@@ -264,7 +436,8 @@ class ConvIntegerOp : public Op {
     const Tensor* xzp = in.size() > 2 ? in[2] : nullptr;
     const Tensor* wzp = in.size() > 3 ? in[3] : nullptr;
     if (xzp) check_quant_param(name_, "x_zero_point", *xzp, 1, false);
-    out[0] = conv_.accumulate(*in[0], zp_at(xzp), *in[1], wzp);
+    ConvKernel::Io plain;
+    out[0] = conv_.accumulate(*in[0], zp_at(xzp), *in[1], wzp, nullptr, plain);
   }
   KernelInfo kernel_info() override { return {conv_.path(), {}, {}, {}}; }
 

@@ -1,0 +1,67 @@
+#include "runtime/channels_last.h"
+
+#include <set>
+#include <string>
+
+#include "runtime/ops/data_movement.h"
+
+namespace dpl {
+
+namespace {
+
+// perm for [N, C, s...] -> [N, s..., C] (to_last) or back.
+std::vector<int64_t> perm(int rank, bool to_last) {
+  std::vector<int64_t> p = {0};
+  if (to_last) {
+    for (int k = 2; k < rank; ++k) p.push_back(k);
+    p.push_back(1);
+  } else {
+    p.push_back(rank - 1);
+    for (int k = 1; k < rank - 1; ++k) p.push_back(k);
+  }
+  return p;
+}
+
+// Element-wise operators (one output element from the same element of each input).
+const std::set<std::string>& elementwise_ops() {
+  static const std::set<std::string> ops = {
+      "Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Identity", "Abs", "Neg",
+      "Exp", "Sqrt", "Erf", "Softplus", "Elu", "Selu", "Mul", "Add", "Sub", "Div", "Max", "Min",
+      "QuantizeLinear", "DequantizeLinear"};
+  return ops;
+}
+
+bool elementwise(const NodeDesc& n) {
+  if (!elementwise_ops().count(n.op_type)) return false;
+  for (const auto& a : n.absorbed)
+    if (!elementwise(a)) return false;
+  return true;
+}
+
+}  // namespace
+
+Tensor channels_last_to_plain(const Tensor& t) {
+  const Shape& s = t.shape();
+  Shape mem = {s[0]};
+  mem.insert(mem.end(), s.begin() + 2, s.end());
+  mem.push_back(s[1]);
+  return ops::transpose_tensor(t.reshaped(mem), perm(t.rank(), false));
+}
+
+Tensor plain_to_channels_last(const Tensor& t) {
+  // The result's memory is [N, s..., C]; it keeps the logical shape [N, C, s...].
+  return ops::transpose_tensor(t, perm(t.rank(), true)).reshaped(t.shape());
+}
+
+bool runs_on_any_layout(const NodeDesc& n, const std::vector<const Tensor*>& inputs) {
+  if (!elementwise(n)) return false;
+  const Shape* shape = nullptr;
+  for (const Tensor* t : inputs) {
+    if (!t || t->numel() == 1) continue;  // absent, or a scalar parameter (scale, zero point, bound)
+    if (shape && t->shape() != *shape) return false;
+    shape = &t->shape();
+  }
+  return shape && shape->size() >= 3;
+}
+
+}  // namespace dpl

@@ -1,0 +1,26 @@
+// Channels-last tensors between integer convolutions (docs/architecture.md, "Channels-last
+// tensors"). oneDNN's int8 convolutions read and write NHWC; with plain NCHW tensors every
+// QLinearConv paid a reorder of its input and of its int32 output, twice the time of the
+// convolution itself on a uint8 YOLOX-Nano. A session lets a QLinearConv leave its output
+// channels-last (same logical shape [N, C, spatial...], memory [N, spatial..., C]) and passes
+// such a tensor on through element-wise nodes, whose result does not depend on memory order,
+// to the next QLinearConv. Every other consumer, a fetched output and a hook get it converted
+// back to plain first, once per tensor.
+#pragma once
+#include <vector>
+
+#include "core/tensor.h"
+#include "runtime/node_desc.h"
+
+namespace dpl {
+
+// The plain (row-major) tensor of a channels-last one of logical shape t.shape(), and back.
+Tensor channels_last_to_plain(const Tensor& t);
+Tensor plain_to_channels_last(const Tensor& t);
+
+// Whether node `n` computes the same values whatever the memory order of `inputs`, so that
+// channels-last inputs give channels-last outputs: element-wise operators whose tensor
+// inputs all have one shape (or a single element), with per-tensor parameters.
+bool runs_on_any_layout(const NodeDesc& n, const std::vector<const Tensor*>& inputs);
+
+}  // namespace dpl

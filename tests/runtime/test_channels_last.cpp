@@ -1,0 +1,122 @@
+// Channels-last tensors between integer convolutions (runtime/channels_last.h): a session
+// that lets QLinearConv leave its output channels-last and passes it through element-wise
+// nodes must give bit for bit what the same session gives with every tensor plain, whatever
+// consumes the tensor (another QLinearConv, an element-wise chain, an operator that needs it
+// plain, a fetched intermediate, a graph output), for int8 and uint8 weights (offset terms),
+// depthwise, grouped and 1x1 layers, and strided and padded windows.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/tensor.h"
+#include "graph/model_builder.h"
+#include "runtime/channels_last.h"
+#include "runtime/session.h"
+#include "tensor_compare.h"
+
+namespace dpl::test {
+namespace {
+
+template <typename T>
+Tensor random_ints(Shape shape, uint32_t seed, int lo, int hi) {
+  Tensor t(DTypeOf<T>::value, std::move(shape));
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> d(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<T>()[i] = static_cast<T>(d(rng));
+  return t;
+}
+
+// Adds QLinearConv `name` from u8 tensor `in` (scale 0.05, zero point 100) with weights of
+// type W in [wlo, whi], per-channel zero points `wzp`, into u8 tensor `out`.
+template <typename W>
+void add_qconv(ModelBuilder& b, const std::string& name, const std::string& in, const std::string& out, int64_t C,
+               int64_t M, int64_t k, int64_t group, int64_t stride, int64_t pad, int wlo, int whi,
+               const std::vector<int>& wzp, uint32_t seed) {
+  Tensor w = random_ints<W>({M, C / group, k, k}, seed, wlo, whi);
+  std::vector<W> zv(static_cast<size_t>(M));
+  std::vector<float> sv(static_cast<size_t>(M));
+  for (int64_t m = 0; m < M; ++m) zv[m] = static_cast<W>(wzp[m % wzp.size()]), sv[m] = 0.004f + 0.0005f * float(m % 5);
+  b.init(name + "_w", w)
+      .init(name + "_wz", Tensor::from_vector<W>({M}, zv))
+      .init(name + "_ws", Tensor::from_vector<float>({M}, sv))
+      .init(name + "_b", random_ints<int32_t>({M}, seed + 1, -3000, 3000));
+  b.node("QLinearConv",
+         {in, "xs", "xz", name + "_w", name + "_ws", name + "_wz", "xs", "xz", name + "_b"}, {out}, name)
+      .attr("group", group)
+      .attr("strides", std::vector<int64_t>{stride, stride})
+      .attr("pads", std::vector<int64_t>{pad, pad, pad, pad});
+}
+
+// Input x (float) -> QuantizeLinear -> c1 (3x3, uint8 weights) -> SiLU on dequantized values
+// (element-wise chain, quantized again) -> c2 (depthwise, stride 2) -> c3 (1x1, int8 weights)
+// and MaxPool (needs plain) of c2's output -> c4 (grouped) on the sum; fetches c1's output too.
+ModelBuilder chain_model() {
+  ModelBuilder b;
+  b.input("x", {2, 8, 11, 9});
+  b.init("xs", Tensor::scalar<float>(0.05f)).init("xz", Tensor::scalar<uint8_t>(100));
+  b.node("QuantizeLinear", {"x", "xs", "xz"}, {"q0"});
+  add_qconv<uint8_t>(b, "c1", "q0", "q1", 8, 16, 3, 1, 1, 1, 0, 255, {0, 128, 255, 37}, 10);
+  b.node("DequantizeLinear", {"q1", "xs", "xz"}, {"d1"})
+      .node("Sigmoid", {"d1"}, {"s1"})
+      .node("Mul", {"d1", "s1"}, {"m1"})
+      .node("QuantizeLinear", {"m1", "xs", "xz"}, {"q2"});
+  add_qconv<uint8_t>(b, "c2", "q2", "q3", 16, 16, 3, 16, 2, 1, 0, 255, {3, 250}, 20);
+  add_qconv<int8_t>(b, "c3", "q3", "q4", 16, 24, 1, 1, 1, 0, -128, 127, {0}, 30);
+  b.node("MaxPool", {"q3"}, {"p3"}).attr("kernel_shape", std::vector<int64_t>{1, 1});
+  add_qconv<int8_t>(b, "c4", "p3", "q5", 16, 8, 3, 4, 1, 1, -100, 100, {5, -5}, 40);
+  b.node("DequantizeLinear", {"q4", "xs", "xz"}, {"y4"}).node("DequantizeLinear", {"q5", "xs", "xz"}, {"y5"});
+  b.output("y4").output("y5").output("q1", DType::U8);
+  return b;
+}
+
+TEST(ChannelsLast, IntegerConvolutionChainsGiveThePlainResultBitForBit) {
+  const ModelBuilder b = chain_model();
+  OnnxGraph g = b.graph();
+  Tensor x(DType::F32, {2, 8, 11, 9});
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> d(-6.f, 7.f);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = d(rng);
+  SessionOptions plain_opts;
+  plain_opts.channels_last = false;
+  Session plain(g, plain_opts), last(g);
+  const TensorMap want = plain.run({{"x", x}});
+  for (int rep = 0; rep < 2; ++rep) {  // a second run reuses the kernels built for the layouts
+    const TensorMap got = last.run({{"x", x}});
+    for (const char* out : {"y4", "y5", "q1"}) {
+      SCOPED_TRACE(out);
+      expect_tensor_near(got.at(out), want.at(out), 0, 0);
+    }
+  }
+  // The four convolutions left their outputs channels-last; converted back: c2's for the
+  // MaxPool, c1's (q1) and the two dequantized outputs for the fetch. The plain session none.
+  EXPECT_EQ(last.channels_last_stats().produced, 4);
+  EXPECT_EQ(last.channels_last_stats().converted, 4);
+  EXPECT_EQ(plain.channels_last_stats().produced, 0);
+  const Tensor t = random_ints<uint8_t>({2, 3, 4, 5}, 3, 0, 255);
+  const Tensor cl = plain_to_channels_last(t);
+  EXPECT_EQ(cl.shape(), t.shape());
+  EXPECT_EQ(cl.data<uint8_t>()[1], t.data<uint8_t>()[20]);  // memory [N, H, W, C]: (0, 0, 0, 1)
+  expect_tensor_near(channels_last_to_plain(cl), t, 0, 0);
+}
+
+TEST(ChannelsLast, ElementWiseNodesPassItOnOnlyWithPerTensorParameters) {
+  NodeDesc sig;
+  sig.op_type = "Sigmoid";
+  const Tensor a(DType::F32, {1, 4, 2, 2}), b(DType::F32, {1, 4, 2, 2}), c(DType::F32, {1, 4, 1, 1});
+  const Tensor s = Tensor::scalar<float>(1.f), per_channel(DType::F32, {4});
+  EXPECT_TRUE(runs_on_any_layout(sig, {&a}));
+  NodeDesc mul;
+  mul.op_type = "Mul";
+  EXPECT_TRUE(runs_on_any_layout(mul, {&a, &b}));
+  EXPECT_FALSE(runs_on_any_layout(mul, {&a, &c}));  // broadcast along channels
+  NodeDesc q;
+  q.op_type = "QuantizeLinear";
+  EXPECT_TRUE(runs_on_any_layout(q, {&a, &s, nullptr}));
+  EXPECT_FALSE(runs_on_any_layout(q, {&a, &per_channel, nullptr}));  // per-channel scale
+  NodeDesc pool;
+  pool.op_type = "MaxPool";
+  EXPECT_FALSE(runs_on_any_layout(pool, {&a}));
+}
+
+}  // namespace
+}  // namespace dpl::test
