@@ -3,6 +3,7 @@
 #include <set>
 #include <string>
 
+#include "runtime/fusion.h"
 #include "runtime/ops/data_movement.h"
 
 namespace dpl {
@@ -32,7 +33,8 @@ const std::set<std::string>& elementwise_ops() {
 }
 
 bool elementwise(const NodeDesc& n) {
-  if (!elementwise_ops().count(n.op_type)) return false;
+  // A code lookup (fusion.h) is its absorbed nodes, all element-wise.
+  if (!elementwise_ops().count(n.op_type) && n.op_type != kCodeLookupOp) return false;
   for (const auto& a : n.absorbed)
     if (!elementwise(a)) return false;
   return true;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
+#include <string>
 
 namespace dpl {
 namespace {
@@ -80,8 +82,72 @@ std::optional<PatternMatch> match_quant_dequant(const PlanGraph& g, int out, con
   return m;
 }
 
+// Element-wise operators a code lookup may take in (one output element from the same
+// element of each input; parameters must be scalar constants).
+bool lookup_elementwise(const std::string& op) {
+  static const std::set<std::string> ops = {"Sigmoid", "Relu", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish",
+                                            "Clip",    "Mul",  "Add",  "Sub",       "Div",         "QuantizeLinear",
+                                            "DequantizeLinear"};
+  return ops.count(op) != 0;
+}
+
+// The element-wise island reading `out` (kCodeLookupOp): nodes whose every input is `out`, an
+// earlier island output or a scalar constant, taken in plan order up to kMaxNodes; exactly
+// one island tensor may be read outside it (or be visible), and it must be the last node's,
+// whose output the follower takes over; at least one QuantizeLinear or two nodes (a single
+// cheap node gains nothing from a table).
+std::optional<PatternMatch> match_code_lookup(const PlanGraph& g, int out, const std::vector<int>& live) {
+  constexpr size_t kMaxNodes = 8;
+  if (live.empty()) return std::nullopt;
+  std::set<int> produced = {out}, candidates(live.begin(), live.end());
+  std::vector<int> island;
+  while (!candidates.empty() && island.size() < kMaxNodes) {
+    const int u = *candidates.begin();
+    candidates.erase(candidates.begin());
+    const PlanNode& n = g.nodes[u];
+    if (!lookup_elementwise(n.desc.op_type) || !n.desc.absorbed.empty() || n.out_slots.size() != 1 ||
+        n.out_slots[0] < 0)
+      continue;
+    bool inputs_ok = true;
+    for (int s : n.in_slots)
+      inputs_ok = inputs_ok && (s < 0 || produced.count(s) || (g.slots.consts[s].defined() && g.slots.consts[s].numel() == 1));
+    if (!inputs_ok) continue;
+    island.push_back(u);
+    produced.insert(n.out_slots[0]);
+    for (int r : g.users[n.out_slots[0]]) candidates.insert(r);
+  }
+  if (island.empty()) return std::nullopt;
+  const std::set<int> members(island.begin(), island.end());
+  // Island tensors read outside it (or visible): must be exactly the last node's output.
+  int exit = -1, exits = 0;
+  for (int s : produced) {
+    bool leaves = s != out && g.slots.visible[s];
+    for (int r : g.users[s]) leaves = leaves || !members.count(r);
+    if (s == out) {  // the DequantizeLinear's output: every reader must be in the island
+      if (leaves) return std::nullopt;
+      continue;
+    }
+    if (leaves) exit = s, ++exits;
+  }
+  if (exits != 1 || g.nodes[island.back()].out_slots[0] != exit) return std::nullopt;
+  bool has_quantize = false;
+  for (int u : island) has_quantize = has_quantize || g.nodes[u].desc.op_type == "QuantizeLinear";
+  if (!has_quantize && island.size() < 2) return std::nullopt;
+  PatternMatch m;
+  const PlanNode& last = g.nodes[island.back()];
+  m.follower.name = last.desc.name;
+  m.follower.op_type = kCodeLookupOp;
+  m.follower.opset = last.desc.opset;
+  m.follower.inputs = {g.slots.names[out]};
+  m.follower.outputs = last.desc.outputs;
+  for (int u : island) m.follower.absorbed.push_back(g.nodes[u].desc);
+  m.nodes = island;
+  m.last = island.back();
+  return m;
+}
+
 // Multi-node followers, tried in order after the single-follower case.
-constexpr PatternMatcher kPatterns[] = {match_silu, match_quant_dequant};
+constexpr PatternMatcher kPatterns[] = {match_silu, match_quant_dequant, match_code_lookup};
 
 class FusionPlanner {
  public:

@@ -23,6 +23,13 @@ inline constexpr const char* kSwishOp = "dpl.Swish";
 // then their operands (the Q's scale and zero point, the DQ's), which the absorbing node
 // gets appended to its inputs in that order (omitted ones skipped).
 inline constexpr const char* kQuantDequantOp = "dpl.QuantizeDequantize";
+// Synthetic follower type for the element-wise nodes after a DequantizeLinear of 8-bit codes
+// that together compute one function of its value (a QOperator model's SiLU: Sigmoid,
+// QuantizeLinear, DequantizeLinear, Mul, QuantizeLinear): its `absorbed` holds them in plan
+// order, their per-tensor parameters are constants, and only the last one's output leaves
+// them. With 256 possible inputs, the DequantizeLinear computes it as a lookup table
+// (quantize_linear.cpp).
+inline constexpr const char* kCodeLookupOp = "dpl.CodeLookup";
 
 // One step of a session's execution plan: a node (or a node with the followers it absorbed,
 // NodeDesc::absorbed) and the session value slots it reads and writes.

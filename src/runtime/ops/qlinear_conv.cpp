@@ -326,6 +326,22 @@ __attribute__((noinline)) void requantize_channels(const int32_t* __restrict a, 
   }
 }
 
+// One position's integer terms: bias + offset[m] times the window sum of m's group (one sum
+// for one group, one per channel for depthwise layers). Restrict-qualified and not inlined
+// for the same reason as requantize_channels.
+__attribute__((noinline)) void row_terms(int32_t* __restrict t, const int32_t* __restrict add,
+                                         const int32_t* __restrict off, const int32_t* __restrict sums, int64_t M,
+                                         int64_t G, int64_t Mg) {
+  if (G == 1) {
+    const int32_t v = sums[0];
+    for (int64_t m = 0; m < M; ++m) t[m] = add[m] + off[m] * v;
+  } else if (Mg == 1) {
+    for (int64_t m = 0; m < M; ++m) t[m] = add[m] + off[m] * sums[m];
+  } else {
+    for (int64_t m = 0; m < M; ++m) t[m] = add[m] + off[m] * sums[m / Mg];
+  }
+}
+
 // requantize_output() for a channels-last accumulator: `rows` positions (batch included) of
 // M channels each; the offset terms' sums are [N, positions, G] here (or [N, 1, positions]
 // with one group). The per-channel values are laid out once so the channel loop vectorizes.
@@ -358,21 +374,13 @@ Tensor requantize_channels_last(const QLinearInputs& q, const Tensor& acc, int64
           for (int64_t r = r0; r < r1; r += R) {
             const int64_t rn = std::min(R, r1 - r);
             for (int64_t j = 0; j < rn; ++j) {
-              int32_t* __restrict t = term.data() + j * M;
+              int32_t* t = term.data() + j * M;
               if (!sums) {
                 std::copy(add.begin(), add.end(), t);
                 continue;
               }
               // Row r + j (image n, position p) has its G sums at (r + j) * G ([N, P, G]), or one.
-              const int32_t* __restrict sr = sums + (G > 1 ? (r + j) * G : r + j);
-              if (G == 1) {
-                const int32_t v = sr[0];
-                for (int64_t m = 0; m < M; ++m) t[m] = add[m] + off[m] * v;
-              } else if (Mg == 1) {
-                for (int64_t m = 0; m < M; ++m) t[m] = add[m] + off[m] * sr[m];
-              } else {
-                for (int64_t m = 0; m < M; ++m) t[m] = add[m] + off[m] * sr[m / Mg];
-              }
+              row_terms(t, add.data(), off.data(), sums + (G > 1 ? (r + j) * G : r + j), M, G, Mg);
             }
             requantize_channels(a + r * M, yd + r * M, rn * M, term.data(), mult_r.data(), zp);
           }

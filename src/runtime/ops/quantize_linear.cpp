@@ -12,8 +12,13 @@
 // mode, as ONNX's reference and ONNX Runtime do, so results are bit-exact with them.
 #include <cmath>
 #include <limits>
+#include <map>
+#include <string>
+#include <utility>
 
+#include "runtime/fusion.h"
 #include "runtime/op_registry.h"
+#include "runtime/ops/data_movement.h"
 #include "runtime/ops/fake_quant.h"
 #include "runtime/ops/rounding.h"
 #include "runtime/parallel.h"
@@ -121,11 +126,35 @@ void dequantize(const Tensor& x, const Tensor& scale, const Tensor* zp, Tensor& 
   });
 }
 
+// y[i] = table[x[i] + offset] (an int8 code read as a byte and offset by 128 lands on its
+// entry). Restrict-qualified and not inlined: with byte stores the compiler otherwise reloads
+// the captured pointers for every element.
+template <typename E>
+__attribute__((noinline)) void look_up_block(const uint8_t* __restrict x, E* __restrict y, int64_t n,
+                                             const E* __restrict table, int offset) {
+  for (int64_t i = 0; i < n; ++i) y[i] = table[static_cast<uint8_t>(x[i] + offset)];
+}
+
+// DequantizeLinear. In fused sessions a per-tensor DequantizeLinear of 8-bit codes absorbs
+// the element-wise nodes after it that compute one function of its value (kCodeLookupOp, a
+// QOperator model's SiLU) and runs them as a 256-entry table: built once by running those
+// nodes' own kernels on every code, so the table holds bit for bit what they compute.
 class DequantizeLinearOp : public Op {
  public:
+  bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool ready) const override {
+    if (f.op_type != kCodeLookupOp || !ready || !self.absorbed.empty() || !self.has_input(2)) return false;
+    const Tensor *scale = self.constant(1), *zp = self.constant(2);
+    return scale && zp && scale->numel() == 1 && zp->numel() == 1 && scale->dtype() == DType::F32 &&
+           (zp->dtype() == DType::U8 || zp->dtype() == DType::I8);
+  }
   void init(const NodeDesc& node) override {
     name_ = "DequantizeLinear '" + node.name + "'";
     axis_ = node.attrs.get_int("axis", 1);
+    if (!node.absorbed.empty()) {
+      island_ = node.absorbed[0].absorbed;
+      own_output_ = node.absorbed[0].inputs[0];
+      name_ += " + " + std::to_string(island_.size()) + " element-wise nodes as a table";
+    }
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
@@ -133,6 +162,15 @@ class DequantizeLinearOp : public Op {
     const Tensor* zp = in.size() > 2 ? in[2] : nullptr;
     if (zp) DPL_CHECK(zp->dtype() == x.dtype(), "{}: zero point is {} but x is {}", name_, dtype_name(zp->dtype()),
                       dtype_name(x.dtype()));
+    if (!island_.empty()) {
+      out[0] = look_up(x, scale, zp);
+      return;
+    }
+    out[0] = dequantized(x, scale, zp);
+  }
+
+ private:
+  Tensor dequantized(const Tensor& x, const Tensor& scale, const Tensor* zp) const {
     AxisSplit s = split_axis(name_, x, scale, zp, axis_);
     Tensor y(DType::F32, x.shape());
     if (x.numel() > 0) {
@@ -148,12 +186,68 @@ class DequantizeLinearOp : public Op {
         default: fail("{}: input type {} not supported (int8, uint8, int32 are)", name_, dtype_name(x.dtype()));
       }
     }
-    out[0] = y;
+    return y;
   }
 
- private:
+  // The absorbed nodes' result for every code of x's type, in code order (-128.. or 0..).
+  Tensor build_table(DType code_type, const Tensor& scale, const Tensor* zp) const {
+    Tensor codes(code_type, {256});
+    for (int i = 0; i < 256; ++i) {
+      if (code_type == DType::U8) codes.data<uint8_t>()[i] = static_cast<uint8_t>(i);
+      else codes.data<int8_t>()[i] = static_cast<int8_t>(i - 128);
+    }
+    std::map<std::string, Tensor> vals;
+    vals[own_output_] = dequantized(codes, scale, zp);
+    for (const NodeDesc& d : island_) {
+      auto op = OpRegistry::instance().create(d.op_type);
+      op->init(d);
+      std::vector<const Tensor*> ins;
+      for (size_t k = 0; k < d.inputs.size(); ++k) {
+        if (d.inputs[k].empty()) {
+          ins.push_back(nullptr);
+          continue;
+        }
+        auto it = vals.find(d.inputs[k]);
+        ins.push_back(it != vals.end() ? &it->second : d.constant(k));
+        DPL_CHECK(ins.back(), "internal: {}: input '{}' of the absorbed node '{}' has no value", name_, d.inputs[k],
+                  d.name);
+      }
+      std::vector<Tensor> outs(d.outputs.size());
+      OpContext ctx;
+      op->forward(ctx, ins, outs);
+      vals[d.outputs[0]] = std::move(outs[0]);
+    }
+    const Tensor& t = vals.at(island_.back().outputs[0]);
+    DPL_CHECK(t.numel() == 256 && dtype_size(t.dtype()) > 0, "internal: {}: the table has {} entries", name_,
+              t.numel());
+    return t;
+  }
+
+  Tensor look_up(const Tensor& x, const Tensor& scale, const Tensor* zp) {
+    DPL_CHECK(x.dtype() == DType::U8 || x.dtype() == DType::I8, "{}: input type {} for a table (8-bit codes only)",
+              name_, dtype_name(x.dtype()));
+    if (!table_.defined() || table_type_ != x.dtype()) {
+      table_ = build_table(x.dtype(), scale, zp);
+      table_type_ = x.dtype();
+    }
+    Tensor y(table_.dtype(), x.shape());
+    const int offset = x.dtype() == DType::I8 ? 128 : 0;
+    const auto* xs = static_cast<const uint8_t*>(x.raw());  // int8 codes read as bytes, then offset
+    ops::dispatch_size(dtype_size(table_.dtype()), [&](auto tag) {
+      using E = decltype(tag);
+      const E* t = static_cast<const E*>(std::as_const(table_).raw());
+      E* yd = static_cast<E*>(y.raw());
+      parallel_for(x.numel(), [&](int64_t b, int64_t e) { look_up_block(xs + b, yd + b, e - b, t, offset); });
+    });
+    return y;
+  }
+
   std::string name_;
   int64_t axis_ = 1;
+  std::vector<NodeDesc> island_;  // the absorbed element-wise nodes, in plan order
+  std::string own_output_;        // this node's own output name, their first input
+  Tensor table_;
+  DType table_type_ = DType::Undefined;
 };
 
 // DynamicQuantizeLinear: uint8 with scale = (max(0, max x) - min(0, min x)) / 255 and
