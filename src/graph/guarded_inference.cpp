@@ -22,8 +22,14 @@ int known_rank(onnx::InferenceContext& ctx, size_t i) {
 }
 
 // The spatial attributes of a convolution or pooling node have one value per spatial axis
-// (pads two): ONNX's convPoolShapeInference indexes them by axis.
+// (pads two): ONNX's convPoolShapeInference indexes them by axis, and divides by the strides
+// (a stride of 0 raised SIGFPE: fuzz_model), so strides, dilations and kernel sizes must be
+// positive too.
 bool spatial_attrs_ok(onnx::InferenceContext& ctx, int rank) {
+  for (const char* name : {"kernel_shape", "strides", "dilations"})
+    if (const auto* a = ctx.getAttribute(name))
+      for (int64_t v : a->ints())
+        if (v < 1) return false;
   if (rank < 0) return true;
   if (rank < 3) return false;
   const int n = rank - 2;

@@ -11,20 +11,12 @@
 #include "core/tensor.h"
 #include "graph/model_builder.h"
 #include "runtime/channels_last.h"
+#include "runtime/ops/dnnl_test_util.h"
 #include "runtime/session.h"
 #include "tensor_compare.h"
 
 namespace dpl::test {
 namespace {
-
-template <typename T>
-Tensor random_ints(Shape shape, uint32_t seed, int lo, int hi) {
-  Tensor t(DTypeOf<T>::value, std::move(shape));
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> d(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<T>()[i] = static_cast<T>(d(rng));
-  return t;
-}
 
 // Adds QLinearConv `name` from u8 tensor `in` (scale 0.05, zero point 100) with weights of
 // type W in [wlo, whi], per-channel zero points `wzp`, into u8 tensor `out`.
@@ -32,14 +24,14 @@ template <typename W>
 void add_qconv(ModelBuilder& b, const std::string& name, const std::string& in, const std::string& out, int64_t C,
                int64_t M, int64_t k, int64_t group, int64_t stride, int64_t pad, int wlo, int whi,
                const std::vector<int>& wzp, uint32_t seed) {
-  Tensor w = random_ints<W>({M, C / group, k, k}, seed, wlo, whi);
+  Tensor w = random_int<W>({M, C / group, k, k}, seed, wlo, whi);
   std::vector<W> zv(static_cast<size_t>(M));
   std::vector<float> sv(static_cast<size_t>(M));
   for (int64_t m = 0; m < M; ++m) zv[m] = static_cast<W>(wzp[m % wzp.size()]), sv[m] = 0.004f + 0.0005f * float(m % 5);
   b.init(name + "_w", w)
       .init(name + "_wz", Tensor::from_vector<W>({M}, zv))
       .init(name + "_ws", Tensor::from_vector<float>({M}, sv))
-      .init(name + "_b", random_ints<int32_t>({M}, seed + 1, -3000, 3000));
+      .init(name + "_b", random_int<int32_t>({M}, seed + 1, -3000, 3000));
   b.node("QLinearConv",
          {in, "xs", "xz", name + "_w", name + "_ws", name + "_wz", "xs", "xz", name + "_b"}, {out}, name)
       .attr("group", group)
@@ -92,7 +84,7 @@ TEST(ChannelsLast, IntegerConvolutionChainsGiveThePlainResultBitForBit) {
   EXPECT_EQ(last.channels_last_stats().produced, 4);
   EXPECT_EQ(last.channels_last_stats().converted, 4);
   EXPECT_EQ(plain.channels_last_stats().produced, 0);
-  const Tensor t = random_ints<uint8_t>({2, 3, 4, 5}, 3, 0, 255);
+  const Tensor t = random_int<uint8_t>({2, 3, 4, 5}, 3, 0, 255);
   const Tensor cl = plain_to_channels_last(t);
   EXPECT_EQ(cl.shape(), t.shape());
   EXPECT_EQ(cl.data<uint8_t>()[1], t.data<uint8_t>()[20]);  // memory [N, H, W, C]: (0, 0, 0, 1)

@@ -2,8 +2,9 @@
 // [K, 1]) and the promoted axis removed from the result; batch dims broadcast. Float32 on
 // oneDNN (a constant B is packed once; when B has no batch dims, A's batch is folded into
 // M so the whole product is one 2-D matmul); double and 32/64-bit integers by a reference
-// loop.
+// loop (integers wrap around on overflow, as numpy's).
 #include <algorithm>
+#include <type_traits>
 
 #include "runtime/op_registry.h"
 #include "runtime/ops/matmul_grad.h"
@@ -31,9 +32,18 @@ void matmul_ref(const Tensor& A, const Tensor& B, Tensor& Y, const MatMulShape& 
           const T* bm = b + s.b_batch_offset(bi);
           T* yr = y + r * N;
           for (int64_t n = 0; n < N; ++n) {
-            T acc = 0;
-            for (int64_t k = 0; k < K; ++k) acc += ar[k] * bm[k * N + n];
-            yr[n] = acc;
+            if constexpr (std::is_integral_v<T>) {
+              // Integers wrap around as numpy's do: signed overflow would be undefined
+              // behaviour (values of 2^57 in a folded shape computation: fuzz_model).
+              using U = std::make_unsigned_t<T>;
+              U acc = 0;
+              for (int64_t k = 0; k < K; ++k) acc += static_cast<U>(ar[k]) * static_cast<U>(bm[k * N + n]);
+              yr[n] = static_cast<T>(acc);
+            } else {
+              T acc = 0;
+              for (int64_t k = 0; k < K; ++k) acc += ar[k] * bm[k * N + n];
+              yr[n] = acc;
+            }
           }
         }
       },

@@ -35,14 +35,27 @@ std::vector<int32_t> shifted_weights(const Tensor& w, const Tensor* wzp) {
   return r;
 }
 
-// Reference accumulation, any spatial rank 1-3 (treated as 3-D with unit dims).
-void conv_acc_ref(const ConvGeometry& g, const Tensor& x, int32_t xzp, const std::vector<int32_t>& w, int32_t* y) {
-  int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0}, o[3] = {1, 1, 1};
+// A convolution's geometry with spatial rank 1-3 treated as 3-D (leading unit dims): input,
+// kernel, strides, dilations, leading pads and output sizes per axis.
+struct Window3 {
+  int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0},
+          o[3] = {1, 1, 1};
+};
+
+Window3 window3(const ConvGeometry& g) {
+  Window3 w;
   const int off = 3 - g.nsp;
   for (int i = 0; i < g.nsp; ++i) {
-    in[off + i] = g.in[i], k[off + i] = g.kernel[i], s[off + i] = g.strides[i];
-    d[off + i] = g.dilations[i], p[off + i] = g.pads_begin[i], o[off + i] = g.out[i];
+    w.in[off + i] = g.in[i], w.k[off + i] = g.kernel[i], w.s[off + i] = g.strides[i];
+    w.d[off + i] = g.dilations[i], w.p[off + i] = g.pads_begin[i], w.o[off + i] = g.out[i];
   }
+  return w;
+}
+
+// Reference accumulation, any spatial rank 1-3 (treated as 3-D with unit dims).
+void conv_acc_ref(const ConvGeometry& g, const Tensor& x, int32_t xzp, const std::vector<int32_t>& w, int32_t* y) {
+  const Window3 w3 = window3(g);
+  const int64_t *in = w3.in, *k = w3.k, *s = w3.s, *d = w3.d, *p = w3.p, *o = w3.o;
   const int64_t Cg = g.C / g.G, Mg = g.M / g.G;
   const int64_t isz = in[0] * in[1] * in[2], osz = o[0] * o[1] * o[2], ksz = k[0] * k[1] * k[2];
   std::vector<int32_t> xs(static_cast<size_t>(x.numel()));
@@ -86,12 +99,8 @@ void conv_acc_ref(const ConvGeometry& g, const Tensor& x, int32_t xzp, const std
 // one plane per group, then each window of the plane; spatial rank 1-3 as the reference.
 template <typename X>
 void window_sums(const ConvGeometry& g, const X* x, int32_t xzp, int32_t* sums) {
-  int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0}, o[3] = {1, 1, 1};
-  const int off = 3 - g.nsp;
-  for (int i = 0; i < g.nsp; ++i) {
-    in[off + i] = g.in[i], k[off + i] = g.kernel[i], s[off + i] = g.strides[i];
-    d[off + i] = g.dilations[i], p[off + i] = g.pads_begin[i], o[off + i] = g.out[i];
-  }
+  const Window3 w3 = window3(g);
+  const int64_t *in = w3.in, *k = w3.k, *s = w3.s, *d = w3.d, *p = w3.p, *o = w3.o;
   const int64_t Cg = g.C / g.G, isz = in[0] * in[1] * in[2], osz = o[0] * o[1] * o[2];
   parallel_for(
       g.N * g.G,
@@ -141,12 +150,8 @@ void window_sums(const ConvGeometry& g, const X* x, int32_t xzp, int32_t* sums) 
 // so every inner loop runs over contiguous groups.
 template <typename X>
 void window_sums_channels_last(const ConvGeometry& g, const X* x, int32_t xzp, int32_t* sums) {
-  int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0}, o[3] = {1, 1, 1};
-  const int off = 3 - g.nsp;
-  for (int i = 0; i < g.nsp; ++i) {
-    in[off + i] = g.in[i], k[off + i] = g.kernel[i], s[off + i] = g.strides[i];
-    d[off + i] = g.dilations[i], p[off + i] = g.pads_begin[i], o[off + i] = g.out[i];
-  }
+  const Window3 w3 = window3(g);
+  const int64_t *in = w3.in, *k = w3.k, *s = w3.s, *d = w3.d, *p = w3.p, *o = w3.o;
   const int64_t G = g.G, Cg = g.C / G, isz = in[0] * in[1] * in[2], osz = o[0] * o[1] * o[2];
   for (int64_t n = 0; n < g.N; ++n) {
     std::vector<int32_t> plane(static_cast<size_t>(isz * G));

@@ -88,6 +88,18 @@ TEST(MatMul, IntegerReference) {
   t.run();
 }
 
+TEST(MatMul, IntegerOverflowWrapsAroundAsNumpy) {
+  // (2^57 - 1)^2 + 1 * 3 overflows int64: the result wraps modulo 2^64 as numpy's does (and is
+  // no undefined behaviour: the sanitizer run checks it; found by fuzz_model).
+  const int64_t big = (int64_t{1} << 57) - 1;
+  const uint64_t wrapped = static_cast<uint64_t>(big) * static_cast<uint64_t>(big) + 3u;
+  OpTester t("MatMul");
+  t.input<int64_t>("A", {1, 2}, {big, 1});
+  t.input<int64_t>("B", {2, 1}, {big, 3});
+  t.output<int64_t>("Y", {1, 1}, {static_cast<int64_t>(wrapped)});
+  t.run();
+}
+
 TEST(MatMul, InnerMismatchIsAnError) {
   OneNodeModel m("MatMul");
   Tensor a = random_f32({2, 3}, 1), b = random_f32({4, 2}, 2);
