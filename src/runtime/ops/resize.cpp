@@ -198,6 +198,9 @@ class ResizeOp : public Op {
                 sizes.size(), r);
       for (int64_t s : sizes) DPL_CHECK(s >= 0, "{} '{}': sizes must be non-negative", op_, name_);
     }
+    // ONNX: roi only takes effect with tf_crop_and_resize; any other mode ignores it, whatever
+    // its size (a roi of 1 value read as 2 * rank: fuzz_model).
+    if (a_.coord != Coord::TfCropAndResize) roi.clear();
     if (a_.coord == Coord::TfCropAndResize) {
       if (roi.empty()) {
         roi.assign(2 * r, 0.0);

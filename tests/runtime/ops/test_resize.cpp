@@ -21,6 +21,19 @@ TEST(Resize, LinearAlignCorners2x2To3x3) {
   t.run();
 }
 
+TEST(Resize, RoiIsIgnoredOutsideTfCropAndResize) {
+  // A roi of one value with align_corners: ONNX ignores roi in this mode; it was read as
+  // 2 * rank values (out of bounds: fuzz_model; the sanitizer run reports such a read, the
+  // values read did not matter in this mode). Same output as without it.
+  OpTester t("Resize", 13);
+  t.attr("mode", std::string("linear")).attr("coordinate_transformation_mode", std::string("align_corners"));
+  t.input<float>("X", {1, 1, 2, 2}, {1, 2, 3, 4});
+  t.input<float>("roi", {1}, {0.5f}, true).omitted_input();
+  t.input<int64_t>("sizes", {4}, {1, 1, 3, 3}, true);
+  t.output<float>("Y", {1, 1, 3, 3}, {1, 1.5f, 2, 2, 2.5f, 3, 3, 3.5f, 4});
+  t.run();
+}
+
 TEST(Resize, NearestRoundPreferCeilVersusFloor) {
   // asymmetric x2: source positions 0, 0.5, 1, 1.5, ...: the ties go up or down.
   for (bool ceil : {true, false}) {
