@@ -248,6 +248,11 @@ void run_quantize_logged(const QuantizeArgs& in, dist::Comm& comm) {
   ctx.cali.reduce = [&comm](Observer& o, const std::string&) { dist::reduce_in_rank_order(comm, o); };
   ctx.qdq_options = std::move(qdq);
   ctx.weight_range.algo = w_range;
+  // Clipped weights shift their layers' output means, which bias correction removes; the
+  // reconstructions train against the layer outputs themselves (docs/calibration.md).
+  if (w_range == WeightRangeAlgo::Mse && !args.transform.bc && !args.recon.any())
+    spdlog::warn("--w_range mse clips weights, which shifts the layers' output means; add --bc to correct it "
+                 "(docs/calibration.md)");
   ctx.recompute_weight_ranges = [&ctx] {
     refresh_precision(ctx);
     ctx.weight = weight_ranges(ctx.graph, ctx.weight_range);

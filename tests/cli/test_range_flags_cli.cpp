@@ -46,6 +46,10 @@ TEST_F(CaliRangeFlagsCli, EveryMethodRunsInsideTheMinMaxRanges) {
     EXPECT_TRUE(fs::exists(work_ / a / "quant_model.onnx")) << a;
   }
   EXPECT_NE(text("output.log").find("output-aware ranges:"), std::string::npos) << text("output.log");
+  // --w_range mse without --bc says to add it; with it, nothing is said.
+  EXPECT_NE(text("lp.log").find("add --bc"), std::string::npos) << text("lp.log");
+  ASSERT_EQ(run_example("mse_bc", "-A minmax --w_range mse --bc"), 0) << text("mse_bc.log");
+  EXPECT_EQ(text("mse_bc.log").find("add --bc"), std::string::npos) << text("mse_bc.log");
 }
 
 TEST_F(CaliRangeFlagsCli, HelpNamesTheMethodsAndBadValuesFail) {
