@@ -23,18 +23,21 @@ std::vector<int64_t> perm(int rank, bool to_last) {
   return p;
 }
 
-// Element-wise operators (one output element from the same element of each input).
-const std::set<std::string>& elementwise_ops() {
+}  // namespace
+
+bool elementwise_op(const std::string& op_type) {
   static const std::set<std::string> ops = {
       "Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Identity", "Abs", "Neg",
       "Exp", "Sqrt", "Erf", "Softplus", "Elu", "Selu", "Mul", "Add", "Sub", "Div", "Max", "Min",
       "QuantizeLinear", "DequantizeLinear"};
-  return ops;
+  return ops.count(op_type) != 0;
 }
+
+namespace {
 
 bool elementwise(const NodeDesc& n) {
   // A code lookup (fusion.h) is its absorbed nodes, all element-wise.
-  if (!elementwise_ops().count(n.op_type) && n.op_type != kCodeLookupOp) return false;
+  if (!elementwise_op(n.op_type) && n.op_type != kCodeLookupOp) return false;
   for (const auto& a : n.absorbed)
     if (!elementwise(a)) return false;
   return true;

@@ -7,6 +7,7 @@
 // to the next QLinearConv. Every other consumer, a fetched output and a hook get it converted
 // back to plain first, once per tensor.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -17,6 +18,10 @@ namespace dpl {
 // The plain (row-major) tensor of a channels-last one of logical shape t.shape(), and back.
 Tensor channels_last_to_plain(const Tensor& t);
 Tensor plain_to_channels_last(const Tensor& t);
+
+// Whether `op_type` is an element-wise operator: one output element from the same element of
+// each input (the code lookup of runtime/fusion.h takes the same set).
+bool elementwise_op(const std::string& op_type);
 
 // Whether node `n` computes the same values whatever the memory order of `inputs`, so that
 // channels-last inputs give channels-last outputs: element-wise operators whose tensor

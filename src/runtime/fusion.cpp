@@ -6,6 +6,8 @@
 #include <set>
 #include <string>
 
+#include "runtime/channels_last.h"
+
 namespace dpl {
 namespace {
 
@@ -82,15 +84,6 @@ std::optional<PatternMatch> match_quant_dequant(const PlanGraph& g, int out, con
   return m;
 }
 
-// Element-wise operators a code lookup may take in (one output element from the same
-// element of each input; parameters must be scalar constants).
-bool lookup_elementwise(const std::string& op) {
-  static const std::set<std::string> ops = {"Sigmoid", "Relu", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish",
-                                            "Clip",    "Mul",  "Add",  "Sub",       "Div",         "QuantizeLinear",
-                                            "DequantizeLinear"};
-  return ops.count(op) != 0;
-}
-
 // The element-wise island reading `out` (kCodeLookupOp): nodes whose every input is `out`, an
 // earlier island output or a scalar constant, taken in plan order up to kMaxNodes; exactly
 // one island tensor may be read outside it (or be visible), and it must be the last node's,
@@ -105,7 +98,7 @@ std::optional<PatternMatch> match_code_lookup(const PlanGraph& g, int out, const
     const int u = *candidates.begin();
     candidates.erase(candidates.begin());
     const PlanNode& n = g.nodes[u];
-    if (!lookup_elementwise(n.desc.op_type) || !n.desc.absorbed.empty() || n.out_slots.size() != 1 ||
+    if (!elementwise_op(n.desc.op_type) || !n.desc.absorbed.empty() || n.out_slots.size() != 1 ||
         n.out_slots[0] < 0)
       continue;
     bool inputs_ok = true;
