@@ -16,7 +16,7 @@
 #                                                 package dataset-fashion-mnist)
 #   environment: TABLES (default "top1 cosine"), THREADS (default 1), CALIB (1024), TEST (10000),
 #                FMNIST_MODELS (default "resnet mbv2 vit"), DEPLOYS (default "magicmind trt"),
-#                BITS (default "8:8 4:8 4:4 2:4"), W_RANGES (default "minmax mse"),
+#                BITS (default "8:8 4:8 4:4 2:4"), W_RANGES (default "minmax mse output"),
 #                ALGOS (default "minmax hist mse lp kl output"), COS_DEPLOY (default snpe),
 #                COS_MODELS (default: every model below), COS_CALIB (default 16), COS_EVAL (16),
 #                SHARED (default ../shared), WORK (default BUILD_DIR/lowbit_bench_work)
@@ -26,7 +26,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 defaults TABLES="top1 cosine" THREADS="1" CALIB="1024" TEST="10000" FMNIST_MODELS="resnet mbv2 vit" \
-  DEPLOYS="magicmind trt" BITS="8:8 4:8 4:4 2:4" W_RANGES="minmax mse" ALGOS="minmax hist mse lp kl output" \
+  DEPLOYS="magicmind trt" BITS="8:8 4:8 4:4 2:4" W_RANGES="minmax mse output" ALGOS="minmax hist mse lp kl output" \
   COS_DEPLOY="snpe" COS_CALIB="16" COS_EVAL="16" \
   COS_MODELS="yolox ppocr_det ppocr_rec ppocr_cls deeplab agllnet yunet road mnist fm_resnet fm_mbv2 fm_vit"
 defaults WORK="$BUILD/lowbit_bench_work"

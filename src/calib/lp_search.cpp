@@ -173,4 +173,8 @@ LpClip search_lp_clip(const ValueHistogram& h, const LpSearch& s) {
   return search(h.lo, h.hi, s, [&](double l, double hh) { return lp_error(h, l, hh, s); });
 }
 
+LpClip search_clip(double lo, double hi, const LpSearch& s, const std::function<double(double, double)>& err) {
+  return search(lo, hi, s, err);
+}
+
 }  // namespace dpl::calib

@@ -10,6 +10,7 @@
 // integrated in closed form over it, so coarse bins do not alias with the grid.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace dpl::calib {
@@ -57,5 +58,7 @@ double lp_error(const ValueHistogram& h, double lo, double hi, const LpSearch& s
 // Ties keep the wider clip. An all-zero or empty input returns [lo, hi].
 LpClip search_lp_clip(const float* x, int64_t n, float lo, float hi, const LpSearch& s);
 LpClip search_lp_clip(const ValueHistogram& h, const LpSearch& s);
+// The same candidates scored by another error, err(lo, hi) (--w_range output); `s.p` unused.
+LpClip search_clip(double lo, double hi, const LpSearch& s, const std::function<double(double, double)>& err);
 
 }  // namespace dpl::calib

@@ -1,5 +1,6 @@
 #include "calib/tensor_cali.h"
 
+#include "graph/node_attrs.h"
 #include "graph/weight_axes.h"
 #include "calib/ranges.h"
 
@@ -179,6 +180,7 @@ WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opt
   // Gemm weights their output axis, constant MatMul B its last axis), so both always agree.
   static const std::set<std::string> kWeighted = {"Conv", "Gemm", "ConvTranspose", "PRelu", "BatchNormalization"};
   WeightRanges r;
+  int output_aware = 0, lp_instead = 0;
   for (int i = 0; i < graph.node_count(); ++i) {
     const auto& n = graph.node(i);
     const bool matmul = n.op_type() == "MatMul";
@@ -192,14 +194,64 @@ WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opt
       const int axis = weight_channel_axis(n, k, t.rank());
       check_finite_weight(in, t);
       // Only the weight input is quantized on a grid (biases and BN parameters stay float).
-      if (opts.algo == WeightRangeAlgo::Mse && k == 1)
+      if (k == 1 && opts.algo == WeightRangeAlgo::Output) {
+        const ChannelMoments* m = nullptr;
+        if (opts.input_moments && layer_input_channel_axis(n)) {
+          auto it = opts.input_moments->find(n.input(0));
+          if (it != opts.input_moments->end()) m = &it->second;
+        }
+        const auto ic = m ? weight_input_channels(n, t, static_cast<int64_t>(m->mean.size())) : std::vector<int32_t>{};
+        if (!ic.empty()) {
+          ChannelMoments diagonal;  // a batched MatMul weight: its channels repeat input channels
+          if (!m->second.empty() && t.rank() != 2) diagonal = {m->mean, m->var, {}};
+          r[in] = output_aware_weight_ranges(in, t, axis, opts.grid_of(in), ic, diagonal.mean.empty() ? *m : diagonal);
+          ++output_aware;
+          continue;
+        }
+        ++lp_instead;
+      }
+      if (k == 1 && opts.algo != WeightRangeAlgo::MinMax)
         r[in] = searched_weight_ranges(in, t, axis, opts.grid_of(in));
       else
         r[in] = channel_ranges(t, axis);
-
     }
   }
+  if (opts.algo == WeightRangeAlgo::Output)
+    spdlog::info("output-aware weight ranges: {} weight(s){}", output_aware,
+                 lp_instead ? fmt::format(", {} by the Lp search (not a Conv, Gemm or MatMul weight, or no statistics of its input)", lp_instead)
+                            : "");
   return r;
+}
+
+InputMoments layer_input_moments(const OnnxGraph& graph, SampleSource& data, const CaliOptions& opts) {
+  // Linear layers (Gemm without transA, MatMul, with a 2-D weight) get the whole matrix of
+  // second moments of their input: their output error e^T E[x x^T] e, correlations included.
+  std::map<std::string, int> axes;
+  std::set<std::string> full;
+  for (int i = 0; i < graph.node_count(); ++i) {
+    const auto& n = graph.node(i);
+    const auto axis = layer_input_channel_axis(n);
+    if (!axis || n.input_size() < 2 || n.input(0).empty() || !graph.is_initializer(n.input(1))) continue;
+    axes[n.input(0)] = *axis;
+    if (*axis == -1 || (n.op_type() == "Gemm" && *axis == 1)) {
+      // Each candidate clip of each output channel costs K^2: up to 2^26 per candidate for
+      // the layer (a second at most), the diagonal form beyond.
+      const Tensor w = graph.get_initializer(n.input(1));
+      if (w.rank() == 2 && w.numel() > 0) {
+        const int64_t K = n.op_type() == "Gemm" && attr_int(n, "transB", 0) != 0 ? w.dim(1) : w.dim(0);
+        if (K <= ChannelMomentsObserver::kMaxFullChannels && K * w.numel() <= (int64_t{1} << 26))
+          full.insert(n.input(0));
+      }
+    }
+  }
+  for (const auto& [name, axis] : axes)
+    if (axis == 1 && full.count(name)) axes[name] = -1;  // a 2-D Gemm input: its last axis
+  SessionOptions so;
+  so.threads = std::max(1, opts.threads);
+  Session session(graph, so);
+  ChannelMomentsObserver obs(std::move(axes), std::move(full));
+  observe_pass(session, data, obs, opts, "Input moments update");
+  return obs.moments();
 }
 
 }  // namespace dpl

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "calib/observer.h"
+#include "calib/observer_moments.h"
 #include "calib/ranges.h"
 #include "calib/sample_source.h"
 #include "graph/onnx_graph.h"
@@ -80,10 +81,13 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
 // axis 0); scalars skipped, and inputs that are not initializers too (the original fails).
 // `opts` says how each weight will be quantized, for the range searches that depend on it
 // (--w_range); min/max ignores it.
-// Mse: the Lp search of calib/weight_range_search.h on each weight's grid.
-enum class WeightRangeAlgo { MinMax, Mse };
+// Mse: the Lp search of calib/weight_range_search.h on each weight's grid. Output: its
+// output-aware search, from `input_moments` (layer_input_moments below); a layer whose input
+// has no moments there gets the Lp search (counted in the log).
+enum class WeightRangeAlgo { MinMax, Mse, Output };
 struct WeightRangeOptions {
   WeightRangeAlgo algo = WeightRangeAlgo::MinMax;
+  const InputMoments* input_moments = nullptr;  // --w_range output: by layer input tensor
   TensorGrid grid;                             // the platform's weight grid
   std::map<std::string, TensorGrid> tensor_grid;  // weights whose grid differs (the precision plan)
   const TensorGrid& grid_of(const std::string& weight) const {
@@ -92,5 +96,9 @@ struct WeightRangeOptions {
   }
 };
 WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opts = {});
+
+// --w_range output: one pass over `data` for the per-channel mean and variance of the data
+// input of every Conv, ConvTranspose, Gemm and MatMul with a constant weight.
+InputMoments layer_input_moments(const OnnxGraph& graph, SampleSource& data, const CaliOptions& opts);
 
 }  // namespace dpl

@@ -40,8 +40,10 @@ int run(int argc, char** argv) {
                  "(TensorRT entropy), output (consumer-output error); see docs/calibration.md")
       ->check(CLI::IsMember({"minmax", "hist", "mse", "lp", "kl", "output"}))
       ->capture_default_str();
-  app.add_option("--w_range", a.w_range, "weight ranges: minmax, or mse (Lp-2.4 clip search per channel)")
-      ->check(CLI::IsMember({"minmax", "mse"}))
+  app.add_option("--w_range", a.w_range,
+                 "weight ranges: minmax, mse (Lp-2.4 clip search per channel), or output (clip search per channel "
+                 "for the smallest layer output error, from the calibration inputs' statistics)")
+      ->check(CLI::IsMember({"minmax", "mse", "output"}))
       ->capture_default_str();
   app.add_option("-D,--deploy", a.deploy, "deploy platform")->required()->check(CLI::IsMember(platform_names()));
   app.add_option("--bins", a.bins, "histogram bins (hist, kl, lp, output)")->capture_default_str();

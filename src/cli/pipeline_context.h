@@ -35,6 +35,7 @@ struct PipelineContext {
   dist::Comm& comm;            // the ranks; rank 0 alone writes files
   CaliOptions cali;            // the calibration settings in use (algorithm, bins, batch, threads)
   WeightRangeOptions weight_range;  // how weight ranges are found (--w_range, the weights' grids)
+  InputMoments input_moments;       // --w_range output: the layers' input statistics (recalibrate)
   ActRanges act;               // activation ranges of `graph` (after calibration)
   WeightRanges weight;         // weight ranges of `graph`
   // Activation ranges of the first calibration, before any weight transform (the original

@@ -23,7 +23,7 @@ struct QuantizeArgs {
   // Beyond the original (default mse, OCTAV): output never lost more than 0.002 output cosine
   // to minmax on the shared models, mse did (docs/calibration.md "Choosing the default").
   std::string act_quant = "output";
-  std::string w_range = "minmax";  // --w_range: minmax | mse (docs/calibration.md)
+  std::string w_range = "minmax";  // --w_range: minmax | mse | output (docs/calibration.md)
   std::string deploy;
   int bins = 2048;
   double threshold = 0.99999;

@@ -262,6 +262,12 @@ void run_quantize_logged(const QuantizeArgs& in, dist::Comm& comm) {
     StagedProgress bar("calibration");
     CaliOptions co = ctx.cali;
     co.progress = [&bar](int done, int total, const std::string& stage) { bar.update(stage, done, total); };
+    if (ctx.weight_range.algo == WeightRangeAlgo::Output) {
+      // Taken again after each transform that recalibrates; after bias correction (which
+      // only recomputes the weight ranges) the inputs have moved too little to matter.
+      ctx.input_moments = layer_input_moments(ctx.graph, ctx.data, co);
+      ctx.weight_range.input_moments = &ctx.input_moments;
+    }
     ctx.weight = weight_ranges(ctx.graph, ctx.weight_range);
     ctx.act = calibrate_activations(ctx.graph, ctx.data, co);
     apply_fixed_ranges(ctx);

@@ -1,4 +1,4 @@
-// -A lp|kl|output and --w_range minmax|mse end to end on the bundled example: each runs and
+// -A lp|kl|output and --w_range minmax|mse|output end to end on the bundled example: each runs and
 // writes its ranges inside the min/max ones, the output-aware run logs its choices, --help
 // names them, and a bad value is one clear error with nothing written.
 #include <gtest/gtest.h>
@@ -30,7 +30,8 @@ TEST_F(CaliRangeFlagsCli, EveryMethodRunsInsideTheMinMaxRanges) {
   ASSERT_EQ(run_example("minmax", "-A minmax"), 0) << text("minmax.log");
   const auto mm = json("minmax", "act_clip_val.json"), wmm = json("minmax", "weight_clip_val.json");
   for (const std::string a : {"lp", "kl", "output"}) {
-    ASSERT_EQ(run_example(a, "-A " + a + " --w_range mse"), 0) << text(a + ".log");
+    const std::string wr = a == "kl" ? "output" : "mse";
+    ASSERT_EQ(run_example(a, "-A " + a + " --w_range " + wr), 0) << text(a + ".log");
     const auto r = json(a, "act_clip_val.json");
     ASSERT_EQ(r.size(), mm.size()) << a;
     for (const auto& [name, range] : mm.items()) {
@@ -46,6 +47,8 @@ TEST_F(CaliRangeFlagsCli, EveryMethodRunsInsideTheMinMaxRanges) {
     EXPECT_TRUE(fs::exists(work_ / a / "quant_model.onnx")) << a;
   }
   EXPECT_NE(text("output.log").find("output-aware ranges:"), std::string::npos) << text("output.log");
+  EXPECT_NE(text("kl.log").find("output-aware weight ranges:"), std::string::npos) << text("kl.log");
+  EXPECT_EQ(text("kl.log").find("add --bc"), std::string::npos) << text("kl.log");  // its search sees the means
   // --w_range mse without --bc says to add it; with it, nothing is said.
   EXPECT_NE(text("lp.log").find("add --bc"), std::string::npos) << text("lp.log");
   ASSERT_EQ(run_example("mse_bc", "-A minmax --w_range mse --bc"), 0) << text("mse_bc.log");
@@ -55,7 +58,7 @@ TEST_F(CaliRangeFlagsCli, EveryMethodRunsInsideTheMinMaxRanges) {
 TEST_F(CaliRangeFlagsCli, HelpNamesTheMethodsAndBadValuesFail) {
   ASSERT_EQ(run_command(quote(kDipoorlet.string()) + " --help", work_ / "help.log", 60), 0);
   const std::string help = text("help.log");
-  for (const char* s : {"--w_range", "lp (Lp-2.4", "kl (TensorRT", "output (consumer"})
+  for (const char* s : {"--w_range", "lp (Lp-2.4", "kl (TensorRT", "output (consumer", "output (clip search"})
     EXPECT_NE(help.find(s), std::string::npos) << s << "\n" << help;
   for (const auto& [bad, needle] : std::vector<std::pair<std::string, std::string>>{{"--w_range l2", "--w_range"},
                                                                                     {"-A percentile", "act_quant"}}) {
