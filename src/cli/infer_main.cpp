@@ -54,6 +54,9 @@ int run(int argc, char** argv) {
   std::vector<std::string> shapes;
   bool no_fuse = false;
   app.add_flag("--no_fuse", no_fuse, "run every node on its own (no Conv+BN/activation/Add fusion)");
+  bool plain_layout = false;
+  app.add_flag("--plain_layout", plain_layout,
+               "keep every tensor in plain NCHW order (no channels-last tensors between convolutions)");
   app.add_option("-M,--model", model, "ONNX model")->required();
   app.add_option("-I,--input_dir", input_dir,
                  "inputs: <dir>/<input name>/<i>.bin (raw float32, batch included; a '/' in the name is a subfolder "
@@ -80,6 +83,7 @@ int run(int argc, char** argv) {
   SessionOptions so;
   so.threads = threads;
   so.fuse = !no_fuse;  // plain inference: let kernels absorb their followers
+  so.channels_last = !plain_layout;
   Session session(graph, so);
 
   auto fixed = parse_input_shapes(shapes);

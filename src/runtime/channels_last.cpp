@@ -28,7 +28,7 @@ std::vector<int64_t> perm(int rank, bool to_last) {
 bool elementwise_op(const std::string& op_type) {
   static const std::set<std::string> ops = {
       "Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Identity", "Abs", "Neg",
-      "Exp", "Sqrt", "Erf", "Softplus", "Elu", "Selu", "Mul", "Add", "Sub", "Div", "Max", "Min",
+      "Exp", "Sqrt", "Erf", "Softplus", "Elu", "Selu", "Mul", "Add", "Sub", "Div", "Max", "Min", "Sum",
       "QuantizeLinear", "DequantizeLinear"};
   return ops.count(op_type) != 0;
 }
@@ -36,8 +36,8 @@ bool elementwise_op(const std::string& op_type) {
 namespace {
 
 bool elementwise(const NodeDesc& n) {
-  // A code lookup (fusion.h) is its absorbed nodes, all element-wise.
-  if (!elementwise_op(n.op_type) && n.op_type != kCodeLookupOp) return false;
+  // So are a code lookup (fusion.h: its absorbed nodes, all element-wise) and the fused SiLU.
+  if (!elementwise_op(n.op_type) && n.op_type != kCodeLookupOp && n.op_type != kSwishOp) return false;
   for (const auto& a : n.absorbed)
     if (!elementwise(a)) return false;
   return true;

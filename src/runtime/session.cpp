@@ -301,9 +301,19 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
     ctx.in_channels_last.assign(nr.in_slots.size(), 0);
     if (any_last) {
       passes_on = runs_on_any_layout(nr.desc, ins);
+      // Mixed orders (a residual Add of a convolution's channels-last output and a plain
+      // shortcut): the plain inputs join the channels-last order, which the convolutions
+      // downstream want, unless one is a constant.
       for (size_t k = 0; passes_on && k < ins.size(); ++k) {
         const int s = nr.in_slots[k];
-        passes_on = !ins[k] || ins[k]->numel() == 1 || (s >= 0 && last_order[s]);
+        if (ins[k] && ins[k]->numel() != 1 && !last_order[s]) passes_on = !consts_[s].defined();
+      }
+      for (size_t k = 0; passes_on && k < ins.size(); ++k) {
+        const int s = nr.in_slots[k];
+        if (!ins[k] || ins[k]->numel() == 1 || last_order[s]) continue;
+        vals[s] = plain_to_channels_last(vals[s]);  // once: the slot is channels-last from now on
+        last_order[s] = 1;
+        ++cl_stats_.converted;
       }
       for (size_t k = 0; !passes_on && k < ins.size(); ++k) {
         const int s = nr.in_slots[k];

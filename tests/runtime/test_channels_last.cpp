@@ -1,9 +1,10 @@
-// Channels-last tensors between integer convolutions (runtime/channels_last.h): a session
-// that lets QLinearConv leave its output channels-last and passes it through element-wise
-// nodes must give bit for bit what the same session gives with every tensor plain, whatever
+// Channels-last tensors between convolutions (runtime/channels_last.h): a session that lets
+// QLinearConv leave its output channels-last and passes it through element-wise nodes must
+// give bit for bit what the same session gives with every tensor plain, whatever
 // consumes the tensor (another QLinearConv, an element-wise chain, an operator that needs it
 // plain, a fetched intermediate, a graph output), for int8 and uint8 weights (offset terms),
-// depthwise, grouped and 1x1 layers, and strided and padded windows.
+// depthwise, grouped and 1x1 layers, and strided and padded windows. Float convolutions
+// (fused BN, activations and residual Add included) give it up to float rounding.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -89,6 +90,79 @@ TEST(ChannelsLast, IntegerConvolutionChainsGiveThePlainResultBitForBit) {
   EXPECT_EQ(cl.shape(), t.shape());
   EXPECT_EQ(cl.data<uint8_t>()[1], t.data<uint8_t>()[20]);  // memory [N, H, W, C]: (0, 0, 0, 1)
   expect_tensor_near(channels_last_to_plain(cl), t, 0, 0);
+}
+
+// Float: x -> c1 (3x3, BN and Relu absorbed) -> c2 (3x3 stride 2) -> SiLU -> c3 (1x1) +
+// residual Add of SiLU's output and Relu (absorbed) -> dw (depthwise 3x3) -> MaxPool (needs
+// plain) -> c4 (1x1 on a plain input of 360 pixels: a plain GEMM, plain out) -> c5 (grouped
+// 3x3) and c6 (1x1, plain GEMM) -> Add of the two (mixed orders); fetches c2's output too.
+ModelBuilder float_chain_model() {
+  ModelBuilder b;
+  b.input("x", {2, 8, 40, 36});
+  auto conv = [&](const std::string& name, const std::string& in, const std::string& out, int64_t C, int64_t M,
+                  int64_t k, int64_t group, int64_t stride, uint32_t seed) {
+    b.init(name + "_w", random_f32({M, C / group, k, k}, seed, -0.3f, 0.3f))
+        .init(name + "_b", random_f32({M}, seed + 1, -0.5f, 0.5f));
+    b.node("Conv", {in, name + "_w", name + "_b"}, {out}, name)
+        .attr("group", group)
+        .attr("strides", std::vector<int64_t>{stride, stride})
+        .attr("pads", std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+  };
+  conv("c1", "x", "c1o", 8, 16, 3, 1, 1, 10);
+  b.init("bn_s", random_f32({16}, 11, 0.5f, 1.5f)).init("bn_b", random_f32({16}, 12))
+      .init("bn_m", random_f32({16}, 13)).init("bn_v", random_f32({16}, 14, 0.5f, 2.f));
+  b.node("BatchNormalization", {"c1o", "bn_s", "bn_b", "bn_m", "bn_v"}, {"bn"}).node("Relu", {"bn"}, {"r1"});
+  conv("c2", "r1", "c2o", 16, 16, 3, 1, 2, 20);
+  b.node("Sigmoid", {"c2o"}, {"sg"}).node("Mul", {"c2o", "sg"}, {"silu"});
+  conv("c3", "silu", "c3o", 16, 16, 1, 1, 1, 30);
+  b.node("Add", {"c3o", "silu"}, {"res"}).node("Relu", {"res"}, {"r3"});
+  conv("dw", "r3", "dwo", 16, 16, 3, 16, 1, 40);
+  b.node("MaxPool", {"dwo"}, {"p"}).attr("kernel_shape", std::vector<int64_t>{1, 1});
+  conv("c4", "p", "c4o", 16, 32, 1, 1, 1, 50);
+  conv("c5", "c4o", "c5o", 32, 8, 3, 4, 1, 60);
+  conv("c6", "c4o", "c6o", 32, 8, 1, 1, 1, 70);
+  b.node("Add", {"c5o", "c6o"}, {"y"});
+  b.output("y").output("c2o");
+  return b;
+}
+
+TEST(ChannelsLast, FloatConvolutionChainsGiveThePlainResult) {
+  OnnxGraph g = float_chain_model().graph();
+  const Tensor x = random_f32({2, 8, 40, 36}, 7, -2.f, 2.f);
+  SessionOptions plain_opts, last_opts;
+  plain_opts.fuse = last_opts.fuse = true;  // BN, activations and the residual Add absorbed
+  plain_opts.channels_last = false;
+  Session plain(g, plain_opts), last(g, last_opts), unfused(g);
+  const TensorMap want = plain.run({{"x", x}});
+  for (int rep = 0; rep < 2; ++rep) {
+    const TensorMap got = last.run({{"x", x}});
+    const TensorMap got_unfused = unfused.run({{"x", x}});
+    expect_tensor_near(got_unfused.at("y"), want.at("y"), 1e-4, 1e-5);
+    for (const char* out : {"y", "c2o"}) {
+      SCOPED_TRACE(out);
+      // Another accumulation order: equal up to float rounding.
+      expect_tensor_near(got.at(out), want.at(out), 1e-4, 1e-5);
+    }
+  }
+  // Fused: channels-last outputs from c1 (plain in, but reordered anyway), c2, c3 (+ Add +
+  // Relu, its operand the SiLU passed on channels-last), dw, c5 (grouped: reordered anyway)
+  // and c6 (plain in, but its residual operand, c5's output, is channels-last); c4 (plain in,
+  // a plain GEMM) stays plain. Converted by the session: c2o and y for the fetch, dwo for
+  // the MaxPool.
+  EXPECT_EQ(last.channels_last_stats().produced, 6);
+  EXPECT_EQ(last.channels_last_stats().converted, 3);
+  // Unfused: the same five, and converted: c1o for the BatchNormalization, dwo, c6o to
+  // channels-last for the Add of mixed orders (whose output stays channels-last), y and c2o
+  // for the fetch.
+  EXPECT_EQ(unfused.channels_last_stats().produced, 5);
+  EXPECT_EQ(unfused.channels_last_stats().converted, 5);
+  // With a hook every tensor stays plain (the hook sees plain values).
+  int hooked = 0;
+  last.set_hook([&](const std::string&, const Tensor&) { ++hooked; });
+  const TensorMap hooked_out = last.run({{"x", x}});
+  EXPECT_GT(hooked, 0);
+  EXPECT_EQ(last.channels_last_stats().produced, 0);
+  expect_tensor_near(hooked_out.at("y"), want.at("y"), 0, 0);
 }
 
 TEST(ChannelsLast, ElementWiseNodesPassItOnOnlyWithPerTensorParameters) {

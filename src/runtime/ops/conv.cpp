@@ -5,12 +5,18 @@
 // In fused sessions a Conv absorbs what follows it, in graph order: a BatchNormalization
 // with constant parameters (folded into the weights and bias once, at init), then any chain
 // of activations (Relu, LeakyRelu, Clip with constant bounds, Sigmoid, HardSigmoid,
-// HardSwish, Tanh) and at most one residual Add, all applied as oneDNN post-ops while
+// HardSwish, Tanh) and at most one residual Add (or Sum of two), all applied as oneDNN post-ops while
 // the output is still in cache.
+//
+// In a session that allows it, 2-D float convolutions read and write channels-last tensors
+// (runtime/channels_last.h, docs/architecture.md "Channels-last tensors"): oneDNN's fast
+// float kernels work on NHWC or blocked memory, and plain tensors cost a reorder on each side.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "runtime/bn_affine.h"
+#include "runtime/channels_last.h"
 #include "runtime/fusion.h"
 #include "runtime/dnnl_util.h"
 #include "runtime/op_registry.h"
@@ -44,6 +50,11 @@ bool clip_bounds(const NodeDesc& f, float& lo, float& hi) {
   return true;
 }
 
+// A residual addition of two tensors: Add, or Sum of two (older exports, ResNet-50 among them).
+bool residual_add(const NodeDesc& f) {
+  return (f.op_type == "Add" || f.op_type == "Sum") && f.inputs.size() == 2;
+}
+
 // Name of the conv's own output before fusion: the first absorbed node reads it.
 std::string conv_output_name(const NodeDesc& node) {
   const NodeDesc& f = node.absorbed.front();
@@ -62,7 +73,7 @@ class ConvOp : public Op {
   bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool extra_ready) const override {
     const std::string& t = f.op_type;
     bool has_add = false;
-    for (const auto& a : self.absorbed) has_add |= a.op_type == "Add";
+    for (const auto& a : self.absorbed) has_add |= residual_add(a);
     if (t == "BatchNormalization")
       return self.absorbed.empty() && f.outputs.size() == 1 && f.attrs.get_int("training_mode", 0) == 0 &&
              self.constant(1) && (!self.has_input(2) || self.constant(2)) && all_constant(f, 1, 5);
@@ -77,8 +88,8 @@ class ConvOp : public Op {
     // A residual Add whose other operand is computed already (not a constant: a constant
     // would be a bias, which the graph should carry as one). One per conv: oneDNN takes it
     // as a binary post-op on the output.
-    if (t == "Add") {
-      if (has_add || !extra_ready || f.inputs.size() != 2) return false;
+    if (residual_add(f)) {
+      if (has_add || !extra_ready) return false;
       for (size_t i = 0; i < 2; ++i)
         if (f.constant(i)) return false;
       return true;
@@ -101,7 +112,7 @@ class ConvOp : public Op {
       // The tensor this follower reads from the conv chain: the previous follower's output,
       // or the conv's own output for the first.
       const std::string prev = k == 0 ? conv_output_name(node) : node.absorbed[k - 1].outputs[0];
-      if (f.op_type != "Add") continue;
+      if (!residual_add(f)) continue;
       const std::string& other = f.inputs[0] == prev ? f.inputs[1] : f.inputs[0];
       for (size_t i = own_inputs_; i < node.inputs.size(); ++i)
         if (node.inputs[i] == other) {
@@ -139,7 +150,7 @@ class ConvOp : public Op {
       } else if (t == kSwishOp) {
         op.kind = PostOp::Kind::Swish;
         op.alpha = 1.f;
-      } else if (t == "Add") {
+      } else if (residual_add(f)) {
         op.kind = PostOp::Kind::BinaryAdd;
       } else {
         fail("{}: cannot apply an absorbed {}", p.op_name, t);
@@ -157,16 +168,46 @@ class ConvOp : public Op {
     conv_backward(grad_, kernel_.params(), args);
   }
 
-  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+  // Channels-last tensors (runtime/channels_last.h): X and the residual Add's operand.
+  bool accepts_channels_last(size_t input) const override {
+    return input == 0 || std::find(add_operands_.begin(), add_operands_.end(), input) != add_operands_.end();
+  }
+
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const ConvParams& p = kernel_.params();
     DPL_CHECK(in[0]->dtype() == DType::F32, "{}: only float32 input is supported, got {}", p.op_name,
               dtype_name(in[0]->dtype()));
-    binary_.clear();
-    for (size_t i : add_operands_) binary_.push_back(in[i]);
     const Tensor* bias = own_inputs_ > 2 ? in[2] : nullptr;
     if (folded_b_.defined()) bias = &folded_b_;
     const Tensor& w = folded_w_.defined() ? folded_w_ : *in[1];
-    out[0] = kernel_.run(*in[0], w, bias, binary_);
+    // The layouts: channels-last output where the layer takes it (ConvKernel::channels_last_out),
+    // a channels-last X converted where it does not, and the residual operands in the output's.
+    const Tensor* x = in[0];
+    ConvKernel::Io io{ctx.input_channels_last(0), false};
+    bool operand_last = false;
+    for (size_t i : add_operands_) operand_last = operand_last || ctx.input_channels_last(i);
+    io.dst_channels_last = ctx.channels_last_out_ok &&
+                           kernel_.channels_last_out(x->shape(), w.shape(), io.src_channels_last, operand_last);
+    if (io.src_channels_last && !io.dst_channels_last) {
+      converted_[0] = channels_last_to_plain(*x);
+      x = &converted_[0];
+      io.src_channels_last = false;
+    }
+    binary_.clear();
+    for (size_t k = 0; k < add_operands_.size(); ++k) {
+      const size_t i = add_operands_[k];
+      const bool last = ctx.input_channels_last(i);
+      if (last == io.dst_channels_last) {
+        binary_.push_back(in[i]);
+        continue;
+      }
+      if (converted_.size() < k + 2) converted_.resize(k + 2);
+      converted_[k + 1] = last ? channels_last_to_plain(*in[i]) : plain_to_channels_last(*in[i]);
+      binary_.push_back(&converted_[k + 1]);
+    }
+    out[0] = kernel_.run(*x, w, bias, binary_, 0, io);
+    if (io.dst_channels_last) ctx.out_channels_last[0] = 1;
+    for (auto& t : converted_) t = Tensor();
   }
 
   KernelInfo kernel_info() override { return kernel_.last_kernel_info(); }
@@ -202,6 +243,7 @@ class ConvOp : public Op {
   size_t own_inputs_ = 0;
   Tensor folded_w_, folded_b_;
   std::vector<const Tensor*> binary_;
+  std::vector<Tensor> converted_ = std::vector<Tensor>(1);  // X, then residual operands, in another layout
   std::vector<size_t> add_operands_;  // input index of each absorbed Add's other operand
 };
 

@@ -8,6 +8,16 @@ const Tensor* ConvKernel::bias_for(const Tensor* b) const {
   return p_.has_bias ? (has_const_b_ ? &const_b_ : b) : nullptr;
 }
 
+bool ConvKernel::channels_last_out(const Shape& x, const Shape& w, bool src_channels_last,
+                                   bool operand_channels_last) const {
+  if (p_.src_type != DType::F32 || p_.dst_type != DType::F32 || p_.transposed || x.size() != 4 || w.size() != 4 ||
+      shape_numel(x) == 0 || shape_numel(w) == 0)
+    return false;
+  if (src_channels_last || operand_channels_last) return true;
+  const ConvGeometry g = conv_geometry(p_, x, w);
+  return !prefer_plain(p_, g) && !direct_depthwise(p_, g);
+}
+
 Tensor ConvKernel::run(const Tensor& x, const Tensor& w, const Tensor* b, const std::vector<const Tensor*>& binary_args,
                        int32_t src_zp, Io io) {
   const Tensor& wt = has_const_w_ ? const_w_ : w;

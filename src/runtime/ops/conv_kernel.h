@@ -28,7 +28,7 @@ namespace dpl {
 
 // Memory orders of a convolution's X and Y: channels-last ([N, spatial..., C] for the
 // logical shape [N, C, spatial...], runtime/channels_last.h) instead of plain. oneDNN path
-// only (the integer convolutions).
+// only: 2-D float convolutions and the integer ones.
 struct ConvIo {
   bool src_channels_last = false, dst_channels_last = false;
   bool operator==(const ConvIo&) const = default;
@@ -62,6 +62,11 @@ class ConvKernel {
     size_t onednn_post_ops = 0;
   };
   PrimitiveInfo primitive_info(const Shape& x, const Shape& w);
+  // Whether a float convolution of these shapes writes its output channels-last when the
+  // session allows it: 2-D, not transposed, and X is channels-last already, or a residual
+  // operand is (`operand_channels_last`), or the layer would reorder a plain X anyway (not a
+  // plain-GEMM 1x1 layer, not the direct depthwise kernel).
+  bool channels_last_out(const Shape& x, const Shape& w, bool src_channels_last, bool operand_channels_last) const;
   // What ran the last run() (Op::kernel_info): the oneDNN primitive with the post-ops it
   // applies and those run after it, and the implementation oneDNN picks for the same
   // convolution without post-ops; or the direct path's name.
@@ -102,6 +107,9 @@ class ConvKernel {
 
 // Path selection for float 2-D layers (conv_depthwise.cpp, deconv_gemm.cpp).
 bool direct_depthwise(const ConvParams& p, const ConvGeometry& g);
+// Whether a float layer on plain tensors runs best with plain source and destination in
+// oneDNN (large unpadded 1x1: a plain GEMM) rather than oneDNN's layout (docs/perf-notes.md).
+bool prefer_plain(const ConvParams& p, const ConvGeometry& g);
 bool gemm_deconv(const ConvParams& p, const ConvGeometry& g);
 
 }  // namespace dpl

@@ -42,6 +42,16 @@ namespace {
 // docs/perf-notes.md.
 constexpr int64_t kPlain1x1MinPixels = 128;
 
+
+// Whether an implementation (by oneDNN's name, e.g. "jit:avx512_core", "brgconv_1x1:...",
+// "x64:gemm:jit", "ref:any") applies post-ops at the speed of the convolution itself: the
+// direct JIT kernels do; the GEMM-based and reference convolutions do not.
+bool post_ops_fast(const std::string& impl) {
+  return impl.find("gemm") == std::string::npos && impl.find("ref") == std::string::npos;
+}
+
+}  // namespace
+
 bool prefer_plain(const ConvParams& p, const ConvGeometry& g) {
   if (p.src_type != DType::F32) return false;  // int8 kernels want nhwc/blocked
   if (p.transposed) return false;
@@ -53,15 +63,6 @@ bool prefer_plain(const ConvParams& p, const ConvGeometry& g) {
   }
   return pixels >= kPlain1x1MinPixels;
 }
-
-// Whether an implementation (by oneDNN's name, e.g. "jit:avx512_core", "brgconv_1x1:...",
-// "x64:gemm:jit", "ref:any") applies post-ops at the speed of the convolution itself: the
-// direct JIT kernels do; the GEMM-based and reference convolutions do not.
-bool post_ops_fast(const std::string& impl) {
-  return impl.find("gemm") == std::string::npos && impl.find("ref") == std::string::npos;
-}
-
-}  // namespace
 
 // The ONNX weight layout as a oneDNN descriptor (strided view, no copy); conv_geometry.h.
 memory::desc user_weight_desc(const ConvParams& p, const ConvGeometry& g) {
@@ -213,9 +214,13 @@ std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, cons
   e->user_wei_md = user_weight_desc(p_, g);
   if (p_.has_bias) e->bias_md = dnn::plain_desc(Dims{g.M}, memory::data_type::f32);
 
-  const bool plain = prefer_plain(p_, g);
-  e->src_req = plain ? e->user_src_md : memory::desc(src_dims, sdt, memory::format_tag::any);
-  e->dst_req = plain ? e->user_dst_md : memory::desc(dst_dims, ddt, memory::format_tag::any);
+  // Float channels-last in and out: the primitive on NHWC itself, no reorders. Plain in and
+  // out: the measured choice between plain and oneDNN's layout. Otherwise oneDNN's layout
+  // with reorders from and to the tensors' (mixed layouts fall back to slow kernels).
+  const bool fixed = io.src_channels_last == io.dst_channels_last &&
+                     (io.src_channels_last ? p_.src_type == DType::F32 : prefer_plain(p_, g));
+  e->src_req = fixed ? e->user_src_md : memory::desc(src_dims, sdt, memory::format_tag::any);
+  e->dst_req = fixed ? e->user_dst_md : memory::desc(dst_dims, ddt, memory::format_tag::any);
   const memory::desc &src_req = e->src_req, &dst_req = e->dst_req;
 
   auto build = [&](size_t post_count) {
@@ -229,12 +234,18 @@ std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, cons
            err.what());
     }
   };
-  build(p_.post_ops.size());
   // Post-ops are only fast in oneDNN's direct JIT kernels: its GEMM-based and reference
   // convolutions apply a binary post-op element by element, and an element-wise one in a
   // slower pass than ours (docs/perf-notes.md, "Binary post-ops", "Post-ops on gemm:jit").
-  // There, all of them run after the primitive.
-  if (!p_.post_ops.empty() && !post_ops_fast(e->impl)) build(0);
+  // There, all of them run after the primitive. So do they where they would move oneDNN to
+  // another implementation than the convolution alone gets (on NHWC, a residual Add moves a
+  // 1x1 layer from brgconv_1x1 to the older jit_1x1).
+  build(0);
+  if (!p_.post_ops.empty() && post_ops_fast(e->impl)) {
+    const std::string alone = e->impl;
+    build(p_.post_ops.size());
+    if (e->impl != alone) build(0);
+  }
   e->reorder_src = e->src_md != e->user_src_md;
   e->reorder_dst = e->dst_md != e->user_dst_md;
   if (e->reorder_src) e->src_r = dnnl::reorder(dnnl::reorder::primitive_desc(dnn::engine(), e->user_src_md,
@@ -292,8 +303,7 @@ memory ConvKernel::weights_for(Entry& e, const Tensor& w) {
 Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
                               const std::vector<const Tensor*>& binary_args, int32_t src_zp, Io io) {
   Entry& e = entry_for(x.shape(), w.shape(), io);
-  DPL_CHECK(io == Io{} || (!e.g.needs_expand && p_.post_ops.empty()),
-            "internal: {}: channels-last tensors with post-ops or an expanded output", p_.op_name);
+  DPL_CHECK(io == Io{} || !e.g.needs_expand, "internal: {}: channels-last tensors with an expanded output", p_.op_name);
   const ConvGeometry& g = e.g;
   Tensor y(p_.dst_type, g.y_shape);
 
