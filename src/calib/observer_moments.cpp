@@ -13,8 +13,9 @@ constexpr uint32_t kMomentsTag = 0x4d4f4d31;  // "MOM1"
 constexpr const char* kKind = "a channel moments observer";
 }  // namespace
 
-ChannelMomentsObserver::ChannelMomentsObserver(std::map<std::string, int> axes, std::set<std::string> full)
-    : axes_(std::move(axes)), full_(std::move(full)) {}
+ChannelMomentsObserver::ChannelMomentsObserver(std::map<std::string, int> axes, std::set<std::string> full,
+                                               std::map<std::string, ChannelMoments::Lattice> lattices)
+    : axes_(std::move(axes)), full_(std::move(full)), lattices_(std::move(lattices)) {}
 
 namespace {
 
@@ -44,6 +45,39 @@ double add_cross(const float* x, int64_t rows, int64_t K, std::vector<double>& c
   return taken;
 }
 
+// Per channel of x [N, C, H, W] and lattice offset (a dil_h, b dil_w), |a| < kh, |b| < kw: the
+// sum of x(h, w) x(h + a dil_h, w + b dil_w) over the pairs inside the image (both finite),
+// and their count, into sums / counts [C][2 kh - 1][2 kw - 1].
+void add_autocorr(const Tensor& x, const ChannelMoments::Lattice& l, std::vector<double>& sums,
+                  std::vector<double>& counts) {
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const int64_t A = 2 * l.kh - 1, B = 2 * l.kw - 1;
+  const float* d = x.data<float>();
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t a = 0; a < A; ++a)
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t dy = (a - (l.kh - 1)) * l.dil_h, dx = (b - (l.kw - 1)) * l.dil_w;
+        double sum = 0, n = 0;
+        for (int64_t i = 0; i < N; ++i) {
+          const float* img = d + (i * C + c) * H * W;
+          for (int64_t h = std::max<int64_t>(0, -dy); h < std::min(H, H - dy); ++h) {
+            const float* r0 = img + h * W;
+            const float* r1 = img + (h + dy) * W;
+            float row = 0;
+            int64_t pairs = 0;
+            for (int64_t w = std::max<int64_t>(0, -dx); w < std::min(W, W - dx); ++w) {
+              const float p = r0[w] * r1[w + dx];
+              if (std::isfinite(p)) row += p, ++pairs;
+            }
+            sum += row, n += static_cast<double>(pairs);
+          }
+        }
+        const size_t k = static_cast<size_t>((c * A + a) * B + b);
+        sums[k] += sum;
+        counts[k] += n;
+      }
+}
+
 }  // namespace
 
 void ChannelMomentsObserver::observe(const std::string& name, const Tensor& value, int) {
@@ -60,6 +94,14 @@ void ChannelMomentsObserver::observe(const std::string& name, const Tensor& valu
   s.sum.assign(channels, 0);
   s.sum_sq.assign(channels, 0);
   const float* d = value.data<float>();
+  auto lat = lattices_.find(name);
+  if (lat != lattices_.end() && value.rank() == 4 && axis == 1) {
+    const auto& l = lat->second;
+    const size_t n = static_cast<size_t>(channels * (2 * l.kh - 1) * (2 * l.kw - 1));
+    s.auto_sum.assign(n, 0);
+    s.auto_count.assign(n, 0);
+    add_autocorr(value, l, s.auto_sum, s.auto_count);
+  }
   if (full_.count(name) && axis == value.rank() - 1 && channels <= kMaxFullChannels) {
     s.cross.assign(static_cast<size_t>(channels * channels), 0);
     s.rows = add_cross(d, outer, channels, s.cross);
@@ -86,6 +128,8 @@ void ChannelMomentsObserver::add(const std::string& name, const Sums& s) {
   DPL_CHECK(t.cross.size() == s.cross.size(), "tensor '{}': second moments kept for some samples only", name);
   t.rows += s.rows;
   for (size_t k = 0; k < s.cross.size(); ++k) t.cross[k] += s.cross[k];
+  DPL_CHECK(t.auto_sum.size() == s.auto_sum.size(), "tensor '{}': window statistics kept for some samples only", name);
+  for (size_t k = 0; k < s.auto_sum.size(); ++k) t.auto_sum[k] += s.auto_sum[k], t.auto_count[k] += s.auto_count[k];
 }
 
 void ChannelMomentsObserver::merge(const Observer& other) {
@@ -102,6 +146,9 @@ std::string ChannelMomentsObserver::serialize() const {
     w.put(s.rows);
     w.put<uint64_t>(s.cross.size());
     w.put_array(s.cross);
+    w.put<uint64_t>(s.auto_sum.size());
+    w.put_array(s.auto_sum);
+    w.put_array(s.auto_count);
   });
   return w.take();
 }
@@ -116,6 +163,9 @@ void ChannelMomentsObserver::merge_serialized(std::string_view bytes) {
     r.get_array(s.sum_sq, n);
     s.rows = r.get<double>();
     r.get_array(s.cross, r.get<uint64_t>());
+    const auto na = r.get<uint64_t>();
+    r.get_array(s.auto_sum, na);
+    r.get_array(s.auto_count, na);
     add(name, s);
   });
 }
@@ -131,6 +181,12 @@ InputMoments ChannelMomentsObserver::moments() const {
       const double mean = s.sum[c] / s.count[c];
       cm.mean[c] = mean;
       cm.var[c] = std::max(0.0, s.sum_sq[c] / s.count[c] - mean * mean);
+    }
+    if (!s.auto_sum.empty()) {
+      cm.lattice = lattices_.at(name);
+      cm.autocorr.resize(s.auto_sum.size());
+      for (size_t k = 0; k < s.auto_sum.size(); ++k)
+        cm.autocorr[k] = s.auto_count[k] > 0 ? s.auto_sum[k] / s.auto_count[k] : 0;
     }
     if (!s.cross.empty() && s.rows > 0) {
       cm.second.resize(s.cross.size());

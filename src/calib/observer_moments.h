@@ -20,6 +20,16 @@ struct ChannelMoments {
   // E[x_i x_j] over all positions, row-major C x C, for tensors asked for in full (the
   // inputs of linear layers, whose output error e^T E[x x^T] e it gives exactly); else empty.
   std::vector<double> second;
+  // For the input of a 2-D convolution (tensors asked for with a tap lattice): per channel c,
+  // E[x(h, w) x(h + a dil_h, w + b dil_w)] for |a| < kh, |b| < kw, as autocorr[(c * (2 kh - 1)
+  // + a + kh - 1) * (2 kw - 1) + b + kw - 1]: how the taps of one kernel window co-vary
+  // (neighbouring pixels are far from independent). Empty otherwise.
+  struct Lattice {
+    int64_t kh = 0, kw = 0, dil_h = 1, dil_w = 1;
+    bool operator==(const Lattice&) const = default;
+  };
+  Lattice lattice;
+  std::vector<double> autocorr;
 };
 using InputMoments = std::map<std::string, ChannelMoments>;
 
@@ -28,7 +38,8 @@ class ChannelMomentsObserver : public Observer {
   // tensor -> its channel axis (negative: counted from the end, -1 the last axis). Other
   // tensors are ignored. `full`: tensors (channels on the last axis) whose whole matrix of
   // second moments is kept, up to kMaxFullChannels channels.
-  explicit ChannelMomentsObserver(std::map<std::string, int> axes, std::set<std::string> full = {});
+  explicit ChannelMomentsObserver(std::map<std::string, int> axes, std::set<std::string> full = {},
+                                  std::map<std::string, ChannelMoments::Lattice> lattices = {});
   static constexpr int64_t kMaxFullChannels = 1024;
 
   void observe(const std::string& name, const Tensor& value, int samples) override;
@@ -44,12 +55,14 @@ class ChannelMomentsObserver : public Observer {
     std::vector<double> count, sum, sum_sq;  // per channel
     double rows = 0;                         // full: rows of the second-moment sum
     std::vector<double> cross;               // full: sum of x x^T over rows without a non-finite value
+    std::vector<double> auto_sum, auto_count;  // lattice: per channel and offset, sum of products, pairs
   };
 
  private:
   void add(const std::string& name, const Sums& s);
   std::map<std::string, int> axes_;
   std::set<std::string> full_;
+  std::map<std::string, ChannelMoments::Lattice> lattices_;
   std::map<std::string, Sums> sums_;
 };
 

@@ -202,9 +202,20 @@ WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opt
         }
         const auto ic = m ? weight_input_channels(n, t, static_cast<int64_t>(m->mean.size())) : std::vector<int32_t>{};
         if (!ic.empty()) {
-          ChannelMoments diagonal;  // a batched MatMul weight: its channels repeat input channels
-          if (!m->second.empty() && t.rank() != 2) diagonal = {m->mean, m->var, {}};
-          r[in] = output_aware_weight_ranges(in, t, axis, opts.grid_of(in), ic, diagonal.mean.empty() ? *m : diagonal);
+          // The statistics this layer can use: a batched MatMul weight repeats input channels
+          // (no matrix), a convolution of another kernel or dilation has other windows.
+          ChannelMoments::Lattice own;
+          if (n.op_type() == "Conv" && t.rank() == 4) {
+            const auto dil = attr_ints(n, "dilations");
+            own = {t.dim(2), t.dim(3), dil.size() == 2 ? dil[0] : 1, dil.size() == 2 ? dil[1] : 1};
+          }
+          const bool matrix_ok = m->second.empty() || t.rank() == 2;
+          const bool windows_ok = m->autocorr.empty() || m->lattice == own;
+          ChannelMoments reduced;
+          if (!matrix_ok || !windows_ok)
+            reduced = {m->mean, m->var, matrix_ok ? m->second : std::vector<double>{}, m->lattice,
+                       windows_ok ? m->autocorr : std::vector<double>{}};
+          r[in] = output_aware_weight_ranges(in, t, axis, opts.grid_of(in), ic, matrix_ok && windows_ok ? *m : reduced);
           ++output_aware;
           continue;
         }
@@ -246,10 +257,23 @@ InputMoments layer_input_moments(const OnnxGraph& graph, SampleSource& data, con
   }
   for (const auto& [name, axis] : axes)
     if (axis == 1 && full.count(name)) axes[name] = -1;  // a 2-D Gemm input: its last axis
+  // 2-D convolutions: how the taps of a window co-vary (the first such consumer's lattice).
+  std::map<std::string, ChannelMoments::Lattice> lattices;
+  for (int i = 0; i < graph.node_count(); ++i) {
+    const auto& n = graph.node(i);
+    if (n.op_type() != "Conv" || n.input_size() < 2 || n.input(0).empty() || !graph.is_initializer(n.input(1)) ||
+        lattices.count(n.input(0)))
+      continue;
+    const Tensor w = graph.get_initializer(n.input(1));
+    if (w.rank() != 4 || w.dim(2) * w.dim(3) <= 1 || w.dim(2) > 15 || w.dim(3) > 15) continue;
+    const auto dil = attr_ints(n, "dilations");
+    const int64_t dh = dil.size() == 2 ? dil[0] : 1, dw = dil.size() == 2 ? dil[1] : 1;
+    if (dh >= 1 && dw >= 1) lattices[n.input(0)] = {w.dim(2), w.dim(3), dh, dw};
+  }
   SessionOptions so;
   so.threads = std::max(1, opts.threads);
   Session session(graph, so);
-  ChannelMomentsObserver obs(std::move(axes), std::move(full));
+  ChannelMomentsObserver obs(std::move(axes), std::move(full), std::move(lattices));
   observe_pass(session, data, obs, opts, "Input moments update");
   return obs.moments();
 }

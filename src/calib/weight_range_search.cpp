@@ -117,6 +117,39 @@ namespace {
 // else sum_j e_j^2 var_k(j) + (sum_j e_j mean_k(j))^2.
 double output_error(const calib::GridQuantizer& q, const float* d, const std::vector<int64_t>& idx,
                     const std::vector<int32_t>& input_channel, const ChannelMoments& in) {
+  if (!in.autocorr.empty()) {
+    // A convolution's output channel: windows of kh x kw taps, one per input channel, in
+    // order. Within a window the taps co-vary as the input's autocorrelation R says; across
+    // input channels only through the means: sum_c (e_c^T R_c e_c - m_c^2 S_c^2) + (sum_c m_c S_c)^2
+    // with S_c the window's error sum.
+    const auto& l = in.lattice;
+    const int64_t T = l.kh * l.kw, A = 2 * l.kh - 1, B = 2 * l.kw - 1;
+    thread_local std::vector<double> e;
+    e.resize(static_cast<size_t>(T));
+    double within = 0, mean_sum = 0;
+    for (size_t b0 = 0; b0 + static_cast<size_t>(T) <= idx.size(); b0 += static_cast<size_t>(T)) {
+      const int32_t c = input_channel[static_cast<size_t>(idx[b0])];
+      double S = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        const float v = d[idx[b0 + static_cast<size_t>(t)]];
+        e[static_cast<size_t>(t)] = q.apply(v) - v;
+        S += e[static_cast<size_t>(t)];
+      }
+      const double* R = in.autocorr.data() + static_cast<size_t>(c) * static_cast<size_t>(A * B);
+      double Q = 0;
+      for (int64_t p = 0; p < T; ++p) {
+        if (e[static_cast<size_t>(p)] == 0) continue;
+        const int64_t ip = p / l.kw, jp = p % l.kw;
+        double r = 0;
+        for (int64_t t = 0; t < T; ++t)
+          r += e[static_cast<size_t>(t)] * R[(t / l.kw - ip + l.kh - 1) * B + (t % l.kw - jp + l.kw - 1)];
+        Q += e[static_cast<size_t>(p)] * r;
+      }
+      within += Q - in.mean[c] * in.mean[c] * S * S;
+      mean_sum += in.mean[c] * S;
+    }
+    return within + mean_sum * mean_sum;
+  }
   if (!in.second.empty()) {
     const size_t K = in.mean.size();
     thread_local std::vector<double> e;
@@ -156,6 +189,11 @@ ChannelRanges output_aware_weight_ranges(const std::string& name, const Tensor& 
   const bool full = !in.second.empty();
   DPL_CHECK(!full || (w.rank() == 2 && in.second.size() == in.mean.size() * in.mean.size()),
             "weight '{}': second moments of its input only for a 2-D weight", name);
+  const auto& l = in.lattice;
+  DPL_CHECK(in.autocorr.empty() ||
+                (w.rank() == 4 && axis == 0 && w.dim(2) == l.kh && w.dim(3) == l.kw &&
+                 in.autocorr.size() == in.mean.size() * static_cast<size_t>((2 * l.kh - 1) * (2 * l.kw - 1))),
+            "weight '{}': window statistics of its input only for a 2-D convolution weight of its kernel size", name);
   const ChannelRanges mm = channel_ranges(w, axis);
   search.bits = grid.bits;
   search.symmetric = grid.symmetric;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/memory_budget.h"
 #include "core/tensor.h"
 #include "runtime/node_desc.h"
 
@@ -119,6 +120,12 @@ struct PoolAttrs {
           a.out = span / a.s + 1;
         }
       }
+      // The tap tables hold 24 bytes per output position: huge pads or an empty input with a
+      // huge declared dimension (fuzzing found one folding constants) must not allocate them.
+      constexpr size_t kTableBytes = 2 * sizeof(int64_t) + sizeof(double);
+      check_tensor_budget(op + " window tables of spatial axis " + std::to_string(i),
+                          static_cast<uint64_t>(a.out) > SIZE_MAX / kTableBytes ? SIZE_MAX
+                                                                                 : static_cast<size_t>(a.out) * kTableBytes);
       a.build(count_include_pad);
     }
     return r;

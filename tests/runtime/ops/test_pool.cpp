@@ -229,6 +229,22 @@ TEST(Pool, SeparableMatchesNaiveReference) {
   });
 }
 
+TEST(Pool, HugePaddingIsRefusedBeforeItsWindowTablesAreAllocated) {
+  // Found by fuzz_model (constant folding a MaxPool): 2^40 of padding asked for tap tables of
+  // 2^39 outputs (4 TB) before the output tensor was checked against the budget.
+  OpTester t("MaxPool");
+  t.attr("kernel_shape", std::vector<int64_t>{1, 1}).attr("pads", std::vector<int64_t>{0, 0, int64_t{1} << 40, 0});
+  t.input<float>("X", {1, 1, 2, 2}, iota_f(4, 1.f));
+  t.output<float>("Y", {1, 1, 1, 1}, {0});
+  try {
+    t.run_outputs();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("window tables"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--max_tensor_mb"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Pool, BadAttributesAreOneLineErrors) {
   OpTester t("MaxPool");
   t.attr("kernel_shape", std::vector<int64_t>{5, 5});
