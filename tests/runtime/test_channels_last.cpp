@@ -80,10 +80,10 @@ TEST(ChannelsLast, IntegerConvolutionChainsGiveThePlainResultBitForBit) {
       expect_tensor_near(got.at(out), want.at(out), 0, 0);
     }
   }
-  // The four convolutions left their outputs channels-last; converted back: c2's for the
-  // MaxPool, c1's (q1) and the two dequantized outputs for the fetch. The plain session none.
-  EXPECT_EQ(last.channels_last_stats().produced, 4);
-  EXPECT_EQ(last.channels_last_stats().converted, 4);
+  // The four convolutions and the MaxPool left their outputs channels-last; converted back:
+  // c1's (q1) and the two dequantized outputs for the fetch. The plain session none.
+  EXPECT_EQ(last.channels_last_stats().produced, 5);
+  EXPECT_EQ(last.channels_last_stats().converted, 3);
   EXPECT_EQ(plain.channels_last_stats().produced, 0);
   const Tensor t = random_int<uint8_t>({2, 3, 4, 5}, 3, 0, 255);
   const Tensor cl = plain_to_channels_last(t);
@@ -93,9 +93,9 @@ TEST(ChannelsLast, IntegerConvolutionChainsGiveThePlainResultBitForBit) {
 }
 
 // Float: x -> c1 (3x3, BN and Relu absorbed) -> c2 (3x3 stride 2) -> SiLU -> c3 (1x1) +
-// residual Add of SiLU's output and Relu (absorbed) -> dw (depthwise 3x3) -> MaxPool (needs
-// plain) -> c4 (1x1 on a plain input of 360 pixels: a plain GEMM, plain out) -> c5 (grouped
-// 3x3) and c6 (1x1, plain GEMM) -> Add of the two (mixed orders); fetches c2's output too.
+// residual Add of SiLU's output and Relu (absorbed) -> dw (depthwise 3x3) -> MaxPool 3x3 and
+// AveragePool 2x2 (padded) -> c4 (1x1) -> c5 (grouped 3x3) -> Add of a plain graph input x2
+// (mixed orders); fetches c2's output too.
 ModelBuilder float_chain_model() {
   ModelBuilder b;
   b.input("x", {2, 8, 40, 36});
@@ -117,26 +117,32 @@ ModelBuilder float_chain_model() {
   conv("c3", "silu", "c3o", 16, 16, 1, 1, 1, 30);
   b.node("Add", {"c3o", "silu"}, {"res"}).node("Relu", {"res"}, {"r3"});
   conv("dw", "r3", "dwo", 16, 16, 3, 16, 1, 40);
-  b.node("MaxPool", {"dwo"}, {"p"}).attr("kernel_shape", std::vector<int64_t>{1, 1});
-  conv("c4", "p", "c4o", 16, 32, 1, 1, 1, 50);
+  b.node("MaxPool", {"dwo"}, {"p"})
+      .attr("kernel_shape", std::vector<int64_t>{3, 3})
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1});
+  b.node("AveragePool", {"p"}, {"p2"})
+      .attr("kernel_shape", std::vector<int64_t>{2, 2})
+      .attr("pads", std::vector<int64_t>{0, 0, 1, 1});
+  conv("c4", "p2", "c4o", 16, 32, 1, 1, 1, 50);
   conv("c5", "c4o", "c5o", 32, 8, 3, 4, 1, 60);
-  conv("c6", "c4o", "c6o", 32, 8, 1, 1, 1, 70);
-  b.node("Add", {"c5o", "c6o"}, {"y"});
+  b.input("x2", {2, 8, 20, 18});
+  b.node("Add", {"c5o", "x2"}, {"y"});
   b.output("y").output("c2o");
   return b;
 }
 
 TEST(ChannelsLast, FloatConvolutionChainsGiveThePlainResult) {
   OnnxGraph g = float_chain_model().graph();
-  const Tensor x = random_f32({2, 8, 40, 36}, 7, -2.f, 2.f);
+  const Tensor x = random_f32({2, 8, 40, 36}, 7, -2.f, 2.f), x2 = random_f32({2, 8, 20, 18}, 8, -1.f, 1.f);
   SessionOptions plain_opts, last_opts;
   plain_opts.fuse = last_opts.fuse = true;  // BN, activations and the residual Add absorbed
   plain_opts.channels_last = false;
   Session plain(g, plain_opts), last(g, last_opts), unfused(g);
-  const TensorMap want = plain.run({{"x", x}});
+  const TensorMap feeds = {{"x", x}, {"x2", x2}};
+  const TensorMap want = plain.run(feeds);
   for (int rep = 0; rep < 2; ++rep) {
-    const TensorMap got = last.run({{"x", x}});
-    const TensorMap got_unfused = unfused.run({{"x", x}});
+    const TensorMap got = last.run(feeds);
+    const TensorMap got_unfused = unfused.run(feeds);
     expect_tensor_near(got_unfused.at("y"), want.at("y"), 1e-4, 1e-5);
     for (const char* out : {"y", "c2o"}) {
       SCOPED_TRACE(out);
@@ -145,21 +151,20 @@ TEST(ChannelsLast, FloatConvolutionChainsGiveThePlainResult) {
     }
   }
   // Fused: channels-last outputs from c1 (plain in, but reordered anyway), c2, c3 (+ Add +
-  // Relu, its operand the SiLU passed on channels-last), dw, c5 (grouped: reordered anyway)
-  // and c6 (plain in, but its residual operand, c5's output, is channels-last); c4 (plain in,
-  // a plain GEMM) stays plain. Converted by the session: c2o and y for the fetch, dwo for
-  // the MaxPool.
-  EXPECT_EQ(last.channels_last_stats().produced, 6);
-  EXPECT_EQ(last.channels_last_stats().converted, 3);
-  // Unfused: the same five, and converted: c1o for the BatchNormalization, dwo, c6o to
+  // Relu, its operand the SiLU passed on channels-last), dw, the two pools, c4 and c5 (+ the
+  // Add, its plain operand x2 put in c5's order by the conv). Converted by the session: c2o
+  // and y for the fetch.
+  EXPECT_EQ(last.channels_last_stats().produced, 8);
+  EXPECT_EQ(last.channels_last_stats().converted, 2);
+  // Unfused: the same eight, and converted: c1o for the BatchNormalization, x2 to
   // channels-last for the Add of mixed orders (whose output stays channels-last), y and c2o
   // for the fetch.
-  EXPECT_EQ(unfused.channels_last_stats().produced, 5);
-  EXPECT_EQ(unfused.channels_last_stats().converted, 5);
+  EXPECT_EQ(unfused.channels_last_stats().produced, 8);
+  EXPECT_EQ(unfused.channels_last_stats().converted, 4);
   // With a hook every tensor stays plain (the hook sees plain values).
   int hooked = 0;
   last.set_hook([&](const std::string&, const Tensor&) { ++hooked; });
-  const TensorMap hooked_out = last.run({{"x", x}});
+  const TensorMap hooked_out = last.run(feeds);
   EXPECT_GT(hooked, 0);
   EXPECT_EQ(last.channels_last_stats().produced, 0);
   expect_tensor_near(hooked_out.at("y"), want.at("y"), 0, 0);

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "runtime/op_registry.h"
 #include "runtime/ops/pool_geometry.h"
@@ -166,6 +167,49 @@ void pool_separable(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y)
       grain);
 }
 
+// Pooling of a channels-last tensor (runtime/channels_last.h: memory [N, spatial..., C]): the
+// same separable passes, each along a spatial axis with every later axis and the channels as
+// its contiguous inner block, so the inner loops run over channels.
+template <typename T, bool IsMax>
+void pool_channels_last(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y) {
+  const int m = static_cast<int>(axes.size());
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  int64_t in_slice = C, out_slice = C;
+  for (const auto& a : axes) in_slice *= a.in, out_slice *= a.out;
+  struct Pass { int axis; int64_t outer, inner, out_size; };
+  std::vector<Pass> passes;
+  std::vector<int64_t> cur(m);
+  for (int i = 0; i < m; ++i) cur[i] = axes[i].in;
+  for (int i = m - 1; i >= 0; --i) {
+    if (axes[i].identity()) continue;
+    int64_t outer = 1, inner = C;
+    for (int j = 0; j < i; ++j) outer *= cur[j];
+    for (int j = i + 1; j < m; ++j) inner *= cur[j];
+    cur[i] = axes[i].out;
+    passes.push_back({i, outer, inner, outer * axes[i].out * inner});
+  }
+  const T* xs = x.data<T>();
+  T* ys = y.data<T>();
+  if (passes.empty()) {
+    std::memcpy(ys, xs, x.bytes());
+    return;
+  }
+  int64_t buf_size = 0;
+  for (size_t p = 0; p + 1 < passes.size(); ++p) buf_size = std::max(buf_size, passes[p].out_size);
+  parallel_for(N, [&](int64_t b, int64_t e) {
+    std::vector<T> buf0(buf_size), buf1(buf_size);
+    for (int64_t n = b; n < e; ++n) {
+      const T* src = xs + n * in_slice;
+      for (size_t p = 0; p < passes.size(); ++p) {
+        const Pass& ps = passes[p];
+        T* dst = p + 1 == passes.size() ? ys + n * out_slice : (p % 2 == 0 ? buf0.data() : buf1.data());
+        pass_mid<T, IsMax>(axes[ps.axis], src, dst, ps.outer, ps.inner);
+        src = dst;
+      }
+    }
+  });
+}
+
 // Stride-1 2-D MaxPool (YOLOX's SPP: 5x5/9x9/13x13 on 13x13 maps). Each slice is copied
 // into a plane padded with the lowest value; with unit strides both passes are then flat
 // loops over the padded plane (row ends produce values that are never read), which
@@ -294,12 +338,27 @@ class PoolOp : public Op {
     grad::pool(args, attrs_.axes(x.shape(), name_), IsMax, name_);
   }
 
-  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+  // A channels-last X (runtime/channels_last.h) gives a channels-last Y, without indices.
+  bool accepts_channels_last(size_t input) const override { return input == 0 && !want_indices_; }
+
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
     const auto axes = attrs_.axes(x.shape(), name_);
     Shape ys = {x.shape()[0], x.shape()[1]};
     for (const auto& a : axes) ys.push_back(a.out);
     out[0] = Tensor(x.dtype(), ys);
+    if (ctx.input_channels_last(0)) {
+      DPL_CHECK(ctx.channels_last_out_ok, "internal: {} got a channels-last input it cannot pass on", name_);
+      dispatch_dtype(x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, bool>) fail("{}: bool input is not supported", name_);
+        else if constexpr (IsMax) pool_channels_last<T, true>(axes, x, out[0]);
+        else if constexpr (std::is_floating_point_v<T>) pool_channels_last<T, false>(axes, x, out[0]);
+        else fail("AveragePool: element type {} is not supported (float, double)", dtype_name(x.dtype()));
+      });
+      ctx.out_channels_last[0] = 1;
+      return;
+    }
     if (want_indices_) {
       out[1] = Tensor(DType::I64, ys);
       dispatch_dtype(x.dtype(), [&](auto tag) {
