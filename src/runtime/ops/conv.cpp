@@ -183,6 +183,7 @@ class ConvOp : public Op {
     // The layouts: channels-last output where the layer takes it (ConvKernel::channels_last_out),
     // a channels-last X converted where it does not, and the residual operands in the output's.
     const Tensor* x = in[0];
+    converted_.resize(add_operands_.size() + 1);  // before any pointer into it is taken
     ConvKernel::Io io{ctx.input_channels_last(0), false};
     bool operand_last = false;
     for (size_t i : add_operands_) operand_last = operand_last || ctx.input_channels_last(i);
@@ -201,7 +202,6 @@ class ConvOp : public Op {
         binary_.push_back(in[i]);
         continue;
       }
-      if (converted_.size() < k + 2) converted_.resize(k + 2);
       converted_[k + 1] = last ? channels_last_to_plain(*in[i]) : plain_to_channels_last(*in[i]);
       binary_.push_back(&converted_[k + 1]);
     }
@@ -243,7 +243,7 @@ class ConvOp : public Op {
   size_t own_inputs_ = 0;
   Tensor folded_w_, folded_b_;
   std::vector<const Tensor*> binary_;
-  std::vector<Tensor> converted_ = std::vector<Tensor>(1);  // X, then residual operands, in another layout
+  std::vector<Tensor> converted_;  // X, then residual operands, in another layout
   std::vector<size_t> add_operands_;  // input index of each absorbed Add's other operand
 };
 
