@@ -12,6 +12,7 @@ ByteReader::ByteReader(std::string_view in, uint32_t tag, std::string kind) : in
 void ByteReader::get_bytes(void* p, size_t n) {
   DPL_CHECK(n <= in_.size() - pos_, "calibration state is truncated ({} bytes, needed {} more at offset {})",
             in_.size(), n, pos_);
+  if (n == 0) return;  // p may be the null data() of an empty vector
   std::memcpy(p, in_.data() + pos_, n);
   pos_ += n;
 }

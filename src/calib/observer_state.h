@@ -24,7 +24,9 @@ class ByteWriter {
     static_assert(std::is_trivially_copyable_v<T>);
     out_.append(reinterpret_cast<const char*>(&v), sizeof(T));
   }
-  void put_bytes(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
+  void put_bytes(const void* p, size_t n) {
+    if (n > 0) out_.append(static_cast<const char*>(p), n);  // p may be an empty vector's null data()
+  }
   void put_string(const std::string& s) {
     put<uint64_t>(s.size());
     out_ += s;
