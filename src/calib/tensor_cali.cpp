@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "calib/act_range_search.h"
@@ -174,6 +175,20 @@ ActRanges calibrate_activations(const OnnxGraph& graph, SampleSource& data, cons
   return r;
 }
 
+namespace {
+
+// The tap lattice of a 2-D convolution's windows (kernel up to 15 x 15, more than one tap),
+// whose autocorrelation --w_range output scores clips with; none for other layers.
+std::optional<ChannelMoments::Lattice> window_lattice(const onnx::NodeProto& n, const Shape& w) {
+  if (n.op_type() != "Conv" || w.size() != 4 || w[2] * w[3] <= 1 || w[2] > 15 || w[3] > 15) return std::nullopt;
+  const auto dil = attr_ints(n, "dilations");
+  const int64_t dh = dil.size() == 2 ? dil[0] : 1, dw = dil.size() == 2 ? dil[1] : 1;
+  if (dh < 1 || dw < 1) return std::nullopt;
+  return ChannelMoments::Lattice{w[2], w[3], dh, dw};
+}
+
+}  // namespace
+
 WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opts) {
   // Every initializer input after the first of a weighted op, per output channel, along the
   // axis the QDQ builder quantizes it on (graph/weight_axes.h: ConvTranspose weights axis 1,
@@ -204,13 +219,9 @@ WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opt
         if (!ic.empty()) {
           // The statistics this layer can use: a batched MatMul weight repeats input channels
           // (no matrix), a convolution of another kernel or dilation has other windows.
-          ChannelMoments::Lattice own;
-          if (n.op_type() == "Conv" && t.rank() == 4) {
-            const auto dil = attr_ints(n, "dilations");
-            own = {t.dim(2), t.dim(3), dil.size() == 2 ? dil[0] : 1, dil.size() == 2 ? dil[1] : 1};
-          }
           const bool matrix_ok = m->second.empty() || t.rank() == 2;
-          const bool windows_ok = m->autocorr.empty() || m->lattice == own;
+          const auto own = window_lattice(n, t.shape());
+          const bool windows_ok = m->autocorr.empty() || (own && m->lattice == *own);
           ChannelMoments reduced;
           if (!matrix_ok || !windows_ok)
             reduced = {m->mean, m->var, matrix_ok ? m->second : std::vector<double>{}, m->lattice,
@@ -237,38 +248,27 @@ WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opt
 InputMoments layer_input_moments(const OnnxGraph& graph, SampleSource& data, const CaliOptions& opts) {
   // Linear layers (Gemm without transA, MatMul, with a 2-D weight) get the whole matrix of
   // second moments of their input: their output error e^T E[x x^T] e, correlations included.
+  // 2-D convolutions get how the taps of a window co-vary (the first such consumer's lattice).
   std::map<std::string, int> axes;
   std::set<std::string> full;
+  std::map<std::string, ChannelMoments::Lattice> lattices;
   for (int i = 0; i < graph.node_count(); ++i) {
     const auto& n = graph.node(i);
     const auto axis = layer_input_channel_axis(n);
     if (!axis || n.input_size() < 2 || n.input(0).empty() || !graph.is_initializer(n.input(1))) continue;
-    axes[n.input(0)] = *axis;
-    if (*axis == -1 || (n.op_type() == "Gemm" && *axis == 1)) {
+    const Shape w = graph.tensor_shape(n.input(1)).value_or(Shape{});
+    const std::string& x = n.input(0);
+    axes[x] = *axis;
+    if (const auto l = window_lattice(n, w); l && !lattices.count(x)) lattices[x] = *l;
+    if (w.size() == 2 && (*axis == -1 || (n.op_type() == "Gemm" && *axis == 1))) {
       // Each candidate clip of each output channel costs K^2: up to 2^26 per candidate for
       // the layer (a second at most), the diagonal form beyond.
-      const Tensor w = graph.get_initializer(n.input(1));
-      if (w.rank() == 2 && w.numel() > 0) {
-        const int64_t K = n.op_type() == "Gemm" && attr_int(n, "transB", 0) != 0 ? w.dim(1) : w.dim(0);
-        if (K <= ChannelMomentsObserver::kMaxFullChannels && K * w.numel() <= (int64_t{1} << 26))
-          full.insert(n.input(0));
+      const int64_t K = n.op_type() == "Gemm" && attr_int(n, "transB", 0) != 0 ? w[1] : w[0];
+      if (K > 0 && K <= ChannelMomentsObserver::kMaxFullChannels && K * shape_numel(w) <= (int64_t{1} << 26)) {
+        full.insert(x);
+        axes[x] = -1;  // a 2-D Gemm input: its last axis
       }
     }
-  }
-  for (const auto& [name, axis] : axes)
-    if (axis == 1 && full.count(name)) axes[name] = -1;  // a 2-D Gemm input: its last axis
-  // 2-D convolutions: how the taps of a window co-vary (the first such consumer's lattice).
-  std::map<std::string, ChannelMoments::Lattice> lattices;
-  for (int i = 0; i < graph.node_count(); ++i) {
-    const auto& n = graph.node(i);
-    if (n.op_type() != "Conv" || n.input_size() < 2 || n.input(0).empty() || !graph.is_initializer(n.input(1)) ||
-        lattices.count(n.input(0)))
-      continue;
-    const Tensor w = graph.get_initializer(n.input(1));
-    if (w.rank() != 4 || w.dim(2) * w.dim(3) <= 1 || w.dim(2) > 15 || w.dim(3) > 15) continue;
-    const auto dil = attr_ints(n, "dilations");
-    const int64_t dh = dil.size() == 2 ? dil[0] : 1, dw = dil.size() == 2 ? dil[1] : 1;
-    if (dh >= 1 && dw >= 1) lattices[n.input(0)] = {w.dim(2), w.dim(3), dh, dw};
   }
   SessionOptions so;
   so.threads = std::max(1, opts.threads);

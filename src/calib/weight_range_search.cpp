@@ -25,6 +25,27 @@ void check_finite_weight(const std::string& name, const Tensor& w) {
               name, i);
 }
 
+namespace {
+
+// The range of all channels together.
+Range extent(const ChannelRanges& r) {
+  Range all{r.lo[0], r.hi[0]};
+  for (size_t c = 1; c < r.lo.size(); ++c) all.lo = std::min(all.lo, r.lo[c]), all.hi = std::max(all.hi, r.hi[c]);
+  return all;
+}
+
+// Each channel's range clamped to one clip for the tensor: the per-channel file form whose
+// reduction (the QDQ builder's) gives back the clip.
+ChannelRanges clamped(ChannelRanges r, const calib::LpClip& clip) {
+  for (size_t c = 0; c < r.lo.size(); ++c) {
+    r.lo[c] = std::min(std::max(r.lo[c], clip.lo), clip.hi);
+    r.hi[c] = std::max(std::min(r.hi[c], clip.hi), r.lo[c]);
+  }
+  return r;
+}
+
+}  // namespace
+
 ChannelRanges searched_weight_ranges(const std::string& name, const Tensor& w, int axis, const TensorGrid& grid,
                                      calib::LpSearch search) {
   check_finite_weight(name, w);
@@ -34,15 +55,8 @@ ChannelRanges searched_weight_ranges(const std::string& name, const Tensor& w, i
   const float* d = w.data<float>();
   if (!grid.per_channel || axis < 0) {
     // One clip for the tensor, each channel's min/max clamped to it.
-    float lo = mm.lo[0], hi = mm.hi[0];
-    for (size_t c = 1; c < mm.lo.size(); ++c) lo = std::min(lo, mm.lo[c]), hi = std::max(hi, mm.hi[c]);
-    const auto clip = calib::search_lp_clip(d, w.numel(), lo, hi, search);
-    ChannelRanges r = mm;
-    for (size_t c = 0; c < r.lo.size(); ++c) {
-      r.lo[c] = std::min(std::max(r.lo[c], clip.lo), clip.hi);
-      r.hi[c] = std::max(std::min(r.hi[c], clip.hi), r.lo[c]);
-    }
-    return r;
+    const Range all = extent(mm);
+    return clamped(mm, calib::search_lp_clip(d, w.numel(), all.lo, all.hi, search));
   }
   // Each channel's values gathered (the channel axis need not be the first).
   int64_t outer = 1, inner = 1;
@@ -206,20 +220,13 @@ ChannelRanges output_aware_weight_ranges(const std::string& name, const Tensor& 
   for (int64_t j = 0; j < w.numel(); ++j) idx[static_cast<size_t>((j / inner) % channels)].push_back(j);
   if (!grid.per_channel || axis < 0) {
     // One clip for the tensor: the channels' errors add up (each is its own output).
-    float lo = mm.lo[0], hi = mm.hi[0];
-    for (size_t c = 1; c < mm.lo.size(); ++c) lo = std::min(lo, mm.lo[c]), hi = std::max(hi, mm.hi[c]);
-    const auto clip = calib::search_clip(lo, hi, search, [&](double l, double h) {
-      const auto q = calib::GridQuantizer::make(l, h, search.bits, search.symmetric);
-      double e = 0;
-      for (const auto& c : idx) e += output_error(q, d, c, input_channel, in);
-      return e;
-    });
-    ChannelRanges r = mm;
-    for (size_t c = 0; c < r.lo.size(); ++c) {
-      r.lo[c] = std::min(std::max(r.lo[c], clip.lo), clip.hi);
-      r.hi[c] = std::max(std::min(r.hi[c], clip.hi), r.lo[c]);
-    }
-    return r;
+    const Range all = extent(mm);
+    return clamped(mm, calib::search_clip(all.lo, all.hi, search, [&](double l, double h) {
+                     const auto q = calib::GridQuantizer::make(l, h, search.bits, search.symmetric);
+                     double e = 0;
+                     for (const auto& c : idx) e += output_error(q, d, c, input_channel, in);
+                     return e;
+                   }));
   }
   ChannelRanges r;
   r.lo.resize(channels);

@@ -115,12 +115,15 @@ void pass_mid(const Axis1D& a, const T* src, T* dst, int64_t outer, int64_t inne
   }
 }
 
-// Separable pooling of every (n, c) slice.
+// Separable pooling of every (n, c) slice; of a channels-last tensor (runtime/channels_last.h:
+// memory [N, spatial..., C]), of every n slice, the channels joining each pass's contiguous
+// inner block so the inner loops run over channels.
 template <typename T, bool IsMax>
-void pool_separable(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y) {
+void pool_separable(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y, bool channels_last = false) {
   const int m = static_cast<int>(axes.size());
-  const int64_t nc = x.shape()[0] * x.shape()[1];
-  int64_t in_slice = 1, out_slice = 1;
+  const int64_t lanes = channels_last ? x.shape()[1] : 1;  // elements per spatial position
+  const int64_t nc = channels_last ? x.shape()[0] : x.shape()[0] * x.shape()[1];  // slices
+  int64_t in_slice = lanes, out_slice = lanes;
   for (const auto& a : axes) in_slice *= a.in, out_slice *= a.out;
   // Passes run from the last axis to the first; record each one's geometry.
   struct Pass { int axis; int64_t outer, inner, out_size; };
@@ -130,7 +133,7 @@ void pool_separable(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y)
     for (int i = 0; i < m; ++i) cur[i] = axes[i].in;
     for (int i = m - 1; i >= 0; --i) {
       if (axes[i].identity()) continue;
-      int64_t outer = 1, inner = 1;
+      int64_t outer = 1, inner = lanes;
       for (int j = 0; j < i; ++j) outer *= cur[j];
       for (int j = i + 1; j < m; ++j) inner *= cur[j];
       cur[i] = axes[i].out;
@@ -165,49 +168,6 @@ void pool_separable(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y)
         }
       },
       grain);
-}
-
-// Pooling of a channels-last tensor (runtime/channels_last.h: memory [N, spatial..., C]): the
-// same separable passes, each along a spatial axis with every later axis and the channels as
-// its contiguous inner block, so the inner loops run over channels.
-template <typename T, bool IsMax>
-void pool_channels_last(const std::vector<Axis1D>& axes, const Tensor& x, Tensor& y) {
-  const int m = static_cast<int>(axes.size());
-  const int64_t N = x.shape()[0], C = x.shape()[1];
-  int64_t in_slice = C, out_slice = C;
-  for (const auto& a : axes) in_slice *= a.in, out_slice *= a.out;
-  struct Pass { int axis; int64_t outer, inner, out_size; };
-  std::vector<Pass> passes;
-  std::vector<int64_t> cur(m);
-  for (int i = 0; i < m; ++i) cur[i] = axes[i].in;
-  for (int i = m - 1; i >= 0; --i) {
-    if (axes[i].identity()) continue;
-    int64_t outer = 1, inner = C;
-    for (int j = 0; j < i; ++j) outer *= cur[j];
-    for (int j = i + 1; j < m; ++j) inner *= cur[j];
-    cur[i] = axes[i].out;
-    passes.push_back({i, outer, inner, outer * axes[i].out * inner});
-  }
-  const T* xs = x.data<T>();
-  T* ys = y.data<T>();
-  if (passes.empty()) {
-    std::memcpy(ys, xs, x.bytes());
-    return;
-  }
-  int64_t buf_size = 0;
-  for (size_t p = 0; p + 1 < passes.size(); ++p) buf_size = std::max(buf_size, passes[p].out_size);
-  parallel_for(N, [&](int64_t b, int64_t e) {
-    std::vector<T> buf0(buf_size), buf1(buf_size);
-    for (int64_t n = b; n < e; ++n) {
-      const T* src = xs + n * in_slice;
-      for (size_t p = 0; p < passes.size(); ++p) {
-        const Pass& ps = passes[p];
-        T* dst = p + 1 == passes.size() ? ys + n * out_slice : (p % 2 == 0 ? buf0.data() : buf1.data());
-        pass_mid<T, IsMax>(axes[ps.axis], src, dst, ps.outer, ps.inner);
-        src = dst;
-      }
-    }
-  });
 }
 
 // Stride-1 2-D MaxPool (YOLOX's SPP: 5x5/9x9/13x13 on 13x13 maps). Each slice is copied
@@ -352,8 +312,8 @@ class PoolOp : public Op {
       dispatch_dtype(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         if constexpr (std::is_same_v<T, bool>) fail("{}: bool input is not supported", name_);
-        else if constexpr (IsMax) pool_channels_last<T, true>(axes, x, out[0]);
-        else if constexpr (std::is_floating_point_v<T>) pool_channels_last<T, false>(axes, x, out[0]);
+        else if constexpr (IsMax) pool_separable<T, true>(axes, x, out[0], true);
+        else if constexpr (std::is_floating_point_v<T>) pool_separable<T, false>(axes, x, out[0], true);
         else fail("AveragePool: element type {} is not supported (float, double)", dtype_name(x.dtype()));
       });
       ctx.out_channels_last[0] = 1;
