@@ -141,6 +141,19 @@ void check_required_inputs(const onnx::GraphProto& g, const std::map<std::string
                                   [&](const onnx::AttributeProto& a) { return a.name() == aname; }),
                       "node '{}' ({}): its required attribute '{}' is missing", n.name(), n.op_type(), aname);
         }
+        // ONNX's version converter reads an attribute as the type its schema declares without
+        // looking at the type the model gives it (an Upsample-7 'mode' typed FLOAT read as a
+        // string: memcpy of a garbage length, SIGSEGV, fuzz_model); ONNX Runtime refuses such
+        // a node too.
+        for (const auto& a : n.attribute()) {
+          auto declared = schema->attributes().find(a.name());
+          if (declared == schema->attributes().end() || declared->second.type == onnx::AttributeProto::UNDEFINED)
+            continue;
+          DPL_CHECK(a.type() == declared->second.type,
+                    "node '{}' ({}): attribute '{}' is of type {}, its schema says {}", n.name(), n.op_type(),
+                    a.name(), onnx::AttributeProto::AttributeType_Name(a.type()),
+                    onnx::AttributeProto::AttributeType_Name(declared->second.type));
+        }
         // Scan's inference sizes its vectors by num_scan_inputs before comparing it with the
         // inputs (2^31 - 1 asked for 16 GB: fuzz_model). It counts some of the node's inputs.
         if (n.op_type() == "Scan")

@@ -723,6 +723,36 @@ TEST(OnnxGraph, ScanCountingMoreInputsThanItHasIsRefused) {
   }
 }
 
+// Found by fuzz_model (docs/fuzzing.md): an opset-7 Upsample whose 'mode' attribute was typed
+// FLOAT (with a string in it) crashed ONNX's Upsample 9 -> 10 adapter, which reads the
+// attribute as a string whatever its type. Attributes of a type other than their schema's are
+// refused before the converter runs; the same node typed STRING prepares.
+TEST(OnnxGraph, AttributeOfAnotherTypeThanItsSchemaIsRefusedBeforeConversion) {
+  auto model = [](onnx::AttributeProto::AttributeType mode_type) {
+    ModelBuilder b(7);
+    b.input("x", {1, 1, 2, 2});
+    b.node("Upsample", {"x"}, {"y"}, "upsample").attr("scales", std::vector<float>{1.f, 1.f, 2.f, 2.f});
+    b.attr("mode", std::string("nearest"));
+    for (auto& a : *b.model().mutable_graph()->mutable_node(0)->mutable_attribute())
+      if (a.name() == "mode") a.set_type(mode_type);
+    b.output("y");
+    return b.graph();
+  };
+  {
+    OnnxGraph ok = model(onnx::AttributeProto::STRING);
+    prepare_model(ok);
+  }
+  OnnxGraph g = model(onnx::AttributeProto::FLOAT);
+  try {
+    prepare_model(g);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("node 'upsample' (Upsample): attribute 'mode' is of type FLOAT, its schema says STRING"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 // Found by fuzz_model (docs/fuzzing.md): a ConvInteger whose input declared a dimension of
 // 2^63 - 1 crashed ONNX's convolution inference. Declared dimensions over the tensor budget
 // are refused before inference.
