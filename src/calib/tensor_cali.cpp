@@ -189,13 +189,16 @@ std::optional<ChannelMoments::Lattice> window_lattice(const onnx::NodeProto& n, 
 
 }  // namespace
 
-WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opts) {
+WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opts, WeightGains* gains) {
   // Every initializer input after the first of a weighted op, per output channel, along the
   // axis the QDQ builder quantizes it on (graph/weight_axes.h: ConvTranspose weights axis 1,
   // Gemm weights their output axis, constant MatMul B its last axis), so both always agree.
   static const std::set<std::string> kWeighted = {"Conv", "Gemm", "ConvTranspose", "PRelu", "BatchNormalization"};
   WeightRanges r;
   int output_aware = 0, lp_instead = 0;
+  const bool gain = gains && opts.gain && opts.algo != WeightRangeAlgo::MinMax;
+  if (gains) gains->clear();
+  auto quantized = [&opts](const std::string& w) { return !opts.quantized || opts.quantized->count(w) > 0; };
   for (int i = 0; i < graph.node_count(); ++i) {
     const auto& n = graph.node(i);
     const bool matmul = n.op_type() == "MatMul";
@@ -226,14 +229,15 @@ WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opt
           if (!matrix_ok || !windows_ok)
             reduced = {m->mean, m->var, matrix_ok ? m->second : std::vector<double>{}, m->lattice,
                        windows_ok ? m->autocorr : std::vector<double>{}};
-          r[in] = output_aware_weight_ranges(in, t, axis, opts.grid_of(in), ic, matrix_ok && windows_ok ? *m : reduced);
+          r[in] = output_aware_weight_ranges(in, t, axis, opts.grid_of(in), ic, matrix_ok && windows_ok ? *m : reduced,
+                                             {}, gain && quantized(in) ? &(*gains)[in] : nullptr);
           ++output_aware;
           continue;
         }
         ++lp_instead;
       }
       if (k == 1 && opts.algo != WeightRangeAlgo::MinMax)
-        r[in] = searched_weight_ranges(in, t, axis, opts.grid_of(in));
+        r[in] = searched_weight_ranges(in, t, axis, opts.grid_of(in), {}, gain && quantized(in) ? &(*gains)[in] : nullptr);
       else
         r[in] = channel_ranges(t, axis);
     }

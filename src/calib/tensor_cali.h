@@ -16,6 +16,8 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "calib/observer.h"
@@ -88,6 +90,10 @@ enum class WeightRangeAlgo { MinMax, Mse, Output };
 struct WeightRangeOptions {
   WeightRangeAlgo algo = WeightRangeAlgo::MinMax;
   const InputMoments* input_moments = nullptr;  // --w_range output: by layer input tensor
+  bool gain = true;  // the searches' gain correction (weight_range_search.h; off: --no_weight_gain)
+  // The weights the QDQ model quantizes (the platform's placement, the precision plan): only
+  // they get gains, the others stay FP32 in every model. None: every weight.
+  std::optional<std::set<std::string>> quantized;
   TensorGrid grid;                             // the platform's weight grid
   std::map<std::string, TensorGrid> tensor_grid;  // weights whose grid differs (the precision plan)
   const TensorGrid& grid_of(const std::string& weight) const {
@@ -95,7 +101,11 @@ struct WeightRangeOptions {
     return it == tensor_grid.end() ? grid : it->second;
   }
 };
-WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opts = {});
+// Per searched weight, its channels' gains (weight_range_search.h, "Gain correction").
+using WeightGains = std::map<std::string, std::vector<float>>;
+// With `gains` and opts.gain, the searches (mse, output) score their candidates after the
+// gain correction and report each weight's gains there (apply them with apply_weight_gain).
+WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opts = {}, WeightGains* gains = nullptr);
 
 // --w_range output: one pass over `data` for the per-channel mean and variance of the data
 // input of every Conv, ConvTranspose, Gemm and MatMul with a constant weight.

@@ -44,38 +44,103 @@ ChannelRanges clamped(ChannelRanges r, const calib::LpClip& clip) {
   return r;
 }
 
+// The flat indices of each channel's elements along `axis` (-1: one channel holding all).
+std::vector<std::vector<int64_t>> channel_elements(const Tensor& w, int axis) {
+  const int64_t channels = axis < 0 ? 1 : w.dim(axis);
+  int64_t inner = 1;
+  for (int k = axis + 1; axis >= 0 && k < w.rank(); ++k) inner *= w.dim(k);
+  std::vector<std::vector<int64_t>> idx(static_cast<size_t>(channels));
+  for (int64_t j = 0; j < w.numel(); ++j) idx[static_cast<size_t>((j / inner) % channels)].push_back(j);
+  return idx;
+}
+
+// The gain xi = <w, w> / <w, Q(w)> that makes the error xi Q(w) - w uncorrelated with w
+// (docs/calibration.md, "Gain correction"); 1 where Q(w) is orthogonal to w or opposite.
+double unbiasing_gain(double ww, double wd) {
+  const double xi = wd > 0 ? ww / wd : 1.0;
+  return std::isfinite(xi) ? xi : 1.0;
+}
+
+struct ScoredClip {
+  double error = 0, gain = 1;
+};
+
 }  // namespace
 
 ChannelRanges searched_weight_ranges(const std::string& name, const Tensor& w, int axis, const TensorGrid& grid,
-                                     calib::LpSearch search) {
+                                     calib::LpSearch search, std::vector<float>* gain) {
   check_finite_weight(name, w);
   const ChannelRanges mm = channel_ranges(w, axis);
   search.bits = grid.bits;
   search.symmetric = grid.symmetric;
   const float* d = w.data<float>();
-  if (!grid.per_channel || axis < 0) {
-    // One clip for the tensor, each channel's min/max clamped to it.
-    const Range all = extent(mm);
-    return clamped(mm, calib::search_lp_clip(d, w.numel(), all.lo, all.hi, search));
+  const bool per_channel = grid.per_channel && axis >= 0;
+  if (!gain) {
+    if (!per_channel) {
+      // One clip for the tensor, each channel's min/max clamped to it.
+      const Range all = extent(mm);
+      return clamped(mm, calib::search_lp_clip(d, w.numel(), all.lo, all.hi, search));
+    }
   }
   // Each channel's values gathered (the channel axis need not be the first).
-  int64_t outer = 1, inner = 1;
-  const int64_t channels = w.dim(axis);
-  for (int k = 0; k < axis; ++k) outer *= w.dim(k);
-  for (int k = axis + 1; k < w.rank(); ++k) inner *= w.dim(k);
-  std::vector<float> values(static_cast<size_t>(outer * inner));
-  ChannelRanges r;
-  r.lo.resize(channels);
-  r.hi.resize(channels);
-  for (int64_t c = 0; c < channels; ++c) {
-    for (int64_t o = 0; o < outer; ++o)
-      std::copy_n(d + (o * channels + c) * inner, inner, values.data() + o * inner);
-    const auto clip =
-        calib::search_lp_clip(values.data(), static_cast<int64_t>(values.size()), mm.lo[c], mm.hi[c], search);
+  const auto idx = channel_elements(w, per_channel ? axis : -1);
+  ChannelRanges r = mm;
+  if (gain) gain->assign(mm.lo.size(), 1.0f);
+  std::vector<float> values;
+  for (size_t c = 0; c < idx.size(); ++c) {
+    values.resize(idx[c].size());
+    for (size_t i = 0; i < values.size(); ++i) values[i] = d[idx[c][i]];
+    const int64_t n = static_cast<int64_t>(values.size());
+    if (!gain) {
+      const auto clip = calib::search_lp_clip(values.data(), n, mm.lo[c], mm.hi[c], search);
+      r.lo[c] = clip.lo;
+      r.hi[c] = clip.hi;
+      continue;
+    }
+    const Range all = per_channel ? Range{mm.lo[c], mm.hi[c]} : extent(mm);
+    double ww = 0;
+    for (float v : values) ww += static_cast<double>(v) * v;
+    auto score = [&](double l, double h) {
+      const auto q = calib::GridQuantizer::make(l, h, search.bits, search.symmetric);
+      double wd = 0;
+      for (float v : values) wd += v * q.apply(v);
+      const double xi = unbiasing_gain(ww, wd);
+      double e = 0;
+      for (float v : values) e += std::pow(std::fabs(xi * q.apply(v) - v), search.p);
+      return ScoredClip{e / static_cast<double>(std::max<int64_t>(1, n)), xi};
+    };
+    const auto clip = calib::search_clip(all.lo, all.hi, search, [&](double l, double h) { return score(l, h).error; });
+    const double xi = score(clip.lo, clip.hi).gain;
+    if (!per_channel) {
+      r = clamped(mm, clip);
+      gain->assign(mm.lo.size(), static_cast<float>(xi));
+      break;
+    }
     r.lo[c] = clip.lo;
     r.hi[c] = clip.hi;
+    (*gain)[c] = static_cast<float>(xi);
   }
   return r;
+}
+
+void apply_weight_gain(Tensor& w, int axis, const TensorGrid& grid, ChannelRanges& r, const std::vector<float>& gain) {
+  DPL_CHECK(gain.size() == r.lo.size() && r.hi.size() == r.lo.size(), "{} gains for {} weight ranges", gain.size(),
+            r.lo.size());
+  const auto idx = channel_elements(w, r.lo.size() == 1 ? -1 : axis);
+  DPL_CHECK(idx.size() == r.lo.size(), "{} weight ranges for {} channels", r.lo.size(), idx.size());
+  // A per-tensor grid quantizes every channel on the reduction of the ranges (the QDQ builder's).
+  const Range all = extent(r);
+  float* d = w.data<float>();
+  for (size_t c = 0; c < idx.size(); ++c) {
+    const double xi = gain[c];
+    const Range rc = grid.per_channel ? Range{r.lo[c], r.hi[c]} : all;
+    const auto q = calib::GridQuantizer::make(rc.lo, rc.hi, grid.bits, grid.symmetric);
+    for (int64_t j : idx[c]) d[j] = static_cast<float>(xi * q.apply(d[j]));
+  }
+  for (size_t c = 0; c < idx.size(); ++c) {
+    r.lo[c] = static_cast<float>(r.lo[c] * static_cast<double>(gain[c]));
+    r.hi[c] = static_cast<float>(r.hi[c] * static_cast<double>(gain[c]));
+  }
 }
 
 std::optional<int> layer_input_channel_axis(const onnx::NodeProto& node) {
@@ -126,38 +191,33 @@ std::vector<int32_t> weight_input_channels(const onnx::NodeProto& node, const Te
 
 namespace {
 
-// The expected square output error of the elements `idx` of `d` on `q`: e^T M e with the
-// input's second-moment matrix M when there is one (each element a distinct input channel),
-// else sum_j e_j^2 var_k(j) + (sum_j e_j mean_k(j))^2.
-double output_error(const calib::GridQuantizer& q, const float* d, const std::vector<int64_t>& idx,
-                    const std::vector<int32_t>& input_channel, const ChannelMoments& in) {
+// v^T M v for values v (one per element of `idx`, in order) standing in for the weights at
+// `idx`: the expected square of what they add to the layer's output, with the input's
+// second-moment matrix M when there is one (each element a distinct input channel), else
+// sum_j v_j^2 var_k(j) + (sum_j v_j mean_k(j))^2.
+double output_quad(const std::vector<double>& v, const std::vector<int64_t>& idx,
+                   const std::vector<int32_t>& input_channel, const ChannelMoments& in) {
   if (!in.autocorr.empty()) {
     // A convolution's output channel: windows of kh x kw taps, one per input channel, in
     // order. Within a window the taps co-vary as the input's autocorrelation R says; across
-    // input channels only through the means: sum_c (e_c^T R_c e_c - m_c^2 S_c^2) + (sum_c m_c S_c)^2
-    // with S_c the window's error sum.
+    // input channels only through the means: sum_c (v_c^T R_c v_c - m_c^2 S_c^2) + (sum_c m_c S_c)^2
+    // with S_c the window's sum.
     const auto& l = in.lattice;
     const int64_t T = l.kh * l.kw, A = 2 * l.kh - 1, B = 2 * l.kw - 1;
-    thread_local std::vector<double> e;
-    e.resize(static_cast<size_t>(T));
     double within = 0, mean_sum = 0;
     for (size_t b0 = 0; b0 + static_cast<size_t>(T) <= idx.size(); b0 += static_cast<size_t>(T)) {
       const int32_t c = input_channel[static_cast<size_t>(idx[b0])];
+      const double* e = v.data() + b0;
       double S = 0;
-      for (int64_t t = 0; t < T; ++t) {
-        const float v = d[idx[b0 + static_cast<size_t>(t)]];
-        e[static_cast<size_t>(t)] = q.apply(v) - v;
-        S += e[static_cast<size_t>(t)];
-      }
+      for (int64_t t = 0; t < T; ++t) S += e[t];
       const double* R = in.autocorr.data() + static_cast<size_t>(c) * static_cast<size_t>(A * B);
       double Q = 0;
       for (int64_t p = 0; p < T; ++p) {
-        if (e[static_cast<size_t>(p)] == 0) continue;
+        if (e[p] == 0) continue;
         const int64_t ip = p / l.kw, jp = p % l.kw;
         double r = 0;
-        for (int64_t t = 0; t < T; ++t)
-          r += e[static_cast<size_t>(t)] * R[(t / l.kw - ip + l.kh - 1) * B + (t % l.kw - jp + l.kw - 1)];
-        Q += e[static_cast<size_t>(p)] * r;
+        for (int64_t t = 0; t < T; ++t) r += e[t] * R[(t / l.kw - ip + l.kh - 1) * B + (t % l.kw - jp + l.kw - 1)];
+        Q += e[p] * r;
       }
       within += Q - in.mean[c] * in.mean[c] * S * S;
       mean_sum += in.mean[c] * S;
@@ -168,7 +228,7 @@ double output_error(const calib::GridQuantizer& q, const float* d, const std::ve
     const size_t K = in.mean.size();
     thread_local std::vector<double> e;
     e.assign(K, 0.0);
-    for (int64_t j : idx) e[static_cast<size_t>(input_channel[static_cast<size_t>(j)])] = q.apply(d[j]) - d[j];
+    for (size_t i = 0; i < idx.size(); ++i) e[static_cast<size_t>(input_channel[static_cast<size_t>(idx[i])])] = v[i];
     double sum = 0;
     for (size_t i = 0; i < K; ++i) {
       if (e[i] == 0) continue;
@@ -180,20 +240,45 @@ double output_error(const calib::GridQuantizer& q, const float* d, const std::ve
     return sum;
   }
   double var_part = 0, mean_part = 0;
-  for (int64_t j : idx) {
-    const double e = q.apply(d[j]) - d[j];
-    const int32_t k = input_channel[static_cast<size_t>(j)];
-    var_part += e * e * in.var[k];
-    mean_part += e * in.mean[k];
+  for (size_t i = 0; i < idx.size(); ++i) {
+    const int32_t k = input_channel[static_cast<size_t>(idx[i])];
+    var_part += v[i] * v[i] * in.var[k];
+    mean_part += v[i] * in.mean[k];
   }
   return var_part + mean_part * mean_part;
+}
+
+// For quantizer `q` on the weights `w` at `idx`: e^T M e of the error e = Q(w) - w, and with
+// `with_dequantized` also d^T M d of d = Q(w).
+struct OutputQuads {
+  double ee = 0, dd = 0;
+};
+OutputQuads output_quads(const calib::GridQuantizer& q, const float* w, const std::vector<int64_t>& idx,
+                         const std::vector<int32_t>& input_channel, const ChannelMoments& in, bool with_dequantized) {
+  thread_local std::vector<double> d, e;
+  d.resize(idx.size());
+  e.resize(idx.size());
+  for (size_t i = 0; i < idx.size(); ++i) {
+    d[i] = q.apply(w[idx[i]]);
+    e[i] = d[i] - w[idx[i]];
+  }
+  return {output_quad(e, idx, input_channel, in), with_dequantized ? output_quad(d, idx, input_channel, in) : 0.0};
+}
+
+// The error to score a clip by: e^T M e, or with `gain` the error after the unbiasing gain,
+// xi^2 d^T M d - w^T M w with xi = w^T M w / w^T M d, w^T M d = (ww + dd - ee) / 2
+// (docs/calibration.md, "Gain correction").
+ScoredClip output_score(double ww, const OutputQuads& o, bool gain) {
+  if (!gain) return {o.ee, 1.0};
+  const double xi = unbiasing_gain(ww, (ww + o.dd - o.ee) / 2);
+  return {xi == 1.0 ? o.ee : std::max(0.0, xi * xi * o.dd - ww), xi};
 }
 
 }  // namespace
 
 ChannelRanges output_aware_weight_ranges(const std::string& name, const Tensor& w, int axis, const TensorGrid& grid,
                                          const std::vector<int32_t>& input_channel, const ChannelMoments& in,
-                                         calib::LpSearch search) {
+                                         calib::LpSearch search, std::vector<float>* gain) {
   check_finite_weight(name, w);
   DPL_CHECK(static_cast<int64_t>(input_channel.size()) == w.numel(),
             "weight '{}': {} input channel indices for {} elements", name, input_channel.size(), w.numel());
@@ -212,32 +297,47 @@ ChannelRanges output_aware_weight_ranges(const std::string& name, const Tensor& 
   search.bits = grid.bits;
   search.symmetric = grid.symmetric;
   const float* d = w.data<float>();
-  const int64_t channels = axis < 0 ? 1 : w.dim(axis);
-  int64_t inner = 1;
-  for (int k = axis + 1; axis >= 0 && k < w.rank(); ++k) inner *= w.dim(k);
-  // The flat indices of each output channel's elements.
-  std::vector<std::vector<int64_t>> idx(static_cast<size_t>(channels));
-  for (int64_t j = 0; j < w.numel(); ++j) idx[static_cast<size_t>((j / inner) % channels)].push_back(j);
+  // The flat indices of each output channel's elements, and their own v^T M v.
+  const auto idx = channel_elements(w, axis);
+  std::vector<double> own(idx.size());
+  for (size_t c = 0; c < idx.size(); ++c) {
+    std::vector<double> v(idx[c].size());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = d[idx[c][i]];
+    own[c] = output_quad(v, idx[c], input_channel, in);
+  }
+  if (gain) gain->assign(mm.lo.size(), 1.0f);
   if (!grid.per_channel || axis < 0) {
-    // One clip for the tensor: the channels' errors add up (each is its own output).
+    // One clip for the tensor: the channels' errors add up (each is its own output); with
+    // the gain, one gain for the tensor too (one scale), from the sums over the channels.
+    double ww = 0;
+    for (double o : own) ww += o;
+    auto score = [&](double lo, double hi) {
+      const auto q = calib::GridQuantizer::make(lo, hi, search.bits, search.symmetric);
+      OutputQuads sum;
+      for (const auto& c : idx) {
+        const OutputQuads o = output_quads(q, d, c, input_channel, in, gain != nullptr);
+        sum.ee += o.ee;
+        sum.dd += o.dd;
+      }
+      return output_score(ww, sum, gain != nullptr);
+    };
     const Range all = extent(mm);
-    return clamped(mm, calib::search_clip(all.lo, all.hi, search, [&](double l, double h) {
-                     const auto q = calib::GridQuantizer::make(l, h, search.bits, search.symmetric);
-                     double e = 0;
-                     for (const auto& c : idx) e += output_error(q, d, c, input_channel, in);
-                     return e;
-                   }));
+    const auto clip = calib::search_clip(all.lo, all.hi, search, [&](double lo, double hi) { return score(lo, hi).error; });
+    if (gain) gain->assign(mm.lo.size(), static_cast<float>(score(clip.lo, clip.hi).gain));
+    return clamped(mm, clip);
   }
   ChannelRanges r;
-  r.lo.resize(channels);
-  r.hi.resize(channels);
-  for (int64_t c = 0; c < channels; ++c) {
-    const auto clip = calib::search_clip(mm.lo[c], mm.hi[c], search, [&](double l, double h) {
-      return output_error(calib::GridQuantizer::make(l, h, search.bits, search.symmetric), d, idx[c], input_channel,
-                          in);
-    });
+  r.lo.resize(idx.size());
+  r.hi.resize(idx.size());
+  for (size_t c = 0; c < idx.size(); ++c) {
+    auto score = [&](double lo, double hi) {
+      const auto q = calib::GridQuantizer::make(lo, hi, search.bits, search.symmetric);
+      return output_score(own[c], output_quads(q, d, idx[c], input_channel, in, gain != nullptr), gain != nullptr);
+    };
+    const auto clip = calib::search_clip(mm.lo[c], mm.hi[c], search, [&](double lo, double hi) { return score(lo, hi).error; });
     r.lo[c] = clip.lo;
     r.hi[c] = clip.hi;
+    if (gain) (*gain)[c] = static_cast<float>(score(clip.lo, clip.hi).gain);
   }
   return r;
 }

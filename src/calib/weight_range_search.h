@@ -11,6 +11,15 @@
 // weights' own error, it sees that a clipped weight on an input with a nonzero mean shifts
 // the output's mean (which rounding errors average out) and that weights on quiet inputs
 // matter less.
+//
+// Gain correction (both searches, `gain` non-null; docs/calibration.md): a clip shrinks a
+// channel's quantized weights toward zero, so its output is a scaled-down copy of the FP32
+// one plus noise, and the shrink compounds through the layers that follow (a ReLU passes a
+// scale on unchanged). Each candidate is therefore scored after rescaling its dequantized
+// weights by xi = <w, w> / <w, Q(w)> (the inner product the method measures errors in: the
+// plain one for mse, the input's second moments for output), which leaves an error
+// uncorrelated with the weights, as a rounding error is; the chosen xi per channel goes to
+// `gain`, and apply_weight_gain puts it into the weights and the range.
 #pragma once
 #include <onnx/onnx_pb.h>
 
@@ -32,7 +41,7 @@ void check_finite_weight(const std::string& name, const Tensor& w);
 // p and the candidate count (its bits and symmetry are taken from `grid`). Throws naming
 // `name` when the weight holds a NaN or an infinite value.
 ChannelRanges searched_weight_ranges(const std::string& name, const Tensor& w, int axis, const TensorGrid& grid,
-                                     calib::LpSearch search = {});
+                                     calib::LpSearch search = {}, std::vector<float>* gain = nullptr);
 
 // The channel axis of `node`'s data input (input 0) that its weight (input 1) reduces over:
 // Conv and ConvTranspose 1, Gemm 1 (0 with transA), MatMul the last; none for other ops.
@@ -48,6 +57,11 @@ std::vector<int32_t> weight_input_channels(const onnx::NodeProto& node, const Te
 // each element j multiplying input channel input_channel[j] whose moments `in` holds.
 ChannelRanges output_aware_weight_ranges(const std::string& name, const Tensor& w, int axis, const TensorGrid& grid,
                                          const std::vector<int32_t>& input_channel, const ChannelMoments& in,
-                                         calib::LpSearch search = {});
+                                         calib::LpSearch search = {}, std::vector<float>* gain = nullptr);
+// Puts the gains of a search into weight `w` and its ranges `r`: each channel's weights
+// become xi * Q(w) (Q: the channel's grid on `grid` before the gain) and its range xi times
+// as wide, so that quantizing the new weights on the new range gives back Q's codes, on a
+// step xi times as large. Every back end then quantizes them as the search meant.
+void apply_weight_gain(Tensor& w, int axis, const TensorGrid& grid, ChannelRanges& r, const std::vector<float>& gain);
 
 }  // namespace dpl

@@ -45,6 +45,9 @@ int run(int argc, char** argv) {
                  "for the smallest layer output error, from the calibration inputs' statistics)")
       ->check(CLI::IsMember({"minmax", "mse", "output"}))
       ->capture_default_str();
+  app.add_flag("--no_weight_gain", a.no_weight_gain,
+               "with --w_range mse or output: keep each clip's own quantization step (by default the searched "
+               "weights' step is rescaled so clipping does not shrink the layer's output; docs/calibration.md)");
   app.add_option("-D,--deploy", a.deploy, "deploy platform")->required()->check(CLI::IsMember(platform_names()));
   app.add_option("--bins", a.bins, "histogram bins (hist, kl, lp, output)")->capture_default_str();
   app.add_option("--threshold", a.threshold, "cumulative-histogram threshold (hist)")->capture_default_str();

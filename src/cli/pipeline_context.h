@@ -18,6 +18,7 @@
 #include "profile/report.h"
 #include "quant/platform.h"
 #include "quant/qdq_builder.h"
+#include "transform/weight_gain.h"
 
 namespace dpl {
 
@@ -36,6 +37,10 @@ struct PipelineContext {
   CaliOptions cali;            // the calibration settings in use (algorithm, bins, batch, threads)
   WeightRangeOptions weight_range;  // how weight ranges are found (--w_range, the weights' grids)
   InputMoments input_moments;       // --w_range output: the layers' input statistics (recalibrate)
+  WeightGains weight_gain;          // the searched weights' gains (empty without a search)
+  // The FP32 weights the gains replaced in `graph` (transform/weight_gain.h): put back before
+  // each new search and before a transform that needs them.
+  transform::ReplacedWeights fp_weights;
   ActRanges act;               // activation ranges of `graph` (after calibration)
   WeightRanges weight;         // weight ranges of `graph`
   // Activation ranges of the first calibration, before any weight transform (the original

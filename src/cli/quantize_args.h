@@ -24,6 +24,7 @@ struct QuantizeArgs {
   // to minmax on the shared models, mse did (docs/calibration.md "Choosing the default").
   std::string act_quant = "output";
   std::string w_range = "minmax";  // --w_range: minmax | mse | output (docs/calibration.md)
+  bool no_weight_gain = false;     // --no_weight_gain: the searches without their gain correction
   std::string deploy;
   int bins = 2048;
   double threshold = 0.99999;

@@ -85,7 +85,9 @@ void refresh_precision(PipelineContext& ctx) {
     if (s.bits != ctx.cali.bits) ctx.cali.tensor_bits[t] = s.bits;
   ctx.weight_range.grid = grid(tp.weight_default);
   ctx.weight_range.tensor_grid.clear();
+  ctx.weight_range.quantized.emplace();
   for (const auto& [t, s] : tp.weights) {
+    ctx.weight_range.quantized->insert(t);
     const TensorGrid g = grid(s);
     if (g.bits != ctx.weight_range.grid.bits || g.symmetric != ctx.weight_range.grid.symmetric ||
         g.per_channel != ctx.weight_range.grid.per_channel)

@@ -62,6 +62,9 @@ void transform_after_calibration(PipelineContext& ctx) {
     // The BN update needs the BN nodes and a quantized model, i.e. calibration ranges of the
     // unfolded model: it runs first, then the BNs are folded and the model recalibrated.
     update_bn_step(ctx);
+    // It ran the searched weights as quantized (their gains in); the folding takes the FP32
+    // weights, searched again at the recalibration.
+    transform::restore_weights(ctx.graph, ctx.fp_weights);
     transform::fold_batchnorm(ctx.graph);
     save_model(ctx, "update_bn_model.onnx");
     recalibrate_after(ctx, "the BN update");
@@ -73,6 +76,7 @@ void transform_after_calibration(PipelineContext& ctx) {
     ctx.recompute_weight_ranges();
   }
   if (a.we) {
+    transform::restore_weights(ctx.graph, ctx.fp_weights);  // equalized as FP32 (recalibrated after)
     auto eq = transform::equalize_weights(ctx.graph);
     if (a.we_absorb) transform::absorb_high_bias(ctx.graph, eq.equalized, ctx.data, run_options(ctx));
     save_model(ctx, "weight_equal_model.onnx");
