@@ -19,7 +19,9 @@
 #                BITS (default "8:8 4:8 4:4 2:4"), W_RANGES (default "minmax mse output"),
 #                ALGOS (default "minmax hist mse lp kl output"), COS_DEPLOY (default snpe),
 #                COS_MODELS (default: every model below), COS_CALIB (default 16), COS_EVAL (16),
-#                SHARED (default ../shared), WORK (default BUILD_DIR/lowbit_bench_work)
+#                SHARED (default ../shared), WORK (default BUILD_DIR/lowbit_bench_work),
+#                COMPARE (1: each top-1 cell also gives the logits' SQNR against FP32 and the share of
+#                test images whose top-1 class is FP32's, bench/logits_compare.js), EXTRA (more dipoorlet flags)
 # Work files go to WORK (removed at the start).
 set -uo pipefail
 # shellcheck source=bench/lib.sh
@@ -27,7 +29,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 defaults TABLES="top1 cosine" THREADS="1" CALIB="1024" TEST="10000" FMNIST_MODELS="resnet mbv2 vit" \
   DEPLOYS="magicmind trt" BITS="8:8 4:8 4:4 2:4" W_RANGES="minmax mse output" ALGOS="minmax hist mse lp kl output" \
-  COS_DEPLOY="snpe" COS_CALIB="16" COS_EVAL="16" \
+  COS_DEPLOY="snpe" COS_CALIB="16" COS_EVAL="16" COMPARE="0" EXTRA="" \
   COS_MODELS="yolox ppocr_det ppocr_rec ppocr_cls deeplab agllnet yunet road mnist fm_resnet fm_mbv2 fm_vit"
 defaults WORK="$BUILD/lowbit_bench_work"
 FM="node $ROOT/bench/fmnist.js"
@@ -81,9 +83,13 @@ top1_table() {
           for a in $ALGOS; do
             local out="$WORK/q_${m}_${d}_${wb}${ab}_${w}_$a"
             if [ "$(quantize "$out.log" "$out" -M "$model" -I "$WORK/fm_calib" -N "$CALIB" -D "$d" -A "$a" \
-                  --w_range "$w" "${flags[@]}")" = ok ]; then
+                  --w_range "$w" "${flags[@]}" $EXTRA)" = ok ]; then
               infer "$out/quant_model.onnx" "$WORK/fm_test" "$TEST" "$out/test" --batch 500
-              row+=" $($FM top1 t10k 0 "$TEST" "$out/test/logits") |"
+              if [ "$COMPARE" = 1 ]; then
+                row+=" $($FM top1 t10k 0 "$TEST" "$out/test/logits") / $(node "$ROOT/bench/logits_compare.js" "$WORK/fp_$m" "$out/test" "$TEST") |"
+              else
+                row+=" $($FM top1 t10k 0 "$TEST" "$out/test/logits") |"
+              fi
             else
               row+=" fail |"
             fi
