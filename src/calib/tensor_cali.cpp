@@ -19,6 +19,7 @@
 #include "calib/observer_output.h"
 #include "calib/observer_range_hist.h"
 #include "calib/weight_range_search.h"
+#include "runtime/parallel.h"
 #include "util/error.h"
 
 namespace dpl {
@@ -198,6 +199,7 @@ WeightRanges weight_ranges(const OnnxGraph& graph, const WeightRangeOptions& opt
   int output_aware = 0, lp_instead = 0;
   const bool gain = gains && opts.gain && opts.algo != WeightRangeAlgo::MinMax;
   if (gains) gains->clear();
+  ThreadCountScope threads(opts.threads);
   auto quantized = [&opts](const std::string& w) { return !opts.quantized || opts.quantized->count(w) > 0; };
   for (int i = 0; i < graph.node_count(); ++i) {
     const auto& n = graph.node(i);

@@ -91,6 +91,7 @@ struct WeightRangeOptions {
   WeightRangeAlgo algo = WeightRangeAlgo::MinMax;
   const InputMoments* input_moments = nullptr;  // --w_range output: by layer input tensor
   bool gain = true;  // the searches' gain correction (weight_range_search.h; off: --no_weight_gain)
+  int threads = 1;   // the searches run their channels on this many threads
   // The weights the QDQ model quantizes (the platform's placement, the precision plan): only
   // they get gains, the others stay FP32 in every model. None: every weight.
   std::optional<std::set<std::string>> quantized;

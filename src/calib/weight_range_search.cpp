@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "graph/node_attrs.h"
+#include "runtime/parallel.h"
 #include "util/error.h"
 
 namespace dpl {
@@ -75,50 +76,63 @@ ChannelRanges searched_weight_ranges(const std::string& name, const Tensor& w, i
   search.symmetric = grid.symmetric;
   const float* d = w.data<float>();
   const bool per_channel = grid.per_channel && axis >= 0;
-  if (!gain) {
-    if (!per_channel) {
-      // One clip for the tensor, each channel's min/max clamped to it.
-      const Range all = extent(mm);
-      return clamped(mm, calib::search_lp_clip(d, w.numel(), all.lo, all.hi, search));
-    }
+  if (!gain && !per_channel) {
+    // One clip for the tensor, each channel's min/max clamped to it.
+    const Range all = extent(mm);
+    return clamped(mm, calib::search_lp_clip(d, w.numel(), all.lo, all.hi, search));
   }
-  // Each channel's values gathered (the channel axis need not be the first).
+  // Each channel's values gathered (the channel axis need not be the first); channels are
+  // independent searches.
   const auto idx = channel_elements(w, per_channel ? axis : -1);
   ChannelRanges r = mm;
   if (gain) gain->assign(mm.lo.size(), 1.0f);
-  std::vector<float> values;
+  std::vector<calib::LpClip> clips(idx.size());
+  std::vector<double> xi(idx.size(), 1.0);
+  parallel_for(
+      static_cast<int64_t>(idx.size()),
+      [&](int64_t c0, int64_t c1) {
+        std::vector<float> values, deq;
+        for (auto c = static_cast<size_t>(c0); c < static_cast<size_t>(c1); ++c) {
+          values.resize(idx[c].size());
+          for (size_t i = 0; i < values.size(); ++i) values[i] = d[idx[c][i]];
+          const int64_t n = static_cast<int64_t>(values.size());
+          const Range all = per_channel ? Range{mm.lo[c], mm.hi[c]} : extent(mm);
+          if (!gain) {
+            clips[c] = calib::search_lp_clip(values.data(), n, all.lo, all.hi, search);
+            continue;
+          }
+          double ww = 0;
+          for (float v : values) ww += static_cast<double>(v) * v;
+          deq.resize(values.size());
+          // The Lp error after the gain, in float arithmetic in the hot loop as lp_error.
+          auto score = [&](double l, double hh) {
+            const auto q = calib::GridQuantizer::make(l, hh, search.bits, search.symmetric);
+            q.apply(values.data(), deq.data(), n);
+            double wd = 0;
+            for (int64_t i = 0; i < n; ++i) wd += static_cast<double>(values[i]) * deq[i];
+            const double g = unbiasing_gain(ww, wd);
+            const float gf = static_cast<float>(g), p = static_cast<float>(search.p);
+            double e = 0;
+            for (int64_t i = 0; i < n; ++i) {
+              const float err = std::fabs(gf * deq[i] - values[i]);
+              if (err > 0) e += std::pow(err, p);
+            }
+            return ScoredClip{e / static_cast<double>(std::max<int64_t>(1, n)), g};
+          };
+          clips[c] = calib::search_clip(all.lo, all.hi, search, [&](double l, double hh) { return score(l, hh).error; });
+          xi[c] = score(clips[c].lo, clips[c].hi).gain;
+        }
+      },
+      1);
+  if (!per_channel) {
+    r = clamped(mm, clips[0]);
+    if (gain) gain->assign(mm.lo.size(), static_cast<float>(xi[0]));
+    return r;
+  }
   for (size_t c = 0; c < idx.size(); ++c) {
-    values.resize(idx[c].size());
-    for (size_t i = 0; i < values.size(); ++i) values[i] = d[idx[c][i]];
-    const int64_t n = static_cast<int64_t>(values.size());
-    if (!gain) {
-      const auto clip = calib::search_lp_clip(values.data(), n, mm.lo[c], mm.hi[c], search);
-      r.lo[c] = clip.lo;
-      r.hi[c] = clip.hi;
-      continue;
-    }
-    const Range all = per_channel ? Range{mm.lo[c], mm.hi[c]} : extent(mm);
-    double ww = 0;
-    for (float v : values) ww += static_cast<double>(v) * v;
-    auto score = [&](double l, double h) {
-      const auto q = calib::GridQuantizer::make(l, h, search.bits, search.symmetric);
-      double wd = 0;
-      for (float v : values) wd += v * q.apply(v);
-      const double xi = unbiasing_gain(ww, wd);
-      double e = 0;
-      for (float v : values) e += std::pow(std::fabs(xi * q.apply(v) - v), search.p);
-      return ScoredClip{e / static_cast<double>(std::max<int64_t>(1, n)), xi};
-    };
-    const auto clip = calib::search_clip(all.lo, all.hi, search, [&](double l, double h) { return score(l, h).error; });
-    const double xi = score(clip.lo, clip.hi).gain;
-    if (!per_channel) {
-      r = clamped(mm, clip);
-      gain->assign(mm.lo.size(), static_cast<float>(xi));
-      break;
-    }
-    r.lo[c] = clip.lo;
-    r.hi[c] = clip.hi;
-    (*gain)[c] = static_cast<float>(xi);
+    r.lo[c] = clips[c].lo;
+    r.hi[c] = clips[c].hi;
+    if (gain) (*gain)[c] = static_cast<float>(xi[c]);
   }
   return r;
 }
@@ -248,30 +262,82 @@ double output_quad(const std::vector<double>& v, const std::vector<int64_t>& idx
   return var_part + mean_part * mean_part;
 }
 
-// For quantizer `q` on the weights `w` at `idx`: e^T M e of the error e = Q(w) - w, and with
-// `with_dequantized` also d^T M d of d = Q(w).
+// h = "M w" for one output channel's weights w (at `idx`, in order): the vector with
+// w^T M v = sum_i v_i h_i for every v, in each of output_quad's three forms, so that a
+// candidate's w^T M e costs one pass instead of a second quadratic form (gain correction).
+std::vector<double> output_gradient(const std::vector<double>& w, const std::vector<int64_t>& idx,
+                                    const std::vector<int32_t>& input_channel, const ChannelMoments& in) {
+  std::vector<double> h(w.size(), 0.0);
+  auto k_of = [&](size_t i) { return static_cast<size_t>(input_channel[static_cast<size_t>(idx[i])]); };
+  if (!in.autocorr.empty()) {
+    // sum_c (v_c^T R_c w_c - m_c^2 S_c(v) S_c(w)) + (sum_c m_c S_c(v)) (sum_c m_c S_c(w)).
+    const auto& l = in.lattice;
+    const size_t T = static_cast<size_t>(l.kh * l.kw);
+    const int64_t B = 2 * l.kw - 1;
+    double ms = 0;
+    for (size_t b0 = 0; b0 + T <= w.size(); b0 += T) {
+      double S = 0;
+      for (size_t t = 0; t < T; ++t) S += w[b0 + t];
+      ms += in.mean[k_of(b0)] * S;
+    }
+    for (size_t b0 = 0; b0 + T <= w.size(); b0 += T) {
+      const size_t c = k_of(b0);
+      const double* R = in.autocorr.data() + c * static_cast<size_t>((2 * l.kh - 1) * B);
+      double S = 0;
+      for (size_t t = 0; t < T; ++t) S += w[b0 + t];
+      for (size_t p = 0; p < T; ++p) {
+        const int64_t ip = static_cast<int64_t>(p) / l.kw, jp = static_cast<int64_t>(p) % l.kw;
+        double r = 0;
+        for (size_t t = 0; t < T; ++t)
+          r += w[b0 + t] *
+               R[(static_cast<int64_t>(t) / l.kw - ip + l.kh - 1) * B + (static_cast<int64_t>(t) % l.kw - jp + l.kw - 1)];
+        h[b0 + p] = r - in.mean[c] * in.mean[c] * S + in.mean[c] * ms;
+      }
+    }
+    return h;
+  }
+  if (!in.second.empty()) {
+    const size_t K = in.mean.size();
+    std::vector<double> wk(K, 0.0);
+    for (size_t i = 0; i < w.size(); ++i) wk[k_of(i)] = w[i];
+    for (size_t i = 0; i < w.size(); ++i) {
+      const double* row = in.second.data() + k_of(i) * K;
+      double r = 0;
+      for (size_t k = 0; k < K; ++k) r += row[k] * wk[k];
+      h[i] = r;
+    }
+    return h;
+  }
+  double sw = 0;
+  for (size_t i = 0; i < w.size(); ++i) sw += w[i] * in.mean[k_of(i)];
+  for (size_t i = 0; i < w.size(); ++i) h[i] = w[i] * in.var[k_of(i)] + in.mean[k_of(i)] * sw;
+  return h;
+}
+
+// For quantizer `q` on the weights `w` at `idx`: e^T M e of the error e = Q(w) - w, and
+// w^T M e = sum_i e_i h_i (h: output_gradient of the weights; empty: not wanted).
 struct OutputQuads {
-  double ee = 0, dd = 0;
+  double ee = 0, we = 0;
 };
 OutputQuads output_quads(const calib::GridQuantizer& q, const float* w, const std::vector<int64_t>& idx,
-                         const std::vector<int32_t>& input_channel, const ChannelMoments& in, bool with_dequantized) {
-  thread_local std::vector<double> d, e;
-  d.resize(idx.size());
+                         const std::vector<int32_t>& input_channel, const ChannelMoments& in,
+                         const std::vector<double>& h) {
+  thread_local std::vector<double> e;
   e.resize(idx.size());
-  for (size_t i = 0; i < idx.size(); ++i) {
-    d[i] = q.apply(w[idx[i]]);
-    e[i] = d[i] - w[idx[i]];
-  }
-  return {output_quad(e, idx, input_channel, in), with_dequantized ? output_quad(d, idx, input_channel, in) : 0.0};
+  double we = 0;
+  for (size_t i = 0; i < idx.size(); ++i) e[i] = q.apply(w[idx[i]]) - w[idx[i]];
+  if (!h.empty())
+    for (size_t i = 0; i < idx.size(); ++i) we += e[i] * h[i];
+  return {output_quad(e, idx, input_channel, in), we};
 }
 
 // The error to score a clip by: e^T M e, or with `gain` the error after the unbiasing gain,
-// xi^2 d^T M d - w^T M w with xi = w^T M w / w^T M d, w^T M d = (ww + dd - ee) / 2
-// (docs/calibration.md, "Gain correction").
+// xi^2 d^T M d - w^T M w with xi = w^T M w / w^T M d for d = w + e: w^T M d = ww + we,
+// d^T M d = ww + 2 we + ee (docs/calibration.md, "Gain correction").
 ScoredClip output_score(double ww, const OutputQuads& o, bool gain) {
   if (!gain) return {o.ee, 1.0};
-  const double xi = unbiasing_gain(ww, (ww + o.dd - o.ee) / 2);
-  return {xi == 1.0 ? o.ee : std::max(0.0, xi * xi * o.dd - ww), xi};
+  const double xi = unbiasing_gain(ww, ww + o.we);
+  return {xi == 1.0 ? o.ee : std::max(0.0, xi * xi * (ww + 2 * o.we + o.ee) - ww), xi};
 }
 
 }  // namespace
@@ -297,14 +363,23 @@ ChannelRanges output_aware_weight_ranges(const std::string& name, const Tensor& 
   search.bits = grid.bits;
   search.symmetric = grid.symmetric;
   const float* d = w.data<float>();
-  // The flat indices of each output channel's elements, and their own v^T M v.
+  // The flat indices of each output channel's elements, their own w^T M w and, for the
+  // gain, their h = M w.
   const auto idx = channel_elements(w, axis);
-  std::vector<double> own(idx.size());
-  for (size_t c = 0; c < idx.size(); ++c) {
-    std::vector<double> v(idx[c].size());
-    for (size_t i = 0; i < v.size(); ++i) v[i] = d[idx[c][i]];
-    own[c] = output_quad(v, idx[c], input_channel, in);
-  }
+  const size_t channels = idx.size();
+  std::vector<double> own(channels);
+  std::vector<std::vector<double>> h(channels);
+  parallel_for(
+      static_cast<int64_t>(channels),
+      [&](int64_t c0, int64_t c1) {
+        for (auto c = static_cast<size_t>(c0); c < static_cast<size_t>(c1); ++c) {
+          std::vector<double> v(idx[c].size());
+          for (size_t i = 0; i < v.size(); ++i) v[i] = d[idx[c][i]];
+          own[c] = output_quad(v, idx[c], input_channel, in);
+          if (gain) h[c] = output_gradient(v, idx[c], input_channel, in);
+        }
+      },
+      1);
   if (gain) gain->assign(mm.lo.size(), 1.0f);
   if (!grid.per_channel || axis < 0) {
     // One clip for the tensor: the channels' errors add up (each is its own output); with
@@ -314,10 +389,10 @@ ChannelRanges output_aware_weight_ranges(const std::string& name, const Tensor& 
     auto score = [&](double lo, double hi) {
       const auto q = calib::GridQuantizer::make(lo, hi, search.bits, search.symmetric);
       OutputQuads sum;
-      for (const auto& c : idx) {
-        const OutputQuads o = output_quads(q, d, c, input_channel, in, gain != nullptr);
+      for (size_t c = 0; c < channels; ++c) {
+        const OutputQuads o = output_quads(q, d, idx[c], input_channel, in, h[c]);
         sum.ee += o.ee;
-        sum.dd += o.dd;
+        sum.we += o.we;
       }
       return output_score(ww, sum, gain != nullptr);
     };
@@ -327,18 +402,25 @@ ChannelRanges output_aware_weight_ranges(const std::string& name, const Tensor& 
     return clamped(mm, clip);
   }
   ChannelRanges r;
-  r.lo.resize(idx.size());
-  r.hi.resize(idx.size());
-  for (size_t c = 0; c < idx.size(); ++c) {
-    auto score = [&](double lo, double hi) {
-      const auto q = calib::GridQuantizer::make(lo, hi, search.bits, search.symmetric);
-      return output_score(own[c], output_quads(q, d, idx[c], input_channel, in, gain != nullptr), gain != nullptr);
-    };
-    const auto clip = calib::search_clip(mm.lo[c], mm.hi[c], search, [&](double lo, double hi) { return score(lo, hi).error; });
-    r.lo[c] = clip.lo;
-    r.hi[c] = clip.hi;
-    if (gain) (*gain)[c] = static_cast<float>(score(clip.lo, clip.hi).gain);
-  }
+  r.lo.resize(channels);
+  r.hi.resize(channels);
+  // Channels are independent searches (thread-local scratch in the scores).
+  parallel_for(
+      static_cast<int64_t>(channels),
+      [&](int64_t c0, int64_t c1) {
+        for (auto c = static_cast<size_t>(c0); c < static_cast<size_t>(c1); ++c) {
+          auto score = [&](double lo, double hi) {
+            const auto q = calib::GridQuantizer::make(lo, hi, search.bits, search.symmetric);
+            return output_score(own[c], output_quads(q, d, idx[c], input_channel, in, h[c]), gain != nullptr);
+          };
+          const auto clip =
+              calib::search_clip(mm.lo[c], mm.hi[c], search, [&](double lo, double hi) { return score(lo, hi).error; });
+          r.lo[c] = clip.lo;
+          r.hi[c] = clip.hi;
+          if (gain) (*gain)[c] = static_cast<float>(score(clip.lo, clip.hi).gain);
+        }
+      },
+      1);
   return r;
 }
 

@@ -250,6 +250,7 @@ void run_quantize_logged(const QuantizeArgs& in, dist::Comm& comm) {
   ctx.weight_range.algo = w_range;
   // A reconstruction fits the weights itself, from the FP32 ones and the searched clips.
   ctx.weight_range.gain = !args.no_weight_gain && !args.recon.any();
+  ctx.weight_range.threads = args.threads;
   // Clipped weights shift their layers' output means, which bias correction removes; the
   // reconstructions train against the layer outputs themselves (docs/calibration.md).
   if (w_range == WeightRangeAlgo::Mse && !args.transform.bc && !args.recon.any())

@@ -120,6 +120,63 @@ TEST(WeightGain, OnTheSamplesTheGainedErrorIsUncorrelatedWithTheOutputAndTheSmal
   }
 }
 
+TEST(WeightGain, ConvolutionGainsAreTheSamplesUnbiasingGains) {
+  // A 3x3 convolution over two input channels of smooth images with means (the window
+  // autocorrelation form), and the same weights as a 1x1 layer's (the per-channel form, inputs
+  // independent across channels): the gain each reports is the samples' <y, y> / <y, yq> up
+  // to the border, which the stationary statistics do not see.
+  const int S = 48, C = 2, H = 20, W = 20;
+  std::mt19937_64 rng(4);
+  std::uniform_real_distribution<float> u(0.f, 6.2831853f);
+  Tensor x(DType::F32, {S, C, H, W});
+  for (int s = 0; s < S; ++s)
+    for (int c = 0; c < C; ++c) {
+      const float p1 = u(rng), p2 = u(rng);
+      for (int h = 0; h < H; ++h)
+        for (int w = 0; w < W; ++w)
+          x.data<float>()[((s * C + c) * H + h) * W + w] =
+              (c ? -0.3f : 0.7f) + std::sin(0.35f * h + p1) + (c + 1) * std::cos(0.3f * w + p2);
+    }
+  auto px = [&](int s, int c, int h, int w) { return static_cast<double>(x.data<float>()[((s * C + c) * H + h) * W + w]); };
+  const Tensor wt = heavy_tailed_weights(1, C * 9, 21);
+  std::vector<int32_t> ic(C * 9);
+  for (int i = 0; i < C * 9; ++i) ic[i] = i / 9;
+  ChannelMomentsObserver o({{"x", 1}}, {}, {{"x", {3, 3, 1, 1}}});
+  o.observe("x", x, S);
+  std::vector<float> gain;
+  const Tensor w4 = Tensor::from_vector<float>({1, C, 3, 3}, std::vector<float>(wt.data<float>(), wt.data<float>() + C * 9));
+  const ChannelRanges r = output_aware_weight_ranges("w", w4, 0, TensorGrid{4, true, true}, ic, o.moments().at("x"), {}, &gain);
+  const auto q = calib::GridQuantizer::make(r.lo[0], r.hi[0], 4, true);
+  double yy = 0, yq = 0;
+  for (int s = 0; s < S; ++s)
+    for (int h = 0; h + 2 < H; ++h)
+      for (int w = 0; w + 2 < W; ++w) {
+        double y = 0, z = 0;
+        for (int i = 0; i < C * 9; ++i) {
+          const double v = px(s, i / 9, h + (i % 9) / 3, w + i % 3), wi = w4.data<float>()[i];
+          y += wi * v;
+          z += q.apply(wi) * v;
+        }
+        yy += y * y, yq += y * z;
+      }
+  EXPECT_GT(gain[0], 1.0f);
+  EXPECT_NEAR(gain[0], yy / yq, 0.01 * yy / yq);
+  // The per-channel form: a 1x1 layer over 18 independent inputs of the given moments.
+  ChannelMoments m{std::vector<double>(C * 9), std::vector<double>(C * 9), {}, {}, {}};
+  std::vector<int32_t> own(C * 9);
+  for (int i = 0; i < C * 9; ++i) m.mean[i] = 0.2 * (i % 5) - 0.3, m.var[i] = 0.5 + 0.1 * (i % 7), own[i] = i;
+  const Tensor w2 = Tensor::from_vector<float>({1, C * 9}, std::vector<float>(wt.data<float>(), wt.data<float>() + C * 9));
+  const ChannelRanges r2 = output_aware_weight_ranges("w", w2, 0, TensorGrid{4, true, true}, own, m, {}, &gain);
+  const auto q2 = calib::GridQuantizer::make(r2.lo[0], r2.hi[0], 4, true);
+  // E[y yq] and E[y^2] in closed form for independent inputs: sum w_i d_i var_i + (sum w_i m_i)(sum d_i m_i).
+  double wv = 0, dv = 0, wm = 0, dm = 0;
+  for (int i = 0; i < C * 9; ++i) {
+    const double wi = w2.data<float>()[i], di = q2.apply(wi);
+    wv += wi * wi * m.var[i], dv += wi * di * m.var[i], wm += wi * m.mean[i], dm += di * m.mean[i];
+  }
+  EXPECT_NEAR(gain[0], (wv + wm * wm) / (dv + wm * dm), 1e-5);
+}
+
 TEST(WeightGain, GainedWeightsQuantizeOnTheirRangesToTheSearchsCodes) {
   const Tensor w = heavy_tailed_weights(5, 18, 11);
   for (const TensorGrid g : {TensorGrid{4, true, true}, TensorGrid{4, false, true}, TensorGrid{3, true, false},
