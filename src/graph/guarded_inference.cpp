@@ -69,6 +69,15 @@ bool recurrent_ok(onnx::InferenceContext& ctx) {
   return x < 0 || x == 3;
 }
 
+// Gemm: the opset-1 and opset-6 versions read the types and dimensions 0 and 1 of A and B
+// without checking that they have types or those ranks (an A that inference could not type,
+// a Sub of a string and a float: SIGSEGV, fuzz_model); every version needs A and B of rank 2.
+bool gemm_ok(onnx::InferenceContext& ctx) {
+  if (ctx.getNumInputs() < 2 || !ctx.getInputType(0) || !ctx.getInputType(1)) return false;
+  const int a = known_rank(ctx, 0), b = known_rank(ctx, 1);
+  return (a < 0 || a == 2) && (b < 0 || b == 2);
+}
+
 // DepthToSpace, SpaceToDepth: ONNX divides by blocksize squared, which a blocksize of 2^40
 // wraps to zero (SIGFPE: fuzz_model); inferred only for a blocksize in [1, 2^31).
 bool blocksize_ok(onnx::InferenceContext& ctx) {
@@ -94,7 +103,8 @@ const std::map<std::string, Guard>& guards() {
       {"Conv", conv_ok<1>}, {"ConvTranspose", conv_ok<1>}, {"ConvInteger", conv_ok<1>},
       {"QLinearConv", conv_ok<3>}, {"MaxPool", pool_ok}, {"AveragePool", pool_ok}, {"LpPool", pool_ok},
       {"MaxUnpool", unpool_ok}, {"RNN", recurrent_ok}, {"GRU", recurrent_ok}, {"LSTM", recurrent_ok},
-      {"DepthToSpace", blocksize_ok}, {"SpaceToDepth", blocksize_ok}, {"Shape", shape_ok}};
+      {"DepthToSpace", blocksize_ok}, {"SpaceToDepth", blocksize_ok}, {"Shape", shape_ok},
+      {"Gemm", gemm_ok}};
   return g;
 }
 

@@ -11,4 +11,10 @@ namespace dpl {
 // Throws dpl::Error naming the node or tensor.
 void check_model_structure(const OnnxGraph& g);
 
+// The operand ranks of Gemm and convolutions again, after ONNX's inference has typed the
+// intermediate tensors (value_info) and before its version converter reads them: the Gemm
+// 6 -> 7 adapter read the dimensions of an A that only inference knew to be a scalar
+// (SIGSEGV, fuzz_model).
+void check_inferred_operand_ranks(const OnnxGraph& g);
+
 }  // namespace dpl

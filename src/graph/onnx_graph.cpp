@@ -253,6 +253,8 @@ void check_unique_names(const onnx::GraphProto& g) {
 
 }  // namespace
 
+void check_inferred_operand_ranks(const OnnxGraph& g) { check_operand_ranks(g.graph()); }
+
 void check_model_structure(const OnnxGraph& g) {
   std::map<std::string, int64_t> opsets;
   for (const auto& op : g.model().opset_import()) opsets[is_std_domain(op.domain()) ? "" : op.domain()] = op.version();

@@ -20,6 +20,7 @@ void prepare_model(OnnxGraph& g, int target_opset, bool simplify_graph) {
     // cycles are refused first, and it gets the nodes in order.
     g.topologize();
     g.infer_shapes();  // the adapters read input shapes
+    check_inferred_operand_ranks(g);
     upgrade_opset(g, target_opset);
   }
   g.set_names();

@@ -593,6 +593,15 @@ TEST(OnnxGraph, NodesOnnxInferenceWouldCrashOnAreNotInferredAndTheRunNamesThem) 
   qconv.node("QLinearConv", {"x", "xs", "xz", "w", "ws", "wz", "ys", "yz"}, {"y"}, "qconv").output("y", DType::U8);
   OnnxGraph qg = qconv.graph();
   prepare_or_run_fails(qg, {{"x", Tensor::zeros(DType::U8, {1, 1, 7, 7})}}, "qconv", "qconv");
+  // A Gemm at opset 6 whose A and B are scalars only inference knows (through a Relu): Gemm-6's
+  // inference read their dimensions 0 and 1, then the version converter's Gemm 6 -> 7 adapter
+  // did (found with scalars made by Sub of Constants). The guard skips the inference; the
+  // ranks inference found are checked before the converter.
+  ModelBuilder gemm(6);
+  gemm.input("x", {}).node("Relu", {"x"}, {"r"}, "relu").node("Gemm", {"r", "r", "r"}, {"y"}, "gemm").output("y");
+  OnnxGraph gg = gemm.graph();
+  prepare_or_run_fails(gg, {{"x", Tensor::from_vector<float>({}, {1.f})}}, "gemm",
+                       "node 'gemm' (Gemm): input 0 ('r') has rank 0; Gemm multiplies matrices");
   // A MaxUnpool whose indices have rank 1 for an X of rank 4 (they must have X's shape).
   ModelBuilder unpool(11);
   unpool.input("x", {1, 1, 2, 2}).input("i", {4}, DType::I64);
