@@ -58,6 +58,8 @@ infer() {
 }
 
 top1_table() {
+  local extra=()
+  read -r -a extra <<< "$EXTRA"
   local fm_dir="$SHARED/models/fmnist-dev"
   $FM samples train 0 "$CALIB" "$WORK/fm_calib" || die "no Fashion-MNIST train images"
   $FM samples t10k 0 "$TEST" "$WORK/fm_test" || die "no Fashion-MNIST test images"
@@ -83,7 +85,7 @@ top1_table() {
           for a in $ALGOS; do
             local out="$WORK/q_${m}_${d}_${wb}${ab}_${w}_$a"
             if [ "$(quantize "$out.log" "$out" -M "$model" -I "$WORK/fm_calib" -N "$CALIB" -D "$d" -A "$a" \
-                  --w_range "$w" "${flags[@]}" $EXTRA)" = ok ]; then
+                  --w_range "$w" "${flags[@]}" "${extra[@]}")" = ok ]; then
               infer "$out/quant_model.onnx" "$WORK/fm_test" "$TEST" "$out/test" --batch 500
               if [ "$COMPARE" = 1 ]; then
                 row+=" $($FM top1 t10k 0 "$TEST" "$out/test/logits") / $(node "$ROOT/bench/logits_compare.js" "$WORK/fp_$m" "$out/test" "$TEST") |"
