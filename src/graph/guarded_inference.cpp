@@ -116,7 +116,8 @@ class GuardedSchemas : public onnx::ISchemaRegistry {
     if (!s || !(domain.empty() || domain == "ai.onnx") || !s->has_type_and_shape_inference_function()) return s;
     auto it = guards().find(key);
     const bool has_axis = s->attributes().count("axis") != 0;
-    if (it == guards().end() && !has_axis) return s;
+    const bool math_dp = (key == "Add" || key == "Sub" || key == "Mul" || key == "Div") && s->has_data_propagation_function();
+    if (it == guards().end() && !has_axis && !math_dp) return s;
     const bool shape_op = key == "Shape";
     std::lock_guard<std::mutex> lock(mu_);
     auto& copy = wrapped_[s];
@@ -147,6 +148,18 @@ class GuardedSchemas : public onnx::ISchemaRegistry {
         copy->PartialDataPropagationFunction([inner_dp](onnx::DataPropagationContext& ctx) {
           const onnx::TypeProto* in = ctx.getNumInputs() ? ctx.getInputType(0) : nullptr;
           if (in && in->has_tensor_type() && in->tensor_type().has_shape()) inner_dp(ctx);
+        });
+      }
+      // Add, Sub, Mul, Div propagate the values of shape computations; ONNX's propagator
+      // broadcasts a one-value list against the other without checking that the other holds
+      // any (the empty Shape of a scalar minus a one-element constant: SIGSEGV, fuzz_model).
+      // An empty value list is not propagated.
+      if (math_dp) {
+        onnx::DataPropagationFunction inner_dp = s->GetDataPropagationFunction();
+        copy->PartialDataPropagationFunction([inner_dp](onnx::DataPropagationContext& ctx) {
+          for (size_t i = 0; i < ctx.getNumInputs(); ++i)
+            if (const auto* d = ctx.getInputData(i); d && d->dim_size() == 0) return;
+          inner_dp(ctx);
         });
       }
     }
