@@ -369,17 +369,20 @@ ChannelRanges output_aware_weight_ranges(const std::string& name, const Tensor& 
   const size_t channels = idx.size();
   std::vector<double> own(channels);
   std::vector<std::vector<double>> h(channels);
-  parallel_for(
-      static_cast<int64_t>(channels),
-      [&](int64_t c0, int64_t c1) {
-        for (auto c = static_cast<size_t>(c0); c < static_cast<size_t>(c1); ++c) {
-          std::vector<double> v(idx[c].size());
-          for (size_t i = 0; i < v.size(); ++i) v[i] = d[idx[c][i]];
-          own[c] = output_quad(v, idx[c], input_channel, in);
-          if (gain) h[c] = output_gradient(v, idx[c], input_channel, in);
-        }
-      },
-      1);
+  // Only the gain reads them (the plain score is e^T M e alone).
+  if (gain) {
+    parallel_for(
+        static_cast<int64_t>(channels),
+        [&](int64_t c0, int64_t c1) {
+          for (auto c = static_cast<size_t>(c0); c < static_cast<size_t>(c1); ++c) {
+            std::vector<double> v(idx[c].size());
+            for (size_t i = 0; i < v.size(); ++i) v[i] = d[idx[c][i]];
+            own[c] = output_quad(v, idx[c], input_channel, in);
+            h[c] = output_gradient(v, idx[c], input_channel, in);
+          }
+        },
+        1);
+  }
   if (gain) gain->assign(mm.lo.size(), 1.0f);
   if (!grid.per_channel || axis < 0) {
     // One clip for the tensor: the channels' errors add up (each is its own output); with
