@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include "core/tensor.h"
 #include "graph/model_builder.h"
@@ -168,6 +169,93 @@ TEST(ChannelsLast, FloatConvolutionChainsGiveThePlainResult) {
   EXPECT_GT(hooked, 0);
   EXPECT_EQ(last.channels_last_stats().produced, 0);
   expect_tensor_near(hooked_out.at("y"), want.at("y"), 0, 0);
+}
+
+// Concat along the channels and nearest Resize pass channels-last tensors on: a Concat of
+// two convolutions' outputs and a plain graph input, a 2x nearest upsampling into a third
+// convolution, a downscale by sizes and a tf_crop_and_resize whose corners lie outside
+// (extrapolation value) give what the plain session gives.
+TEST(ChannelsLast, ConcatAndNearestResizeKeepTheOrder) {
+  ModelBuilder b;
+  b.input("x", {2, 8, 20, 18});
+  b.init("w1", random_f32({16, 8, 3, 3}, 1, -0.3f, 0.3f)).init("w2", random_f32({8, 16, 1, 1}, 2, -0.3f, 0.3f));
+  b.init("w3", random_f32({8, 32, 3, 3}, 3, -0.2f, 0.2f));
+  const std::vector<int64_t> pad1 = {1, 1, 1, 1};
+  b.node("Conv", {"x", "w1"}, {"c1o"}, "c1").attr("pads", pad1);
+  b.node("Conv", {"c1o", "w2"}, {"c2o"}, "c2");
+  b.node("Concat", {"c1o", "c2o", "x"}, {"cat"}, "cat").attr("axis", int64_t{1});
+  b.init("scales", Tensor::from_vector<float>({4}, {1.f, 1.f, 2.f, 2.f}));
+  b.node("Resize", {"cat", "", "scales"}, {"up"}, "up").attr("mode", std::string("nearest"));
+  b.node("Conv", {"up", "w3"}, {"y"}, "c3").attr("pads", pad1);
+  b.init("sizes", Tensor::from_vector<int64_t>({4}, {2, 32, 13, 7}));
+  b.node("Resize", {"cat", "", "", "sizes"}, {"down"}, "down").attr("mode", std::string("nearest"));
+  b.init("roi", Tensor::from_vector<float>({8}, {0.f, 0.f, -0.2f, -0.1f, 1.f, 1.f, 1.1f, 1.2f}));
+  b.init("crop_sizes", Tensor::from_vector<int64_t>({4}, {2, 32, 12, 11}));
+  b.node("Resize", {"cat", "roi", "", "crop_sizes"}, {"crop"}, "crop")
+      .attr("mode", std::string("nearest"))
+      .attr("coordinate_transformation_mode", std::string("tf_crop_and_resize"))
+      .attr("extrapolation_value", 7.f);
+  b.output("y").output("down").output("crop");
+  const OnnxGraph g = b.graph();
+  const TensorMap feeds = {{"x", random_f32({2, 8, 20, 18}, 9, -2.f, 2.f)}};
+  SessionOptions plain_opts;
+  plain_opts.channels_last = false;
+  Session plain(g, plain_opts), last(g);
+  const TensorMap want = plain.run(feeds), got = last.run(feeds);
+  for (const char* out : {"y", "down", "crop"}) {
+    SCOPED_TRACE(out);
+    expect_tensor_near(got.at(out), want.at(out), 1e-4, 1e-5);
+  }
+  int sevens = 0;
+  for (float v : got.at("crop").to_f32_vector()) sevens += v == 7.f;
+  EXPECT_GT(sevens, 0);  // the corners outside the crop
+  // Channels-last: c1o, c2o, the Concat, the three Resizes and y; converted by the session
+  // only for the three fetches (the Concat puts its plain input x in order itself).
+  EXPECT_EQ(last.channels_last_stats().produced, 7);
+  EXPECT_EQ(last.channels_last_stats().converted, 3);
+}
+
+// A value hook (Session::set_value_hook) keeps the unhooked layouts: it sees channels-last
+// node outputs as computed, flagged, and their plain() form is what a plain hook sees in a
+// plain pass of the same unfused session (up to the float rounding of other kernels).
+TEST(ChannelsLast, ValueHooksSeeValuesAsComputedAndTheirPlainForm) {
+  OnnxGraph g = float_chain_model().graph();
+  const TensorMap feeds = {{"x", random_f32({2, 8, 40, 36}, 7, -2.f, 2.f)}, {"x2", random_f32({2, 8, 20, 18}, 8)}};
+  Session s(g);
+  TensorMap plain_seen;
+  s.set_hook([&](const std::string& name, const Tensor& t) { plain_seen[name] = t; });
+  const TensorMap plain_out = s.run(feeds);
+  EXPECT_EQ(s.channels_last_stats().produced, 0);
+  int flagged = 0;
+  std::set<std::string> seen;
+  s.set_value_hook([&](const std::string& name, const HookValue& v) {
+    seen.insert(name);
+    ASSERT_TRUE(plain_seen.count(name)) << name;
+    EXPECT_EQ(v.as_computed().shape(), v.plain().shape()) << name;
+    if (v.channels_last()) {
+      ++flagged;
+      // Memory order [N, H, W, C]: element (n, c, h, w) of the plain form sits there.
+      const Tensor& raw = v.as_computed();
+      const Shape& sh = raw.shape();
+      const int64_t C = sh[1], H = sh[2], W = sh[3];
+      const float* r = raw.data<float>();
+      const float* p = v.plain().data<float>();
+      for (int64_t c = 0; c < C; c += 3)
+        EXPECT_EQ(r[((1 * H + H / 2) * W + W / 2) * C + c], p[((1 * C + c) * H + H / 2) * W + W / 2]) << name;
+    }
+    expect_tensor_near(v.plain(), plain_seen.at(name), 1e-4, 1e-5);  // other kernels: float rounding
+  });
+  const TensorMap out = s.run(feeds);
+  EXPECT_EQ(seen.size(), plain_seen.size());
+  // The eight channels-last outputs of the unhooked pass (test above), and the element-wise
+  // nodes' that carry them on.
+  EXPECT_GE(s.channels_last_stats().produced, 8);
+  EXPECT_GE(flagged, 8);
+  for (const char* o : {"y", "c2o"}) expect_tensor_near(out.at(o), plain_out.at(o), 1e-4, 1e-5);
+  // Without a hook again: the plain hook's setting does not linger.
+  s.set_hook(nullptr);
+  s.run(feeds);
+  EXPECT_GE(s.channels_last_stats().produced, 8);
 }
 
 TEST(ChannelsLast, ElementWiseNodesPassItOnOnlyWithPerTensorParameters) {

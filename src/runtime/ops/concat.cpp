@@ -1,6 +1,9 @@
 // Concat: one memcpy per (outer index, input). With a single outer index (axis 0, or batch 1
 // with axis 1: the usual feature-map concat) each input is one block copied in parallel
-// chunks; otherwise the outer indices are split over threads.
+// chunks; otherwise the outer indices are split over threads. Along the channels of
+// channels-last tensors (runtime/channels_last.h) it is the same copy on their memory
+// [N, spatial..., C], concatenated along its last axis.
+#include "runtime/channels_last.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/data_movement.h"
 #include "runtime/ops/grad_util.h"
@@ -15,15 +18,52 @@ class ConcatOp : public grad::MoveGradOp {  // backward: grad_util.h
     axis_ = node.attrs.get_int("axis", 0);
     trace_all_inputs_ = true;
   }
-  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+  // Channels-last inputs along axis 1 give a channels-last output.
+  bool accepts_channels_last(size_t) const override { return axis_ == 1; }
+
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     std::vector<const Tensor*> xs;
-    for (const Tensor* t : in)
-      if (t) xs.push_back(t);
+    bool any_last = false;
+    for (size_t k = 0; k < in.size(); ++k)
+      if (in[k]) xs.push_back(in[k]), any_last = any_last || ctx.input_channels_last(k);
     DPL_CHECK(!xs.empty(), "Concat has no inputs");
+    if (any_last) {
+      out[0] = concat_channels_last(ctx, in);
+      ctx.out_channels_last[0] = 1;
+      return;
+    }
+    out[0] = concat(xs, axis_);
+  }
+
+ private:
+  // Channels-last and plain inputs along axis 1 (the plain ones put in channels-last order
+  // first): the memory views concatenated along their last axis.
+  static Tensor concat_channels_last(const OpContext& ctx, const std::vector<const Tensor*>& in) {
+    std::vector<Tensor> views;
+    for (size_t k = 0; k < in.size(); ++k) {
+      if (!in[k]) continue;
+      const Tensor& t = *in[k];
+      DPL_CHECK(t.rank() >= 3, "internal: channels-last Concat input of rank {}", t.rank());
+      const Tensor last = ctx.input_channels_last(k) ? t : plain_to_channels_last(t);
+      Shape mem = {t.dim(0)};
+      for (int d = 2; d < t.rank(); ++d) mem.push_back(t.dim(d));
+      mem.push_back(t.dim(1));
+      views.push_back(last.reshaped(mem));
+    }
+    std::vector<const Tensor*> xs;
+    for (const Tensor& v : views) xs.push_back(&v);
+    const int r = views[0].rank();
+    Tensor y = concat(xs, r - 1);
+    Shape logical = {y.dim(0), y.dim(r - 1)};
+    for (int d = 1; d < r - 1; ++d) logical.push_back(y.dim(d));
+    return y.reshaped(logical);
+  }
+
+  static Tensor concat(const std::vector<const Tensor*>& xs, int64_t axis_attr) {
     const Tensor& x0 = *xs[0];
     const int r = x0.rank();
     DPL_CHECK(r > 0, "Concat of scalars");
-    const int axis = ops::norm_axis(axis_, r);
+    const int axis = ops::norm_axis(axis_attr, r);
     Shape shape = x0.shape();
     shape[axis] = 0;
     for (const Tensor* t : xs) {
@@ -35,10 +75,7 @@ class ConcatOp : public grad::MoveGradOp {  // backward: grad_util.h
                 shape_str(t->shape()));
       shape[axis] += t->dim(axis);
     }
-    if (xs.size() == 1) {
-      out[0] = x0;
-      return;
-    }
+    if (xs.size() == 1) return x0;
     Tensor y(x0.dtype(), shape);
     const size_t es = dtype_size(x0.dtype());
     int64_t outer = 1, inner = 1;
@@ -66,10 +103,9 @@ class ConcatOp : public grad::MoveGradOp {  // backward: grad_util.h
           },
           ops::grain_for(static_cast<int64_t>(out_row)));
     }
-    out[0] = std::move(y);
+    return y;
   }
 
- private:
   int64_t axis_ = 0;
 };
 

@@ -4,12 +4,15 @@
 // Every axis gets a table, built once per call (resize_tables.h): for each output position,
 // the input positions it reads and their weights. The leading axes that are not resized
 // (usually N and C) become independent slices run in parallel; nearest is a gather through
-// the tables, linear and cubic are separable passes (resize_kernels.h).
+// the tables, linear and cubic are separable passes (resize_kernels.h). Nearest also takes
+// channels-last tensors (runtime/channels_last.h) when N and C are not resized: each output
+// position copies its input position's C values.
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "runtime/channels_last.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/grad_kernels.h"
 #include "runtime/ops/grad_util.h"
@@ -78,12 +81,32 @@ class ResizeOp : public Op {
     grad::resize(args, ax, op_ + " '" + name_ + "'");
   }
 
+  bool accepts_channels_last(size_t input) const override { return input == 0 && a_.mode == Mode::Nearest; }
+
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
-    const Tensor& x = *in[0];
-    const int r = x.rank();
     Shape ys;
-    int first = r;
+    int first = in[0]->rank();
     const std::vector<AxisTable> ax = tables(ctx, in, ys, first);
+    Tensor converted;
+    if (ctx.input_channels_last(0)) {
+      if (first >= 2) {
+        const Tensor& x = *in[0];
+        out[0] = Tensor(x.dtype(), ys);
+        ctx.out_channels_last[0] = 1;
+        if (out[0].numel() == 0) return;
+        DPL_CHECK(x.numel() > 0, "{} '{}': cannot resize an empty input to a non-empty output", op_, name_);
+        uint64_t ext = 0;  // the extrapolation value as one element's bytes
+        dispatch_dtype(x.dtype(), [&](auto tag) {
+          const auto v = static_cast<decltype(tag)>(a_.extrapolation);
+          std::memcpy(&ext, &v, sizeof(v));
+        });
+        resize::nearest_channels_last(ax, x.raw(), out[0].raw(), x.dim(1), dtype_size(x.dtype()), &ext);
+        return;
+      }
+      converted = channels_last_to_plain(*in[0]);  // N or C resized: plain
+    }
+    const Tensor& x = converted.defined() ? converted : *in[0];
+    const int r = x.rank();
     out[0] = Tensor(x.dtype(), ys);
     if (out[0].numel() == 0) return;
     DPL_CHECK(x.numel() > 0, "{} '{}': cannot resize an empty input to a non-empty output", op_, name_);

@@ -275,4 +275,42 @@ template void resize_nearest<uint64_t>(const std::vector<AxisTable>&, int, const
 template void resize_separable<float>(const std::vector<AxisTable>&, int, const float*, float*, int64_t, float);
 template void resize_separable<double>(const std::vector<AxisTable>&, int, const double*, double*, int64_t, double);
 
+void nearest_channels_last(const std::vector<AxisTable>& ax, const void* xv, void* yv, int64_t channels, size_t elem,
+                           const void* ext) {
+  const int r = static_cast<int>(ax.size());
+  // The input spatial position of every output spatial position, -1 outside the crop.
+  std::vector<int64_t> src(1, 0);
+  int64_t in_spatial = 1;
+  for (int d = 2; d < r; ++d) {
+    const AxisTable& t = ax[d];
+    std::vector<int64_t> next;
+    next.reserve(src.size() * t.out);
+    for (int64_t base : src)
+      for (int64_t j = 0; j < t.out; ++j) {
+        const bool out = base < 0 || (t.any_outside && t.outside[j]);
+        next.push_back(out ? -1 : base * t.in + (t.identity ? j : t.idx[j * t.taps]));
+      }
+    src = std::move(next);
+    in_spatial *= t.in;
+  }
+  const int64_t out_spatial = static_cast<int64_t>(src.size()), n = ax[0].out;
+  const size_t row = static_cast<size_t>(channels) * elem;
+  const char* x = static_cast<const char*>(xv);
+  char* y = static_cast<char*>(yv);
+  parallel_for(
+      n * out_spatial,
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const int64_t s = src[i % out_spatial], batch = i / out_spatial;
+          char* o = y + static_cast<size_t>(i) * row;
+          if (s >= 0) {
+            std::memcpy(o, x + static_cast<size_t>(batch * in_spatial + s) * row, row);
+          } else {
+            for (int64_t c = 0; c < channels; ++c) std::memcpy(o + c * elem, ext, elem);
+          }
+        }
+      },
+      std::max<int64_t>(1, 16384 / static_cast<int64_t>(std::max<size_t>(row, 1))));
+}
+
 }  // namespace dpl::resize

@@ -4,6 +4,7 @@
 // passes blending whole contiguous rows. Axes before `first` are not resized: they become
 // `slices` independent slices run in parallel.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -19,5 +20,11 @@ void resize_nearest(const std::vector<AxisTable>& ax, int first, const void* xv,
 // Linear or cubic, T float or double.
 template <typename T>
 void resize_separable(const std::vector<AxisTable>& ax, int first, const T* x, T* y, int64_t slices, T ext);
+
+// Nearest on a channels-last tensor (runtime/channels_last.h) whose axes 0 and 1 (N, C)
+// are not resized: memory [N, spatial..., C] in and out, elements of `elem` bytes; an
+// output position outside the crop gets `ext` (one element's bytes) in every channel.
+void nearest_channels_last(const std::vector<AxisTable>& ax, const void* x, void* y, int64_t channels, size_t elem,
+                           const void* ext);
 
 }  // namespace dpl::resize
