@@ -36,8 +36,11 @@ bool elementwise_op(const std::string& op_type) {
 namespace {
 
 bool elementwise(const NodeDesc& n) {
-  // So are a code lookup (fusion.h: its absorbed nodes, all element-wise) and the fused SiLU.
-  if (!elementwise_op(n.op_type) && n.op_type != kCodeLookupOp && n.op_type != kSwishOp) return false;
+  // So are a code lookup (fusion.h: its absorbed nodes, all element-wise), the fused SiLU
+  // and the QDQ patterns offered as one follower (fusion.h).
+  if (!elementwise_op(n.op_type) && n.op_type != kCodeLookupOp && n.op_type != kSwishOp && n.op_type != kQuantDequantOp &&
+      n.op_type != kQuantizedSwishOp)
+    return false;
   for (const auto& a : n.absorbed)
     if (!elementwise(a)) return false;
   return true;

@@ -61,6 +61,54 @@ std::optional<PatternMatch> match_silu(const PlanGraph& g, int out, const std::v
   return two_node_match(g, out, kSwishOp, a, b);
 }
 
+// The only reader of slot s, when it reads it once and s is not visible; -1 otherwise.
+int sole_reader(const PlanGraph& g, int s) {
+  if (s < 0 || g.slots.visible[s] || g.users[s].size() != 1) return -1;
+  const int r = g.users[s][0];
+  return std::count(g.nodes[r].in_slots.begin(), g.nodes[r].in_slots.end(), s) == 1 ? r : -1;
+}
+
+// v * FakeQuant(Sigmoid(v)) (kQuantizedSwishOp): a Sigmoid and a Mul reading v = `out`, the
+// Sigmoid's output read only by a QuantizeLinear, its output only by a DequantizeLinear (as
+// its input 0), whose output only the Mul reads, as its other operand.
+std::optional<PatternMatch> match_quantized_silu(const PlanGraph& g, int out, const std::vector<int>& live) {
+  if (live.size() != 2) return std::nullopt;
+  int a = live[0], b = live[1];
+  if (g.nodes[a].desc.op_type != "Sigmoid") std::swap(a, b);
+  const PlanNode &sg = g.nodes[a], &mul = g.nodes[b];
+  if (sg.desc.op_type != "Sigmoid" || mul.desc.op_type != "Mul" || sg.out_slots.size() != 1 ||
+      mul.in_slots.size() != 2 || mul.out_slots.size() != 1)
+    return std::nullopt;
+  const int q = sole_reader(g, sg.out_slots[0]);
+  if (q < 0 || g.nodes[q].desc.op_type != "QuantizeLinear" || g.nodes[q].out_slots.size() != 1 ||
+      g.nodes[q].in_slots[0] != sg.out_slots[0])
+    return std::nullopt;
+  const int dq = sole_reader(g, g.nodes[q].out_slots[0]);
+  if (dq < 0 || g.nodes[dq].desc.op_type != "DequantizeLinear" || g.nodes[dq].out_slots.size() != 1 ||
+      g.nodes[dq].in_slots[0] != g.nodes[q].out_slots[0])
+    return std::nullopt;
+  const int d = g.nodes[dq].out_slots[0];
+  if (sole_reader(g, d) != b) return std::nullopt;
+  if (!((mul.in_slots[0] == out && mul.in_slots[1] == d) || (mul.in_slots[1] == out && mul.in_slots[0] == d)))
+    return std::nullopt;
+  PatternMatch m;
+  m.follower.name = mul.desc.name;
+  m.follower.op_type = kQuantizedSwishOp;
+  m.follower.opset = mul.desc.opset;
+  m.follower.inputs = {g.slots.names[out]};
+  m.follower.outputs = mul.desc.outputs;
+  m.follower.absorbed = {sg.desc, g.nodes[q].desc, g.nodes[dq].desc, mul.desc};
+  for (int k : {q, dq})
+    for (size_t i = 1; i < g.nodes[k].in_slots.size(); ++i)
+      if (g.nodes[k].in_slots[i] >= 0) {
+        m.extra.push_back(g.nodes[k].in_slots[i]);
+        m.follower.inputs.push_back(g.slots.names[g.nodes[k].in_slots[i]]);
+      }
+  m.nodes = {a, q, dq, b};
+  m.last = b;
+  return m;
+}
+
 // QuantizeLinear -> DequantizeLinear: the one node reading `out` is a QuantizeLinear whose
 // output only a DequantizeLinear reads (once), and is not visible.
 std::optional<PatternMatch> match_quant_dequant(const PlanGraph& g, int out, const std::vector<int>& live) {
@@ -140,7 +188,7 @@ std::optional<PatternMatch> match_code_lookup(const PlanGraph& g, int out, const
 }
 
 // Multi-node followers, tried in order after the single-follower case.
-constexpr PatternMatcher kPatterns[] = {match_silu, match_quant_dequant, match_code_lookup};
+constexpr PatternMatcher kPatterns[] = {match_silu, match_quantized_silu, match_quant_dequant, match_code_lookup};
 
 class FusionPlanner {
  public:

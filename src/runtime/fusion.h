@@ -23,6 +23,11 @@ inline constexpr const char* kSwishOp = "dpl.Swish";
 // then their operands (the Q's scale and zero point, the DQ's), which the absorbing node
 // gets appended to its inputs in that order (omitted ones skipped).
 inline constexpr const char* kQuantDequantOp = "dpl.QuantizeDequantize";
+// Synthetic follower type for the SiLU of a QDQ model that quantizes the Sigmoid's output:
+// reading v, Sigmoid(v) -> QuantizeLinear -> DequantizeLinear -> Mul(v, that). Its
+// `absorbed` holds the four nodes in that order, its inputs are v, then the pair's operands
+// (appended to the absorbing node's inputs as for kQuantDequantOp).
+inline constexpr const char* kQuantizedSwishOp = "dpl.QuantizedSwish";
 // Synthetic follower type for the element-wise nodes after a DequantizeLinear of 8-bit codes
 // that together compute one function of its value (a QOperator model's SiLU: Sigmoid,
 // QuantizeLinear, DequantizeLinear, Mul, QuantizeLinear): its `absorbed` holds them in plan

@@ -5,8 +5,10 @@
 #include "runtime/ops/fake_quant.h"
 
 #include <algorithm>
+#include <limits>
 #include <type_traits>
 
+#include "runtime/ops/elementwise.h"
 #include "runtime/ops/rounding.h"
 #include "runtime/parallel.h"
 
@@ -84,28 +86,92 @@ FakeQuantArgs FakeQuantOperands::args(const std::vector<const Tensor*>& in) cons
 
 namespace {
 
-// One channel's constants.
+// One channel's constants, with the code bounds.
 struct Channel {
-  float qs, qz, ds, dz;
+  float qs, qz, ds, dz, lo, hi;
+  // The usual QDQ pair: one scale and one zero point on both sides.
+  bool same() const { return qs == ds && qz == dz; }
 };
 
-template <typename X>
-void fake_quant_block(const X* x, float* y, int64_t n, const Channel& c, float lo, float hi, float clip_lo,
-                      float clip_hi) {
+// One value's quantization and dequantization (after the clip). Same: the usual pair, in
+// fewer operations with the same bits: (clamp(r + z) - z) * s == clamp(r, lo - z, hi - z) * s
+// (r and z integers, or r so large that both clamp), and the rounding needs no guard for
+// |t| >= 2^22, where (t + 1.5 * 2^23) - 1.5 * 2^23 keeps the sign and a magnitude of 2^22 - 2
+// or more, which clamps as t does. NaN clamps low either way.
+template <bool Same>
+inline float fake_quant_value(float v0, const Channel& c) {
+  const float t = v0 / c.qs;
+  if constexpr (Same) {
+    constexpr float kMagic = 12582912.f;  // 1.5 * 2^23
+    const float r = (t + kMagic) - kMagic, lo = c.lo - c.qz, hi = c.hi - c.qz;
+    float v = r > lo ? r : lo;
+    v = v < hi ? v : hi;
+    return v * c.qs;
+  } else {
+    // Values of magnitude 2^22 and more saturate below; NaN stays NaN and clamps low.
+    float v = round_half_even(t) + c.qz;
+    v = v > c.lo ? v : c.lo;
+    v = v < c.hi ? v : c.hi;
+    return (v - c.dz) * c.ds;
+  }
+}
+
+template <bool Same, typename X>
+void fake_quant_block(const X* x, float* y, int64_t n, const Channel& c, float clip_lo, float clip_hi) {
+  const bool clip = clip_lo > -std::numeric_limits<float>::infinity() || clip_hi < std::numeric_limits<float>::infinity();
+  if (!std::is_same_v<X, float> || !clip) {
+    for (int64_t i = 0; i < n; ++i) y[i] = fake_quant_value<Same>(static_cast<float>(x[i]), c);
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) {
     float v0 = static_cast<float>(x[i]);
-    if constexpr (std::is_same_v<X, float>) {
-      v0 = v0 < clip_lo ? clip_lo : v0;
-      v0 = v0 > clip_hi ? clip_hi : v0;
-    }
-    const float t = v0 / c.qs;
-    // Values of magnitude 2^22 and more saturate below; NaN stays NaN and clamps low.
-    const float r = round_half_even(t);
-    float v = r + c.qz;
-    v = v > lo ? v : lo;
-    v = v < hi ? v : hi;
-    y[i] = (v - c.dz) * c.ds;
+    v0 = v0 < clip_lo ? clip_lo : v0;  // NaN passes, as ClipOp lets it
+    v0 = v0 > clip_hi ? clip_hi : v0;
+    y[i] = fake_quant_value<Same>(v0, c);
   }
+}
+
+template <typename X>
+void fake_quant_any(const X* x, float* y, int64_t n, const Channel& c, float clip_lo, float clip_hi) {
+  if (c.same()) fake_quant_block<true>(x, y, n, c, clip_lo, clip_hi);
+  else fake_quant_block<false>(x, y, n, c, clip_lo, clip_hi);
+}
+
+// fake_quant_silu over n values: its steps as separate loops over an L1-sized block (each
+// vectorizes; the whole chain in one loop did not, and ran slower than separate passes).
+// MulBy: 0 none, 1 x, 2 v.
+template <bool Same, bool QuantSig, int MulBy, bool Last>
+void fake_quant_silu_block(const float* __restrict x, float* __restrict y, int64_t n, const Channel& c1,
+                           const Channel& c2, const Channel& c3) {
+  constexpr int64_t kBlock = 1024;
+  alignas(64) float v[kBlock], t[kBlock];
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t m = std::min(kBlock, n - b);
+    const float* __restrict xb = x + b;
+    float* __restrict yb = y + b;
+    for (int64_t i = 0; i < m; ++i) v[i] = fake_quant_value<Same>(xb[i], c1);
+    if constexpr (MulBy == 0) {
+      for (int64_t i = 0; i < m; ++i) yb[i] = ew::sigmoid_fast(v[i]);
+      continue;
+    }
+    for (int64_t i = 0; i < m; ++i) t[i] = ew::sigmoid_fast(v[i]);
+    if constexpr (QuantSig)
+      for (int64_t i = 0; i < m; ++i) t[i] = fake_quant_value<Same>(t[i], c2);
+    const float* __restrict f = MulBy == 1 ? xb : v;
+    if constexpr (Last) {
+      for (int64_t i = 0; i < m; ++i) t[i] = f[i] * t[i];
+      for (int64_t i = 0; i < m; ++i) yb[i] = fake_quant_value<Same>(t[i], c3);
+    } else {
+      for (int64_t i = 0; i < m; ++i) yb[i] = f[i] * t[i];
+    }
+  }
+}
+
+template <bool QuantSig, int MulBy, bool Last>
+void fake_quant_silu_form(const float* x, float* y, int64_t n, const Channel& c1, const Channel& c2,
+                          const Channel& c3) {
+  if (c1.same() && c2.same() && c3.same()) fake_quant_silu_block<true, QuantSig, MulBy, Last>(x, y, n, c1, c2, c3);
+  else fake_quant_silu_block<false, QuantSig, MulBy, Last>(x, y, n, c1, c2, c3);
 }
 
 float value_at(const Tensor* t, int64_t c) {
@@ -124,13 +190,11 @@ void run(const Tensor& x, const FakeQuantArgs& a, const AxisSplit& s, float lo, 
   const X* xd = x.data<X>();
   float* yd = y.data<float>();
   auto channel = [&](int64_t c) {
-    return Channel{value_at(a.q_scale, c), value_at(a.q_zp, c), value_at(a.dq_scale, c), value_at(a.dq_zp, c)};
+    return Channel{value_at(a.q_scale, c), value_at(a.q_zp, c), value_at(a.dq_scale, c), value_at(a.dq_zp, c), lo, hi};
   };
   if (!s.per_axis) {
     const Channel c = channel(0);
-    parallel_for(x.numel(), [&](int64_t b, int64_t e) {
-      fake_quant_block(xd + b, yd + b, e - b, c, lo, hi, a.clip_lo, a.clip_hi);
-    });
+    parallel_for(x.numel(), [&](int64_t b, int64_t e) { fake_quant_any(xd + b, yd + b, e - b, c, a.clip_lo, a.clip_hi); });
     return;
   }
   parallel_for(
@@ -138,7 +202,7 @@ void run(const Tensor& x, const FakeQuantArgs& a, const AxisSplit& s, float lo, 
       [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
           const Channel c = channel(b % s.channels);
-          fake_quant_block(xd + b * s.inner, yd + b * s.inner, s.inner, c, lo, hi, a.clip_lo, a.clip_hi);
+          fake_quant_any(xd + b * s.inner, yd + b * s.inner, s.inner, c, a.clip_lo, a.clip_hi);
         }
       },
       std::max<int64_t>(1, 16384 / std::max<int64_t>(s.inner, 1)));
@@ -146,13 +210,55 @@ void run(const Tensor& x, const FakeQuantArgs& a, const AxisSplit& s, float lo, 
 
 }  // namespace
 
-void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& a, Tensor& y) {
-  DPL_CHECK(a.q_scale && a.dq_scale, "internal: {} without scales", op);
+namespace {
+
+// The code bounds of a's zero point type (uint8 when omitted), checked as fake_quantize does.
+std::pair<float, float> code_bounds(const std::string& op, const FakeQuantArgs& a) {
   const DType qt = a.q_zp ? a.q_zp->dtype() : DType::U8;
   DPL_CHECK(qt == DType::U8 || qt == DType::I8, "{}: quantized type {} not supported (int8 and uint8 are)", op,
             dtype_name(qt));
   DPL_CHECK(!a.dq_zp || a.dq_zp->dtype() == qt, "{}: the dequantize zero point is {} but the quantized values are {}",
             op, dtype_name(a.dq_zp ? a.dq_zp->dtype() : qt), dtype_name(qt));
+  const float lo = std::max(qt == DType::U8 ? 0.f : -128.f, a.code_lo);
+  const float hi = std::min(qt == DType::U8 ? 255.f : 127.f, a.code_hi);
+  DPL_CHECK(lo <= hi, "{}: code bounds [{}, {}] are empty", op, lo, hi);
+  return {lo, hi};
+}
+
+Channel per_tensor_channel(const std::string& op, const FakeQuantArgs& a, std::pair<float, float> bounds) {
+  DPL_CHECK(a.q_scale && a.dq_scale, "internal: {} without scales", op);
+  for (const Tensor* t : {a.q_scale, a.q_zp, a.dq_scale, a.dq_zp})
+    DPL_CHECK(!t || t->numel() == 1, "{}: a fused SiLU takes per-tensor parameters, got {} values", op, t->numel());
+  DPL_CHECK(a.q_scale->dtype() == DType::F32 && a.dq_scale->dtype() == DType::F32, "{}: scales must be float32", op);
+  return Channel{value_at(a.q_scale, 0), value_at(a.q_zp, 0), value_at(a.dq_scale, 0), value_at(a.dq_zp, 0),
+                 bounds.first, bounds.second};
+}
+
+}  // namespace
+
+void fake_quant_silu(const std::string& op, const Tensor& x, const SiluChain& chain, Tensor& y) {
+  DPL_CHECK(x.dtype() == DType::F32, "{}: input must be float32, got {}", op, dtype_name(x.dtype()));
+  DPL_CHECK(chain.mul || (!chain.quantized_sigmoid && !chain.last), "internal: {}: a SiLU chain without its Mul", op);
+  const Channel c1 = per_tensor_channel(op, chain.first, code_bounds(op, chain.first));
+  const Channel unused{1.f, 0.f, 1.f, 0.f, 0.f, 0.f};
+  const Channel c2 = chain.quantized_sigmoid ? per_tensor_channel(op, chain.sigmoid_fq, code_bounds(op, chain.sigmoid_fq))
+                                             : unused;
+  const Channel c3 = chain.last ? per_tensor_channel(op, chain.last_fq, code_bounds(op, chain.last_fq)) : unused;
+  if (!y.defined() || y.shape() != x.shape() || y.dtype() != DType::F32) y = Tensor(DType::F32, x.shape());
+  const float* xd = x.data<float>();
+  float* yd = y.data<float>();
+  using Form = void (*)(const float*, float*, int64_t, const Channel&, const Channel&, const Channel&);
+  Form form = nullptr;
+  if (chain.quantized_sigmoid) form = chain.last ? fake_quant_silu_form<true, 2, true> : fake_quant_silu_form<true, 2, false>;
+  else if (!chain.mul) form = fake_quant_silu_form<false, 0, false>;
+  else form = chain.last ? fake_quant_silu_form<false, 1, true> : fake_quant_silu_form<false, 1, false>;
+  parallel_for(
+      x.numel(), [&](int64_t b, int64_t e) { form(xd + b, yd + b, e - b, c1, c2, c3); }, kElementwiseGrainHeavy);
+}
+
+void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& a, Tensor& y) {
+  DPL_CHECK(a.q_scale && a.dq_scale, "internal: {} without scales", op);
+  const auto [lo, hi] = code_bounds(op, a);
   DPL_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::I32, "{}: input must be float32 or int32, got {}", op,
             dtype_name(x.dtype()));
   const AxisSplit qs = split_axis(op, x, *a.q_scale, a.q_zp, a.q_axis);
@@ -162,9 +268,6 @@ void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& 
   const AxisSplit& s = qs.per_axis ? qs : ds;
   if (!y.defined() || y.shape() != x.shape() || y.dtype() != DType::F32) y = Tensor(DType::F32, x.shape());
   if (x.numel() == 0) return;
-  const float lo = std::max(qt == DType::U8 ? 0.f : -128.f, a.code_lo);
-  const float hi = std::min(qt == DType::U8 ? 255.f : 127.f, a.code_hi);
-  DPL_CHECK(lo <= hi, "{}: code bounds [{}, {}] are empty", op, lo, hi);
   if (x.dtype() == DType::F32) run<float>(x, a, s, lo, hi, y);
   else run<int32_t>(x, a, s, lo, hi, y);
 }

@@ -65,4 +65,25 @@ FakeQuantOperands fake_quant_operands(const NodeDesc& q, int q_first, const Node
 // y for float32 x (y may be x itself: in place). `op` names the node in errors.
 void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& a, Tensor& y);
 
+// The SiLU of a QDQ model with its fake quantizations, one pass over x, bit for bit what the
+// separate nodes give (QuantizeLinear -> DequantizeLinear pairs FQ, Sigmoid with its own
+// sigmoid_fast, Mul), in the two placements of our platforms:
+//
+//   TensorRT (the Sigmoid reads the quantized x, the Mul the float one):
+//     v = FQ1(x), s = sigmoid(v), m = x * s, y = FQ3(m)
+//   quantized Sigmoid (SNPE and most others: every tensor quantized):
+//     v = FQ1(x), s = FQ2(sigmoid(v)), m = v * s, y = FQ3(m)
+//
+// The fusion planner may stop early: y = s (TensorRT, no Mul) or y = m (no FQ3). Per-tensor
+// parameters, float32 x; the FakeQuantArgs leave the clip and code bounds at their defaults.
+struct SiluChain {
+  FakeQuantArgs first;                // FQ1
+  bool quantized_sigmoid = false;     // FQ2 present (then the Mul reads v)
+  FakeQuantArgs sigmoid_fq;           // FQ2
+  bool mul = true;                    // false: y = s (TensorRT placement only)
+  bool last = false;                  // FQ3 present
+  FakeQuantArgs last_fq;              // FQ3
+};
+void fake_quant_silu(const std::string& op, const Tensor& x, const SiluChain& chain, Tensor& y);
+
 }  // namespace dpl

@@ -69,10 +69,46 @@ void quantize(const Tensor& x, const Tensor& scale, const Tensor* zp, Tensor& y,
   });
 }
 
+// Whether the scale (input 1) and zero point (input 2) of a QuantizeLinear or
+// DequantizeLinear are constants of one value.
+bool per_tensor_constants(const NodeDesc& n) {
+  const Tensor *scale = n.constant(1), *zp = n.constant(2);
+  return scale && scale->numel() == 1 && (!n.has_input(2) || (zp && zp->numel() == 1));
+}
+
+// How many operands a follower's node appended to the absorbing node's inputs (its inputs
+// after the first that are present).
+int appended(const NodeDesc& n) {
+  int k = 0;
+  for (size_t i = 1; i < n.inputs.size(); ++i) k += !n.inputs[i].empty();
+  return k;
+}
+
 class QuantizeLinearOp : public Op {
  public:
+  // The DequantizeLinear reading its output (the fake quantization); then, per tensor, the
+  // SiLU after it with its fake quantizations (fake_quant_silu): TensorRT's Sigmoid reading
+  // the fake-quantized x and the Mul of the float x by it, or the Sigmoid -> Q -> DQ -> Mul
+  // of the other platforms as one follower (kQuantizedSwishOp); then the product's pair.
   bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool extra_ready) const override {
-    return self.absorbed.empty() && extra_ready && fake_quant_pair(self, f);
+    if (!extra_ready) return false;
+    const auto& a = self.absorbed;
+    if (a.empty()) return fake_quant_pair(self, f);
+    const bool pair_per_tensor = per_tensor_constants(self) && per_tensor_constants(a[0]);
+    if (a.size() == 1 && f.op_type == "Sigmoid") return f.inputs.size() == 1 && pair_per_tensor;
+    if (a.size() == 1 && f.op_type == kQuantizedSwishOp)
+      return pair_per_tensor && per_tensor_constants(f.absorbed[1]) && per_tensor_constants(f.absorbed[2]);
+    const bool product_done = (a.size() == 2 && a[1].op_type == kQuantizedSwishOp) ||
+                              (a.size() == 3 && a[1].op_type == "Sigmoid" && a[2].op_type == "Mul");
+    if (product_done)
+      return f.op_type == kQuantDequantOp && f.absorbed.size() == 2 && per_tensor_constants(f.absorbed[0]) &&
+             per_tensor_constants(f.absorbed[1]);
+    if (a.size() == 2 && a[1].op_type == "Sigmoid") {
+      if (f.op_type != "Mul" || f.inputs.size() != 2 || self.outputs.size() != 1) return false;
+      const std::string &x = self.inputs[0], &s = self.outputs[0];
+      return (f.inputs[0] == x && f.inputs[1] == s) || (f.inputs[0] == s && f.inputs[1] == x);
+    }
+    return false;
   }
   void init(const NodeDesc& node) override {
     name_ = "QuantizeLinear '" + node.name + "'";
@@ -85,10 +121,50 @@ class QuantizeLinearOp : public Op {
       dq_ = fake_quant_operands(node, 1, node.absorbed[0], static_cast<int>(node.own_inputs));
       if (node.own_inputs <= 2) dq_.q_zp = -1;  // input 2 is the DequantizeLinear's scale then
     }
+    silu_ = node.absorbed.size() >= 2;
+    if (!silu_) return;
+    // Operands after the node's own (x, scale[, zero point]) and the DequantizeLinear's, in
+    // absorption order: TensorRT's Mul appends x; the quantized SiLU its pair's; the last
+    // pair its own.
+    int next = static_cast<int>(node.own_inputs) + appended(node.absorbed[0]);
+    auto pair_at = [&](const NodeDesc& q, const NodeDesc& dq) {
+      const FakeQuantOperands o = fake_quant_operands(q, next, dq, next + appended(q));
+      next += appended(q) + appended(dq);
+      return o;
+    };
+    const NodeDesc& chain = node.absorbed[1];
+    quantized_sigmoid_ = chain.op_type == kQuantizedSwishOp;
+    if (quantized_sigmoid_) {
+      sigmoid_fq_ = pair_at(chain.absorbed[1], chain.absorbed[2]);
+      name_ += " + SiLU with its Sigmoid quantized";
+    } else {
+      mul_ = node.absorbed.size() >= 3;
+      next += mul_;  // the Mul's x
+      name_ += mul_ ? " + SiLU" : " + Sigmoid";
+    }
+    const NodeDesc& tail = node.absorbed.back();
+    last_ = tail.op_type == kQuantDequantOp;
+    if (last_) {
+      last_fq_ = pair_at(tail.absorbed[0], tail.absorbed[1]);
+      name_ += " + QuantizeLinear '" + tail.absorbed[0].name + "' + DequantizeLinear '" + tail.absorbed[1].name + "'";
+    }
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
     const Tensor& scale = *in[1];
+    if (silu_) {
+      SiluChain c;
+      c.first = dq_.args(in);
+      c.quantized_sigmoid = quantized_sigmoid_;
+      if (quantized_sigmoid_) c.sigmoid_fq = sigmoid_fq_.args(in);
+      c.mul = mul_;
+      c.last = last_;
+      if (last_) c.last_fq = last_fq_.args(in);
+      Tensor y;
+      fake_quant_silu(name_, x, c, y);
+      out[0] = std::move(y);
+      return;
+    }
     if (fused_) {
       Tensor y;
       fake_quantize(name_, x, dq_.args(in), y);
@@ -115,7 +191,9 @@ class QuantizeLinearOp : public Op {
   std::string name_;
   int64_t axis_ = 1;
   bool fused_ = false;
-  FakeQuantOperands dq_;
+  // The SiLU chain (fake_quant_silu): its form and operands.
+  bool silu_ = false, quantized_sigmoid_ = false, mul_ = true, last_ = false;
+  FakeQuantOperands dq_, sigmoid_fq_, last_fq_;
 };
 
 template <typename Q>

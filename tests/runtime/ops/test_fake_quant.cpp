@@ -125,6 +125,78 @@ TEST(FakeQuantFusion, QuantDequantIsOnePassAndBitExact) {
               tricky_input({1, 64, 64, 64}, 0.25f, 9), 1, 2);
 }
 
+// The other placement (SNPE and most platforms): v = Q -> DQ (x), Sigmoid(v) -> Q -> DQ,
+// Mul(v, that) -> Q -> DQ. Fused, the first QuantizeLinear takes all eight nodes; without the
+// last pair it stops after the Mul; a per-channel pair in the middle keeps it apart. Bit for
+// bit the unfused result.
+TEST(FakeQuantFusion, QuantizedSigmoidSiluIsOnePassAndBitExact) {
+  for (int variant = 0; variant < 3; ++variant) {
+    for (auto [s1, s2] : {std::pair{0.0625f, 0.00390625f}, std::pair{0.1f, 0.0041f}}) {
+      SCOPED_TRACE("variant " + std::to_string(variant) + ", scales " + std::to_string(s1) + " " + std::to_string(s2));
+      ModelBuilder b;
+      const Shape shape = {2, 4, 13, 15};
+      b.input("x", shape);
+      b.init("s1", Tensor::scalar<float>(s1)).init("z1", Tensor::scalar<uint8_t>(128));
+      b.init("s3", Tensor::scalar<float>(s1 * 0.7f)).init("z3", Tensor::scalar<uint8_t>(20));
+      if (variant == 2) {
+        b.init("s2", Tensor::from_vector<float>({4}, {s2, s2 * 2, s2, s2 * 3}));
+        b.init("z2", Tensor::from_vector<uint8_t>({4}, {0, 1, 2, 0}));
+      } else {
+        b.init("s2", Tensor::scalar<float>(s2)).init("z2", Tensor::scalar<uint8_t>(0));
+      }
+      b.node("QuantizeLinear", {"x", "s1", "z1"}, {"q1"}, "q1").node("DequantizeLinear", {"q1", "s1", "z1"}, {"v"}, "d1");
+      b.node("Sigmoid", {"v"}, {"sg"}, "sig");
+      b.node("QuantizeLinear", {"sg", "s2", "z2"}, {"q2"}, "q2");
+      if (variant == 2) b.attr("axis", int64_t{1});
+      b.node("DequantizeLinear", {"q2", "s2", "z2"}, {"d2"}, "d2");
+      if (variant == 2) b.attr("axis", int64_t{1});
+      b.node("Mul", {"v", "d2"}, {"m"}, "mul");
+      if (variant == 1) {
+        b.node("Identity", {"m"}, {"y"}, "id");
+      } else {
+        b.node("QuantizeLinear", {"m", "s3", "z3"}, {"q3"}, "q3").node("DequantizeLinear", {"q3", "s3", "z3"}, {"y"}, "d3");
+      }
+      b.output("y");
+      const OnnxGraph g = b.graph();
+      SessionOptions fused;
+      fused.fuse = true;
+      Session a(g), f(g, fused);
+      const int want_nodes[] = {1, 2, 0};  // 0: more than two
+      if (want_nodes[variant] > 0) {
+        EXPECT_EQ(f.node_count(), want_nodes[variant]);
+      } else {
+        EXPECT_GT(f.node_count(), 2);
+      }
+      const TensorMap feeds{{"x", tricky_input(shape, s1, 31 + variant)}};
+      expect_same_bits(a.run(feeds).at("y"), f.run(feeds).at("y"));
+    }
+  }
+}
+
+// A pair whose DequantizeLinear has other parameters than its QuantizeLinear (the general
+// formula; the usual pair takes a shorter one with the same bits): per tensor and per channel.
+TEST(FakeQuantFusion, PairWithOtherDequantizeParametersIsBitExact) {
+  for (bool per_channel : {false, true}) {
+    SCOPED_TRACE(per_channel ? "per channel" : "per tensor");
+    ModelBuilder b;
+    const Shape shape = {2, 3, 9, 11};
+    b.input("x", shape);
+    const Shape ps = per_channel ? Shape{3} : Shape{};
+    const int64_t n = per_channel ? 3 : 1;
+    std::vector<float> qs(n), ds(n);
+    std::vector<int8_t> qz(n), dz(n);
+    for (int64_t k = 0; k < n; ++k) qs[k] = 0.0625f * float(k + 1), ds[k] = 0.1f + 0.05f * float(k), qz[k] = int8_t(3 - k), dz[k] = int8_t(-7 + k);
+    b.init("qs", Tensor::from_vector<float>(ps, qs)).init("qz", Tensor::from_vector<int8_t>(ps, qz));
+    b.init("ds", Tensor::from_vector<float>(ps, ds)).init("dz", Tensor::from_vector<int8_t>(ps, dz));
+    b.node("QuantizeLinear", {"x", "qs", "qz"}, {"q"}, "quant");
+    if (per_channel) b.attr("axis", int64_t{1});
+    b.node("DequantizeLinear", {"q", "ds", "dz"}, {"y"}, "dequant");
+    if (per_channel) b.attr("axis", int64_t{1});
+    b.output("y");
+    check_fused(b.graph(), tricky_input(shape, 0.0625f, 21), 1);
+  }
+}
+
 // The Q/DQ of a constant weight is computed once at creation: the fused plan is the Conv
 // alone (reading the dequantized weights as a constant), and the output is what the unfused
 // session gives. The activation's Q/DQ before it is one node.
@@ -173,6 +245,69 @@ TEST(FakeQuantFusion, PairStaysSeparateWhenQuantizedValuesAreUsed) {
   const TensorMap ra = a.run(feeds, {"y", "q"}), rb = s.run(feeds, {"y", "q"});
   expect_same_bits(ra.at("y"), rb.at("y"));
   EXPECT_EQ(std::memcmp(ra.at("q").raw(), rb.at("q").raw(), 32), 0);
+}
+
+// TensorRT's SiLU in a QDQ model: x -> Q -> DQ -> Sigmoid, Mul(x, Sigmoid), the Mul's Q -> DQ.
+// Fused, the first QuantizeLinear takes all six nodes (one pass); with the second pair
+// absent or the product read elsewhere it stops after the Mul or the Sigmoid. Bit for bit
+// the unfused session's result on tricky values (NaN, infinities, ties), int8 and uint8
+// codes, with and without zero points.
+OnnxGraph silu_graph(int variant, float s1, float s2) {
+  ModelBuilder b;
+  b.input("x", {2, 3, 17, 19});
+  b.init("s1", Tensor::scalar<float>(s1)).init("z1", Tensor::scalar<int8_t>(-5));
+  b.init("s2", Tensor::scalar<float>(s2)).init("z2", Tensor::scalar<uint8_t>(12));
+  b.node("QuantizeLinear", {"x", "s1", "z1"}, {"q1"}, "q1").node("DequantizeLinear", {"q1", "s1", "z1"}, {"d1"}, "d1");
+  b.node("Sigmoid", {"d1"}, {"sg"}, "sig");
+  if (variant == 3) {  // the Sigmoid's output is a graph output: the chain stops before the Mul
+    b.node("Mul", {"sg", "x"}, {"y"}, "mul").output("y").output("sg");
+    return b.graph();
+  }
+  b.node("Mul", {"x", "sg"}, {"m"}, "mul");
+  if (variant == 2) {  // no second pair: the chain ends with the Mul
+    b.node("Identity", {"m"}, {"y"}, "id").output("y");
+    return b.graph();
+  }
+  const bool zero_point = variant == 0;
+  b.node("QuantizeLinear", zero_point ? std::vector<std::string>{"m", "s2", "z2"} : std::vector<std::string>{"m", "s2"},
+         {"q2"}, "q2");
+  b.node("DequantizeLinear", zero_point ? std::vector<std::string>{"q2", "s2", "z2"} : std::vector<std::string>{"q2", "s2"},
+         {"y"}, "d2");
+  b.output("y");
+  return b.graph();
+}
+
+TEST(FakeQuantFusion, TensorRtSiluAndTheNextPairAreOnePassAndBitExact) {
+  // variant: 0 and 1 the whole chain (second pair with and without zero point: one node);
+  // 2 without the second pair (QuantizeLinear + Sigmoid + Mul, then Identity); 3 with the
+  // Sigmoid's output a graph output (QuantizeLinear + Sigmoid, then the Mul).
+  const int nodes[] = {1, 1, 2, 2};
+  for (int variant = 0; variant < 4; ++variant) {
+    for (auto [s1, s2] : {std::pair{0.0625f, 0.03125f}, std::pair{0.1f, 0.037f}, std::pair{3.f, 0.5f}}) {
+      SCOPED_TRACE("variant " + std::to_string(variant) + ", scales " + std::to_string(s1) + " " + std::to_string(s2));
+      const OnnxGraph g = silu_graph(variant, s1, s2);
+      SessionOptions fused;
+      fused.fuse = true;
+      Session a(g), b(g, fused);
+      EXPECT_EQ(b.node_count(), nodes[variant]);
+      const TensorMap feeds{{"x", tricky_input({2, 3, 17, 19}, s1, 11 + variant)}};
+      expect_same_bits(a.run(feeds).at("y"), b.run(feeds).at("y"));
+    }
+  }
+  // Per-channel parameters stay separate passes (the fused SiLU is per tensor).
+  ModelBuilder b;
+  b.input("x", {1, 4, 6, 6});
+  b.init("s", Tensor::from_vector<float>({4}, {0.1f, 0.2f, 0.05f, 0.3f}))
+      .init("z", Tensor::from_vector<int8_t>({4}, {0, 1, -1, 2}));
+  b.node("QuantizeLinear", {"x", "s", "z"}, {"q"}, "q").attr("axis", int64_t{1});
+  b.node("DequantizeLinear", {"q", "s", "z"}, {"d"}, "d").attr("axis", int64_t{1});
+  b.node("Sigmoid", {"d"}, {"sg"}, "sig").node("Mul", {"x", "sg"}, {"y"}, "mul").output("y");
+  SessionOptions fused;
+  fused.fuse = true;
+  Session pc(b.graph(), fused), plain(b.graph());
+  EXPECT_EQ(pc.node_count(), 3);
+  const TensorMap feeds{{"x", tricky_input({1, 4, 6, 6}, 0.1f, 3)}};
+  expect_same_bits(plain.run(feeds).at("y"), pc.run(feeds).at("y"));
 }
 
 }  // namespace
