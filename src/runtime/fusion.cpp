@@ -29,20 +29,35 @@ struct PatternMatch {
 // Matches the nodes `live` reading slot `out` (the only output of the node being extended).
 using PatternMatcher = std::optional<PatternMatch> (*)(const PlanGraph& g, int out, const std::vector<int>& live);
 
-// Nodes a then b offered together as one follower of type `type` reading `out`, with b's
-// outputs; `absorbed` lists both (for the per-node profile).
-PatternMatch two_node_match(const PlanGraph& g, int out, const char* type, int a, int b) {
-  const PlanNode &first = g.nodes[a], &last = g.nodes[b];
+// The nodes `chain` offered together as one follower of type `type` reading `out`, with the
+// last one's outputs; `absorbed` lists them all (for the per-node profile).
+PatternMatch chain_match(const PlanGraph& g, int out, const char* type, const std::vector<int>& chain) {
+  const PlanNode& last = g.nodes[chain.back()];
   PatternMatch m;
   m.follower.name = last.desc.name;
   m.follower.op_type = type;
   m.follower.opset = last.desc.opset;
   m.follower.inputs = {g.slots.names[out]};
   m.follower.outputs = last.desc.outputs;
-  m.follower.absorbed = {first.desc, last.desc};
-  m.nodes = {a, b};
-  m.last = b;
+  for (int k : chain) m.follower.absorbed.push_back(g.nodes[k].desc);
+  m.nodes = chain;
+  m.last = chain.back();
   return m;
+}
+
+PatternMatch two_node_match(const PlanGraph& g, int out, const char* type, int a, int b) {
+  return chain_match(g, out, type, {a, b});
+}
+
+// Node k's operands after its first (a quantization's scale and zero point) become the
+// follower's, in order (omitted ones skipped).
+void add_follower_operands(const PlanGraph& g, PatternMatch& m, int k) {
+  const PlanNode& n = g.nodes[k];
+  for (size_t i = 1; i < n.in_slots.size(); ++i)
+    if (n.in_slots[i] >= 0) {
+      m.extra.push_back(n.in_slots[i]);
+      m.follower.inputs.push_back(g.slots.names[n.in_slots[i]]);
+    }
 }
 
 // x * Sigmoid(x): a Sigmoid and a Mul reading x, the Mul also reading the Sigmoid's output
@@ -91,21 +106,9 @@ std::optional<PatternMatch> match_quantized_silu(const PlanGraph& g, int out, co
   if (sole_reader(g, d) != b) return std::nullopt;
   if (!((mul.in_slots[0] == out && mul.in_slots[1] == d) || (mul.in_slots[1] == out && mul.in_slots[0] == d)))
     return std::nullopt;
-  PatternMatch m;
-  m.follower.name = mul.desc.name;
-  m.follower.op_type = kQuantizedSwishOp;
-  m.follower.opset = mul.desc.opset;
-  m.follower.inputs = {g.slots.names[out]};
-  m.follower.outputs = mul.desc.outputs;
-  m.follower.absorbed = {sg.desc, g.nodes[q].desc, g.nodes[dq].desc, mul.desc};
-  for (int k : {q, dq})
-    for (size_t i = 1; i < g.nodes[k].in_slots.size(); ++i)
-      if (g.nodes[k].in_slots[i] >= 0) {
-        m.extra.push_back(g.nodes[k].in_slots[i]);
-        m.follower.inputs.push_back(g.slots.names[g.nodes[k].in_slots[i]]);
-      }
-  m.nodes = {a, q, dq, b};
-  m.last = b;
+  PatternMatch m = chain_match(g, out, kQuantizedSwishOp, {a, q, dq, b});
+  add_follower_operands(g, m, q);
+  add_follower_operands(g, m, dq);
   return m;
 }
 
@@ -123,12 +126,8 @@ std::optional<PatternMatch> match_quant_dequant(const PlanGraph& g, int out, con
   for (size_t k = 1; k < dq.in_slots.size(); ++k)
     if (dq.in_slots[k] == qs) return std::nullopt;
   PatternMatch m = two_node_match(g, out, kQuantDequantOp, live[0], g.users[qs][0]);
-  for (const PlanNode* n : {&q, &dq})
-    for (size_t k = 1; k < n->in_slots.size(); ++k)
-      if (n->in_slots[k] >= 0) {
-        m.extra.push_back(n->in_slots[k]);
-        m.follower.inputs.push_back(g.slots.names[n->in_slots[k]]);
-      }
+  add_follower_operands(g, m, live[0]);
+  add_follower_operands(g, m, g.users[qs][0]);
   return m;
 }
 

@@ -137,12 +137,12 @@ void fake_quant_any(const X* x, float* y, int64_t n, const Channel& c, float cli
   else fake_quant_block<false>(x, y, n, c, clip_lo, clip_hi);
 }
 
-// fake_quant_silu over n values: its steps as separate loops over an L1-sized block (each
-// vectorizes; the whole chain in one loop did not, and ran slower than separate passes).
-// MulBy: 0 none, 1 x, 2 v.
-template <bool Same, bool QuantSig, int MulBy, bool Last>
+// fake_quant_silu's TensorRT form over n values: its steps as separate loops over an L1-sized
+// block (each vectorizes; the whole chain in one loop did not, and ran slower than separate
+// passes). MulBy: 0 none (y = s), 1 x.
+template <bool Same, int MulBy, bool Last>
 void fake_quant_silu_block(const float* __restrict x, float* __restrict y, int64_t n, const Channel& c1,
-                           const Channel& c2, const Channel& c3) {
+                           const Channel& c3) {
   constexpr int64_t kBlock = 1024;
   alignas(64) float v[kBlock], t[kBlock];
   for (int64_t b = 0; b < n; b += kBlock) {
@@ -152,26 +152,39 @@ void fake_quant_silu_block(const float* __restrict x, float* __restrict y, int64
     for (int64_t i = 0; i < m; ++i) v[i] = fake_quant_value<Same>(xb[i], c1);
     if constexpr (MulBy == 0) {
       for (int64_t i = 0; i < m; ++i) yb[i] = ew::sigmoid_fast(v[i]);
-      continue;
-    }
-    for (int64_t i = 0; i < m; ++i) t[i] = ew::sigmoid_fast(v[i]);
-    if constexpr (QuantSig)
-      for (int64_t i = 0; i < m; ++i) t[i] = fake_quant_value<Same>(t[i], c2);
-    const float* __restrict f = MulBy == 1 ? xb : v;
-    if constexpr (Last) {
-      for (int64_t i = 0; i < m; ++i) t[i] = f[i] * t[i];
+    } else if constexpr (Last) {
+      for (int64_t i = 0; i < m; ++i) t[i] = xb[i] * ew::sigmoid_fast(v[i]);
       for (int64_t i = 0; i < m; ++i) yb[i] = fake_quant_value<Same>(t[i], c3);
     } else {
-      for (int64_t i = 0; i < m; ++i) yb[i] = f[i] * t[i];
+      for (int64_t i = 0; i < m; ++i) yb[i] = xb[i] * ew::sigmoid_fast(v[i]);
     }
   }
 }
 
-template <bool QuantSig, int MulBy, bool Last>
-void fake_quant_silu_form(const float* x, float* y, int64_t n, const Channel& c1, const Channel& c2,
-                          const Channel& c3) {
-  if (c1.same() && c2.same() && c3.same()) fake_quant_silu_block<true, QuantSig, MulBy, Last>(x, y, n, c1, c2, c3);
-  else fake_quant_silu_block<false, QuantSig, MulBy, Last>(x, y, n, c1, c2, c3);
+template <int MulBy, bool Last>
+void fake_quant_silu_form(const float* x, float* y, int64_t n, const Channel& c1, const Channel& c3) {
+  if (c1.same() && c3.same()) fake_quant_silu_block<true, MulBy, Last>(x, y, n, c1, c3);
+  else fake_quant_silu_block<false, MulBy, Last>(x, y, n, c1, c3);
+}
+
+// The quantized-Sigmoid chain depends on x through FQ1(x) only, which takes one of at most
+// 256 values (the codes): y is a lookup of x's code in a table of the chain's values there,
+// built with the same functions, so the same bits; per value, a quantization and a load.
+void fake_quant_silu_lookup(const float* __restrict x, float* __restrict y, int64_t n, const Channel& c1,
+                            const Channel& c2, const Channel& c3, bool last) {
+  const int codes = static_cast<int>(c1.hi - c1.lo) + 1;
+  alignas(64) float table[256];
+  for (int k = 0; k < codes; ++k) {
+    const float v = (c1.lo + static_cast<float>(k) - c1.dz) * c1.ds;  // FQ1's value for code lo + k
+    const float m = v * fake_quant_value<false>(ew::sigmoid_fast(v), c2);
+    table[k] = last ? fake_quant_value<false>(m, c3) : m;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    float k = round_half_even(x[i] / c1.qs) + c1.qz;
+    k = k > c1.lo ? k : c1.lo;  // NaN: the low code, as FQ1 gives
+    k = k < c1.hi ? k : c1.hi;
+    y[i] = table[static_cast<int>(k - c1.lo)];
+  }
 }
 
 float value_at(const Tensor* t, int64_t c) {
@@ -247,13 +260,17 @@ void fake_quant_silu(const std::string& op, const Tensor& x, const SiluChain& ch
   if (!y.defined() || y.shape() != x.shape() || y.dtype() != DType::F32) y = Tensor(DType::F32, x.shape());
   const float* xd = x.data<float>();
   float* yd = y.data<float>();
-  using Form = void (*)(const float*, float*, int64_t, const Channel&, const Channel&, const Channel&);
+  using Form = void (*)(const float*, float*, int64_t, const Channel&, const Channel&);
   Form form = nullptr;
-  if (chain.quantized_sigmoid) form = chain.last ? fake_quant_silu_form<true, 2, true> : fake_quant_silu_form<true, 2, false>;
-  else if (!chain.mul) form = fake_quant_silu_form<false, 0, false>;
-  else form = chain.last ? fake_quant_silu_form<false, 1, true> : fake_quant_silu_form<false, 1, false>;
-  parallel_for(
-      x.numel(), [&](int64_t b, int64_t e) { form(xd + b, yd + b, e - b, c1, c2, c3); }, kElementwiseGrainHeavy);
+  if (chain.quantized_sigmoid) {
+    parallel_for(
+        x.numel(),
+        [&](int64_t b, int64_t e) { fake_quant_silu_lookup(xd + b, yd + b, e - b, c1, c2, c3, chain.last); });
+    return;
+  }
+  if (!chain.mul) form = fake_quant_silu_form<0, false>;
+  else form = chain.last ? fake_quant_silu_form<1, true> : fake_quant_silu_form<1, false>;
+  parallel_for(x.numel(), [&](int64_t b, int64_t e) { form(xd + b, yd + b, e - b, c1, c3); }, kElementwiseGrainHeavy);
 }
 
 void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& a, Tensor& y) {

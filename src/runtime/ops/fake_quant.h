@@ -74,7 +74,8 @@ void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& 
 //   quantized Sigmoid (SNPE and most others: every tensor quantized):
 //     v = FQ1(x), s = FQ2(sigmoid(v)), m = v * s, y = FQ3(m)
 //
-// The fusion planner may stop early: y = s (TensorRT, no Mul) or y = m (no FQ3). Per-tensor
+// The fusion planner may stop early: y = s (TensorRT, no Mul) or y = m (no FQ3). The second
+// form depends on x through FQ1(x) only, one of 256 codes: it runs as a table lookup. Per-tensor
 // parameters, float32 x; the FakeQuantArgs leave the clip and code bounds at their defaults.
 struct SiluChain {
   FakeQuantArgs first;                // FQ1
