@@ -52,10 +52,6 @@ class Observer {
   // Whether observe() is also called for tensors that are not float32 or are empty (an
   // observer that re-runs nodes needs all their inputs); by default it is not.
   virtual bool observes_all_dtypes() const { return false; }
-  // Whether observe() gives the same state whatever the order of each sample's values (a
-  // per-tensor min/max, histograms: exact integer counts, no float sums), so that the pass
-  // may hand it channels-last values without converting them (runtime/session.h, HookValue).
-  virtual bool order_free() const { return false; }
   // Called once after the last batch of a pass, before the state is reduced or read.
   virtual void end_pass() {}
 };

@@ -26,7 +26,6 @@ class HistObserver : public Observer {
   HistObserver(const MinMaxObserver& minmax, int bins, double threshold = -1);
 
   void observe(const std::string& name, const Tensor& value, int samples) override;
-  bool order_free() const override { return true; }  // exact counts and extremes
   void merge(const Observer& other) override;
   std::string serialize() const override;
   void merge_serialized(std::string_view bytes) override;

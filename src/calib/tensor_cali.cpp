@@ -47,15 +47,11 @@ void observe_pass(Session& session, SampleSource& data, Observer& observer, cons
   observer.reserve(tensors);
   int current = 0;  // samples in the batch being run
   const bool all = observer.observes_all_dtypes();
-  auto observe = [&](const std::string& name, const Tensor& value) {
+  // A plain pass: channels-last values seen as computed (Session::set_value_hook) were tried
+  // and left out, docs/architecture.md "Channels-last tensors".
+  session.set_hook([&](const std::string& name, const Tensor& value) {
     if (all || (value.dtype() == DType::F32 && value.numel() > 0)) observer.observe(name, value, current);
-  };
-  // An order-free observer takes channels-last values as computed, and the pass runs with
-  // the layouts of an unhooked one (runtime/session.h, HookValue); any other sees a plain pass.
-  if (observer.order_free())
-    session.set_value_hook([&](const std::string& name, const HookValue& v) { observe(name, v.as_computed()); });
-  else
-    session.set_hook(observe);
+  });
   const auto t0 = std::chrono::steady_clock::now();
   try {
     for (int first = 0; first < total;) {

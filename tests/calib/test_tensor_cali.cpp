@@ -246,44 +246,6 @@ TEST(TensorCali, HistWithTheCutEqualsFullHistogramsAndRedoesUnresolvedTensors) {
   }
 }
 
-// An order-free observer (min/max, histograms) takes the channels-last tensors of the
-// convolutions as computed, so the hooked pass keeps the unhooked layouts; its ranges are
-// those of the plain values. An observer whose state depends on the order (OCTAV's float
-// sums) gets a plain pass.
-TEST(TensorCali, OrderFreeObserversRunWithChannelsLastTensors) {
-  ModelBuilder b(13);
-  b.input("x", {2, 8, 24, 20});
-  b.init("w1", random_tensor({16, 8, 3, 3}, 1, -0.4f, 0.4f)).init("w2", random_tensor({16, 16, 3, 3}, 2, -0.3f, 0.3f));
-  b.node("Conv", {"x", "w1"}, {"c1"}, "c1").attr("pads", std::vector<int64_t>{1, 1, 1, 1});
-  b.node("Relu", {"c1"}, {"r1"}, "relu");
-  b.node("Conv", {"r1", "w2"}, {"c2"}, "c2").attr("pads", std::vector<int64_t>{1, 1, 1, 1});
-  b.node("Sigmoid", {"c2"}, {"y"}, "sig");
-  b.output("y");
-  const OnnxGraph g = b.graph();
-  std::vector<TensorMap> data;
-  for (int i = 0; i < 4; ++i) data.push_back({{"x", random_tensor({1, 8, 24, 20}, 70 + i, -2.f, 2.f)}});
-  const auto tensors = all_tensors(g, data);
-  MemorySampleSource src(data);
-  CaliOptions o;
-  o.batch = 2;
-  Session s(g);
-  MinMaxObserver mm;
-  observe_pass(s, src, mm, o, "minmax");
-  EXPECT_GE(s.channels_last_stats().produced, 2);  // both convolutions' outputs
-  const ActRanges r = mm.ranges();
-  for (const char* name : {"c1", "r1", "c2", "y"}) {
-    float lo = INFINITY, hi = -INFINITY;
-    for (const auto& t : tensors)
-      for (float v : t.at(name).to_f32_vector()) lo = std::min(lo, v), hi = std::max(hi, v);
-    ASSERT_TRUE(r.count(name)) << name;
-    EXPECT_NEAR(r.at(name).lo, lo, 1e-5 * (1 + std::fabs(lo))) << name;  // other kernels: float rounding
-    EXPECT_NEAR(r.at(name).hi, hi, 1e-5 * (1 + std::fabs(hi))) << name;
-  }
-  OctavObserver octav;
-  observe_pass(s, src, octav, o, "octav");
-  EXPECT_EQ(s.channels_last_stats().produced, 0);
-}
-
 TEST(TensorCali, PinnedBatchFallsBackToOneSampleAtATime) {
   for (CaliAlgo algo : {CaliAlgo::MinMax, CaliAlgo::Mse}) {
     const ActRanges one = calibrate(algo, 1, true), four = calibrate(algo, 4, true);
