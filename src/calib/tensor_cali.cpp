@@ -47,8 +47,8 @@ void observe_pass(Session& session, SampleSource& data, Observer& observer, cons
   observer.reserve(tensors);
   int current = 0;  // samples in the batch being run
   const bool all = observer.observes_all_dtypes();
-  // A plain pass: channels-last values seen as computed (Session::set_value_hook) were tried
-  // and left out, docs/architecture.md "Channels-last tensors".
+  // A plain pass: channels-last values seen as computed were tried and left out (the ranges
+  // move with the layout), docs/architecture.md "Channels-last tensors".
   session.set_hook([&](const std::string& name, const Tensor& value) {
     if (all || (value.dtype() == DType::F32 && value.numel() > 0)) observer.observe(name, value, current);
   });

@@ -39,23 +39,6 @@ std::string SessionOptions::default_node_times_file() {
   return v ? v : "";
 }
 
-const Tensor& HookValue::plain() const {
-  if (!channels_last_) return value_;
-  if (!plain_.defined()) plain_ = channels_last_to_plain(value_);
-  return plain_;
-}
-
-void Session::set_hook(TensorHook hook) {
-  hook_wants_plain_ = static_cast<bool>(hook);
-  hook_ = hook ? ValueHook([h = std::move(hook)](const std::string& name, const HookValue& v) { h(name, v.plain()); })
-               : ValueHook();
-}
-
-void Session::set_value_hook(ValueHook hook) {
-  hook_wants_plain_ = false;
-  hook_ = std::move(hook);
-}
-
 Session::~Session() {
   if (opts_.node_times_file.empty()) return;
   try {
@@ -258,7 +241,7 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
     if (it == slot_of_.end()) continue;
     check_feed(name, t);
     vals[it->second] = t;
-    if (hook_ && input_shapes_.count(name)) hook_(name, HookValue(t, false));
+    if (hook_ && input_shapes_.count(name)) hook_(name, t);
   }
   OpContext ctx;
   ctx.threads = opts_.threads;
@@ -295,7 +278,7 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
   std::vector<const Tensor*> ins;
   std::vector<Tensor> outs;
   // Slots holding a channels-last tensor (runtime/channels_last.h).
-  const bool channels_last = opts_.channels_last && !(hook_ && hook_wants_plain_) && !tape && !opts_.keep_all;
+  const bool channels_last = opts_.channels_last && !hook_ && !tape && !opts_.keep_all;
   std::vector<char> last_order(slot_names_.size(), 0);
   cl_stats_ = {};
   for (int i = first; i < last; ++i) {
@@ -372,7 +355,7 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
       vals[s] = std::move(outs[k]);
       last_order[s] = passes_on || ctx.out_channels_last[k];
       cl_stats_.produced += ctx.out_channels_last[k];
-      if (hook_) hook_(slot_names_[s], HookValue(vals[s], last_order[s]));
+      if (hook_) hook_(slot_names_[s], vals[s]);
     }
     if (!opts_.keep_all)
       for (int s : nr.in_slots)

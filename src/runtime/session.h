@@ -23,26 +23,6 @@ struct PlanNode;
 using TensorMap = std::unordered_map<std::string, Tensor>;
 // Called once per graph input and once per node output, in execution order.
 using TensorHook = std::function<void(const std::string& name, const Tensor& value)>;
-
-// A node output as a hook set by Session::set_value_hook sees it: the value as computed,
-// which may be channels-last (runtime/channels_last.h: memory [N, spatial..., C] under the
-// logical shape [N, C, spatial...]; each sample's values stay contiguous), and its plain
-// form, converted on the first request only. Statistics that do not depend on the order of
-// a sample's values (a per-tensor min/max, a histogram) read as_computed() and cost no
-// conversion (docs/architecture.md, "Channels-last tensors"). Valid during the hook's call.
-class HookValue {
- public:
-  HookValue(const Tensor& value, bool channels_last) : value_(value), channels_last_(channels_last) {}
-  const Tensor& as_computed() const { return value_; }
-  bool channels_last() const { return channels_last_; }
-  const Tensor& plain() const;
-
- private:
-  const Tensor& value_;
-  bool channels_last_;
-  mutable Tensor plain_;
-};
-using ValueHook = std::function<void(const std::string& name, const HookValue& value)>;
 // Receives each trainable tensor's gradient in run_backward once it is complete, and may
 // change it in place (the distributed all-reduce goes there).
 using GradHook = std::function<void(const std::string& name, Tensor& grad)>;
@@ -84,7 +64,7 @@ struct SessionOptions {
   bool pack_weights = true;
   static constexpr size_t kStreamedConstantBytes = 64 << 10;
   // Let integer convolutions pass channels-last tensors to each other (runtime/channels_last.h).
-  // Off in passes with a tape, keep_all or a hook set by set_hook, which see every tensor plain.
+  // Off in passes with a hook, a tape or keep_all, which see every tensor plain.
   bool channels_last = true;
   // Per-node timing (docs/perf-notes.md, "Per-node profile"): when not empty, every node's
   // forward() is timed and, when the session ends, one tab-separated line per plan node
@@ -123,11 +103,7 @@ class Session {
   // trainable's gradient as soon as it is complete.
   TensorMap run_backward(Tape& tape, const TensorMap& grad_outputs, const GradHook& hook = {});
 
-  // A hook that sees every value plain: the pass runs without channels-last tensors.
-  void set_hook(TensorHook hook);
-  // A hook that takes values as computed (HookValue): the pass keeps channels-last tensors
-  // between the kernels that take them, as an unhooked one does.
-  void set_value_hook(ValueHook hook);
+  void set_hook(TensorHook hook) { hook_ = std::move(hook); }
   const std::vector<std::string>& input_names() const { return inputs_; }
   const std::vector<std::string>& output_names() const { return outputs_; }
   // Declared shape of a graph input (-1 for symbolic dims).
@@ -159,8 +135,7 @@ class Session {
 
   SessionOptions opts_;
   ChannelsLastStats cl_stats_;
-  ValueHook hook_;
-  bool hook_wants_plain_ = false;  // set_hook: run the pass plain
+  TensorHook hook_;
   std::vector<std::string> inputs_, outputs_;
   std::unordered_map<std::string, Shape> input_shapes_;
   std::unordered_map<std::string, DType> input_types_;

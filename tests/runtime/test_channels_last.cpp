@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <random>
-#include <set>
 
 #include "core/tensor.h"
 #include "graph/model_builder.h"
@@ -213,49 +212,6 @@ TEST(ChannelsLast, ConcatAndNearestResizeKeepTheOrder) {
   // only for the three fetches (the Concat puts its plain input x in order itself).
   EXPECT_EQ(last.channels_last_stats().produced, 7);
   EXPECT_EQ(last.channels_last_stats().converted, 3);
-}
-
-// A value hook (Session::set_value_hook) keeps the unhooked layouts: it sees channels-last
-// node outputs as computed, flagged, and their plain() form is what a plain hook sees in a
-// plain pass of the same unfused session (up to the float rounding of other kernels).
-TEST(ChannelsLast, ValueHooksSeeValuesAsComputedAndTheirPlainForm) {
-  OnnxGraph g = float_chain_model().graph();
-  const TensorMap feeds = {{"x", random_f32({2, 8, 40, 36}, 7, -2.f, 2.f)}, {"x2", random_f32({2, 8, 20, 18}, 8)}};
-  Session s(g);
-  TensorMap plain_seen;
-  s.set_hook([&](const std::string& name, const Tensor& t) { plain_seen[name] = t; });
-  const TensorMap plain_out = s.run(feeds);
-  EXPECT_EQ(s.channels_last_stats().produced, 0);
-  int flagged = 0;
-  std::set<std::string> seen;
-  s.set_value_hook([&](const std::string& name, const HookValue& v) {
-    seen.insert(name);
-    ASSERT_TRUE(plain_seen.count(name)) << name;
-    EXPECT_EQ(v.as_computed().shape(), v.plain().shape()) << name;
-    if (v.channels_last()) {
-      ++flagged;
-      // Memory order [N, H, W, C]: element (n, c, h, w) of the plain form sits there.
-      const Tensor& raw = v.as_computed();
-      const Shape& sh = raw.shape();
-      const int64_t C = sh[1], H = sh[2], W = sh[3];
-      const float* r = raw.data<float>();
-      const float* p = v.plain().data<float>();
-      for (int64_t c = 0; c < C; c += 3)
-        EXPECT_EQ(r[((1 * H + H / 2) * W + W / 2) * C + c], p[((1 * C + c) * H + H / 2) * W + W / 2]) << name;
-    }
-    expect_tensor_near(v.plain(), plain_seen.at(name), 1e-4, 1e-5);  // other kernels: float rounding
-  });
-  const TensorMap out = s.run(feeds);
-  EXPECT_EQ(seen.size(), plain_seen.size());
-  // The eight channels-last outputs of the unhooked pass (test above), and the element-wise
-  // nodes' that carry them on.
-  EXPECT_GE(s.channels_last_stats().produced, 8);
-  EXPECT_GE(flagged, 8);
-  for (const char* o : {"y", "c2o"}) expect_tensor_near(out.at(o), plain_out.at(o), 1e-4, 1e-5);
-  // Without a hook again: the plain hook's setting does not linger.
-  s.set_hook(nullptr);
-  s.run(feeds);
-  EXPECT_GE(s.channels_last_stats().produced, 8);
 }
 
 TEST(ChannelsLast, ElementWiseNodesPassItOnOnlyWithPerTensorParameters) {

@@ -98,21 +98,25 @@ struct Channel {
 // (r and z integers, or r so large that both clamp), and the rounding needs no guard for
 // |t| >= 2^22, where (t + 1.5 * 2^23) - 1.5 * 2^23 keeps the sign and a magnitude of 2^22 - 2
 // or more, which clamps as t does. NaN clamps low either way.
+// The clamped code of v0 (as a float), QuantizeLinear's result. Values of magnitude 2^22 and
+// more saturate; NaN stays NaN through the rounding and clamps low.
+inline float quant_code(float v0, const Channel& c) {
+  const float v = round_half_even(v0 / c.qs) + c.qz;
+  const float lo = v > c.lo ? v : c.lo;
+  return lo < c.hi ? lo : c.hi;
+}
+
 template <bool Same>
 inline float fake_quant_value(float v0, const Channel& c) {
-  const float t = v0 / c.qs;
   if constexpr (Same) {
+    const float t = v0 / c.qs;
     constexpr float kMagic = 12582912.f;  // 1.5 * 2^23
     const float r = (t + kMagic) - kMagic, lo = c.lo - c.qz, hi = c.hi - c.qz;
     float v = r > lo ? r : lo;
     v = v < hi ? v : hi;
     return v * c.qs;
   } else {
-    // Values of magnitude 2^22 and more saturate below; NaN stays NaN and clamps low.
-    float v = round_half_even(t) + c.qz;
-    v = v > c.lo ? v : c.lo;
-    v = v < c.hi ? v : c.hi;
-    return (v - c.dz) * c.ds;
+    return (quant_code(v0, c) - c.dz) * c.ds;
   }
 }
 
@@ -179,12 +183,7 @@ void fake_quant_silu_lookup(const float* __restrict x, float* __restrict y, int6
     const float m = v * fake_quant_value<false>(ew::sigmoid_fast(v), c2);
     table[k] = last ? fake_quant_value<false>(m, c3) : m;
   }
-  for (int64_t i = 0; i < n; ++i) {
-    float k = round_half_even(x[i] / c1.qs) + c1.qz;
-    k = k > c1.lo ? k : c1.lo;  // NaN: the low code, as FQ1 gives
-    k = k < c1.hi ? k : c1.hi;
-    y[i] = table[static_cast<int>(k - c1.lo)];
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = table[static_cast<int>(quant_code(x[i], c1) - c1.lo)];
 }
 
 float value_at(const Tensor* t, int64_t c) {

@@ -87,49 +87,37 @@ class ResizeOp : public Op {
     Shape ys;
     int first = in[0]->rank();
     const std::vector<AxisTable> ax = tables(ctx, in, ys, first);
-    Tensor converted;
-    if (ctx.input_channels_last(0)) {
-      if (first >= 2) {
-        const Tensor& x = *in[0];
-        out[0] = Tensor(x.dtype(), ys);
-        ctx.out_channels_last[0] = 1;
-        if (out[0].numel() == 0) return;
-        DPL_CHECK(x.numel() > 0, "{} '{}': cannot resize an empty input to a non-empty output", op_, name_);
-        uint64_t ext = 0;  // the extrapolation value as one element's bytes
-        dispatch_dtype(x.dtype(), [&](auto tag) {
-          const auto v = static_cast<decltype(tag)>(a_.extrapolation);
-          std::memcpy(&ext, &v, sizeof(v));
-        });
-        resize::nearest_channels_last(ax, x.raw(), out[0].raw(), x.dim(1), dtype_size(x.dtype()), &ext);
-        return;
-      }
-      converted = channels_last_to_plain(*in[0]);  // N or C resized: plain
-    }
+    // A channels-last X stays so when N and C are not resized; otherwise it runs plain.
+    const bool last = ctx.input_channels_last(0) && first >= 2;
+    const Tensor converted = ctx.input_channels_last(0) && !last ? channels_last_to_plain(*in[0]) : Tensor();
     const Tensor& x = converted.defined() ? converted : *in[0];
     const int r = x.rank();
     out[0] = Tensor(x.dtype(), ys);
+    if (last) ctx.out_channels_last[0] = 1;
     if (out[0].numel() == 0) return;
     DPL_CHECK(x.numel() > 0, "{} '{}': cannot resize an empty input to a non-empty output", op_, name_);
     if (first == r) {
       std::memcpy(out[0].raw(), x.raw(), x.bytes());
       return;
     }
-    int64_t slices = 1;
+    int64_t slices = 1;  // the leading axes not resized
     for (int d = 0; d < first; ++d) slices *= ys[d];
     if (a_.mode == Mode::Nearest) {
-      const double e = a_.extrapolation;
+      // Nearest only copies values: it runs on elements of the type's size, the
+      // extrapolation value as such an element's bytes (the low bytes of `ext`: little-endian).
+      uint64_t ext = 0;
       dispatch_dtype(x.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        T ext = static_cast<T>(e);
-        // Gather by element size: the values are only copied.
-        switch (sizeof(T)) {
-          case 1: { uint8_t u; std::memcpy(&u, &ext, 1); resize_nearest<uint8_t>(ax, first, x.raw(), out[0].raw(), slices, u); break; }
-          case 2: { uint16_t u; std::memcpy(&u, &ext, 2); resize_nearest<uint16_t>(ax, first, x.raw(), out[0].raw(), slices, u); break; }
-          case 4: { uint32_t u; std::memcpy(&u, &ext, 4); resize_nearest<uint32_t>(ax, first, x.raw(), out[0].raw(), slices, u); break; }
-          default: { uint64_t u; std::memcpy(&u, &ext, 8); resize_nearest<uint64_t>(ax, first, x.raw(), out[0].raw(), slices, u); break; }
-        }
+        const auto v = static_cast<decltype(tag)>(a_.extrapolation);
+        std::memcpy(&ext, &v, sizeof(v));
       });
-    } else if (x.dtype() == DType::F32) {
+      if (last) {
+        resize::nearest_channels_last(ax, x.raw(), out[0].raw(), x.dim(1), dtype_size(x.dtype()), &ext);
+        return;
+      }
+      nearest_by_size(ax, first, x, out[0], slices, ext);
+      return;
+    }
+    if (x.dtype() == DType::F32) {
       resize_separable<float>(ax, first, x.data<float>(), out[0].data<float>(), slices, a_.extrapolation);
     } else if (x.dtype() == DType::F64) {
       resize_separable<double>(ax, first, x.data<double>(), out[0].data<double>(), slices, a_.extrapolation);
@@ -140,6 +128,17 @@ class ResizeOp : public Op {
   }
 
  private:
+  // Nearest on elements of x's size; `ext` holds the extrapolation value's bytes.
+  static void nearest_by_size(const std::vector<AxisTable>& ax, int first, const Tensor& x, Tensor& y, int64_t slices,
+                              uint64_t ext) {
+    switch (dtype_size(x.dtype())) {
+      case 1: resize_nearest<uint8_t>(ax, first, x.raw(), y.raw(), slices, static_cast<uint8_t>(ext)); break;
+      case 2: resize_nearest<uint16_t>(ax, first, x.raw(), y.raw(), slices, static_cast<uint16_t>(ext)); break;
+      case 4: resize_nearest<uint32_t>(ax, first, x.raw(), y.raw(), slices, static_cast<uint32_t>(ext)); break;
+      default: resize_nearest<uint64_t>(ax, first, x.raw(), y.raw(), slices, ext); break;
+    }
+  }
+
   // The output shape and the table of every axis; `first` is the first axis resized (rank
   // when none is).
   std::vector<AxisTable> tables(const OpContext& ctx, const std::vector<const Tensor*>& in, Shape& ys,
