@@ -75,6 +75,9 @@ class Tensor {
   bool shares_buffer_with(const Tensor& o) const { return buf_ && buf_ == o.buf_; }
   // Whether it still reads memory it does not own (nothing was written through it).
   bool is_view() const { return view_; }
+  // Whether this is the only reference to its own buffer (no copy, reshape or view shares
+  // it): then writing through it changes no other tensor's value.
+  bool sole_owner() const { return buf_ && !view_ && buf_.use_count() == 1; }
 
  private:
   void check_type(DType want) const;

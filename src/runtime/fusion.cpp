@@ -7,6 +7,7 @@
 #include <string>
 
 #include "runtime/channels_last.h"
+#include "runtime/pad_folding.h"
 
 namespace dpl {
 namespace {
@@ -298,6 +299,7 @@ class FusionPlanner {
 }  // namespace
 
 std::vector<PlanNode> plan_fusion(std::vector<PlanNode> nodes, const PlanSlots& slots) {
+  fold_pads_into_convs(nodes, slots);
   return FusionPlanner(std::move(nodes), slots).plan();
 }
 

@@ -1,5 +1,6 @@
 // Fusion planning for inference sessions (SessionOptions::fuse): which nodes absorb the
-// nodes that follow them. Walking the graph in order, each node is offered its single
+// nodes that follow them. First, zero Pads before a Conv become the Conv's own padding
+// (runtime/pad_folding.h). Then, walking the graph in order, each node is offered its single
 // follower (the one node reading its output, once) through its kernel's Op::can_absorb, and
 // then the multi-node patterns of a small table (SiLU = x * Sigmoid(x), offered as one
 // synthetic "dpl.Swish" follower; QuantizeLinear -> DequantizeLinear, offered as one

@@ -58,6 +58,9 @@ struct NodeDesc {
   // other input of a residual Add) are appended to `inputs`/`const_inputs`, and `outputs`
   // is the last absorbed node's outputs.
   std::vector<NodeDesc> absorbed;
+  // Inference sessions only: nodes before this one whose work the planner folded into its
+  // attributes (a zero Pad into a Conv's pads, runtime/pad_folding.h).
+  std::vector<NodeDesc> folded;
   // Index in `inputs` where absorbed operands start (== own input count).
   size_t own_inputs = 0;
 

@@ -33,6 +33,11 @@ struct OpContext {
   bool channels_last_out_ok = false;
   std::vector<char> out_channels_last;
   bool input_channels_last(size_t k) const { return k < in_channels_last.size() && in_channels_last[k]; }
+  // Per input, set by the session: whether the op may write its outputs into the input's
+  // buffer (this node is its last reader, reads it once, and the session holds the only
+  // reference), as a convolution accumulates into its residual operand (ops/conv.cpp).
+  std::vector<char> in_writable;
+  bool input_writable(size_t k) const { return k < in_writable.size() && in_writable[k]; }
 };
 
 // What backward() reads and writes. The caller keeps the forward pass's tensors.

@@ -55,6 +55,7 @@ void Session::write_node_times() const {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const PlanNode& nr = nodes_[i];
     std::string absorbed;
+    for (const auto& f : nr.desc.folded) absorbed += (absorbed.empty() ? "" : "+") + f.name + ":" + f.op_type;
     for (const auto& a : nr.desc.absorbed) {
       // A synthetic follower (runtime/fusion.h) lists the nodes it stands for.
       for (const auto& n : a.absorbed.empty() ? std::vector<NodeDesc>{a} : a.absorbed)
@@ -297,6 +298,11 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
       ins.push_back(t);
       any_last = any_last || last_order[s];
     }
+    // The node's time includes the layout conversions of its inputs made here: they are
+    // the cost of its not taking the layout (docs/perf-notes.md, "Per-node profile").
+    const bool timed = !opts_.node_times_file.empty();
+    const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const double c0 = timed ? process_cpu_ms() : 0.0;
     bool passes_on = false;  // channels-last in, channels-last out: an element-wise node
     ctx.in_channels_last.assign(nr.in_slots.size(), 0);
     if (any_last) {
@@ -328,11 +334,14 @@ TensorMap Session::forward_range(int first, int last, const TensorMap& feeds, co
       }
     }
     ctx.channels_last_out_ok = channels_last && !passes_on;
+    ctx.in_writable.assign(nr.in_slots.size(), 0);
+    for (size_t k = 0; k < nr.in_slots.size() && !opts_.keep_all; ++k) {
+      const int s = nr.in_slots[k];
+      ctx.in_writable[k] = s >= 0 && !consts_[s].defined() && last_use[s] == i && !pinned[s] &&
+                           std::count(nr.in_slots.begin(), nr.in_slots.end(), s) == 1 && vals[s].sole_owner();
+    }
     ctx.out_channels_last.assign(nr.out_slots.size(), 0);
     outs.assign(nr.out_slots.size(), Tensor());
-    const bool timed = !opts_.node_times_file.empty();
-    const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    const double c0 = timed ? process_cpu_ms() : 0.0;
     try {
       nr.op->forward(ctx, ins, outs);
     } catch (const Error& e) {

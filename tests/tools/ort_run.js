@@ -162,6 +162,9 @@ async function main() {
     interOpNumThreads: 1,
     graphOptimizationLevel: args.optLevel,
     executionMode: 'sequential',
+    // ORT_PROFILE=PREFIX: ONNX Runtime's own per-node profile (PREFIX_<date>.json), for
+    // comparing its operators with ours (bench/node_profile.sh).
+    ...(process.env.ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.ORT_PROFILE } : {}),
   });
   const specs = resolveSpecs(session, args);
   fs.mkdirSync(args.output, { recursive: true });
@@ -187,6 +190,7 @@ async function main() {
     ms.sort((x, y) => x - y);
     console.log(`median_ms_per_sample ${ms[Math.floor(ms.length / 2)]}`);
   }
+  if (process.env.ORT_PROFILE) session.endProfiling();
   await session.release();
 }
 

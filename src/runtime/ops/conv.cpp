@@ -205,6 +205,11 @@ class ConvOp : public Op {
       converted_[k + 1] = last ? channels_last_to_plain(*in[i]) : plain_to_channels_last(*in[i]);
       binary_.push_back(&converted_[k + 1]);
     }
+    // The first post-op's residual operand may take the output (ConvIo::add_in_place) when
+    // nothing reads it after this node: a converted copy (not the input itself, which a
+    // conversion of a 1x1 image only reshapes), or an input the session lets go.
+    io.add_in_place = !add_operands_.empty() &&
+                      (converted_[1].defined() ? converted_[1].sole_owner() : ctx.input_writable(add_operands_[0]));
     out[0] = kernel_.run(*x, w, bias, binary_, 0, io);
     if (io.dst_channels_last) ctx.out_channels_last[0] = 1;
     for (auto& t : converted_) t = Tensor();

@@ -36,7 +36,7 @@ Tensor ConvKernel::run(const Tensor& x, const Tensor& w, const Tensor* b, const 
   last_x_ = x.shape();
   last_w_ = wt.shape();
   last_io_ = io;
-  if (p_.src_type == DType::F32 && x.rank() == 4 && wt.rank() == 4 && (p_.group > 1 || p_.transposed) && io == Io{}) {
+  if (p_.src_type == DType::F32 && x.rank() == 4 && wt.rank() == 4 && (p_.group > 1 || p_.transposed) && io.plain()) {
     ConvGeometry g = conv_geometry(p_, x.shape(), wt.shape());
     if (direct_depthwise(p_, g)) {
       last_path_ = Path::Depthwise;

@@ -31,7 +31,14 @@ namespace dpl {
 // only: 2-D float convolutions and the integer ones.
 struct ConvIo {
   bool src_channels_last = false, dst_channels_last = false;
+  // The caller lets the output overwrite the operand of the first post-op, a residual
+  // BinaryAdd: oneDNN then accumulates into it (its sum post-op) instead of reading it
+  // as a second input, one pass over memory less (docs/perf-notes.md, "Residual Add in
+  // place"). Used where the primitive writes the operand's layout with the same
+  // implementation it picks without post-ops.
+  bool add_in_place = false;
   bool operator==(const ConvIo&) const = default;
+  bool plain() const { return !src_channels_last && !dst_channels_last; }
 };
 
 class ConvKernel {

@@ -32,6 +32,9 @@ struct ConvKernel::Entry {
   // How many of ConvParams::post_ops the primitive applies; the rest run after it on the
   // plain output (post_ops_row), where oneDNN's implementation would run them slowly.
   size_t onednn_post_ops = 0;
+  // The first post-op (a BinaryAdd) is oneDNN's sum: the destination is its operand
+  // (ConvIo::add_in_place).
+  bool add_as_sum = false;
 };
 
 namespace {
@@ -116,6 +119,10 @@ dnnl::post_ops onednn_post_ops(const ConvParams& p, size_t count, const memory::
   e.onednn_post_ops = count;
   for (size_t i = 0; i < count; ++i) {
     const PostOp& op = p.post_ops[i];
+    if (i == 0 && e.add_as_sum) {
+      po.append_sum(1.f);
+      continue;
+    }
     switch (op.kind) {
       case PostOp::Kind::BinaryAdd: {
         // Operand in the destination's layout when that is fixed, else plain.
@@ -240,10 +247,18 @@ std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, cons
   // There, all of them run after the primitive. So do they where they would move oneDNN to
   // another implementation than the convolution alone gets (on NHWC, a residual Add moves a
   // 1x1 layer from brgconv_1x1 to the older jit_1x1).
+  // The residual Add in place (ConvIo::add_in_place) where the destination's layout is
+  // fixed, so the operand's buffer is the primitive's destination itself.
   build(0);
   if (!p_.post_ops.empty() && post_ops_fast(e->impl)) {
     const std::string alone = e->impl;
+    e->add_as_sum = io.add_in_place && fixed && !g.needs_expand && p_.dst_type == DType::F32 &&
+                    p_.post_ops[0].kind == PostOp::Kind::BinaryAdd;
     build(p_.post_ops.size());
+    if (e->impl != alone && e->add_as_sum) {
+      e->add_as_sum = false;
+      build(p_.post_ops.size());
+    }
     if (e->impl != alone) build(0);
   }
   e->reorder_src = e->src_md != e->user_src_md;
@@ -305,15 +320,18 @@ Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
   Entry& e = entry_for(x.shape(), w.shape(), io);
   DPL_CHECK(io == Io{} || !e.g.needs_expand, "internal: {}: channels-last tensors with an expanded output", p_.op_name);
   const ConvGeometry& g = e.g;
-  Tensor y(p_.dst_type, g.y_shape);
+  // With the Add in place, the output is written into the first operand's buffer.
+  Tensor y = e.add_as_sum ? *binary_args.at(0) : Tensor(p_.dst_type, g.y_shape);
+  DPL_CHECK(y.shape() == g.y_shape && y.dtype() == p_.dst_type, "internal: {} add operand shape {} != output {}",
+            p_.op_name, shape_str(y.shape()), shape_str(g.y_shape));
 
   // The BinaryAdd operands, in the layouts the primitive was built with.
   std::vector<memory> bin;
-  size_t bi = 0;
+  size_t bi = e.add_as_sum ? 1 : 0;
   DPL_CHECK(p_.post_ops.empty() || !g.needs_expand,
             "internal: {} post-ops with an output_shape beyond the natural output", p_.op_name);
   std::vector<const float*> tail_bin;  // operands of the post-ops run after the primitive
-  for (size_t i = 0; i < p_.post_ops.size(); ++i) {
+  for (size_t i = e.add_as_sum ? 1 : 0; i < p_.post_ops.size(); ++i) {
     if (p_.post_ops[i].kind != PostOp::Kind::BinaryAdd) continue;
     DPL_CHECK(bi < binary_args.size() && binary_args[bi], "internal: {} post-op operand missing", p_.op_name);
     DPL_CHECK(binary_args[bi]->shape() == y.shape(), "internal: {} fused add operand shape {} != output {}",
@@ -383,6 +401,7 @@ KernelInfo ConvKernel::last_kernel_info() {
   KernelInfo k;
   if (last_path_ == Path::None) return k;
   size_t in_library = 0;
+  bool add_as_sum = false;  // the residual Add as oneDNN's sum, in place
   if (last_path_ == Path::Depthwise) {
     k.impl = k.impl_alone = "direct depthwise";
   } else if (last_path_ == Path::DeconvGemm) {
@@ -391,6 +410,7 @@ KernelInfo ConvKernel::last_kernel_info() {
     const Entry& e = entry_for(last_x_, last_w_, last_io_);
     k.impl = k.impl_alone = e.impl;
     in_library = e.onednn_post_ops;
+    add_as_sum = e.add_as_sum;
     if (in_library > 0) {
       // The same convolution and requested layouts without post-ops.
       Entry alone = e;
@@ -401,7 +421,8 @@ KernelInfo ConvKernel::last_kernel_info() {
     }
   }
   for (size_t i = 0; i < p_.post_ops.size(); ++i)
-    (i < in_library ? k.library_post_ops : k.separate_post_ops).push_back(post_op_name(p_.post_ops[i].kind));
+    (i < in_library ? k.library_post_ops : k.separate_post_ops)
+        .push_back(i == 0 && add_as_sum ? "sum" : post_op_name(p_.post_ops[i].kind));
   return k;
 }
 
