@@ -2,6 +2,7 @@
 // Opset >= 13: along one axis (default -1): the tensor is [outer, len, inner].
 // Opset < 13: the tensor is flattened to 2-D at `axis` (default 1) and every row of
 // prod(shape[axis:]) values is normalized: the same code with len = that product, inner = 1.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -69,6 +70,61 @@ void row_kernel(const T* x, T* y, int64_t len) {
   }
 }
 
+// Rows of L < 8 values (a segmentation network's few classes per pixel), 16 rows at a
+// time: transposed into [L][16] so every step is one vector operation over 16 rows, where
+// row_kernel's loops of L values would not vectorize. The same operations in the same order
+// as row_kernel (its row_sum adds a row of fewer than 8 values left to right): same bits.
+template <typename T, Kind K, int L>
+void short_rows(const T* x, T* y, int64_t rows) {
+  constexpr int R = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += R) {
+    const int n = static_cast<int>(std::min<int64_t>(R, rows - r0));
+    const T* xb = x + r0 * L;
+    T* yb = y + r0 * L;
+    T t[L][R], e[L][R], m[R], s[R];
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < L; ++j) t[j][r] = r < n ? xb[r * L + j] : T(0);
+    for (int r = 0; r < R; ++r) m[r] = t[0][r];
+    for (int j = 1; j < L; ++j)
+      for (int r = 0; r < R; ++r) m[r] = t[j][r] > m[r] ? t[j][r] : m[r];
+    for (int r = 0; r < R; ++r) s[r] = T(0);
+    for (int j = 0; j < L; ++j)
+      for (int r = 0; r < R; ++r) {
+        e[j][r] = exp_t(t[j][r] - m[r]);
+        s[r] += e[j][r];
+      }
+    if constexpr (K == Kind::Softmax) {
+      for (int r = 0; r < R; ++r) s[r] = T(1) / s[r];
+      for (int j = 0; j < L; ++j)
+        for (int r = 0; r < R; ++r) e[j][r] *= s[r];
+    } else {
+      for (int r = 0; r < R; ++r) s[r] = std::log(s[r]);
+      for (int j = 0; j < L; ++j)
+        for (int r = 0; r < R; ++r) e[j][r] = (t[j][r] - m[r]) - s[r];
+    }
+    for (int r = 0; r < n; ++r)
+      for (int j = 0; j < L; ++j) yb[r * L + j] = e[j][r];
+  }
+}
+
+// short_rows for the row length `len` (2..7); false for other lengths.
+template <typename T, Kind K>
+bool run_short_rows(const T* x, T* y, int64_t rows, int64_t len) {
+  if constexpr (K == Kind::Hardmax) {
+    return false;
+  } else {
+    switch (len) {
+      case 2: short_rows<T, K, 2>(x, y, rows); return true;
+      case 3: short_rows<T, K, 3>(x, y, rows); return true;
+      case 4: short_rows<T, K, 4>(x, y, rows); return true;
+      case 5: short_rows<T, K, 5>(x, y, rows); return true;
+      case 6: short_rows<T, K, 6>(x, y, rows); return true;
+      case 7: short_rows<T, K, 7>(x, y, rows); return true;
+      default: return false;
+    }
+  }
+}
+
 // One outer block [len, inner] with inner > 1: per-position reductions over rows.
 template <typename T, Kind K>
 void block_kernel(const T* x, T* y, int64_t len, int64_t inner, std::vector<T>& m, std::vector<T>& s,
@@ -111,6 +167,7 @@ void run(const T* x, T* y, int64_t outer, int64_t len, int64_t inner) {
       outer,
       [&](int64_t b, int64_t e) {
         if (inner == 1) {
+          if (run_short_rows<T, K>(x + b * len, y + b * len, e - b, len)) return;
           for (int64_t o = b; o < e; ++o) row_kernel<T, K>(x + o * len, y + o * len, len);
         } else {
           std::vector<T> m(inner), s(inner);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 #include <limits>
 
 #include "runtime/op_tester.h"
@@ -51,6 +53,35 @@ TEST(Softmax, LogSoftmaxLargeNumbersAndHardmax) {
   h.input<float>("X", {2, 3}, {1, 3, 3, 2, 0, 1});
   h.output<float>("Y", {2, 3}, {0, 1, 0, 1, 0, 0});
   h.run();
+}
+
+// Rows of 2..7 values go 16 at a time through a transposed kernel: every length, a row
+// count that leaves a partial group, very large and very negative values and an infinity,
+// against softmax computed in double per row.
+TEST(Softmax, ShortRowsInGroupsMatchTheDefinition) {
+  for (const char* op : {"Softmax", "LogSoftmax"}) {
+    const bool log = std::string(op) == "LogSoftmax";
+    for (int len = 2; len <= 8; ++len) {
+      SCOPED_TRACE(std::string(op) + " len " + std::to_string(len));
+      const int rows = 37;
+      std::vector<float> x(static_cast<size_t>(rows * len)), y(x.size());
+      for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * float(i)) * 6.f + float(i % 3);
+      x[5] = 1e30f, x[7] = -1e30f, x[len * 20 + 1] = -std::numeric_limits<float>::infinity();
+      for (int r = 0; r < rows; ++r) {
+        const float* xr = &x[static_cast<size_t>(r * len)];
+        double m = xr[0], sum = 0;
+        for (int j = 1; j < len; ++j) m = std::max(m, double(xr[j]));
+        for (int j = 0; j < len; ++j) sum += std::exp(double(xr[j]) - m);
+        for (int j = 0; j < len; ++j)
+          y[static_cast<size_t>(r * len + j)] = static_cast<float>(
+              log ? (double(xr[j]) - m) - std::log(sum) : std::exp(double(xr[j]) - m) / sum);
+      }
+      OpTester t(op, 13);
+      t.input<float>("X", {rows, len}, x);
+      t.output<float>("Y", {rows, len}, y);
+      t.run();
+    }
+  }
 }
 
 }  // namespace
