@@ -12,6 +12,7 @@
 #include "runtime/broadcast.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/binary_grad.h"
+#include "runtime/ops/fake_quant.h"
 #include "runtime/parallel.h"
 
 namespace dpl::ew {
@@ -205,13 +206,30 @@ class UnaryOp : public Op {
 template <typename Fn>
 class BinaryOp : public Op {
  public:
-  void init(const NodeDesc& node) override { fn_.init(node); }
-  bool has_backward() const override { return has_binary_grad_v<Fn>; }
+  // Float arithmetic (float out for float in) absorbs the fake quantization of its output
+  // (a per-tensor QuantizeLinear -> DequantizeLinear pair, fusion.h's kQuantDequantOp),
+  // applied to each run of results while they are in cache: a QDQ model quantizes the
+  // outputs of its Add and Mul nodes (docs/perf-notes.md, "Fake quantization in one pass").
+  bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool ready) const override {
+    if constexpr (Fn::template supports<float> && std::is_same_v<typename Fn::template out_t<float>, float>)
+      return ready && self.absorbed.empty() && self.inputs.size() == 2 && per_tensor_constant_pair(f);
+    else
+      return false;
+  }
+  void init(const NodeDesc& node) override {
+    fn_.init(node);
+    if (!node.absorbed.empty()) {
+      fq_ = pair_operands(node.absorbed[0], 2);
+      fq_name_ = node.op_type + " '" + node.name + "' + QuantizeLinear -> DequantizeLinear";
+    }
+  }
+  bool has_backward() const override { return has_binary_grad_v<Fn> && fq_name_.empty(); }
   void backward(OpContext& ctx, const GradArgs& args) override {
     if constexpr (has_binary_grad_v<Fn>) binary_backward(fn_, args);
     else Op::backward(ctx, args);
   }
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    if (!fq_name_.empty()) return forward_fake_quantized(in, out);
     if (forward_f16_as_f32(*this, ctx, in, out)) return;
     const Tensor& a = required_input(in, 0);
     const Tensor& b = required_input(in, 1);
@@ -234,7 +252,56 @@ class BinaryOp : public Op {
   }
 
  private:
+  // The op and its absorbed fake quantization: float32 in; each run of the broadcast loop
+  // is computed, then quantized and dequantized in place (the same bits as two nodes).
+  void forward_fake_quantized(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+    if constexpr (Fn::template supports<float> && std::is_same_v<typename Fn::template out_t<float>, float>) {
+      const Tensor& a = required_input(in, 0);
+      const Tensor& b = required_input(in, 1);
+      DPL_CHECK(a.dtype() == DType::F32 && b.dtype() == DType::F32, "{}: float32 inputs expected, got {} and {}",
+                fq_name_, dtype_name(a.dtype()), dtype_name(b.dtype()));
+      const FakeQuantSpan fq(fq_name_, fq_.args(in));
+      const Shape shape = broadcast_shape(a.shape(), b.shape());
+      Tensor y(DType::F32, shape);
+      const Fn fn = fn_;
+      const float *ad = a.data<float>(), *bd = b.data<float>();
+      float* yd = y.data<float>();
+      BroadcastPlan plan({&a.shape(), &b.shape()}, shape);
+      const bool sa = plan.scalar_in_run(0), sb = plan.scalar_in_run(1);
+      plan.parallel_runs(
+          [&](int64_t o, const int64_t* off, int64_t n) {
+            const float *x0 = ad + off[0], *x1 = bd + off[1];
+            // Runs of at most a few thousand values: still in L1 for the fake quantization.
+            constexpr int64_t kBlock = 4096;
+            for (int64_t k = 0; k < n; k += kBlock) {
+              const int64_t m = std::min(kBlock, n - k);
+              float* yo = yd + o + k;
+              if (!sa && !sb) {
+                for (int64_t i = 0; i < m; ++i) yo[i] = fn(x0[k + i], x1[k + i]);
+              } else if (!sa) {
+                const float s = *x1;
+                for (int64_t i = 0; i < m; ++i) yo[i] = fn(x0[k + i], s);
+              } else if (!sb) {
+                const float s = *x0;
+                for (int64_t i = 0; i < m; ++i) yo[i] = fn(s, x1[k + i]);
+              } else {
+                const float v = fn(*x0, *x1);
+                for (int64_t i = 0; i < m; ++i) yo[i] = v;
+              }
+              fq(yo, m);
+            }
+          },
+          kElementwiseGrain);
+      out[0] = std::move(y);
+    } else {
+      (void)in, (void)out;
+      fail("internal: {} cannot absorb a fake quantization", fq_name_);
+    }
+  }
+
   Fn fn_;
+  FakeQuantOperands fq_;
+  std::string fq_name_;  // empty: no absorbed fake quantization
 };
 
 // Base for functors without attributes.

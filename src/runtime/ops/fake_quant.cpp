@@ -8,6 +8,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "runtime/fusion.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/rounding.h"
 #include "runtime/parallel.h"
@@ -120,8 +121,10 @@ inline float fake_quant_value(float v0, const Channel& c) {
   }
 }
 
+// The channel by value: with a reference, a store to y (which may be x itself) could change
+// it, so the loop reloaded it every element and did not vectorize (6x slower).
 template <bool Same, typename X>
-void fake_quant_block(const X* x, float* y, int64_t n, const Channel& c, float clip_lo, float clip_hi) {
+void fake_quant_block(const X* x, float* y, int64_t n, const Channel c, float clip_lo, float clip_hi) {
   const bool clip = clip_lo > -std::numeric_limits<float>::infinity() || clip_hi < std::numeric_limits<float>::infinity();
   if (!std::is_same_v<X, float> || !clip) {
     for (int64_t i = 0; i < n; ++i) y[i] = fake_quant_value<Same>(static_cast<float>(x[i]), c);
@@ -240,7 +243,8 @@ std::pair<float, float> code_bounds(const std::string& op, const FakeQuantArgs& 
 Channel per_tensor_channel(const std::string& op, const FakeQuantArgs& a, std::pair<float, float> bounds) {
   DPL_CHECK(a.q_scale && a.dq_scale, "internal: {} without scales", op);
   for (const Tensor* t : {a.q_scale, a.q_zp, a.dq_scale, a.dq_zp})
-    DPL_CHECK(!t || t->numel() == 1, "{}: a fused SiLU takes per-tensor parameters, got {} values", op, t->numel());
+    DPL_CHECK(!t || t->numel() == 1, "{}: a fused fake quantization takes per-tensor parameters, got {} values", op,
+              t->numel());
   DPL_CHECK(a.q_scale->dtype() == DType::F32 && a.dq_scale->dtype() == DType::F32, "{}: scales must be float32", op);
   return Channel{value_at(a.q_scale, 0), value_at(a.q_zp, 0), value_at(a.dq_scale, 0), value_at(a.dq_zp, 0),
                  bounds.first, bounds.second};
@@ -270,6 +274,32 @@ void fake_quant_silu(const std::string& op, const Tensor& x, const SiluChain& ch
   if (!chain.mul) form = fake_quant_silu_form<0, false>;
   else form = chain.last ? fake_quant_silu_form<1, true> : fake_quant_silu_form<1, false>;
   parallel_for(x.numel(), [&](int64_t b, int64_t e) { form(xd + b, yd + b, e - b, c1, c3); }, kElementwiseGrainHeavy);
+}
+
+bool per_tensor_constant_pair(const NodeDesc& f) {
+  if (f.op_type != kQuantDequantOp || f.absorbed.size() != 2) return false;
+  for (const NodeDesc& n : f.absorbed) {
+    const Tensor *scale = n.constant(1), *zp = n.constant(2);
+    if (!scale || scale->numel() != 1 || scale->dtype() != DType::F32) return false;
+    if (n.has_input(2) && (!zp || zp->numel() != 1 || (zp->dtype() != DType::U8 && zp->dtype() != DType::I8)))
+      return false;
+  }
+  return true;
+}
+
+FakeQuantOperands pair_operands(const NodeDesc& f, int first) {
+  const NodeDesc &q = f.absorbed.at(0), &dq = f.absorbed.at(1);
+  return fake_quant_operands(q, first, dq, first + 1 + (q.has_input(2) ? 1 : 0));
+}
+
+FakeQuantSpan::FakeQuantSpan(const std::string& op, const FakeQuantArgs& a) {
+  const Channel c = per_tensor_channel(op, a, code_bounds(op, a));
+  qs_ = c.qs, qz_ = c.qz, ds_ = c.ds, dz_ = c.dz, lo_ = c.lo, hi_ = c.hi;
+}
+
+void FakeQuantSpan::operator()(float* y, int64_t n) const {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  fake_quant_any<float>(y, y, n, Channel{qs_, qz_, ds_, dz_, lo_, hi_}, -kInf, kInf);
 }
 
 void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& a, Tensor& y) {

@@ -65,6 +65,25 @@ FakeQuantOperands fake_quant_operands(const NodeDesc& q, int q_first, const Node
 // y for float32 x (y may be x itself: in place). `op` names the node in errors.
 void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& a, Tensor& y);
 
+// A QuantizeLinear -> DequantizeLinear pair offered to a node that computes its values
+// itself (fusion.h's kQuantDequantOp follower `f`) with constant per-tensor parameters, which
+// that node can apply to each run of values while they are in cache (FakeQuantSpan).
+bool per_tensor_constant_pair(const NodeDesc& f);
+// The pair's operands as the fusion planner appended them to the absorbing node's inputs,
+// from input `first` on.
+FakeQuantOperands pair_operands(const NodeDesc& f, int first);
+
+// The per-tensor fake quantization of fake_quantize over spans of float32 values, in place,
+// with the same bits; the constants are read once.
+class FakeQuantSpan {
+ public:
+  FakeQuantSpan(const std::string& op, const FakeQuantArgs& a);
+  void operator()(float* y, int64_t n) const;
+
+ private:
+  float qs_, qz_, ds_, dz_, lo_, hi_;
+};
+
 // The SiLU of a QDQ model with its fake quantizations, one pass over x, bit for bit what the
 // separate nodes give (QuantizeLinear -> DequantizeLinear pairs FQ, Sigmoid with its own
 // sigmoid_fast, Mul), in the two placements of our platforms:

@@ -161,8 +161,9 @@ TEST(FakeQuantFusion, QuantizedSigmoidSiluIsOnePassAndBitExact) {
       SessionOptions fused;
       fused.fuse = true;
       Session a(g), f(g, fused);
-      // 2: the first pair, Sigmoid, the per-channel pair (fused on its own), Mul, the last pair.
-      const int want_nodes[] = {1, 2, 5};
+      // 2: the first pair, Sigmoid, the per-channel pair (fused on its own), Mul with the last
+      // pair (an element-wise node takes its output's per-tensor pair).
+      const int want_nodes[] = {1, 2, 4};
       EXPECT_EQ(f.node_count(), want_nodes[variant]);
       const TensorMap feeds{{"x", tricky_input(shape, s1, 31 + variant)}};
       expect_same_bits(a.run(feeds).at("y"), f.run(feeds).at("y"));
@@ -191,6 +192,42 @@ TEST(FakeQuantFusion, PairWithOtherDequantizeParametersIsBitExact) {
     if (per_channel) b.attr("axis", int64_t{1});
     b.output("y");
     check_fused(b.graph(), tricky_input(shape, 0.0625f, 21), 1);
+  }
+}
+
+// An Add or Mul (broadcasting a per-channel or a scalar operand, or two full tensors) takes
+// the per-tensor pair on its output: one node, the same bits, for uint8 and int8 codes and
+// a pair with other dequantize parameters; a per-channel pair, or a Sub of int32, stays apart.
+TEST(FakeQuantFusion, AddAndMulTakeTheirOutputsPair) {
+  struct Case {
+    const char* op;
+    Shape b_shape;
+    DType zp;
+    bool other_dq;
+    bool per_channel;
+  };
+  const Shape shape = {2, 3, 70, 71};  // runs longer than the 4096-value blocks
+  for (const Case& c : {Case{"Add", {1, 3, 1, 1}, DType::U8, false, false}, Case{"Mul", {}, DType::I8, false, false},
+                        Case{"Add", {2, 3, 70, 71}, DType::I8, true, false},
+                        Case{"Mul", {1, 3, 1, 1}, DType::U8, false, true}}) {
+    SCOPED_TRACE(std::string(c.op) + (c.per_channel ? " per channel" : ""));
+    ModelBuilder b;
+    b.input("x", shape);
+    b.init("b", random_tensor(c.b_shape, 4, -2.f, 2.f));
+    const Shape ps = c.per_channel ? Shape{3} : Shape{};
+    const int64_t n = c.per_channel ? 3 : 1;
+    std::vector<float> qs(n, 0.0625f), ds(n, c.other_dq ? 0.07f : 0.0625f);
+    b.init("qs", Tensor::from_vector<float>(ps, qs)).init("ds", Tensor::from_vector<float>(ps, ds));
+    if (c.zp == DType::U8)
+      b.init("qz", Tensor::from_vector<uint8_t>(ps, std::vector<uint8_t>(n, 120)))
+          .init("dz", Tensor::from_vector<uint8_t>(ps, std::vector<uint8_t>(n, 120)));
+    else
+      b.init("qz", Tensor::from_vector<int8_t>(ps, std::vector<int8_t>(n, -3)))
+          .init("dz", Tensor::from_vector<int8_t>(ps, std::vector<int8_t>(n, c.other_dq ? 5 : -3)));
+    b.node(c.op, {"x", "b"}, {"v"});
+    b.node("QuantizeLinear", {"v", "qs", "qz"}, {"q"}).node("DequantizeLinear", {"q", "ds", "dz"}, {"y"});
+    b.output("y");
+    check_fused(b.graph(), tricky_input(shape, 0.0625f, 31), c.per_channel ? 2 : 1, 2);
   }
 }
 
