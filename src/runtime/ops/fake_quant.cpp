@@ -5,6 +5,9 @@
 #include "runtime/ops/fake_quant.h"
 
 #include <algorithm>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <limits>
 #include <type_traits>
 
@@ -180,13 +183,44 @@ void fake_quant_silu_form(const float* x, float* y, int64_t n, const Channel& c1
 void fake_quant_silu_lookup(const float* __restrict x, float* __restrict y, int64_t n, const Channel& c1,
                             const Channel& c2, const Channel& c3, bool last) {
   const int codes = static_cast<int>(c1.hi - c1.lo) + 1;
-  alignas(64) float table[256];
+  alignas(64) float table[256] = {};
   for (int k = 0; k < codes; ++k) {
     const float v = (c1.lo + static_cast<float>(k) - c1.dz) * c1.ds;  // FQ1's value for code lo + k
     const float m = v * fake_quant_value<false>(ew::sigmoid_fast(v), c2);
     table[k] = last ? fake_quant_value<false>(m, c3) : m;
   }
+#if defined(__AVX512F__)
+  // The lookup as register permutes: a gather of 16 values cost more than computing them
+  // (docs/perf-notes.md, "Fake quantization in one pass"). The 256 entries are 16 registers;
+  // each permute picks by the low 5 bits of the code from a pair of them, three blends by the
+  // next 3 bits pick among the 8 pairs.
+  __m512 t[16];
+  for (int k = 0; k < 16; ++k) t[k] = _mm512_load_ps(table + 16 * k);
+  const Channel c = c1;
+  constexpr int64_t kBlock = 1024;
+  alignas(64) int32_t idx[kBlock];
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t m = std::min(kBlock, n - b);
+    const float* __restrict xb = x + b;
+    for (int64_t i = 0; i < m; ++i) idx[i] = static_cast<int32_t>(quant_code(xb[i], c) - c.lo);
+    int64_t i = 0;
+    for (; i + 16 <= m; i += 16) {
+      const __m512i k = _mm512_load_si512(idx + i);
+      __m512 r[8];
+      for (int p = 0; p < 8; ++p) r[p] = _mm512_permutex2var_ps(t[2 * p], k, t[2 * p + 1]);
+      const __mmask16 m0 = _mm512_test_epi32_mask(k, _mm512_set1_epi32(32));
+      const __mmask16 m1 = _mm512_test_epi32_mask(k, _mm512_set1_epi32(64));
+      const __mmask16 m2 = _mm512_test_epi32_mask(k, _mm512_set1_epi32(128));
+      const __m512 a0 = _mm512_mask_blend_ps(m0, r[0], r[1]), a1 = _mm512_mask_blend_ps(m0, r[2], r[3]);
+      const __m512 a2 = _mm512_mask_blend_ps(m0, r[4], r[5]), a3 = _mm512_mask_blend_ps(m0, r[6], r[7]);
+      const __m512 b0 = _mm512_mask_blend_ps(m1, a0, a1), b1 = _mm512_mask_blend_ps(m1, a2, a3);
+      _mm512_storeu_ps(y + b + i, _mm512_mask_blend_ps(m2, b0, b1));
+    }
+    for (; i < m; ++i) y[b + i] = table[idx[i]];
+  }
+#else
   for (int64_t i = 0; i < n; ++i) y[i] = table[static_cast<int>(quant_code(x[i], c1) - c1.lo)];
+#endif
 }
 
 float value_at(const Tensor* t, int64_t c) {
