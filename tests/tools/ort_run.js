@@ -18,6 +18,8 @@
 // node runs as the ONNX operator definition says; from `basic` on, ORT rewrites the graph
 // (constant folding, fusions; on QDQ models, DequantizeLinear -> op -> QuantizeLinear groups
 // become its integer kernels such as QLinearConv, which round differently by design).
+// Environment: ORT_PROFILE=PREFIX writes ONNX Runtime's per-node profile to PREFIX_<date>.json
+// (for comparing its operators with ours: docs/benchmarks.md, road segmentation).
 'use strict';
 
 const fs = require('fs');
