@@ -28,6 +28,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <type_traits>
 #include <vector>
 
 #include "runtime/parallel.h"
@@ -135,40 +136,55 @@ void BroadcastPlan::for_each_run(int64_t begin, int64_t end, F&& f) const {
   }
 }
 
+// No post-processing of the results (broadcast_binary's default `post`).
+struct NoPost {
+  template <typename TO>
+  void operator()(TO*, int64_t) const {}
+};
+
 // y = fn(a, b) elementwise with broadcasting on raw buffers. `out_shape` must be the
 // broadcast of the two shapes (or any shape both broadcast to). `y` may alias `a` or `b`
-// only when that input has the output's full shape (as in in-place accumulation).
-template <typename TO, typename TA, typename TB, typename F>
+// only when that input has the output's full shape (as in in-place accumulation). A `post`
+// other than NoPost is called on every block of at most kPostBlock results just written,
+// while they are in L1 (a fused fake quantization: ops/elementwise.h).
+inline constexpr int64_t kPostBlock = 4096;
+template <typename TO, typename TA, typename TB, typename F, typename Post = NoPost>
 void broadcast_binary(const TA* a, const Shape& a_shape, const TB* b, const Shape& b_shape, TO* y,
-                      const Shape& out_shape, F fn, int64_t grain = kElementwiseGrain) {
+                      const Shape& out_shape, F fn, int64_t grain = kElementwiseGrain, Post post = {}) {
   BroadcastPlan plan({&a_shape, &b_shape}, out_shape);
   const bool sa = plan.scalar_in_run(0), sb = plan.scalar_in_run(1);
+  constexpr bool posted = !std::is_same_v<Post, NoPost>;
   plan.parallel_runs(
-      [&](int64_t o, const int64_t* off, int64_t n) {
-        TO* yo = y + o;
-        const TA* x0 = a + off[0];
-        const TB* x1 = b + off[1];
-        if (!sa && !sb) {
-          for (int64_t i = 0; i < n; ++i) yo[i] = fn(x0[i], x1[i]);
-        } else if (!sa) {
-          const TB s = *x1;
-          for (int64_t i = 0; i < n; ++i) yo[i] = fn(x0[i], s);
-        } else if (!sb) {
-          const TA s = *x0;
-          for (int64_t i = 0; i < n; ++i) yo[i] = fn(s, x1[i]);
-        } else {
-          const TO v = fn(*x0, *x1);
-          for (int64_t i = 0; i < n; ++i) yo[i] = v;
+      [&](int64_t o, const int64_t* off, int64_t run) {
+        for (int64_t k = 0; k < run; k += posted ? kPostBlock : run) {
+          const int64_t n = posted ? std::min(kPostBlock, run - k) : run;
+          TO* yo = y + o + k;
+          const TA* x0 = a + off[0] + (sa ? 0 : k);
+          const TB* x1 = b + off[1] + (sb ? 0 : k);
+          if (!sa && !sb) {
+            for (int64_t i = 0; i < n; ++i) yo[i] = fn(x0[i], x1[i]);
+          } else if (!sa) {
+            const TB s = *x1;
+            for (int64_t i = 0; i < n; ++i) yo[i] = fn(x0[i], s);
+          } else if (!sb) {
+            const TA s = *x0;
+            for (int64_t i = 0; i < n; ++i) yo[i] = fn(s, x1[i]);
+          } else {
+            const TO v = fn(*x0, *x1);
+            for (int64_t i = 0; i < n; ++i) yo[i] = v;
+          }
+          if constexpr (posted) post(yo, n);
         }
       },
       grain);
 }
 
 // Tensor form: `y` must already be allocated with the broadcast shape and type TO.
-template <typename TO, typename TA, typename TB, typename F>
-void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& y, F fn, int64_t grain = kElementwiseGrain) {
+template <typename TO, typename TA, typename TB, typename F, typename Post = NoPost>
+void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& y, F fn, int64_t grain = kElementwiseGrain,
+                      Post post = {}) {
   broadcast_binary<TO, TA, TB>(a.data<TA>(), a.shape(), b.data<TB>(), b.shape(), y.data<TO>(), y.shape(), fn,
-                               grain);
+                               grain, post);
 }
 
 // y = fn(a, b, c) elementwise with broadcasting (Where, Clip with tensor bounds...).

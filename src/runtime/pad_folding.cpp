@@ -84,9 +84,7 @@ void fold_pads_into_convs(std::vector<PlanNode>& nodes, const PlanSlots& slots) 
     // readers counts each use: one entry is one read, as X.
     if (conv.desc.op_type != "Conv" || !conv.desc.domain.empty() || conv.in_slots.empty() || conv.in_slots[0] != out)
       continue;
-    if (!fold(pad, conv, slots)) continue;
-    readers[pad.in_slots[0]].push_back(readers[out][0]);
-    removed[i] = 1;
+    if (fold(pad, conv, slots)) removed[i] = 1;
   }
   std::vector<PlanNode> kept;
   for (size_t i = 0; i < nodes.size(); ++i)

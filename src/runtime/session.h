@@ -67,7 +67,8 @@ struct SessionOptions {
   // Off in passes with a hook, a tape or keep_all, which see every tensor plain.
   bool channels_last = true;
   // Per-node timing (docs/perf-notes.md, "Per-node profile"): when not empty, every node's
-  // forward() is timed (with the layout conversions of its inputs) and, when the session ends, one tab-separated line per plan node
+  // forward() is timed (with the layout conversions of its inputs) and, when the session
+  // ends, one tab-separated line per plan node
   // (index, name, op type, absorbed nodes, calls after the first, their total wall ms and
   // process CPU ms, the first call's wall ms (kernel set-up included), implementation) is
   // written to this file. Defaults to the environment variable DPL_NODE_TIMES; a second session of the

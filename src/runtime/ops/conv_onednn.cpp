@@ -318,7 +318,7 @@ memory ConvKernel::weights_for(Entry& e, const Tensor& w) {
 Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
                               const std::vector<const Tensor*>& binary_args, int32_t src_zp, Io io) {
   Entry& e = entry_for(x.shape(), w.shape(), io);
-  DPL_CHECK(io == Io{} || !e.g.needs_expand, "internal: {}: channels-last tensors with an expanded output", p_.op_name);
+  DPL_CHECK(io.plain() || !e.g.needs_expand, "internal: {}: channels-last tensors with an expanded output", p_.op_name);
   const ConvGeometry& g = e.g;
   // With the Add in place, the output is written into the first operand's buffer.
   Tensor y = e.add_as_sum ? *binary_args.at(0) : Tensor(p_.dst_type, g.y_shape);

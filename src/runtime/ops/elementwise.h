@@ -252,8 +252,8 @@ class BinaryOp : public Op {
   }
 
  private:
-  // The op and its absorbed fake quantization: float32 in; each run of the broadcast loop
-  // is computed, then quantized and dequantized in place (the same bits as two nodes).
+  // The op and its absorbed fake quantization: float32 in; each block of results is
+  // quantized and dequantized in place while in L1 (the same bits as two nodes).
   void forward_fake_quantized(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
     if constexpr (Fn::template supports<float> && std::is_same_v<typename Fn::template out_t<float>, float>) {
       const Tensor& a = required_input(in, 0);
@@ -261,37 +261,10 @@ class BinaryOp : public Op {
       DPL_CHECK(a.dtype() == DType::F32 && b.dtype() == DType::F32, "{}: float32 inputs expected, got {} and {}",
                 fq_name_, dtype_name(a.dtype()), dtype_name(b.dtype()));
       const FakeQuantSpan fq(fq_name_, fq_.args(in));
-      const Shape shape = broadcast_shape(a.shape(), b.shape());
-      Tensor y(DType::F32, shape);
+      Tensor y(DType::F32, broadcast_shape(a.shape(), b.shape()));
       const Fn fn = fn_;
-      const float *ad = a.data<float>(), *bd = b.data<float>();
-      float* yd = y.data<float>();
-      BroadcastPlan plan({&a.shape(), &b.shape()}, shape);
-      const bool sa = plan.scalar_in_run(0), sb = plan.scalar_in_run(1);
-      plan.parallel_runs(
-          [&](int64_t o, const int64_t* off, int64_t n) {
-            const float *x0 = ad + off[0], *x1 = bd + off[1];
-            // Runs of at most a few thousand values: still in L1 for the fake quantization.
-            constexpr int64_t kBlock = 4096;
-            for (int64_t k = 0; k < n; k += kBlock) {
-              const int64_t m = std::min(kBlock, n - k);
-              float* yo = yd + o + k;
-              if (!sa && !sb) {
-                for (int64_t i = 0; i < m; ++i) yo[i] = fn(x0[k + i], x1[k + i]);
-              } else if (!sa) {
-                const float s = *x1;
-                for (int64_t i = 0; i < m; ++i) yo[i] = fn(x0[k + i], s);
-              } else if (!sb) {
-                const float s = *x0;
-                for (int64_t i = 0; i < m; ++i) yo[i] = fn(s, x1[k + i]);
-              } else {
-                const float v = fn(*x0, *x1);
-                for (int64_t i = 0; i < m; ++i) yo[i] = v;
-              }
-              fq(yo, m);
-            }
-          },
-          kElementwiseGrain);
+      broadcast_binary<float, float, float>(a, b, y, [fn](float p, float q) { return fn(p, q); }, kElementwiseGrain,
+                                            [&fq](float* yo, int64_t n) { fq(yo, n); });
       out[0] = std::move(y);
     } else {
       (void)in, (void)out;

@@ -84,8 +84,8 @@ void short_rows(const T* x, T* y, int64_t rows) {
     T t[L][R], e[L][R], m[R], s[R];
     for (int r = 0; r < R; ++r)
       for (int j = 0; j < L; ++j) t[j][r] = r < n ? xb[r * L + j] : T(0);
-    for (int r = 0; r < R; ++r) m[r] = t[0][r];
-    for (int j = 1; j < L; ++j)
+    for (int r = 0; r < R; ++r) m[r] = -std::numeric_limits<T>::infinity();  // as row_max: NaN never wins
+    for (int j = 0; j < L; ++j)
       for (int r = 0; r < R; ++r) m[r] = t[j][r] > m[r] ? t[j][r] : m[r];
     for (int r = 0; r < R; ++r) s[r] = T(0);
     for (int j = 0; j < L; ++j)
