@@ -126,6 +126,11 @@ std::optional<PatternMatch> match_quant_dequant(const PlanGraph& g, int out, con
   if (dq.desc.op_type != "DequantizeLinear" || dq.in_slots.empty() || dq.in_slots[0] != qs) return std::nullopt;
   for (size_t k = 1; k < dq.in_slots.size(); ++k)
     if (dq.in_slots[k] == qs) return std::nullopt;
+  // A quantized SiLU reading the pair's output is the QuantizeLinear's to take with the pair
+  // (fake_quant_silu: the whole chain as one lookup); the node before it would take the pair
+  // alone and leave the SiLU as separate passes.
+  const int d = dq.out_slots.size() == 1 ? dq.out_slots[0] : -1;
+  if (d >= 0 && match_quantized_silu(g, d, g.users[d])) return std::nullopt;
   PatternMatch m = two_node_match(g, out, kQuantDequantOp, live[0], g.users[qs][0]);
   add_follower_operands(g, m, live[0]);
   add_follower_operands(g, m, g.users[qs][0]);

@@ -5,8 +5,9 @@
 // In fused sessions a Conv absorbs what follows it, in graph order: a BatchNormalization
 // with constant parameters (folded into the weights and bias once, at init), then any chain
 // of activations (Relu, LeakyRelu, Clip with constant bounds, Sigmoid, HardSigmoid,
-// HardSwish, Tanh) and at most one residual Add (or Sum of two), all applied as oneDNN post-ops while
-// the output is still in cache.
+// HardSwish, Tanh), at most one residual Add (or Sum of two) and the per-tensor
+// QuantizeLinear -> DequantizeLinear pair of a QDQ model's activation, all applied as oneDNN
+// post-ops while the output is still in cache.
 //
 // In a session that allows it, 2-D float convolutions read and write channels-last tensors
 // (runtime/channels_last.h, docs/architecture.md "Channels-last tensors"): oneDNN's fast
@@ -22,6 +23,7 @@
 #include "runtime/op_registry.h"
 #include "runtime/ops/conv_grad.h"
 #include "runtime/ops/conv_kernel.h"
+#include "runtime/ops/fake_quant.h"
 
 namespace dpl {
 namespace {
@@ -85,6 +87,9 @@ class ConvOp : public Op {
       float lo, hi;
       return clip_bounds(f, lo, hi);
     }
+    // The fake quantization of the output (docs/perf-notes.md, "Fake quantization inside the
+    // convolution"): no extra pass over memory, the same bits.
+    if (t == kQuantDequantOp) return per_tensor_constant_pair(f);
     // A residual Add whose other operand is computed already (not a constant: a constant
     // would be a bias, which the graph should carry as one). One per conv: oneDNN takes it
     // as a binary post-op on the output.
@@ -152,6 +157,9 @@ class ConvOp : public Op {
         op.alpha = 1.f;
       } else if (residual_add(f)) {
         op.kind = PostOp::Kind::BinaryAdd;
+      } else if (t == kQuantDequantOp) {
+        op.kind = PostOp::Kind::FakeQuant;
+        op.fq = pair_constants(p.op_name + " + QuantizeLinear -> DequantizeLinear", f);
       } else {
         fail("{}: cannot apply an absorbed {}", p.op_name, t);
       }

@@ -25,6 +25,10 @@ struct ConvKernel::Entry {
   dnnl::primitive prim;
   std::vector<memory::desc> binary_mds;
   std::vector<int> binary_po_index;  // position of each binary post-op in oneDNN's list
+  // The one-value operands of binary post-ops (a FakeQuant's scale and zero points), with
+  // their positions in oneDNN's list; scalar_md has the output's rank.
+  std::vector<std::pair<int, float>> scalar_po;
+  memory::desc scalar_md;
   bool reorder_src = false, reorder_dst = false;
   dnnl::reorder src_r, dst_r, wei_r;
   memory packed_w;  // constant weights in wei_md
@@ -110,12 +114,43 @@ dnnl::algorithm eltwise_alg(PostOp::Kind k) {
   }
 }
 
+// A QuantizeLinear -> DequantizeLinear pair as oneDNN post-ops with fake_quantize's bits
+// (docs/perf-notes.md, "Fake quantization inside the convolution"): a division by the scale
+// (a binary post-op on a one-value operand: a multiplication by the reciprocal rounds
+// differently, and oneDNN has no element-wise division), round-half-even, the zero point, the
+// clamp, the dequantization; the usual pair (one scale and zero point) as
+// clamp(r, lo - z, hi - z) * s, as fake_quant.cpp does. Each step is exact on the integer codes
+// but the final product, one rounding as in the kernel; NaN clamps to the low bound in both
+// (max(NaN, lo) is lo on x86), and a code of zero gives +0 (x * s + 0). The zero points are
+// binary additions and the clamp is clip_v2, so that an activation before the pair (a Clip,
+// a HardSigmoid's linear + clip) keeps the algorithms distinct (distinct_eltwise_prefix).
+void append_fake_quant(const FakeQuantConstants& c, dnnl::post_ops& po, ConvKernel::Entry& e) {
+  using A = dnnl::algorithm;
+  auto scalar = [&](A alg, float v) {
+    e.scalar_po.emplace_back(po.len(), v);
+    po.append_binary(alg, e.scalar_md);
+  };
+  scalar(A::binary_div, c.q_scale);
+  po.append_eltwise(1.f, A::eltwise_round, 0.f, 0.f);
+  if (c.same()) {
+    po.append_eltwise(1.f, A::eltwise_clip_v2, c.lo - c.q_zero, c.hi - c.q_zero);
+  } else {
+    if (c.q_zero != 0.f) scalar(A::binary_add, c.q_zero);
+    po.append_eltwise(1.f, A::eltwise_clip_v2, c.lo, c.hi);
+    if (c.dq_zero != 0.f) scalar(A::binary_add, -c.dq_zero);
+  }
+  po.append_eltwise(1.f, A::eltwise_linear, c.dq_scale, 0.f);
+}
+
 // The first `count` of p.post_ops as oneDNN post-ops; records the binary operands'
-// descriptors in `e`.
-dnnl::post_ops onednn_post_ops(const ConvParams& p, size_t count, const memory::desc& dst_req, ConvKernel::Entry& e) {
+// descriptors in `e`, and in `owner` (when given) the index in p.post_ops of each oneDNN one.
+dnnl::post_ops onednn_post_ops(const ConvParams& p, size_t count, const memory::desc& dst_req, ConvKernel::Entry& e,
+                               std::vector<size_t>* owner = nullptr) {
   dnnl::post_ops po;
   e.binary_mds.clear();
   e.binary_po_index.clear();
+  e.scalar_po.clear();
+  e.scalar_md = dnn::plain_desc(Dims(static_cast<size_t>(dst_req.data.ndims), 1), memory::data_type::f32);
   e.onednn_post_ops = count;
   for (size_t i = 0; i < count; ++i) {
     const PostOp& op = p.post_ops[i];
@@ -132,6 +167,7 @@ dnnl::post_ops onednn_post_ops(const ConvParams& p, size_t count, const memory::
         po.append_binary(dnnl::algorithm::binary_add, md);
         break;
       }
+      case PostOp::Kind::FakeQuant: append_fake_quant(op.fq, po, e); break;
       case PostOp::Kind::HardSigmoid:  // oneDNN 2.6 has no hardsigmoid: clip(alpha * x + beta, 0, 1)
         po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, op.alpha, op.beta);
         po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 1.f);
@@ -142,8 +178,29 @@ dnnl::post_ops onednn_post_ops(const ConvParams& p, size_t count, const memory::
       case PostOp::Kind::Tanh: po.append_eltwise(1.f, eltwise_alg(op.kind), 0.f, 0.f); break;
       default: po.append_eltwise(1.f, eltwise_alg(op.kind), op.alpha, op.beta); break;
     }
+    if (owner) owner->resize(static_cast<size_t>(po.len()), i);
   }
   return po;
+}
+
+// oneDNN 2.6's JIT convolutions apply every eltwise post-op of one algorithm with the first
+// one's parameters (a Clip after a HardSigmoid clipped to [0, 1] again; a second linear
+// repeated the first: docs/perf-notes.md, "Fake quantization inside the convolution"). The
+// number of leading p.post_ops whose eltwise algorithms are all different: the rest run after
+// the primitive.
+size_t distinct_eltwise_prefix(const ConvParams& p, const memory::desc& dst_req, ConvKernel::Entry& e) {
+  std::vector<size_t> owner;
+  const dnnl::post_ops po = onednn_post_ops(p, p.post_ops.size(), dst_req, e, &owner);
+  std::vector<dnnl::algorithm> seen;
+  for (int j = 0; j < po.len(); ++j) {
+    if (po.kind(j) != dnnl::primitive::kind::eltwise) continue;
+    float scale, alpha, beta;
+    dnnl::algorithm alg;
+    po.get_params_eltwise(j, scale, alg, alpha, beta);
+    if (std::find(seen.begin(), seen.end(), alg) != seen.end()) return owner[static_cast<size_t>(j)];
+    seen.push_back(alg);
+  }
+  return p.post_ops.size();
 }
 
 // A Fwd (convolution_forward or deconvolution_forward) primitive built from `d`; records
@@ -249,15 +306,24 @@ std::unique_ptr<ConvKernel::Entry> ConvKernel::create_entry(const Shape& x, cons
   // 1x1 layer from brgconv_1x1 to the older jit_1x1).
   // The residual Add in place (ConvIo::add_in_place) where the destination's layout is
   // fixed, so the operand's buffer is the primitive's destination itself.
+  const size_t library_count = distinct_eltwise_prefix(p_, dst_req, *e);  // before build(0) resets e
   build(0);
-  if (!p_.post_ops.empty() && post_ops_fast(e->impl)) {
+  if (library_count > 0 && post_ops_fast(e->impl)) {
     const std::string alone = e->impl;
-    e->add_as_sum = io.add_in_place && fixed && !g.needs_expand && p_.dst_type == DType::F32 &&
-                    p_.post_ops[0].kind == PostOp::Kind::BinaryAdd;
-    build(p_.post_ops.size());
-    if (e->impl != alone && e->add_as_sum) {
-      e->add_as_sum = false;
-      build(p_.post_ops.size());
+    // All of them, else those before the first residual Add (a fake quantization before it
+    // stays inside the call).
+    size_t before_add = 0;
+    while (before_add < library_count && p_.post_ops[before_add].kind != PostOp::Kind::BinaryAdd) ++before_add;
+    for (size_t count : {library_count, before_add}) {
+      if (count == 0) continue;
+      e->add_as_sum = io.add_in_place && fixed && !g.needs_expand && p_.dst_type == DType::F32 &&
+                      p_.post_ops[0].kind == PostOp::Kind::BinaryAdd;
+      build(count);
+      if (e->impl != alone && e->add_as_sum) {
+        e->add_as_sum = false;
+        build(count);
+      }
+      if (e->impl == alone) break;
     }
     if (e->impl != alone) build(0);
   }
@@ -370,6 +436,8 @@ Tensor ConvKernel::run_onednn(const Tensor& x, const Tensor& w, const Tensor* b,
             bin.size(), e.binary_po_index.size());
   for (size_t k = 0; k < bin.size(); ++k)
     args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(e.binary_po_index[k]) | DNNL_ARG_SRC_1] = bin[k];
+  for (auto& [po_index, value] : e.scalar_po)
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(po_index) | DNNL_ARG_SRC_1] = memory(e.scalar_md, dnn::engine(), &value);
   memory zp_mem;
   if (p_.src_zero_point) {
     zp_mem = memory(memory::desc({1}, memory::data_type::s32, memory::format_tag::x), dnn::engine(), &src_zp);

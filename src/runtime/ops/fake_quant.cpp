@@ -326,14 +326,26 @@ FakeQuantOperands pair_operands(const NodeDesc& f, int first) {
   return fake_quant_operands(q, first, dq, first + 1 + (q.has_input(2) ? 1 : 0));
 }
 
+FakeQuantConstants pair_constants(const std::string& op, const NodeDesc& f) {
+  DPL_CHECK(per_tensor_constant_pair(f), "internal: {}: not a constant per-tensor fake quantization", op);
+  const NodeDesc &q = f.absorbed[0], &dq = f.absorbed[1];
+  FakeQuantArgs a;
+  a.q_scale = q.constant(1);
+  a.q_zp = q.has_input(2) ? q.constant(2) : nullptr;
+  a.dq_scale = dq.constant(1);
+  a.dq_zp = dq.has_input(2) ? dq.constant(2) : nullptr;
+  const Channel c = per_tensor_channel(op, a, code_bounds(op, a));
+  return FakeQuantConstants{c.qs, c.qz, c.ds, c.dz, c.lo, c.hi};
+}
+
 FakeQuantSpan::FakeQuantSpan(const std::string& op, const FakeQuantArgs& a) {
   const Channel c = per_tensor_channel(op, a, code_bounds(op, a));
-  qs_ = c.qs, qz_ = c.qz, ds_ = c.ds, dz_ = c.dz, lo_ = c.lo, hi_ = c.hi;
+  c_ = FakeQuantConstants{c.qs, c.qz, c.ds, c.dz, c.lo, c.hi};
 }
 
 void FakeQuantSpan::operator()(float* y, int64_t n) const {
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  fake_quant_any<float>(y, y, n, Channel{qs_, qz_, ds_, dz_, lo_, hi_}, -kInf, kInf);
+  fake_quant_any<float>(y, y, n, Channel{c_.q_scale, c_.q_zero, c_.dq_scale, c_.dq_zero, c_.lo, c_.hi}, -kInf, kInf);
 }
 
 void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& a, Tensor& y) {

@@ -73,15 +73,28 @@ bool per_tensor_constant_pair(const NodeDesc& f);
 // from input `first` on.
 FakeQuantOperands pair_operands(const NodeDesc& f, int first);
 
+// One per-tensor fake quantization as numbers: the code bounds [lo, hi] are those of the zero
+// point type, narrowed by the FakeQuantArgs' code bounds.
+//   y = (clamp(round_half_even(x / q_scale) + q_zero, lo, hi) - dq_zero) * dq_scale
+struct FakeQuantConstants {
+  float q_scale = 1.f, q_zero = 0.f, dq_scale = 1.f, dq_zero = 0.f, lo = 0.f, hi = 0.f;
+  // The usual pair: one scale and one zero point on both sides.
+  bool same() const { return q_scale == dq_scale && q_zero == dq_zero; }
+};
+
+// The constants of a per_tensor_constant_pair follower `f` (errors name `op`).
+FakeQuantConstants pair_constants(const std::string& op, const NodeDesc& f);
+
 // The per-tensor fake quantization of fake_quantize over spans of float32 values, in place,
 // with the same bits; the constants are read once.
 class FakeQuantSpan {
  public:
   FakeQuantSpan(const std::string& op, const FakeQuantArgs& a);
+  explicit FakeQuantSpan(const FakeQuantConstants& c) : c_(c) {}
   void operator()(float* y, int64_t n) const;
 
  private:
-  float qs_, qz_, ds_, dz_, lo_, hi_;
+  FakeQuantConstants c_;
 };
 
 // The SiLU of a QDQ model with its fake quantizations, one pass over x, bit for bit what the

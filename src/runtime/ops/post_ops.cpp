@@ -37,6 +37,7 @@ const char* post_op_name(PostOp::Kind k) {
     case PostOp::Kind::HardSwish: return "eltwise_hardswish";
     case PostOp::Kind::Tanh: return "eltwise_tanh";
     case PostOp::Kind::BinaryAdd: return "binary_add";
+    case PostOp::Kind::FakeQuant: return "fake_quant(binary_div+eltwise_round+eltwise_clip+eltwise_linear)";
   }
   return "?";
 }
@@ -69,6 +70,8 @@ void post_ops_row(const std::vector<PostOp>& post, float* acc, int64_t n, int64_
       for (int64_t i = 0; i < n; ++i) acc[i] += o[i];
     } else if (op.kind == PostOp::Kind::Relu) {
       for (int64_t i = 0; i < n; ++i) acc[i] = acc[i] > 0.f ? acc[i] : 0.f;
+    } else if (op.kind == PostOp::Kind::FakeQuant) {
+      FakeQuantSpan(op.fq)(acc, n);
     } else if (op.kind == PostOp::Kind::Clip) {
       for (int64_t i = 0; i < n; ++i) acc[i] = std::min(std::max(acc[i], op.alpha), op.beta);
     } else {

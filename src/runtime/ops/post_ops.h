@@ -1,4 +1,5 @@
-// Operations fused after a convolution (activations, a residual add) and the scalar code
+// Operations fused after a convolution (activations, a residual add, the fake quantization of
+// its output) and the scalar code
 // that applies them on the two conv paths that bypass oneDNN (direct depthwise, GEMM +
 // col2im deconvolution); the oneDNN path turns the same list into oneDNN post-ops.
 #pragma once
@@ -6,6 +7,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "runtime/ops/fake_quant.h"
 
 namespace dpl {
 
@@ -24,9 +26,11 @@ struct PostOp {
     HardSwish,    // x * max(0, min(1, x / 6 + 0.5))
     Tanh,
     BinaryAdd,    // x + operand  (operand: a tensor of the output's shape)
+    FakeQuant,    // a per-tensor QuantizeLinear -> DequantizeLinear pair (fq), same bits
   };
   Kind kind = Kind::Relu;
   float alpha = 0.f, beta = 0.f;
+  FakeQuantConstants fq{};  // FakeQuant only
 };
 
 // The post-op's name as oneDNN's verbose output spells it ("eltwise_relu", "binary_add").

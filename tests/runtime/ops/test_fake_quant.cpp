@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <limits>
 
 #include "graph/model_builder.h"
@@ -229,6 +230,100 @@ TEST(FakeQuantFusion, AddAndMulTakeTheirOutputsPair) {
     b.output("y");
     check_fused(b.graph(), tricky_input(shape, 0.0625f, 31), c.per_channel ? 2 : 1, 2);
   }
+}
+
+// A Conv takes the per-tensor pair on its output (after its Relu, before a residual Add) as
+// post-ops: one node, and the bits of the convolution's own output fake-quantized by the
+// QuantizeLinear/DequantizeLinear kernels. The reference is the same graph with the value
+// before the pair also a graph output (the Conv stops there), so both sides run the same
+// convolution. Inputs on a grid of 1/4 and power-of-two scales give exact ties; a NaN in x
+// reaches some outputs. Cases cover oneDNN's direct kernels (the post-ops inside the call),
+// the GEMM-based plain 1x1 (after it) and the direct depthwise loop (ours).
+TEST(FakeQuantFusion, ConvTakesItsOutputsPair) {
+  struct Case {
+    const char* name;
+    int64_t c, m, k, h, w, group;
+    bool relu, add;
+    DType zp;
+    bool other_dq;
+  };
+  for (const Case& c : {Case{"3x3, uint8 zero point 7", 8, 16, 3, 20, 20, 1, false, false, DType::U8, false},
+                        Case{"3x3 + Relu, int8 pair with other dequantize parameters", 8, 8, 3, 12, 12, 1, true, false,
+                             DType::I8, true},
+                        Case{"3x3, int8, residual Add", 8, 8, 3, 12, 12, 1, false, true, DType::I8, false},
+                        Case{"plain 1x1 on 256 pixels, int8", 8, 16, 1, 16, 16, 1, false, false, DType::I8, false},
+                        Case{"depthwise 3x3 on 40 columns + Relu, uint8 zero point 7", 16, 16, 3, 6, 40, 16, true, false,
+                             DType::U8, false}}) {
+    SCOPED_TRACE(c.name);
+    const Shape xs = {2, c.c, c.h, c.w};
+    // Integers in [-4, 4] and weights in quarters: outputs are exact multiples of 1/4.
+    Tensor x = random_tensor(xs, 5, -4.5f, 4.5f);
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::round(x.data<float>()[i]);
+    x.data<float>()[x.numel() / 3] = std::numeric_limits<float>::quiet_NaN();
+    Tensor w = random_tensor({c.m, c.c / c.group, c.k, c.k}, 6, -1.f, 1.f);
+    for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = std::round(w.data<float>()[i] * 4.f) / 4.f;
+    auto graph = [&](bool reference) {
+      ModelBuilder b;
+      b.input("x", xs).init("w", w).init("bias", random_tensor({c.m}, 7, -2.f, 2.f));
+      const float s = c.zp == DType::U8 ? 0.0625f : 0.125f;
+      b.init("qs", Tensor::scalar<float>(s)).init("ds", Tensor::scalar<float>(c.other_dq ? 0.1f : s));
+      if (c.zp == DType::U8)
+        b.init("qz", Tensor::scalar<uint8_t>(7)).init("dz", Tensor::scalar<uint8_t>(7));
+      else
+        b.init("qz", Tensor::scalar<int8_t>(-3)).init("dz", Tensor::scalar<int8_t>(c.other_dq ? 4 : -3));
+      b.node("Conv", {"x", "w", "bias"}, {"c"}, "conv")
+          .attr("pads", std::vector<int64_t>(4, c.k / 2))
+          .attr("group", c.group);
+      std::string v = "c";
+      if (c.relu) b.node("Relu", {"c"}, {"r"}, "relu"), v = "r";
+      b.node("QuantizeLinear", {v, "qs", "qz"}, {"q"}, "q").node("DequantizeLinear", {"q", "ds", "dz"}, {"d"}, "dq");
+      if (c.add) {
+        b.input("res", {2, c.m, c.h, c.w}).node("Add", {"d", "res"}, {"y"}, "add");
+      } else {
+        b.node("Identity", {"d"}, {"y"}, "id");
+      }
+      b.output("y");
+      if (reference) b.output(v);
+      return b.graph();
+    };
+    SessionOptions fused;
+    fused.fuse = true;
+    fused.threads = 2;
+    Session ref(graph(true), fused), s(graph(false), fused);
+    EXPECT_EQ(s.node(0).op_type, "Conv");
+    EXPECT_EQ(s.node(0).absorbed.size(), (c.relu ? 2u : 1u) + (c.add ? 1u : 0u));
+    EXPECT_EQ(ref.node(0).absorbed.size(), c.relu ? 1u : 0u);
+    TensorMap feeds{{"x", x}};
+    if (c.add) feeds["res"] = random_tensor({2, c.m, c.h, c.w}, 8, -1.f, 1.f);
+    expect_same_bits(ref.run(feeds).at("y"), s.run(feeds).at("y"));
+    const KernelInfo k = s.kernel_info(0);
+    std::cout << "[conv-fake-quant] " << c.name << ": " << k.impl << ", in the call:";
+    for (const auto& p : k.library_post_ops) std::cout << " " << p;
+    std::cout << "; after it:";
+    for (const auto& p : k.separate_post_ops) std::cout << " " << p;
+    std::cout << "\n";
+  }
+}
+
+// A quantized SiLU after a Conv's pair (every non-TensorRT placement of YOLOX) stays with its
+// QuantizeLinear, which runs the pair and the chain as one lookup: the Conv does not take the
+// pair and leave the Sigmoid and Mul as separate passes.
+TEST(FakeQuantFusion, ConvLeavesAPairBeforeAQuantizedSiluToItsQuantizeLinear) {
+  ModelBuilder b;
+  b.input("x", {1, 4, 8, 8}).init("w", random_tensor({4, 4, 3, 3}, 2, -1.f, 1.f));
+  b.init("s1", Tensor::scalar<float>(0.05f)).init("z1", Tensor::scalar<uint8_t>(128));
+  b.init("s2", Tensor::scalar<float>(0.004f)).init("z2", Tensor::scalar<uint8_t>(0));
+  b.node("Conv", {"x", "w"}, {"c"}, "conv").attr("pads", std::vector<int64_t>{1, 1, 1, 1});
+  b.node("QuantizeLinear", {"c", "s1", "z1"}, {"q1"}, "q1").node("DequantizeLinear", {"q1", "s1", "z1"}, {"v"}, "d1");
+  b.node("Sigmoid", {"v"}, {"sg"}, "sig");
+  b.node("QuantizeLinear", {"sg", "s2", "z2"}, {"q2"}, "q2").node("DequantizeLinear", {"q2", "s2", "z2"}, {"d2"}, "d2");
+  b.node("Mul", {"v", "d2"}, {"y"}, "mul").output("y");
+  SessionOptions fused;
+  fused.fuse = true;
+  Session s(b.graph(), fused);
+  ASSERT_EQ(s.node_count(), 2);
+  EXPECT_TRUE(s.node(0).absorbed.empty());
+  EXPECT_EQ(s.node(1).op_type, "QuantizeLinear");
 }
 
 // The Q/DQ of a constant weight is computed once at creation: the fused plan is the Conv
