@@ -7,11 +7,14 @@
 //     same call without them (a post-op that pushes oneDNN onto another implementation, as
 //     SiLU did, fails here);
 //   - with a binary post-op (a residual Add) in the library call: be a direct JIT kernel,
-//     not the GEMM-based convolution, which applies binary post-ops element by element.
+//     not the GEMM-based convolution, which applies binary post-ops element by element;
+//   - never have two eltwise post-ops of one algorithm in the library call (oneDNN 2.6
+//     applies the second with the first one's parameters).
 // A new oneDNN version or a new fusion that brings one of those back fails this test.
 // Also: the per-node time file (SessionOptions::node_times_file) lists every plan node.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -34,6 +37,16 @@ bool has(const std::string& s, const char* part) { return s.find(part) != std::s
 bool known_fast(const std::string& impl) {
   return has(impl, "brg") || has(impl, "jit:avx512") || has(impl, "jit:avx2") || has(impl, "jit_1x1:") ||
          has(impl, "jit_dw:") || has(impl, "jit_int8") || has(impl, "direct ");
+}
+
+// The oneDNN eltwise algorithms named in post-op names ("eltwise_linear+eltwise_clip": two;
+// "eltwise_relu(leaky)": eltwise_relu), in order.
+std::vector<std::string> eltwise_algorithms(const std::vector<std::string>& post_ops) {
+  std::vector<std::string> r;
+  for (const auto& p : post_ops)
+    for (size_t at = p.find("eltwise_"); at != std::string::npos; at = p.find("eltwise_", at + 1))
+      r.push_back(p.substr(at, p.find_first_of("+()", at) - at));
+  return r;
 }
 
 class FusedKernels : public ::testing::TestWithParam<std::string> {};
@@ -79,6 +92,9 @@ TEST_P(FusedKernels, NoSlowImplementationOnSharedModels) {
     EXPECT_FALSE(has(k.impl, "ref:") || k.impl.rfind("ref", 0) == 0) << "a reference implementation";
     if (!k.library_post_ops.empty()) {
       EXPECT_EQ(k.impl, k.impl_alone) << "the post-ops changed the implementation";
+      std::vector<std::string> algs = eltwise_algorithms(k.library_post_ops);
+      std::sort(algs.begin(), algs.end());
+      EXPECT_EQ(std::adjacent_find(algs.begin(), algs.end()), algs.end()) << "one eltwise algorithm twice in the call";
     }
     if (binary) {
       EXPECT_TRUE(known_fast(k.impl)) << "a binary post-op on an implementation not known to be fast";

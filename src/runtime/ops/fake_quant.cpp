@@ -147,80 +147,110 @@ void fake_quant_any(const X* x, float* y, int64_t n, const Channel& c, float cli
   else fake_quant_block<false>(x, y, n, c, clip_lo, clip_hi);
 }
 
+// A table of up to 256 floats indexed by a quantized value's code (minus the low bound):
+// what a chain that depends on x through FQ1(x) only computes there.
+struct CodeTable {
+  alignas(64) float v[256] = {};
+};
+
+// The codes of n values (n <= 1024), as table indices.
+inline void code_indices(const float* __restrict x, int32_t* __restrict idx, int64_t n, const Channel c) {
+  for (int64_t i = 0; i < n; ++i) idx[i] = static_cast<int32_t>(quant_code(x[i], c) - c.lo);
+}
+
+#if defined(__AVX512F__)
+// The lookup as register permutes: a gather of 16 values cost more than computing them
+// (docs/perf-notes.md, "Fake quantization in one pass"). The 256 entries are 16 registers;
+// each permute picks by the low 5 bits of the code from a pair of them, three blends by the
+// next 3 bits pick among the 8 pairs.
+struct RegisterTable {
+  __m512 t[16];
+  explicit RegisterTable(const CodeTable& table) {
+    for (int k = 0; k < 16; ++k) t[k] = _mm512_load_ps(table.v + 16 * k);
+  }
+  __m512 operator()(__m512i k) const {
+    __m512 r[8];
+    for (int p = 0; p < 8; ++p) r[p] = _mm512_permutex2var_ps(t[2 * p], k, t[2 * p + 1]);
+    const __mmask16 m0 = _mm512_test_epi32_mask(k, _mm512_set1_epi32(32));
+    const __mmask16 m1 = _mm512_test_epi32_mask(k, _mm512_set1_epi32(64));
+    const __mmask16 m2 = _mm512_test_epi32_mask(k, _mm512_set1_epi32(128));
+    const __m512 a0 = _mm512_mask_blend_ps(m0, r[0], r[1]), a1 = _mm512_mask_blend_ps(m0, r[2], r[3]);
+    const __m512 a2 = _mm512_mask_blend_ps(m0, r[4], r[5]), a3 = _mm512_mask_blend_ps(m0, r[6], r[7]);
+    const __m512 b0 = _mm512_mask_blend_ps(m1, a0, a1), b1 = _mm512_mask_blend_ps(m1, a2, a3);
+    return _mm512_mask_blend_ps(m2, b0, b1);
+  }
+};
+#endif
+
+// y[i] = table[idx[i]] for n values.
+inline void look_up(const CodeTable& table, const int32_t* __restrict idx, float* __restrict y, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  const RegisterTable regs(table);
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, regs(_mm512_load_si512(idx + i)));
+#endif
+  for (; i < n; ++i) y[i] = table.v[idx[i]];
+}
+
+// FQ1's value at each code, through f: table[k] = f((lo + k - dz) * ds).
+template <typename F>
+CodeTable code_table(const Channel& c1, F f) {
+  CodeTable table;
+  const int codes = static_cast<int>(c1.hi - c1.lo) + 1;
+  for (int k = 0; k < codes; ++k) table.v[k] = f((c1.lo + static_cast<float>(k) - c1.dz) * c1.ds);
+  return table;
+}
+
 // fake_quant_silu's TensorRT form over n values: its steps as separate loops over an L1-sized
 // block (each vectorizes; the whole chain in one loop did not, and ran slower than separate
-// passes). MulBy: 0 none (y = s), 1 x.
-template <bool Same, int MulBy, bool Last>
+// passes). The Sigmoid reads FQ1(x), one of at most 256 values: it is a lookup of x's code in
+// a table of sigmoid_fast at each (the same bits). MulBy: 0 none (y = s), 1 x.
+template <int MulBy, bool Last>
 void fake_quant_silu_block(const float* __restrict x, float* __restrict y, int64_t n, const Channel& c1,
                            const Channel& c3) {
+  const CodeTable sigmoid = code_table(c1, [](float v) { return ew::sigmoid_fast(v); });
   constexpr int64_t kBlock = 1024;
-  alignas(64) float v[kBlock], t[kBlock];
+  alignas(64) int32_t idx[kBlock];
+  alignas(64) float s[kBlock];
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t m = std::min(kBlock, n - b);
     const float* __restrict xb = x + b;
     float* __restrict yb = y + b;
-    for (int64_t i = 0; i < m; ++i) v[i] = fake_quant_value<Same>(xb[i], c1);
+    code_indices(xb, idx, m, c1);
     if constexpr (MulBy == 0) {
-      for (int64_t i = 0; i < m; ++i) yb[i] = ew::sigmoid_fast(v[i]);
-    } else if constexpr (Last) {
-      for (int64_t i = 0; i < m; ++i) t[i] = xb[i] * ew::sigmoid_fast(v[i]);
-      for (int64_t i = 0; i < m; ++i) yb[i] = fake_quant_value<Same>(t[i], c3);
+      look_up(sigmoid, idx, yb, m);
     } else {
-      for (int64_t i = 0; i < m; ++i) yb[i] = xb[i] * ew::sigmoid_fast(v[i]);
+      look_up(sigmoid, idx, s, m);
+      if constexpr (Last) {
+        for (int64_t i = 0; i < m; ++i) s[i] *= xb[i];
+        if (c3.same()) {
+          for (int64_t i = 0; i < m; ++i) yb[i] = fake_quant_value<true>(s[i], c3);
+        } else {
+          for (int64_t i = 0; i < m; ++i) yb[i] = fake_quant_value<false>(s[i], c3);
+        }
+      } else {
+        for (int64_t i = 0; i < m; ++i) yb[i] = xb[i] * s[i];
+      }
     }
   }
 }
 
-template <int MulBy, bool Last>
-void fake_quant_silu_form(const float* x, float* y, int64_t n, const Channel& c1, const Channel& c3) {
-  if (c1.same() && c3.same()) fake_quant_silu_block<true, MulBy, Last>(x, y, n, c1, c3);
-  else fake_quant_silu_block<false, MulBy, Last>(x, y, n, c1, c3);
-}
-
-// The quantized-Sigmoid chain depends on x through FQ1(x) only, which takes one of at most
-// 256 values (the codes): y is a lookup of x's code in a table of the chain's values there,
-// built with the same functions, so the same bits; per value, a quantization and a load.
+// The quantized-Sigmoid chain depends on x through FQ1(x) only: y is a lookup of x's code in
+// a table of the chain's values there, built with the same functions, so the same bits; per
+// value, a quantization and a lookup.
 void fake_quant_silu_lookup(const float* __restrict x, float* __restrict y, int64_t n, const Channel& c1,
                             const Channel& c2, const Channel& c3, bool last) {
-  const int codes = static_cast<int>(c1.hi - c1.lo) + 1;
-  alignas(64) float table[256] = {};
-  for (int k = 0; k < codes; ++k) {
-    const float v = (c1.lo + static_cast<float>(k) - c1.dz) * c1.ds;  // FQ1's value for code lo + k
+  const CodeTable table = code_table(c1, [&](float v) {
     const float m = v * fake_quant_value<false>(ew::sigmoid_fast(v), c2);
-    table[k] = last ? fake_quant_value<false>(m, c3) : m;
-  }
-#if defined(__AVX512F__)
-  // The lookup as register permutes: a gather of 16 values cost more than computing them
-  // (docs/perf-notes.md, "Fake quantization in one pass"). The 256 entries are 16 registers;
-  // each permute picks by the low 5 bits of the code from a pair of them, three blends by the
-  // next 3 bits pick among the 8 pairs.
-  __m512 t[16];
-  for (int k = 0; k < 16; ++k) t[k] = _mm512_load_ps(table + 16 * k);
-  const Channel c = c1;
+    return last ? fake_quant_value<false>(m, c3) : m;
+  });
   constexpr int64_t kBlock = 1024;
   alignas(64) int32_t idx[kBlock];
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t m = std::min(kBlock, n - b);
-    const float* __restrict xb = x + b;
-    for (int64_t i = 0; i < m; ++i) idx[i] = static_cast<int32_t>(quant_code(xb[i], c) - c.lo);
-    int64_t i = 0;
-    for (; i + 16 <= m; i += 16) {
-      const __m512i k = _mm512_load_si512(idx + i);
-      __m512 r[8];
-      for (int p = 0; p < 8; ++p) r[p] = _mm512_permutex2var_ps(t[2 * p], k, t[2 * p + 1]);
-      const __mmask16 m0 = _mm512_test_epi32_mask(k, _mm512_set1_epi32(32));
-      const __mmask16 m1 = _mm512_test_epi32_mask(k, _mm512_set1_epi32(64));
-      const __mmask16 m2 = _mm512_test_epi32_mask(k, _mm512_set1_epi32(128));
-      const __m512 a0 = _mm512_mask_blend_ps(m0, r[0], r[1]), a1 = _mm512_mask_blend_ps(m0, r[2], r[3]);
-      const __m512 a2 = _mm512_mask_blend_ps(m0, r[4], r[5]), a3 = _mm512_mask_blend_ps(m0, r[6], r[7]);
-      const __m512 b0 = _mm512_mask_blend_ps(m1, a0, a1), b1 = _mm512_mask_blend_ps(m1, a2, a3);
-      _mm512_storeu_ps(y + b + i, _mm512_mask_blend_ps(m2, b0, b1));
-    }
-    for (; i < m; ++i) y[b + i] = table[idx[i]];
+    code_indices(x + b, idx, m, c1);
+    look_up(table, idx, y + b, m);
   }
-#else
-  for (int64_t i = 0; i < n; ++i) y[i] = table[static_cast<int>(quant_code(x[i], c1) - c1.lo)];
-#endif
 }
 
 float value_at(const Tensor* t, int64_t c) {
@@ -305,8 +335,8 @@ void fake_quant_silu(const std::string& op, const Tensor& x, const SiluChain& ch
         [&](int64_t b, int64_t e) { fake_quant_silu_lookup(xd + b, yd + b, e - b, c1, c2, c3, chain.last); });
     return;
   }
-  if (!chain.mul) form = fake_quant_silu_form<0, false>;
-  else form = chain.last ? fake_quant_silu_form<1, true> : fake_quant_silu_form<1, false>;
+  if (!chain.mul) form = fake_quant_silu_block<0, false>;
+  else form = chain.last ? fake_quant_silu_block<1, true> : fake_quant_silu_block<1, false>;
   parallel_for(x.numel(), [&](int64_t b, int64_t e) { form(xd + b, yd + b, e - b, c1, c3); }, kElementwiseGrainHeavy);
 }
 

@@ -37,7 +37,7 @@ const char* post_op_name(PostOp::Kind k) {
     case PostOp::Kind::HardSwish: return "eltwise_hardswish";
     case PostOp::Kind::Tanh: return "eltwise_tanh";
     case PostOp::Kind::BinaryAdd: return "binary_add";
-    case PostOp::Kind::FakeQuant: return "fake_quant(binary_div+eltwise_round+eltwise_clip+eltwise_linear)";
+    case PostOp::Kind::FakeQuant: return "fake_quant(binary_div+eltwise_round+eltwise_clip_v2+eltwise_linear)";
   }
   return "?";
 }

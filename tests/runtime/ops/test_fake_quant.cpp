@@ -243,17 +243,20 @@ TEST(FakeQuantFusion, ConvTakesItsOutputsPair) {
   struct Case {
     const char* name;
     int64_t c, m, k, h, w, group;
-    bool relu, add;
+    const char* act;  // an activation between the Conv and the pair ("": none)
+    bool add;
     DType zp;
     bool other_dq;
   };
-  for (const Case& c : {Case{"3x3, uint8 zero point 7", 8, 16, 3, 20, 20, 1, false, false, DType::U8, false},
-                        Case{"3x3 + Relu, int8 pair with other dequantize parameters", 8, 8, 3, 12, 12, 1, true, false,
-                             DType::I8, true},
-                        Case{"3x3, int8, residual Add", 8, 8, 3, 12, 12, 1, false, true, DType::I8, false},
-                        Case{"plain 1x1 on 256 pixels, int8", 8, 16, 1, 16, 16, 1, false, false, DType::I8, false},
-                        Case{"depthwise 3x3 on 40 columns + Relu, uint8 zero point 7", 16, 16, 3, 6, 40, 16, true, false,
-                             DType::U8, false}}) {
+  for (const Case& c : {Case{"3x3, uint8 zero point 7", 8, 16, 3, 20, 20, 1, "", false, DType::U8, false},
+                        Case{"3x3 + Relu, int8 pair with other dequantize parameters", 8, 8, 3, 12, 12, 1, "Relu",
+                             false, DType::I8, true},
+                        // HardSigmoid is oneDNN's linear + clip: the pair's linear must not repeat it
+                        Case{"3x3 + HardSigmoid, uint8", 8, 8, 3, 12, 12, 1, "HardSigmoid", false, DType::U8, false},
+                        Case{"3x3, int8, residual Add", 8, 8, 3, 12, 12, 1, "", true, DType::I8, false},
+                        Case{"plain 1x1 on 256 pixels, int8", 8, 16, 1, 16, 16, 1, "", false, DType::I8, false},
+                        Case{"depthwise 3x3 on 40 columns + Relu, uint8 zero point 7", 16, 16, 3, 6, 40, 16, "Relu",
+                             false, DType::U8, false}}) {
     SCOPED_TRACE(c.name);
     const Shape xs = {2, c.c, c.h, c.w};
     // Integers in [-4, 4] and weights in quarters: outputs are exact multiples of 1/4.
@@ -275,7 +278,7 @@ TEST(FakeQuantFusion, ConvTakesItsOutputsPair) {
           .attr("pads", std::vector<int64_t>(4, c.k / 2))
           .attr("group", c.group);
       std::string v = "c";
-      if (c.relu) b.node("Relu", {"c"}, {"r"}, "relu"), v = "r";
+      if (*c.act) b.node(c.act, {"c"}, {"r"}, "act"), v = "r";
       b.node("QuantizeLinear", {v, "qs", "qz"}, {"q"}, "q").node("DequantizeLinear", {"q", "ds", "dz"}, {"d"}, "dq");
       if (c.add) {
         b.input("res", {2, c.m, c.h, c.w}).node("Add", {"d", "res"}, {"y"}, "add");
@@ -291,8 +294,8 @@ TEST(FakeQuantFusion, ConvTakesItsOutputsPair) {
     fused.threads = 2;
     Session ref(graph(true), fused), s(graph(false), fused);
     EXPECT_EQ(s.node(0).op_type, "Conv");
-    EXPECT_EQ(s.node(0).absorbed.size(), (c.relu ? 2u : 1u) + (c.add ? 1u : 0u));
-    EXPECT_EQ(ref.node(0).absorbed.size(), c.relu ? 1u : 0u);
+    EXPECT_EQ(s.node(0).absorbed.size(), (*c.act ? 2u : 1u) + (c.add ? 1u : 0u));
+    EXPECT_EQ(ref.node(0).absorbed.size(), *c.act ? 1u : 0u);
     TensorMap feeds{{"x", x}};
     if (c.add) feeds["res"] = random_tensor({2, c.m, c.h, c.w}, 8, -1.f, 1.f);
     expect_same_bits(ref.run(feeds).at("y"), s.run(feeds).at("y"));
