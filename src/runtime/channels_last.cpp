@@ -33,20 +33,16 @@ bool elementwise_op(const std::string& op_type) {
   return ops.count(op_type) != 0;
 }
 
-namespace {
-
-bool elementwise(const NodeDesc& n) {
+bool elementwise_node(const NodeDesc& n) {
   // So are a code lookup (fusion.h: its absorbed nodes, all element-wise), the fused SiLU
   // and the QDQ patterns offered as one follower (fusion.h).
   if (!elementwise_op(n.op_type) && n.op_type != kCodeLookupOp && n.op_type != kSwishOp && n.op_type != kQuantDequantOp &&
-      n.op_type != kQuantizedSwishOp)
+      n.op_type != kQuantizedSwishOp && n.op_type != kElementwiseIslandOp)
     return false;
   for (const auto& a : n.absorbed)
-    if (!elementwise(a)) return false;
+    if (!elementwise_node(a)) return false;
   return true;
 }
-
-}  // namespace
 
 Tensor channels_last_to_plain(const Tensor& t) {
   const Shape& s = t.shape();
@@ -62,7 +58,7 @@ Tensor plain_to_channels_last(const Tensor& t) {
 }
 
 bool runs_on_any_layout(const NodeDesc& n, const std::vector<const Tensor*>& inputs) {
-  if (!elementwise(n)) return false;
+  if (!elementwise_node(n)) return false;
   const Shape* shape = nullptr;
   for (const Tensor* t : inputs) {
     if (!t || t->numel() == 1) continue;  // absent, or a scalar parameter (scale, zero point, bound)

@@ -22,6 +22,9 @@ Tensor plain_to_channels_last(const Tensor& t);
 // Whether `op_type` is an element-wise operator: one output element from the same element of
 // each input (the code lookup of runtime/fusion.h takes the same set).
 bool elementwise_op(const std::string& op_type);
+// Whether plan node `n` is element-wise with all it absorbed (the synthetic SiLU, QDQ, code
+// lookup and island nodes of runtime/fusion.h included).
+bool elementwise_node(const NodeDesc& n);
 
 // Whether node `n` computes the same values whatever the memory order of `inputs`, so that
 // channels-last inputs give channels-last outputs: element-wise operators whose tensor

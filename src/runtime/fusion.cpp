@@ -7,6 +7,7 @@
 #include <string>
 
 #include "runtime/channels_last.h"
+#include "runtime/op_registry.h"
 #include "runtime/pad_folding.h"
 
 namespace dpl {
@@ -137,23 +138,19 @@ std::optional<PatternMatch> match_quant_dequant(const PlanGraph& g, int out, con
   return m;
 }
 
-// The element-wise island reading `out` (kCodeLookupOp): nodes whose every input is `out`, an
-// earlier island output or a scalar constant, taken in plan order up to kMaxNodes; exactly
-// one island tensor may be read outside it (or be visible), and it must be the last node's,
-// whose output the follower takes over; at least one QuantizeLinear or two nodes (a single
-// cheap node gains nothing from a table).
-std::optional<PatternMatch> match_code_lookup(const PlanGraph& g, int out, const std::vector<int>& live) {
-  constexpr size_t kMaxNodes = 8;
-  if (live.empty()) return std::nullopt;
+// Element-wise plan nodes reading `out`, each other's outputs and scalar constants, in plan
+// order, up to max_nodes (a node that also reads something else is left out, and so is
+// what depends on it). `fused_ok`: members may have absorbed followers themselves.
+std::vector<int> element_wise_nodes(const PlanGraph& g, int out, const std::vector<int>& live, size_t max_nodes,
+                                    bool fused_ok) {
   std::set<int> produced = {out}, candidates(live.begin(), live.end());
   std::vector<int> island;
-  while (!candidates.empty() && island.size() < kMaxNodes) {
+  while (!candidates.empty() && island.size() < max_nodes) {
     const int u = *candidates.begin();
     candidates.erase(candidates.begin());
     const PlanNode& n = g.nodes[u];
-    if (!elementwise_op(n.desc.op_type) || !n.desc.absorbed.empty() || n.out_slots.size() != 1 ||
-        n.out_slots[0] < 0)
-      continue;
+    const bool kind_ok = fused_ok ? elementwise_node(n.desc) : elementwise_op(n.desc.op_type) && n.desc.absorbed.empty();
+    if (!kind_ok || n.out_slots.size() != 1 || n.out_slots[0] < 0) continue;
     bool inputs_ok = true;
     for (int s : n.in_slots)
       inputs_ok = inputs_ok && (s < 0 || produced.count(s) || (g.slots.consts[s].defined() && g.slots.consts[s].numel() == 1));
@@ -162,20 +159,38 @@ std::optional<PatternMatch> match_code_lookup(const PlanGraph& g, int out, const
     produced.insert(n.out_slots[0]);
     for (int r : g.users[n.out_slots[0]]) candidates.insert(r);
   }
-  if (island.empty()) return std::nullopt;
+  return island;
+}
+
+// Whether, of the values `island` produces, exactly one is read outside it (or visible) and
+// that is the last node's output.
+bool single_exit(const PlanGraph& g, const std::vector<int>& island) {
   const std::set<int> members(island.begin(), island.end());
-  // Island tensors read outside it (or visible): must be exactly the last node's output.
-  int exit = -1, exits = 0;
-  for (int s : produced) {
-    bool leaves = s != out && g.slots.visible[s];
+  int exits = 0;
+  for (int u : island) {
+    const int s = g.nodes[u].out_slots[0];
+    bool leaves = g.slots.visible[s];
     for (int r : g.users[s]) leaves = leaves || !members.count(r);
-    if (s == out) {  // the DequantizeLinear's output: every reader must be in the island
-      if (leaves) return std::nullopt;
-      continue;
-    }
-    if (leaves) exit = s, ++exits;
+    if (!leaves) continue;
+    if (u != island.back()) return false;
+    ++exits;
   }
-  if (exits != 1 || g.nodes[island.back()].out_slots[0] != exit) return std::nullopt;
+  return exits == 1;
+}
+
+// The element-wise island reading `out` (kCodeLookupOp): nodes whose every input is `out`, an
+// earlier island output or a scalar constant, taken in plan order up to kMaxNodes; exactly
+// one island tensor may be read outside it (or be visible), and it must be the last node's,
+// whose output the follower takes over; every reader of `out` is in it (the absorbing
+// DequantizeLinear's output disappears); at least one QuantizeLinear or two nodes (a single
+// cheap node gains nothing from a table).
+std::optional<PatternMatch> match_code_lookup(const PlanGraph& g, int out, const std::vector<int>& live) {
+  constexpr size_t kMaxNodes = 8;
+  if (live.empty()) return std::nullopt;
+  const std::vector<int> island = element_wise_nodes(g, out, live, kMaxNodes, false);
+  if (island.empty() || !single_exit(g, island)) return std::nullopt;
+  for (int r : g.users[out])
+    if (std::find(island.begin(), island.end(), r) == island.end()) return std::nullopt;
   bool has_quantize = false;
   for (int u : island) has_quantize = has_quantize || g.nodes[u].desc.op_type == "QuantizeLinear";
   if (!has_quantize && island.size() < 2) return std::nullopt;
@@ -301,11 +316,59 @@ class FusionPlanner {
   std::vector<char> removed_;
 };
 
+// Element-wise islands (kElementwiseIslandOp) in a fused plan: for each node in order, the
+// element-wise nodes reading its output, each other's and scalar constants (at most
+// kMaxNodes), shortened until one value leaves them, the last one's; two nodes or more
+// become one island node in the last one's place (every input of the island exists there,
+// and nothing between reads its values).
+std::vector<PlanNode> form_islands(std::vector<PlanNode> nodes, const PlanSlots& slots) {
+  constexpr size_t kMaxNodes = 32;
+  std::vector<std::vector<int>> users(slots.names.size());
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i)
+    for (int s : nodes[i].in_slots)
+      if (s >= 0 && (users[s].empty() || users[s].back() != i)) users[s].push_back(i);
+  std::vector<char> removed(nodes.size(), 0);
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    if (removed[i] || nodes[i].out_slots.size() != 1 || nodes[i].out_slots[0] < 0) continue;
+    const int out = nodes[i].out_slots[0];
+    std::vector<int> live;
+    for (int u : users[out])
+      if (!removed[u]) live.push_back(u);
+    const PlanGraph g{nodes, users, slots};
+    std::vector<int> island = element_wise_nodes(g, out, live, kMaxNodes, true);
+    while (island.size() >= 2 && !single_exit(g, island)) island.pop_back();
+    if (island.size() < 2) continue;
+    PlanNode& last = nodes[island.back()];
+    PlanNode merged;
+    merged.desc.name = last.desc.name;
+    merged.desc.op_type = kElementwiseIslandOp;
+    merged.desc.opset = last.desc.opset;
+    merged.desc.inputs = {slots.names[out]};
+    merged.desc.const_inputs = {nullptr};
+    merged.desc.outputs = last.desc.outputs;
+    merged.desc.own_inputs = 1;
+    for (int u : island) merged.desc.absorbed.push_back(nodes[u].desc);
+    merged.in_slots = {out};
+    merged.out_slots = last.out_slots;
+    merged.op = OpRegistry::instance().create(kElementwiseIslandOp);
+    for (int u : island) removed[u] = 1;
+    removed[island.back()] = 0;
+    last = std::move(merged);
+    users[out].push_back(island.back());
+    std::sort(users[out].begin(), users[out].end());
+    users[out].erase(std::unique(users[out].begin(), users[out].end()), users[out].end());
+  }
+  std::vector<PlanNode> kept;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (!removed[i]) kept.push_back(std::move(nodes[i]));
+  return kept;
+}
+
 }  // namespace
 
 std::vector<PlanNode> plan_fusion(std::vector<PlanNode> nodes, const PlanSlots& slots) {
   fold_pads_into_convs(nodes, slots);
-  return FusionPlanner(std::move(nodes), slots).plan();
+  return form_islands(FusionPlanner(std::move(nodes), slots).plan(), slots);
 }
 
 }  // namespace dpl

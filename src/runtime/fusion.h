@@ -36,6 +36,11 @@ inline constexpr const char* kQuantizedSwishOp = "dpl.QuantizedSwish";
 // them. With 256 possible inputs, the DequantizeLinear computes it as a lookup table
 // (quantize_linear.cpp).
 inline constexpr const char* kCodeLookupOp = "dpl.CodeLookup";
+// A plan node (not a follower) made after every node took what it could: element-wise plan
+// nodes that read one tensor x (its input), each other's outputs and scalar constants, with
+// one exit, the last one's output, run block by block (ops/elementwise_island.cpp). Its
+// `absorbed` holds the plan nodes, each with what it absorbed itself.
+inline constexpr const char* kElementwiseIslandOp = "dpl.ElementwiseIsland";
 
 // One step of a session's execution plan: a node (or a node with the followers it absorbed,
 // NodeDesc::absorbed) and the session value slots it reads and writes.
