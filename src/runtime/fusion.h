@@ -5,8 +5,10 @@
 // then the multi-node patterns of a small table (SiLU = x * Sigmoid(x), offered as one
 // synthetic "dpl.Swish" follower; QuantizeLinear -> DequantizeLinear, offered as one
 // "dpl.QuantizeDequantize" follower). An absorbing node takes over its followers' extra
-// operands and outputs; the absorbed nodes leave the plan. The Session only executes the
-// plan it gets back, so the executor stays the same for fused and unfused runs.
+// operands and outputs; the absorbed nodes leave the plan. Last, runs of element-wise plan
+// nodes after a node become one island node (kElementwiseIslandOp) run block by block. The
+// Session only executes the plan it gets back, so the executor stays the same for fused and
+// unfused runs.
 #pragma once
 #include <memory>
 #include <string>

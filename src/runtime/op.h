@@ -8,6 +8,7 @@
 // backward() after forward() with the same inputs; the backward pass of an op lives beside
 // its forward, in the same file.
 #pragma once
+#include <array>
 #include <memory>
 #include <span>
 #include <string>
@@ -38,6 +39,20 @@ struct OpContext {
   // reference), as a convolution accumulates into its residual operand (ops/conv.cpp).
   std::vector<char> in_writable;
   bool input_writable(size_t k) const { return k < in_writable.size() && in_writable[k]; }
+};
+
+// One call of an element-wise kernel on float32 spans (the element-wise islands of
+// runtime/fusion.h): y[i] from element i of each input. Per input: present (not omitted);
+// in[k] its values, or one value for every i when scalar[k]; in[k] null for a present input
+// that is not float32 (a constant the kernel took when it was initialized).
+struct SpanArgs {
+  static constexpr size_t kMaxInputs = 8;
+  std::array<const float*, kMaxInputs> in{};
+  std::array<bool, kMaxInputs> scalar{};
+  std::array<bool, kMaxInputs> present{};
+  size_t inputs = 0;
+  float* y = nullptr;
+  int64_t n = 0;
 };
 
 // What backward() reads and writes. The caller keeps the forward pass's tensors.
@@ -74,6 +89,12 @@ class Op {
   // init(). Synthetic follower types: kSwishOp, "dpl.Swish" (x * Sigmoid(x), YOLOX's SiLU).
   virtual bool can_absorb(const NodeDesc& self, const NodeDesc& follower, bool extra_inputs_ready) const {
     (void)self, (void)follower, (void)extra_inputs_ready;
+    return false;
+  }
+  // forward() of an element-wise kernel over float32 spans, with forward()'s bits; false,
+  // doing nothing, where the kernel has no span form (the island then runs forward()).
+  virtual bool forward_span(const SpanArgs& args) {
+    (void)args;
     return false;
   }
   // What ran the last forward() (empty before the first, or for kernels with nothing to tell).

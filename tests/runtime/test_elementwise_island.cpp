@@ -125,4 +125,27 @@ TEST(ElementwiseIsland, VisibleValuesAndTensorOperandsBoundTheIsland) {
   expect_same_bits(a.run(feeds).at("y"), f.run(feeds).at("y"));
 }
 
+// Members without a span form (Sum) run through their forward() on views of each block, and
+// the island gives the same bits that way too.
+TEST(ElementwiseIsland, MembersWithoutSpanFormRunOnBlockViews) {
+  const Shape x_shape = {2, 8, 40, 41};  // 26240 values: a full block and a partial one
+  ModelBuilder b;
+  b.input("x", x_shape).init("w", random_tensor({8, 8, 1, 1}, 4)).init("s", Tensor::scalar<float>(0.25f));
+  b.node("Conv", {"x", "w"}, {"c"}, "conv");
+  b.node("Mul", {"c", "s"}, {"m"}, "mul").node("Sum", {"m", "s"}, {"t"}, "sum").node("Sigmoid", {"t"}, {"y"}, "sig");
+  b.output("y");
+  for (int threads : {1, 2}) {
+    SessionOptions plain;
+    plain.threads = threads;
+    SessionOptions fused = plain;
+    fused.fuse = true;
+    Session a(b.graph(), plain), f(b.graph(), fused);
+    size_t members = 0;
+    EXPECT_EQ(island_nodes(f, &members), 1);
+    EXPECT_EQ(members, 3u);
+    const TensorMap feeds{{"x", random_tensor(x_shape, 6, -2.f, 2.f)}};
+    expect_same_bits(a.run(feeds).at("y"), f.run(feeds).at("y"));
+  }
+}
+
 }  // namespace dpl::test

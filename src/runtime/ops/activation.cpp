@@ -189,6 +189,7 @@ class SigmoidOp : public UnaryOp<SigmoidFn> {
     UnaryOp<SigmoidFn>::init(node);
     swish_ = !node.absorbed.empty();
   }
+  bool forward_span(const SpanArgs& a) override { return !swish_ && UnaryOp<SigmoidFn>::forward_span(a); }
   // Fused SiLU runs in inference sessions only.
   bool has_backward() const override { return !swish_; }
   void backward(OpContext& ctx, const GradArgs& args) override {

@@ -17,6 +17,13 @@
 namespace dpl {
 namespace {
 
+// ClipOp's value (NaN passes; lo > hi gives hi).
+template <typename T>
+inline T clip_value(T v, T lo, T hi) {
+  const T a = v < lo ? lo : v;
+  return a > hi ? hi : a;
+}
+
 class ClipOp : public Op {
  public:
   bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool extra_ready) const override {
@@ -40,6 +47,24 @@ class ClipOp : public Op {
     }
   }
 
+  bool forward_span(const SpanArgs& a) override {
+    if (fused_ || a.inputs < 1 || !a.in[0] || a.scalar[0]) return false;
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+    if (attr_form_) {
+      if (has_min_) lo = attr_min_;
+      if (has_max_) hi = attr_max_;
+    } else {
+      for (size_t k = 1; k < 3 && k < a.inputs; ++k) {
+        if (!a.present[k]) continue;
+        if (!a.in[k] || !a.scalar[k]) return false;  // forward() reports it
+        (k == 1 ? lo : hi) = *a.in[k];
+      }
+    }
+    const float* __restrict x = a.in[0];
+    float* __restrict y = a.y;
+    for (int64_t i = 0; i < a.n; ++i) y[i] = clip_value(x[i], lo, hi);
+    return true;
+  }
   bool has_backward() const override { return !fused_; }  // grad_kernels.h; a fused Clip->Q->DQ does not train
   void backward(OpContext&, const GradArgs& args) override {
     const Tensor& x = grad::float_input(args, 0, "Clip");
@@ -78,10 +103,7 @@ class ClipOp : public Op {
           bound<T>(in, 2, "max", x, hi);
         }
         Tensor y(x.dtype(), x.shape());
-        parallel_map(x.data<T>(), y.data<T>(), x.numel(), [lo, hi](T v) {
-          const T a = v < lo ? lo : v;
-          return a > hi ? hi : a;
-        });
+        parallel_map(x.data<T>(), y.data<T>(), x.numel(), [lo, hi](T v) { return clip_value(v, lo, hi); });
         out[0] = std::move(y);
       } else {
         fail("element type {} is not supported", dtype_name(x.dtype()));

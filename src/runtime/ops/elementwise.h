@@ -6,6 +6,7 @@
 #include <cmath>
 #include <concepts>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -172,6 +173,19 @@ class UnaryOp : public Op {
       args.grad_inputs[0] = std::move(dx);
     }
   }
+  bool forward_span(const SpanArgs& a) override {
+    if constexpr (Fn::template supports<float>) {
+      if (a.inputs < 1 || !a.in[0] || a.scalar[0]) return false;
+      const Fn fn = fn_;
+      const float* __restrict x = a.in[0];
+      float* __restrict y = a.y;
+      for (int64_t i = 0; i < a.n; ++i) y[i] = fn(x[i]);
+      return true;
+    } else {
+      (void)a;
+      return false;
+    }
+  }
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     if (forward_f16_as_f32(*this, ctx, in, out)) return;
     const Tensor& x = required_input(in, 0);
@@ -221,6 +235,32 @@ class BinaryOp : public Op {
     if (!node.absorbed.empty()) {
       fq_ = pair_operands(node.absorbed[0], 2);
       fq_name_ = node.op_type + " '" + node.name + "' + QuantizeLinear -> DequantizeLinear";
+      span_fq_ = constant_fake_quant(fq_name_, fq_, node);
+    }
+  }
+  bool forward_span(const SpanArgs& a) override {
+    if constexpr (Fn::template supports<float> && std::is_same_v<typename Fn::template out_t<float>, float>) {
+      if (a.inputs < 2 || !a.in[0] || !a.in[1] || (a.scalar[0] && a.scalar[1])) return false;
+      if (!fq_name_.empty() && !span_fq_) return false;
+      const Fn fn = fn_;
+      float* __restrict y = a.y;
+      if (!a.scalar[0] && !a.scalar[1]) {
+        const float *__restrict p = a.in[0], *__restrict q = a.in[1];
+        for (int64_t i = 0; i < a.n; ++i) y[i] = fn(p[i], q[i]);
+      } else if (a.scalar[1]) {
+        const float* __restrict p = a.in[0];
+        const float q = *a.in[1];
+        for (int64_t i = 0; i < a.n; ++i) y[i] = fn(p[i], q);
+      } else {
+        const float p = *a.in[0];
+        const float* __restrict q = a.in[1];
+        for (int64_t i = 0; i < a.n; ++i) y[i] = fn(p, q[i]);
+      }
+      if (span_fq_) (*span_fq_)(y, a.n);
+      return true;
+    } else {
+      (void)a;
+      return false;
     }
   }
   bool has_backward() const override { return has_binary_grad_v<Fn> && fq_name_.empty(); }
@@ -275,6 +315,7 @@ class BinaryOp : public Op {
   Fn fn_;
   FakeQuantOperands fq_;
   std::string fq_name_;  // empty: no absorbed fake quantization
+  std::optional<FakeQuantSpan> span_fq_;  // the pair, when its operands are constants
 };
 
 // Base for functors without attributes.

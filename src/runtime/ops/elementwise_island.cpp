@@ -5,12 +5,17 @@
 // nodes after every convolution; docs/perf-notes.md, "Element-wise islands").
 //
 // Each block runs the nodes' own kernels (created from their descriptions, one set per
-// thread) on views of the block, so the results are bit for bit those of the separate nodes.
+// thread), so the results are bit for bit those of the separate nodes: on float32 spans of
+// kSpan values in L1 (Op::forward_span) where every member has that form, else forward() on
+// views of blocks of kBlock values.
 // With scalar operands only, every value of the island has x's shape and the same element
 // order, whatever x's layout: the island takes channels-last tensors as they are.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
+#include <mutex>
+#include <utility>
 
 #include "runtime/fusion.h"
 #include "runtime/op_registry.h"
@@ -19,8 +24,10 @@
 namespace dpl {
 namespace {
 
-// Values per block: each value of the island takes 64 KiB, a few are live at once (L2).
+// Values per block of forward() calls: each value of the island takes 64 KiB, a few are live
+// at once (L2); and per span of forward_span() calls: every value 4 KiB (L1).
 constexpr int64_t kBlock = 16384;
+constexpr int64_t kSpan = 1024;
 
 class ElementwiseIslandOp : public Op {
  public:
@@ -59,6 +66,7 @@ class ElementwiseIslandOp : public Op {
     const int64_t n = x.numel();
     const int nt = n > kBlock ? num_threads() : 1;
     while (static_cast<int>(ops_.size()) < nt) ops_.push_back(make_ops());
+    if (x.dtype() == DType::F32 && spans_ != Spans::kNo && n > 0 && forward_spans(x, out[0])) return;
     // The first block on this thread gives the result's type; then the rest in parallel.
     const Tensor first = run_block(ops_[0], x, 0, std::min(n, kBlock));
     Tensor y(first.dtype(), x.shape());
@@ -66,22 +74,30 @@ class ElementwiseIslandOp : public Op {
     auto* yd = static_cast<uint8_t*>(y.raw());
     std::memcpy(yd, first.raw(), first.bytes());
     const int64_t blocks = (n + kBlock - 1) / kBlock;
+    std::string error;
+    std::mutex error_mutex;
     if (blocks > 1) {
       parallel_for(
           blocks - 1,
           [&](int64_t b0, int64_t b1) {
             ThreadCountScope serial(1);  // the member kernels run on this thread only
             auto& ops = ops_[static_cast<size_t>(omp_get_thread_num())];
-            for (int64_t b = b0 + 1; b < b1 + 1; ++b) {
-              const int64_t begin = b * kBlock, count = std::min(kBlock, n - begin);
-              const Tensor r = run_block(ops, x, begin, count);
-              DPL_CHECK(r.dtype() == y.dtype() && r.numel() == count, "internal: {}: a block's result changed type",
-                        name_);
-              std::memcpy(yd + static_cast<size_t>(begin) * esize, r.raw(), r.bytes());
+            try {  // nothing may throw out of the parallel region: the first error is kept
+              for (int64_t b = b0 + 1; b < b1 + 1; ++b) {
+                const int64_t begin = b * kBlock, count = std::min(kBlock, n - begin);
+                const Tensor r = run_block(ops, x, begin, count);
+                DPL_CHECK(r.dtype() == y.dtype() && r.numel() == count, "internal: {}: a block's result changed type",
+                          name_);
+                std::memcpy(yd + static_cast<size_t>(begin) * esize, r.raw(), r.bytes());
+              }
+            } catch (const Error& e) {
+              const std::lock_guard<std::mutex> lock(error_mutex);
+              if (error.empty()) error = e.what();
             }
           },
           1);
     }
+    if (!error.empty()) fail("{}", error);
     out[0] = std::move(y);
   }
 
@@ -90,6 +106,65 @@ class ElementwiseIslandOp : public Op {
     int value = -1;                    // an island value, or
     const Tensor* constant = nullptr;  // a scalar constant (both unset: an omitted input)
   };
+
+  // Values [begin, end) of x through every member on spans, the last one writing y; false
+  // when a member has no span form (then nothing is written).
+  bool run_spans(std::vector<std::unique_ptr<Op>>& ops, const float* x, float* y, int64_t begin, int64_t end,
+                 std::vector<float>& scratch) const {
+    const size_t last = members_.size() - 1;
+    scratch.resize(last * static_cast<size_t>(kSpan));
+    for (int64_t b = begin; b < end; b += kSpan) {
+      SpanArgs a;
+      a.n = std::min(kSpan, end - b);
+      for (size_t k = 0; k <= last; ++k) {
+        const std::vector<Source>& src = sources_[k];
+        if (src.size() > SpanArgs::kMaxInputs) return false;
+        a.inputs = src.size();
+        for (size_t j = 0; j < src.size(); ++j) {
+          const Source& s = src[j];
+          a.present[j] = s.value >= 0 || s.constant;
+          a.scalar[j] = s.value < 0;
+          a.in[j] = s.value == 0 ? x + b
+                    : s.value > 0 ? scratch.data() + static_cast<size_t>(s.value - 1) * kSpan
+                    : s.constant && s.constant->dtype() == DType::F32 ? std::as_const(*s.constant).data<float>()
+                                                                       : nullptr;
+        }
+        a.y = k == last ? y + b : scratch.data() + k * static_cast<size_t>(kSpan);
+        if (!ops[k]->forward_span(a)) return false;
+      }
+    }
+    return true;
+  }
+
+  // The island on spans; false (nothing done) when some member has no span form.
+  bool forward_spans(const Tensor& x, Tensor& result) {
+    const int64_t n = x.numel();
+    Tensor y(DType::F32, x.shape());
+    const float* xd = x.data<float>();
+    float* yd = y.data<float>();
+    std::vector<float> scratch;
+    int64_t start = 0;
+    if (spans_ == Spans::kUnknown) {  // the first span tells
+      start = std::min(n, kSpan);
+      spans_ = run_spans(ops_[0], xd, yd, 0, start, scratch) ? Spans::kYes : Spans::kNo;
+      if (spans_ == Spans::kNo) return false;
+    }
+    std::atomic<bool> lost{false};  // nothing may throw inside the parallel region
+    if (start < n) {
+      parallel_for(
+          n - start,
+          [&](int64_t b, int64_t e) {
+            ThreadCountScope serial(1);
+            std::vector<float> thread_scratch;
+            auto& ops = ops_[static_cast<size_t>(omp_get_thread_num())];
+            if (!run_spans(ops, xd, yd, start + b, start + e, thread_scratch)) lost = true;
+          },
+          kBlock);
+    }
+    DPL_CHECK(!lost, "internal: {}: a member lost its span form", name_);
+    result = std::move(y);
+    return true;
+  }
 
   std::vector<std::unique_ptr<Op>> make_ops() const {
     std::vector<std::unique_ptr<Op>> ops;
@@ -135,6 +210,7 @@ class ElementwiseIslandOp : public Op {
   std::vector<std::vector<Source>> sources_;  // per member, per input
   std::vector<int> last_use_;                 // per value: the last member reading it (-1: none)
   std::vector<std::vector<std::unique_ptr<Op>>> ops_;  // one set of member kernels per thread
+  enum class Spans { kUnknown, kYes, kNo } spans_ = Spans::kUnknown;  // whether every member has a span form
 };
 
 }  // namespace

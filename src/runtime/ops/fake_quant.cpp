@@ -373,9 +373,24 @@ FakeQuantSpan::FakeQuantSpan(const std::string& op, const FakeQuantArgs& a) {
   c_ = FakeQuantConstants{c.qs, c.qz, c.ds, c.dz, c.lo, c.hi};
 }
 
-void FakeQuantSpan::operator()(float* y, int64_t n) const {
+void FakeQuantSpan::operator()(const float* x, float* y, int64_t n) const {
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  fake_quant_any<float>(y, y, n, Channel{c_.q_scale, c_.q_zero, c_.dq_scale, c_.dq_zero, c_.lo, c_.hi}, -kInf, kInf);
+  fake_quant_any<float>(x, y, n, Channel{c_.q_scale, c_.q_zero, c_.dq_scale, c_.dq_zero, c_.lo, c_.hi}, -kInf, kInf);
+}
+
+std::optional<FakeQuantSpan> constant_fake_quant(const std::string& op, const FakeQuantOperands& o, const NodeDesc& n) {
+  std::vector<const Tensor*> consts(n.inputs.size(), nullptr);
+  for (size_t i = 0; i < consts.size(); ++i) consts[i] = n.constant(i);
+  for (int i : {o.q_scale, o.q_zp, o.dq_scale, o.dq_zp})
+    if (i >= 0 && (static_cast<size_t>(i) >= consts.size() || !consts[static_cast<size_t>(i)])) return std::nullopt;
+  try {
+    const FakeQuantArgs a = o.args(consts);
+    for (const Tensor* t : {a.q_scale, a.q_zp, a.dq_scale, a.dq_zp})
+      if (t && t->numel() != 1) return std::nullopt;
+    return FakeQuantSpan(op, a);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
 }
 
 void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& a, Tensor& y) {

@@ -12,6 +12,7 @@
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "core/tensor.h"
@@ -91,11 +92,16 @@ class FakeQuantSpan {
  public:
   FakeQuantSpan(const std::string& op, const FakeQuantArgs& a);
   explicit FakeQuantSpan(const FakeQuantConstants& c) : c_(c) {}
-  void operator()(float* y, int64_t n) const;
+  void operator()(float* y, int64_t n) const { (*this)(y, y, n); }
+  void operator()(const float* x, float* y, int64_t n) const;
 
  private:
   FakeQuantConstants c_;
 };
+
+// The per-tensor fake quantization with operands `o` of a node `n`, when they are its
+// constants (and valid); empty otherwise (forward() then reads them, and reports errors).
+std::optional<FakeQuantSpan> constant_fake_quant(const std::string& op, const FakeQuantOperands& o, const NodeDesc& n);
 
 // The SiLU of a QDQ model with its fake quantizations, one pass over x, bit for bit what the
 // separate nodes give (QuantizeLinear -> DequantizeLinear pairs FQ, Sigmoid with its own

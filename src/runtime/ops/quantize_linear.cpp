@@ -122,6 +122,7 @@ class QuantizeLinearOp : public Op {
       if (node.own_inputs <= 2) dq_.q_zp = -1;  // input 2 is the DequantizeLinear's scale then
     }
     silu_ = node.absorbed.size() >= 2;
+    if (fused_ && !silu_) span_fq_ = constant_fake_quant(name_, dq_, node);
     if (!silu_) return;
     // Operands after the node's own (x, scale[, zero point]) and the DequantizeLinear's, in
     // absorption order: TensorRT's Mul appends x; the quantized SiLU its pair's; the last
@@ -148,6 +149,12 @@ class QuantizeLinearOp : public Op {
       last_fq_ = pair_at(tail.absorbed[0], tail.absorbed[1]);
       name_ += " + QuantizeLinear '" + tail.absorbed[0].name + "' + DequantizeLinear '" + tail.absorbed[1].name + "'";
     }
+  }
+  // The fake quantization (with its DequantizeLinear, constant per-tensor operands) on spans.
+  bool forward_span(const SpanArgs& a) override {
+    if (!span_fq_ || a.inputs < 1 || !a.in[0] || a.scalar[0]) return false;
+    (*span_fq_)(a.in[0], a.y, a.n);
+    return true;
   }
   void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor& x = *in[0];
@@ -194,6 +201,7 @@ class QuantizeLinearOp : public Op {
   // The SiLU chain (fake_quant_silu): its form and operands.
   bool silu_ = false, quantized_sigmoid_ = false, mul_ = true, last_ = false;
   FakeQuantOperands dq_, sigmoid_fq_, last_fq_;
+  std::optional<FakeQuantSpan> span_fq_;  // the pair alone, with constant operands
 };
 
 template <typename Q>
