@@ -136,6 +136,24 @@ void BroadcastPlan::for_each_run(int64_t begin, int64_t end, F&& f) const {
   }
 }
 
+// y[i] = fn(a[i], b[i]) for i < n, where an input with its `scalar` flag set is one value
+// for every i: one run of broadcast_binary, also the span form of binary kernels.
+template <typename TO, typename TA, typename TB, typename F>
+inline void binary_run(const TA* a, bool a_scalar, const TB* b, bool b_scalar, TO* y, int64_t n, const F& fn) {
+  if (!a_scalar && !b_scalar) {
+    for (int64_t i = 0; i < n; ++i) y[i] = fn(a[i], b[i]);
+  } else if (!a_scalar) {
+    const TB s = *b;
+    for (int64_t i = 0; i < n; ++i) y[i] = fn(a[i], s);
+  } else if (!b_scalar) {
+    const TA s = *a;
+    for (int64_t i = 0; i < n; ++i) y[i] = fn(s, b[i]);
+  } else {
+    const TO v = fn(*a, *b);
+    for (int64_t i = 0; i < n; ++i) y[i] = v;
+  }
+}
+
 // No post-processing of the results (broadcast_binary's default `post`).
 struct NoPost {
   template <typename TO>
@@ -159,20 +177,7 @@ void broadcast_binary(const TA* a, const Shape& a_shape, const TB* b, const Shap
         for (int64_t k = 0; k < run; k += posted ? kPostBlock : run) {
           const int64_t n = posted ? std::min(kPostBlock, run - k) : run;
           TO* yo = y + o + k;
-          const TA* x0 = a + off[0] + (sa ? 0 : k);
-          const TB* x1 = b + off[1] + (sb ? 0 : k);
-          if (!sa && !sb) {
-            for (int64_t i = 0; i < n; ++i) yo[i] = fn(x0[i], x1[i]);
-          } else if (!sa) {
-            const TB s = *x1;
-            for (int64_t i = 0; i < n; ++i) yo[i] = fn(x0[i], s);
-          } else if (!sb) {
-            const TA s = *x0;
-            for (int64_t i = 0; i < n; ++i) yo[i] = fn(s, x1[i]);
-          } else {
-            const TO v = fn(*x0, *x1);
-            for (int64_t i = 0; i < n; ++i) yo[i] = v;
-          }
+          binary_run(a + off[0] + (sa ? 0 : k), sa, b + off[1] + (sb ? 0 : k), sb, yo, n, fn);
           if constexpr (posted) post(yo, n);
         }
       },

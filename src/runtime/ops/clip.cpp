@@ -51,8 +51,7 @@ class ClipOp : public Op {
     if (fused_ || a.inputs < 1 || !a.in[0] || a.scalar[0]) return false;
     float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
     if (attr_form_) {
-      if (has_min_) lo = attr_min_;
-      if (has_max_) hi = attr_max_;
+      attribute_bounds(lo, hi);
     } else {
       for (size_t k = 1; k < 3 && k < a.inputs; ++k) {
         if (!a.present[k]) continue;
@@ -70,8 +69,7 @@ class ClipOp : public Op {
     const Tensor& x = grad::float_input(args, 0, "Clip");
     float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
     if (attr_form_) {
-      if (has_min_) lo = attr_min_;
-      if (has_max_) hi = attr_max_;
+      attribute_bounds(lo, hi);
     } else {
       bound<float>(args.inputs, 1, "min", x, lo);
       bound<float>(args.inputs, 2, "max", x, hi);
@@ -96,8 +94,7 @@ class ClipOp : public Op {
           hi = std::numeric_limits<T>::max();
         }
         if (attr_form_) {
-          if (has_min_) lo = static_cast<T>(attr_min_);
-          if (has_max_) hi = static_cast<T>(attr_max_);
+          attribute_bounds(lo, hi);
         } else {
           bound<T>(in, 1, "min", x, lo);
           bound<T>(in, 2, "max", x, hi);
@@ -120,8 +117,7 @@ class ClipOp : public Op {
     Tensor y;
     if (x.dtype() == DType::F32) {
       if (attr_form_) {
-        if (has_min_) a.clip_lo = attr_min_;
-        if (has_max_) a.clip_hi = attr_max_;
+        attribute_bounds(a.clip_lo, a.clip_hi);
       } else {
         bound<float>(in, 1, "min", x, a.clip_lo);
         bound<float>(in, 2, "max", x, a.clip_hi);
@@ -135,6 +131,13 @@ class ClipOp : public Op {
       fake_quantize(name_, clipped[0], a, y);
     }
     out[0] = std::move(y);
+  }
+
+  // The bounds of the attribute form (opset < 11), where given.
+  template <typename T>
+  void attribute_bounds(T& lo, T& hi) const {
+    if (has_min_) lo = static_cast<T>(attr_min_);
+    if (has_max_) hi = static_cast<T>(attr_max_);
   }
 
   template <typename T>

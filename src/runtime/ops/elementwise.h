@@ -243,20 +243,9 @@ class BinaryOp : public Op {
       if (a.inputs < 2 || !a.in[0] || !a.in[1] || (a.scalar[0] && a.scalar[1])) return false;
       if (!fq_name_.empty() && !span_fq_) return false;
       const Fn fn = fn_;
-      float* __restrict y = a.y;
-      if (!a.scalar[0] && !a.scalar[1]) {
-        const float *__restrict p = a.in[0], *__restrict q = a.in[1];
-        for (int64_t i = 0; i < a.n; ++i) y[i] = fn(p[i], q[i]);
-      } else if (a.scalar[1]) {
-        const float* __restrict p = a.in[0];
-        const float q = *a.in[1];
-        for (int64_t i = 0; i < a.n; ++i) y[i] = fn(p[i], q);
-      } else {
-        const float p = *a.in[0];
-        const float* __restrict q = a.in[1];
-        for (int64_t i = 0; i < a.n; ++i) y[i] = fn(p, q[i]);
-      }
-      if (span_fq_) (*span_fq_)(y, a.n);
+      auto f = [fn](float p, float q) { return fn(p, q); };
+      binary_run(a.in[0], a.scalar[0], a.in[1], a.scalar[1], a.y, a.n, f);
+      if (span_fq_) (*span_fq_)(a.y, a.n);
       return true;
     } else {
       (void)a;

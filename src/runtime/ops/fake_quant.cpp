@@ -364,8 +364,7 @@ FakeQuantConstants pair_constants(const std::string& op, const NodeDesc& f) {
   a.q_zp = q.has_input(2) ? q.constant(2) : nullptr;
   a.dq_scale = dq.constant(1);
   a.dq_zp = dq.has_input(2) ? dq.constant(2) : nullptr;
-  const Channel c = per_tensor_channel(op, a, code_bounds(op, a));
-  return FakeQuantConstants{c.qs, c.qz, c.ds, c.dz, c.lo, c.hi};
+  return FakeQuantSpan(op, a).constants();
 }
 
 FakeQuantSpan::FakeQuantSpan(const std::string& op, const FakeQuantArgs& a) {

@@ -94,6 +94,7 @@ class FakeQuantSpan {
   explicit FakeQuantSpan(const FakeQuantConstants& c) : c_(c) {}
   void operator()(float* y, int64_t n) const { (*this)(y, y, n); }
   void operator()(const float* x, float* y, int64_t n) const;
+  const FakeQuantConstants& constants() const { return c_; }
 
  private:
   FakeQuantConstants c_;
