@@ -62,6 +62,13 @@ int island_nodes(const Session& s, size_t* members = nullptr) {
   return n;
 }
 
+// How the (single) island of `s` ran its last pass (ElementwiseIslandOp::kernel_info).
+std::string island_impl(Session& s) {
+  for (int i = 0; i < s.node_count(); ++i)
+    if (s.node(i).op_type == kElementwiseIslandOp) return s.kernel_info(i).impl;
+  return "no island";
+}
+
 }  // namespace
 
 TEST(ElementwiseIsland, ScalarChainAfterAConvIsOneNodeWithTheSameBits) {
@@ -85,6 +92,41 @@ TEST(ElementwiseIsland, ScalarChainAfterAConvIsOneNodeWithTheSameBits) {
       x.data<float>()[123] = std::numeric_limits<float>::quiet_NaN();
       const TensorMap feeds{{"x", x}};
       expect_same_bits(a.run(feeds).at("y"), f.run(feeds).at("y"));
+      EXPECT_EQ(island_impl(f), "spans of 1024 values");
+    }
+  }
+}
+
+// SNPE quantizes the Clip's output too: the Clip absorbs that pair (one pass) and, inside an
+// island, keeps its span form (without it the whole island fell back to block views, a
+// third slower on PP-OCRv4 det). The Clip with one bound checks that the pair's operands,
+// appended after the Clip's own inputs, are not read as its missing max.
+TEST(ElementwiseIsland, ClipWithItsFakeQuantizationKeepsTheSpans) {
+  const Shape x_shape = {1, 8, 50, 47};
+  for (bool both_bounds : {true, false}) {
+    SCOPED_TRACE(both_bounds ? "Clip(0, 6)" : "Clip(0)");
+    ModelBuilder b;
+    b.input("x", x_shape).init("w", random_tensor({8, 8, 1, 1}, 11, -0.5f, 0.5f));
+    b.init("three", Tensor::scalar<float>(3.f)).init("zero", Tensor::scalar<float>(0.f));
+    b.init("six", Tensor::scalar<float>(6.f)).init("qs", Tensor::scalar<float>(0.03f));
+    b.init("qz", Tensor::scalar<uint8_t>(7));
+    b.node("Conv", {"x", "w"}, {"c"}, "conv").node("Add", {"c", "three"}, {"v3"}, "add3");
+    if (both_bounds) b.node("Clip", {"v3", "zero", "six"}, {"r6"}, "clip");
+    else b.node("Clip", {"v3", "zero"}, {"r6"}, "clip");
+    b.node("QuantizeLinear", {"r6", "qs", "qz"}, {"r6q8"}, "q").node("DequantizeLinear", {"r6q8", "qs", "qz"}, {"r6q"}, "d");
+    b.node("Mul", {"c", "r6q"}, {"hs6"}, "mul_hs").node("Div", {"hs6", "six"}, {"y"}, "div").output("y");
+    for (int threads : {1, 2}) {
+      SessionOptions plain;
+      plain.threads = threads;
+      SessionOptions fused = plain;
+      fused.fuse = true;
+      Session a(b.graph(), plain), f(b.graph(), fused);
+      Tensor x = random_tensor(x_shape, 12, -4.f, 4.f);
+      x.data<float>()[77] = std::numeric_limits<float>::quiet_NaN();
+      const TensorMap feeds{{"x", x}};
+      const Tensor ya = a.run(feeds).at("y"), yf = f.run(feeds).at("y");
+      expect_same_bits(ya, yf);  // a pair operand read as the max (0.03) would differ
+      EXPECT_EQ(island_impl(f), "spans of 1024 values");
     }
   }
 }
@@ -145,6 +187,7 @@ TEST(ElementwiseIsland, MembersWithoutSpanFormRunOnBlockViews) {
     EXPECT_EQ(members, 3u);
     const TensorMap feeds{{"x", random_tensor(x_shape, 6, -2.f, 2.f)}};
     expect_same_bits(a.run(feeds).at("y"), f.run(feeds).at("y"));
+    EXPECT_EQ(island_impl(f), "blocks of 16384 values (Sum 'sum' has no span form)");
   }
 }
 

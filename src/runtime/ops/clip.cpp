@@ -6,7 +6,9 @@
 // In fused sessions a Clip absorbs a following QuantizeLinear -> DequantizeLinear pair (the
 // sub-8-bit fake quantization of a QDQ model) and runs all three as one pass
 // (runtime/ops/fake_quant.h).
+#include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "runtime/fusion.h"
 #include "runtime/ops/elementwise.h"
@@ -44,16 +46,17 @@ class ClipOp : public Op {
       name_ = "Clip '" + node.name + "' + QuantizeLinear '" + q.name + "' + DequantizeLinear '" + dq.name + "'";
       const int first = static_cast<int>(own_inputs_);
       fq_ = fake_quant_operands(q, first, dq, first + 1 + (q.has_input(2) ? 1 : 0));
+      span_fq_ = constant_fake_quant(name_, fq_, node);
     }
   }
 
   bool forward_span(const SpanArgs& a) override {
-    if (fused_ || a.inputs < 1 || !a.in[0] || a.scalar[0]) return false;
+    if ((fused_ && !span_fq_) || a.inputs < 1 || !a.in[0] || a.scalar[0]) return false;
     float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
     if (attr_form_) {
       attribute_bounds(lo, hi);
     } else {
-      for (size_t k = 1; k < 3 && k < a.inputs; ++k) {
+      for (size_t k = 1; k < 3 && k < std::min(a.inputs, own_inputs_); ++k) {  // past them: the pair's operands
         if (!a.present[k]) continue;
         if (!a.in[k] || !a.scalar[k]) return false;  // forward() reports it
         (k == 1 ? lo : hi) = *a.in[k];
@@ -62,6 +65,7 @@ class ClipOp : public Op {
     const float* __restrict x = a.in[0];
     float* __restrict y = a.y;
     for (int64_t i = 0; i < a.n; ++i) y[i] = clip_value(x[i], lo, hi);
+    if (span_fq_) (*span_fq_)(y, a.n);  // the fused pair: what forward_fused gives, value by value
     return true;
   }
   bool has_backward() const override { return !fused_; }  // grad_kernels.h; a fused Clip->Q->DQ does not train
@@ -155,6 +159,7 @@ class ClipOp : public Op {
   size_t own_inputs_ = 0;
   bool fused_ = false;
   FakeQuantOperands fq_;
+  std::optional<FakeQuantSpan> span_fq_;  // the absorbed pair, when its operands are constants
   std::string name_;
 };
 
