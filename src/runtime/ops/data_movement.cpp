@@ -9,17 +9,20 @@
 
 namespace dpl::ops {
 
-void parallel_memcpy(void* dst, const void* src, size_t bytes) {
+void parallel_byte_chunks(size_t bytes, const std::function<void(size_t lo, size_t hi)>& fn) {
   if (bytes == 0) return;
   constexpr size_t kChunk = 64 * 1024;
   const int64_t chunks = static_cast<int64_t>((bytes + kChunk - 1) / kChunk);
   parallel_for(
       chunks,
-      [&](int64_t b, int64_t e) {
-        const size_t lo = b * kChunk, hi = std::min(bytes, static_cast<size_t>(e) * kChunk);
-        std::memcpy(static_cast<char*>(dst) + lo, static_cast<const char*>(src) + lo, hi - lo);
-      },
+      [&](int64_t b, int64_t e) { fn(static_cast<size_t>(b) * kChunk, std::min(bytes, static_cast<size_t>(e) * kChunk)); },
       1);
+}
+
+void parallel_memcpy(void* dst, const void* src, size_t bytes) {
+  parallel_byte_chunks(bytes, [&](size_t lo, size_t hi) {
+    std::memcpy(static_cast<char*>(dst) + lo, static_cast<const char*>(src) + lo, hi - lo);
+  });
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,8 @@ inline int64_t grain_for(int64_t bytes_per_item) {
 
 // memcpy split over threads for large blocks.
 void parallel_memcpy(void* dst, const void* src, size_t bytes);
+// fn(lo, hi) over [0, bytes) in 64 KiB chunks (a multiple of every element size), over threads.
+void parallel_byte_chunks(size_t bytes, const std::function<void(size_t lo, size_t hi)>& fn);
 
 // dst (contiguous, row-major over `shape`) receives the strided view of `src`:
 //   dst[i_0, ..., i_n-1] = src[sum_d i_d * strides[d]]     (strides in elements)

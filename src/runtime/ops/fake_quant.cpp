@@ -8,10 +8,12 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
 #include "runtime/fusion.h"
+#include "runtime/ops/data_movement.h"
 #include "runtime/ops/elementwise.h"
 #include "runtime/ops/rounding.h"
 #include "runtime/parallel.h"
@@ -406,6 +408,43 @@ void fake_quantize(const std::string& op, const Tensor& x, const FakeQuantArgs& 
   if (x.numel() == 0) return;
   if (x.dtype() == DType::F32) run<float>(x, a, s, lo, hi, y);
   else run<int32_t>(x, a, s, lo, hi, y);
+}
+
+bool CopyFakeQuant::can_absorb(const NodeDesc& self, const NodeDesc& f, bool ready) {
+  return ready && self.absorbed.empty() && per_tensor_constant_pair(f);
+}
+
+void CopyFakeQuant::init(const NodeDesc& node) {
+  if (node.absorbed.empty()) return;
+  own_ = node.own_inputs;
+  name_ = node.op_type + " '" + node.name + "' + QuantizeLinear -> DequantizeLinear";
+  fq_ = constant_fake_quant(name_, pair_operands(node.absorbed.at(0), static_cast<int>(own_)), node);
+  DPL_CHECK(fq_.has_value(), "internal: {}: the pair's operands are not valid constants", name_);
+}
+
+void CopyFakeQuant::copy(void* dst, const void* src, size_t bytes) const {
+  if (!fq_) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  (*fq_)(static_cast<const float*>(src), static_cast<float*>(dst), static_cast<int64_t>(bytes / sizeof(float)));
+}
+
+void CopyFakeQuant::parallel_copy(void* dst, const void* src, size_t bytes) const {
+  ops::parallel_byte_chunks(bytes, [&](size_t lo, size_t hi) {
+    copy(static_cast<char*>(dst) + lo, static_cast<const char*>(src) + lo, hi - lo);
+  });
+}
+
+void CopyFakeQuant::apply(Tensor& t) const {
+  if (!fq_) return;
+  check_float(t);
+  parallel_copy(t.raw(), t.raw(), t.bytes());
+}
+
+void CopyFakeQuant::check_float(const Tensor& t) const {
+  DPL_CHECK(!fq_ || t.dtype() == DType::F32, "{}: QuantizeLinear needs float32 values, got {}", name_,
+            dtype_name(t.dtype()));
 }
 
 }  // namespace dpl

@@ -104,6 +104,34 @@ class FakeQuantSpan {
 // constants (and valid); empty otherwise (forward() then reads them, and reports errors).
 std::optional<FakeQuantSpan> constant_fake_quant(const std::string& op, const FakeQuantOperands& o, const NodeDesc& n);
 
+// The output's per-tensor fake quantization absorbed by an operator that only copies values
+// (Concat, nearest Resize): quantizing commutes with copying, so the copy can quantize as it
+// goes, or the side with fewer values be quantized; the same bits as the separate pair, and
+// no pass of its own (docs/perf-notes.md, "Fake quantization in copying operators").
+class CopyFakeQuant {
+ public:
+  // Whether `self` (not yet absorbing) may take the pair `f` (Op::can_absorb's arguments).
+  static bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool ready);
+  // From the absorbing node (its absorbed[0] the pair); inactive when it absorbed nothing.
+  void init(const NodeDesc& node);
+  bool active() const { return fq_.has_value(); }
+  // The node's own inputs among forward()'s (the pair's operands follow them).
+  size_t own_inputs(size_t given) const { return fq_ ? own_ : given; }
+  // Copies `bytes` (float32 values when active) from src to dst, quantizing when active.
+  void copy(void* dst, const void* src, size_t bytes) const;
+  // The same over threads, in chunks.
+  void parallel_copy(void* dst, const void* src, size_t bytes) const;
+  // t (float32) quantized in place, over threads.
+  void apply(Tensor& t) const;
+  // Fails naming the node unless t is float32 (what QuantizeLinear takes here).
+  void check_float(const Tensor& t) const;
+
+ private:
+  std::optional<FakeQuantSpan> fq_;
+  size_t own_ = 0;
+  std::string name_;
+};
+
 // The SiLU of a QDQ model with its fake quantizations, one pass over x, bit for bit what the
 // separate nodes give (QuantizeLinear -> DequantizeLinear pairs FQ, Sigmoid with its own
 // sigmoid_fast, Mul), in the two placements of our platforms:

@@ -14,6 +14,7 @@
 
 #include "runtime/channels_last.h"
 #include "runtime/op_registry.h"
+#include "runtime/ops/fake_quant.h"
 #include "runtime/ops/grad_kernels.h"
 #include "runtime/ops/grad_util.h"
 #include "runtime/ops/resize_kernels.h"
@@ -67,12 +68,22 @@ class ResizeOp : public Op {
     a_.cubic_a = at.get_float("cubic_coeff_a", -0.75f);
     a_.exclude_outside = at.get_int("exclude_outside", 0) != 0;
     a_.extrapolation = at.get_float("extrapolation_value", 0.f);
+    fq_.init(node);
     DPL_CHECK(at.get_int("antialias", 0) == 0, "{} '{}': antialias is not supported", op_, name_);
     DPL_CHECK(!at.has("axes"), "{} '{}': the axes attribute (opset 18) is not supported", op_, name_);
   }
 
+  // Nearest only copies values, so it absorbs its output's per-tensor fake quantization (a
+  // QDQ model's pair after an upsampling) and quantizes the smaller side (CopyFakeQuant); not
+  // with tf_crop_and_resize, whose extrapolated values are not copies.
+  bool can_absorb(const NodeDesc& self, const NodeDesc& f, bool ready) const override {
+    return self.op_type == "Resize" && self.opset >= 11 && self.attrs.get_string("mode", "nearest") == "nearest" &&
+           self.attrs.get_string("coordinate_transformation_mode", "half_pixel") != "tf_crop_and_resize" &&
+           CopyFakeQuant::can_absorb(self, f, ready);
+  }
+
   // Every mode is linear in X: the backward is the transpose of the tables (grad_kernels.h).
-  bool has_backward() const override { return true; }
+  bool has_backward() const override { return !fq_.active(); }
   void backward(OpContext& ctx, const GradArgs& args) override {
     if (!grad::wants(args, 0)) return;
     Shape ys;
@@ -83,7 +94,27 @@ class ResizeOp : public Op {
 
   bool accepts_channels_last(size_t input) const override { return input == 0 && a_.mode == Mode::Nearest; }
 
-  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in_all, std::vector<Tensor>& out) override {
+    if (!fq_.active()) return resize(ctx, in_all, out);
+    std::vector<const Tensor*> in(in_all.begin(), in_all.begin() + static_cast<long>(fq_.own_inputs(in_all.size())));
+    const Tensor& x = *in[0];
+    fq_.check_float(x);
+    Shape ys;
+    int first = 0;
+    tables(ctx, in, ys, first);
+    if (shape_numel(ys) <= x.numel()) {
+      resize(ctx, in, out);
+      fq_.apply(out[0]);
+      return;
+    }
+    Tensor xq(DType::F32, x.shape());  // in x's memory order: the channels-last flag holds for it
+    fq_.parallel_copy(xq.raw(), x.raw(), x.bytes());
+    in[0] = &xq;
+    resize(ctx, in, out);
+  }
+
+ private:
+  void resize(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
     Shape ys;
     int first = in[0]->rank();
     const std::vector<AxisTable> ax = tables(ctx, in, ys, first);
@@ -127,7 +158,6 @@ class ResizeOp : public Op {
     }
   }
 
- private:
   // Nearest on elements of x's size; `ext` holds the extrapolation value's bytes.
   static void nearest_by_size(const std::vector<AxisTable>& ax, int first, const Tensor& x, Tensor& y, int64_t slices,
                               uint64_t ext) {
@@ -236,6 +266,7 @@ class ResizeOp : public Op {
 
   std::string name_, op_;
   ResizeAttrs a_;
+  CopyFakeQuant fq_;  // inactive unless the node absorbed its output's pair
   bool legacy_ = false;
   std::vector<float> attr_scales_;
 };

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <limits>
 
@@ -373,6 +374,58 @@ TEST(FakeQuantFusion, WeightQuantDequantFoldedAtCreation) {
 
 // Quantized values that something else reads (or that the graph returns) must exist: such a
 // pair stays two nodes, with the same results.
+// Concat and nearest Resize only copy values, so they take the pair on their output and
+// quantize as they copy (Resize: the smaller side). Bit for bit the separate pair, on tricky
+// values; a 1x1 Conv before them makes its output channels-last where oneDNN picks NHWC.
+// The Resize cases cover the scales and the sizes forms, upsampling (the input quantized
+// first) and downsampling (the output quantized); linear Resize and tf_crop_and_resize (its
+// extrapolated values are no copies) leave the pair separate.
+TEST(FakeQuantFusion, CopyingOperatorsTakeTheirOutputsPair) {
+  struct Case {
+    std::string name;
+    int fused_nodes;
+    std::function<void(ModelBuilder&)> body;  // reads "c" (the Conv's output), writes "v"
+  };
+  auto resize = [](const std::vector<float>& scales, const char* mode, const char* coord) {
+    return [=](ModelBuilder& b) {
+      b.init("roi", Tensor::from_vector<float>({8}, {0, 0, 0, 0, 1, 1, 1, 1}));
+      b.init("scales", Tensor::from_vector<float>({4}, scales));
+      b.node("Resize", {"c", "roi", "scales"}, {"v"}, "resize").attr("mode", std::string(mode));
+      b.attr("coordinate_transformation_mode", std::string(coord));
+    };
+  };
+  const std::vector<Case> cases = {
+      {"Concat on channels", 3,
+       [](ModelBuilder& b) { b.node("Relu", {"x"}, {"r"}).node("Concat", {"c", "r", "c"}, {"v"}, "cat").attr("axis", int64_t{1}); }},
+      {"Concat on rows", 3,
+       [](ModelBuilder& b) { b.node("Relu", {"x"}, {"r"}).node("Concat", {"r", "c"}, {"v"}, "cat").attr("axis", int64_t{2}); }},
+      {"Concat of one input", 2, [](ModelBuilder& b) { b.node("Concat", {"c"}, {"v"}, "cat").attr("axis", int64_t{1}); }},
+      {"Resize x2", 2, resize({1, 1, 2, 2}, "nearest", "asymmetric")},
+      {"Resize x0.5", 2, resize({1, 1, 0.5f, 0.5f}, "nearest", "half_pixel")},
+      {"Resize by sizes", 2,
+       [](ModelBuilder& b) {
+         b.init("sizes", Tensor::from_vector<int64_t>({4}, {2, 8, 45, 31}));
+         b.node("Resize", {"c", "", "", "sizes"}, {"v"}, "resize").attr("mode", std::string("nearest"));
+       }},
+      {"linear Resize", 3, resize({1, 1, 2, 2}, "linear", "half_pixel")},
+      {"tf_crop_and_resize", 3, resize({1, 1, 2, 2}, "nearest", "tf_crop_and_resize")},
+  };
+  const float s = 0.0625f;
+  for (const Case& c : cases) {
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(c.name + ", " + std::to_string(threads) + " threads");
+      ModelBuilder b;
+      b.input("x", {2, 8, 30, 31}).init("w", random_tensor({8, 8, 1, 1}, 41, -0.5f, 0.5f));
+      b.init("qs", Tensor::scalar<float>(s)).init("qz", Tensor::scalar<int8_t>(-3));
+      b.node("Conv", {"x", "w"}, {"c"}, "conv");
+      c.body(b);
+      b.node("QuantizeLinear", {"v", "qs", "qz"}, {"q"}, "q").node("DequantizeLinear", {"q", "qs", "qz"}, {"y"}, "d");
+      b.output("y");
+      check_fused(b.graph(), tricky_input({2, 8, 30, 31}, s, 43), c.fused_nodes, threads);
+    }
+  }
+}
+
 TEST(FakeQuantFusion, PairStaysSeparateWhenQuantizedValuesAreUsed) {
   ModelBuilder b;
   b.input("x", {2, 16})
