@@ -62,6 +62,13 @@ int island_nodes(const Session& s, size_t* members = nullptr) {
   return n;
 }
 
+SessionOptions options(int threads, bool fuse) {
+  SessionOptions o;
+  o.threads = threads;
+  o.fuse = fuse;
+  return o;
+}
+
 // How the (single) island of `s` ran its last pass (ElementwiseIslandOp::kernel_info).
 std::string island_impl(Session& s) {
   for (int i = 0; i < s.node_count(); ++i)
@@ -77,11 +84,7 @@ TEST(ElementwiseIsland, ScalarChainAfterAConvIsOneNodeWithTheSameBits) {
     for (int threads : {1, 2}) {
       SCOPED_TRACE(std::string(quantized ? "TensorRT QDQ" : "FP32") + ", " + std::to_string(threads) + " threads");
       const OnnxGraph g = ppocr_block(x_shape, quantized);
-      SessionOptions plain;
-      plain.threads = threads;
-      SessionOptions fused = plain;
-      fused.fuse = true;
-      Session a(g, plain), f(g, fused);
+      Session a(g, options(threads, false)), f(g, options(threads, true));
       size_t members = 0;
       EXPECT_EQ(island_nodes(f, &members), 1);
       // FP32: the Conv, then the eight element-wise nodes as one. QDQ: nine, the second Mul
@@ -116,11 +119,7 @@ TEST(ElementwiseIsland, ClipWithItsFakeQuantizationKeepsTheSpans) {
     b.node("QuantizeLinear", {"r6", "qs", "qz"}, {"r6q8"}, "q").node("DequantizeLinear", {"r6q8", "qs", "qz"}, {"r6q"}, "d");
     b.node("Mul", {"c", "r6q"}, {"hs6"}, "mul_hs").node("Div", {"hs6", "six"}, {"y"}, "div").output("y");
     for (int threads : {1, 2}) {
-      SessionOptions plain;
-      plain.threads = threads;
-      SessionOptions fused = plain;
-      fused.fuse = true;
-      Session a(b.graph(), plain), f(b.graph(), fused);
+      Session a(b.graph(), options(threads, false)), f(b.graph(), options(threads, true));
       Tensor x = random_tensor(x_shape, 12, -4.f, 4.f);
       x.data<float>()[77] = std::numeric_limits<float>::quiet_NaN();
       const TensorMap feeds{{"x", x}};
@@ -177,11 +176,7 @@ TEST(ElementwiseIsland, MembersWithoutSpanFormRunOnBlockViews) {
   b.node("Mul", {"c", "s"}, {"m"}, "mul").node("Sum", {"m", "s"}, {"t"}, "sum").node("Sigmoid", {"t"}, {"y"}, "sig");
   b.output("y");
   for (int threads : {1, 2}) {
-    SessionOptions plain;
-    plain.threads = threads;
-    SessionOptions fused = plain;
-    fused.fuse = true;
-    Session a(b.graph(), plain), f(b.graph(), fused);
+    Session a(b.graph(), options(threads, false)), f(b.graph(), options(threads, true));
     size_t members = 0;
     EXPECT_EQ(island_nodes(f, &members), 1);
     EXPECT_EQ(members, 3u);
