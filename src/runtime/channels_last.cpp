@@ -44,12 +44,27 @@ bool elementwise_node(const NodeDesc& n) {
   return true;
 }
 
-Tensor channels_last_to_plain(const Tensor& t) {
-  const Shape& s = t.shape();
+Shape channels_last_memory_shape(const Shape& s) {
   Shape mem = {s[0]};
   mem.insert(mem.end(), s.begin() + 2, s.end());
   mem.push_back(s[1]);
-  return ops::transpose_tensor(t.reshaped(mem), perm(t.rank(), false));
+  return mem;
+}
+
+std::optional<Shape> per_channel_memory_shape(const Shape& s, int r) {
+  if (static_cast<int>(s.size()) > r || r < 3) return std::nullopt;
+  Shape p(static_cast<size_t>(r) - s.size(), 1);
+  p.insert(p.end(), s.begin(), s.end());
+  for (int d = 2; d < r; ++d)
+    if (p[static_cast<size_t>(d)] != 1) return std::nullopt;
+  Shape mem(static_cast<size_t>(r), 1);
+  mem[0] = p[0];
+  mem[static_cast<size_t>(r) - 1] = p[1];
+  return mem;
+}
+
+Tensor channels_last_to_plain(const Tensor& t) {
+  return ops::transpose_tensor(t.reshaped(channels_last_memory_shape(t.shape())), perm(t.rank(), false));
 }
 
 Tensor plain_to_channels_last(const Tensor& t) {

@@ -7,6 +7,7 @@
 // to the next QLinearConv. Every other consumer, a fetched output and a hook get it converted
 // back to plain first, once per tensor.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,13 @@ namespace dpl {
 // The plain (row-major) tensor of a channels-last one of logical shape t.shape(), and back.
 Tensor channels_last_to_plain(const Tensor& t);
 Tensor plain_to_channels_last(const Tensor& t);
+
+// The memory shape [N, spatial..., C] of a channels-last tensor of logical shape s (rank >= 3).
+Shape channels_last_memory_shape(const Shape& s);
+// An operand of shape s broadcast against a channels-last tensor of rank r: its shape in that
+// memory order when it varies along N and C only (its bytes are then the same in both
+// orders: a per-channel scale or bias); none when it varies along a spatial axis.
+std::optional<Shape> per_channel_memory_shape(const Shape& s, int r);
 
 // Whether `op_type` is an element-wise operator: one output element from the same element of
 // each input (the code lookup of runtime/fusion.h takes the same set).

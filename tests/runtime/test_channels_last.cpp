@@ -214,6 +214,40 @@ TEST(ChannelsLast, ConcatAndNearestResizeKeepTheOrder) {
   EXPECT_EQ(last.channels_last_stats().converted, 3);
 }
 
+// A squeeze-excitation block (PP-OCRv4 det's neck, MobileNetV3): the global pools read the
+// convolution's channels-last output as it is, and the Mul by the per-channel scale and an
+// Add of a per-channel bias (first operand) keep it channels-last, so nothing is converted
+// but the fetched output; a Mul whose other operand varies along a spatial axis converts
+// inside the op (the slot stays channels-last). Values as the plain session's up to float
+// rounding (the pools' sums in another order).
+TEST(ChannelsLast, SqueezeExcitationKeepsTheOrder) {
+  for (bool spatial_operand : {false, true}) {
+    SCOPED_TRACE(spatial_operand ? "with a row-varying operand" : "per-channel operands");
+    ModelBuilder b;
+    b.input("x", {2, 16, 20, 18});
+    b.init("w1", random_f32({16, 16, 3, 3}, 1, -0.3f, 0.3f)).init("w2", random_f32({16, 16, 1, 1}, 2, -0.5f, 0.5f));
+    b.init("w3", random_f32({8, 16, 3, 3}, 3, -0.3f, 0.3f)).init("bias", random_f32({1, 16, 1, 1}, 4, -1.f, 1.f));
+    b.init("rows", random_f32({20, 1}, 5, 0.5f, 1.5f));
+    const std::vector<int64_t> pad1 = {1, 1, 1, 1};
+    b.node("Conv", {"x", "w1"}, {"c1o"}, "c1").attr("pads", pad1);
+    b.node("GlobalAveragePool", {"c1o"}, {"avg"}, "gap").node("GlobalMaxPool", {"c1o"}, {"mx"}, "gmp");
+    b.node("Add", {"avg", "mx"}, {"pooled"}, "pooled").node("Conv", {"pooled", "w2"}, {"sp"}, "c2");
+    b.node("Sigmoid", {"sp"}, {"scale"}, "sig").node("Mul", {"c1o", "scale"}, {"m"}, "se");
+    b.node("Add", {"bias", "m"}, {"m2"}, "bias_add");
+    std::string last = "m2";
+    if (spatial_operand) b.node("Mul", {"m2", "rows"}, {"m3"}, "rows_mul"), last = "m3";
+    b.node("Relu", {last}, {"r"}, "relu").node("Conv", {"r", "w3"}, {"y"}, "c3").attr("pads", pad1);
+    b.output("y");
+    const OnnxGraph g = b.graph();
+    const TensorMap feeds = {{"x", random_f32({2, 16, 20, 18}, 9, -2.f, 2.f)}};
+    SessionOptions plain_opts;
+    plain_opts.channels_last = false;
+    Session plain(g, plain_opts), last_s(g);
+    expect_tensor_near(last_s.run(feeds).at("y"), plain.run(feeds).at("y"), 1e-4, 1e-5);
+    EXPECT_EQ(last_s.channels_last_stats().converted, 1);  // y, for the fetch; none for the pools, the Mul, the Add
+  }
+}
+
 TEST(ChannelsLast, ElementWiseNodesPassItOnOnlyWithPerTensorParameters) {
   NodeDesc sig;
   sig.op_type = "Sigmoid";

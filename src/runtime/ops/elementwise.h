@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "runtime/broadcast.h"
+#include "runtime/channels_last.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/binary_grad.h"
 #include "runtime/ops/fake_quant.h"
@@ -257,7 +258,24 @@ class BinaryOp : public Op {
     if constexpr (has_binary_grad_v<Fn>) binary_backward(fn_, args);
     else Op::backward(ctx, args);
   }
-  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+  // Float arithmetic takes a channels-last operand with a per-channel (or same-layout) other
+  // operand, a squeeze-excitation's x * scale[N, C, 1, 1], as it is: broadcast over the
+  // memory shapes, the result channels-last, the same values (forward_channels_last).
+  bool accepts_channels_last(size_t input) const override {
+    if constexpr (Fn::template supports<float> && std::is_same_v<typename Fn::template out_t<float>, float>)
+      return input < 2;
+    else
+      return (void)input, false;
+  }
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in_given, std::vector<Tensor>& out) override {
+    std::vector<const Tensor*> in = in_given;
+    std::vector<Tensor> plain;  // channels-last operands put back in plain order
+    if (ctx.input_channels_last(0) || ctx.input_channels_last(1)) {
+      if (forward_channels_last(ctx, in, out)) return;
+      plain.reserve(2);
+      for (size_t k = 0; k < 2 && k < in.size(); ++k)
+        if (ctx.input_channels_last(k) && in[k]) in[k] = &plain.emplace_back(channels_last_to_plain(*in[k]));
+    }
     if (!fq_name_.empty()) return forward_fake_quantized(in, out);
     if (forward_f16_as_f32(*this, ctx, in, out)) return;
     const Tensor& a = required_input(in, 0);
@@ -281,6 +299,50 @@ class BinaryOp : public Op {
   }
 
  private:
+  // A float32 channels-last operand and the other one channels-last too or varying along N
+  // and C only: both as their memory shapes ([N, spatial..., C]), so the broadcast runs in
+  // memory order and the result is channels-last. False (nothing done) otherwise.
+  bool forward_channels_last(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+    if constexpr (Fn::template supports<float> && std::is_same_v<typename Fn::template out_t<float>, float>) {
+      if (in.size() < 2 || !in[0] || !in[1] || in[0]->dtype() != DType::F32 || in[1]->dtype() != DType::F32) return false;
+      const int r = ctx.input_channels_last(0) ? in[0]->rank() : in[1]->rank();
+      Tensor views[2];
+      for (size_t k = 0; k < 2; ++k) {
+        const Tensor& t = *in[k];
+        if (ctx.input_channels_last(k)) {
+          if (t.rank() != r) return false;
+          views[k] = t.reshaped(channels_last_memory_shape(t.shape()));
+        } else {
+          const std::optional<Shape> mem = per_channel_memory_shape(t.shape(), r);
+          if (!mem) return false;
+          views[k] = t.reshaped(*mem);
+        }
+      }
+      const std::vector<const Tensor*> mem_in = {&views[0], &views[1]};
+      std::vector<Tensor> mem_out(1);
+      if (!fq_name_.empty()) {
+        std::vector<const Tensor*> with_pair = in;  // the pair's operands follow
+        with_pair[0] = mem_in[0], with_pair[1] = mem_in[1];
+        forward_fake_quantized(with_pair, mem_out);
+      } else {
+        const Fn fn = fn_;
+        Tensor y(DType::F32, broadcast_shape(views[0].shape(), views[1].shape()));
+        broadcast_binary<float, float, float>(views[0], views[1], y, [fn](float p, float q) { return fn(p, q); },
+                                              Fn::heavy ? kElementwiseGrainHeavy : kElementwiseGrain);
+        mem_out[0] = std::move(y);
+      }
+      const Shape& m = mem_out[0].shape();
+      Shape logical = {m[0], m[static_cast<size_t>(r) - 1]};
+      logical.insert(logical.end(), m.begin() + 1, m.end() - 1);
+      out[0] = mem_out[0].reshaped(logical);
+      ctx.out_channels_last[0] = 1;
+      return true;
+    } else {
+      (void)ctx, (void)in, (void)out;
+      return false;
+    }
+  }
+
   // The op and its absorbed fake quantization: float32 in; each block of results is
   // quantized and dequantized in place while in L1 (the same bits as two nodes).
   void forward_fake_quantized(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {

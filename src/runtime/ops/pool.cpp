@@ -14,6 +14,7 @@
 #include <string>
 #include <type_traits>
 
+#include "runtime/channels_last.h"
 #include "runtime/op_registry.h"
 #include "runtime/ops/pool_geometry.h"
 #include "runtime/parallel.h"
@@ -374,23 +375,68 @@ void global_pool(const Tensor& x, Tensor& y, int64_t nc, int64_t sp) {
       std::max<int64_t>(1, 32768 / std::max<int64_t>(1, sp)));
 }
 
+// global_pool() of a channels-last x ([N, spatial, C] in memory): per sample, each position's
+// C values are added (or maxed) into C accumulators, channels split over threads (each
+// channel's order is the positions' order, whatever the thread count). Float sums run in
+// double: one accumulator per channel over up to 10^5 positions. The result, one value per
+// channel, is the same memory in both orders. (Converting x to plain first cost more than
+// the pooling: PP-OCRv4 det's squeeze-excitation pools, docs/perf-notes.md.)
+template <typename T, bool IsMax>
+void global_pool_channels_last(const Tensor& x, Tensor& y, int64_t n, int64_t c, int64_t sp) {
+  const T* xs = x.data<T>();
+  T* ys = y.data<T>();
+  constexpr int64_t kChannels = 32;  // per task: a few vector registers of accumulators
+  const int64_t blocks = (c + kChannels - 1) / kChannels;
+  using Acc = std::conditional_t<IsMax, T, std::conditional_t<std::is_same_v<T, float>, double, T>>;
+  parallel_for(
+      n * blocks,
+      [&](int64_t b, int64_t e) {
+        Acc acc[kChannels];
+        for (int64_t t = b; t < e; ++t) {
+          const int64_t s = t / blocks, c0 = (t % blocks) * kChannels, m = std::min(kChannels, c - c0);
+          const T* p = xs + s * sp * c + c0;
+          for (int64_t j = 0; j < m; ++j) acc[j] = IsMax ? static_cast<Acc>(lowest_value<T>()) : Acc(0);
+          for (int64_t i = 0; i < sp; ++i, p += c) {
+            if constexpr (IsMax) {
+              for (int64_t j = 0; j < m; ++j) acc[j] = p[j] > acc[j] ? p[j] : acc[j];
+            } else {
+              for (int64_t j = 0; j < m; ++j) acc[j] += static_cast<Acc>(p[j]);
+            }
+          }
+          for (int64_t j = 0; j < m; ++j) {
+            if constexpr (IsMax) ys[s * c + c0 + j] = acc[j];
+            else ys[s * c + c0 + j] = sp > 0 ? static_cast<T>(acc[j] / static_cast<Acc>(sp)) : T(0);
+          }
+        }
+      },
+      std::max<int64_t>(1, 32768 / std::max<int64_t>(1, sp * kChannels)));
+}
+
 template <bool IsMax>
 class GlobalPoolOp : public Op {
  public:
+  // Channels-last inputs (floats) are pooled as they are: the output ([N, C, 1...]) is one
+  // memory order.
+  bool accepts_channels_last(size_t input) const override { return input == 0; }
   bool has_backward() const override { return true; }  // grad_kernels.h
   void backward(OpContext&, const GradArgs& args) override {
     if constexpr (IsMax) grad::global_max_pool(args);
     else grad::global_average_pool(args);
   }
-  void forward(OpContext&, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
-    const Tensor& x = *in[0];
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor& x_in = *in[0];
     const char* name = IsMax ? "GlobalMaxPool" : "GlobalAveragePool";
-    DPL_CHECK(x.rank() >= 2, "{}: input must have rank >= 2 (N, C, ...), got shape {}", name, shape_str(x.shape()));
-    Shape ys = x.shape();
-    for (int i = 2; i < x.rank(); ++i) ys[i] = 1;
-    out[0] = Tensor(x.dtype(), ys);
-    const int64_t nc = x.shape()[0] * x.shape()[1];
-    const int64_t sp = nc > 0 ? x.numel() / nc : 0;
+    DPL_CHECK(x_in.rank() >= 2, "{}: input must have rank >= 2 (N, C, ...), got shape {}", name,
+              shape_str(x_in.shape()));
+    Shape ys = x_in.shape();
+    for (int i = 2; i < x_in.rank(); ++i) ys[i] = 1;
+    out[0] = Tensor(x_in.dtype(), ys);
+    const int64_t nc = x_in.shape()[0] * x_in.shape()[1];
+    const int64_t sp = nc > 0 ? x_in.numel() / nc : 0;
+    if (ctx.input_channels_last(0) && x_in.dtype() == DType::F32)
+      return global_pool_channels_last<float, IsMax>(x_in, out[0], x_in.shape()[0], x_in.shape()[1], sp);
+    const Tensor converted = ctx.input_channels_last(0) ? channels_last_to_plain(x_in) : Tensor();
+    const Tensor& x = converted.defined() ? converted : x_in;
     if (x.dtype() == DType::F32) global_pool<float, IsMax>(x, out[0], nc, sp);
     else if (x.dtype() == DType::F64) global_pool<double, IsMax>(x, out[0], nc, sp);
     else if (IsMax && x.dtype() == DType::U8) global_pool<uint8_t, true>(x, out[0], nc, sp);

@@ -426,6 +426,33 @@ TEST(FakeQuantFusion, CopyingOperatorsTakeTheirOutputsPair) {
   }
 }
 
+// A Mul with its output's pair on a channels-last operand (a convolution's output) and a
+// per-channel scale (a squeeze-excitation in a QDQ model): broadcast in memory order, the
+// pair applied as before; bit for bit the unfused session, whose Mul and pair run apart.
+TEST(FakeQuantFusion, MulOnChannelsLastValuesTakesItsPair) {
+  ModelBuilder b;
+  b.input("x", {2, 8, 20, 18}).input("scale", {2, 16, 1, 1});
+  b.init("w", random_tensor({16, 8, 3, 3}, 51, -0.3f, 0.3f));
+  b.init("qs", Tensor::scalar<float>(0.0625f)).init("qz", Tensor::scalar<uint8_t>(128));
+  b.node("Conv", {"x", "w"}, {"c"}, "conv").attr("pads", std::vector<int64_t>{1, 1, 1, 1});
+  b.node("Mul", {"c", "scale"}, {"v"}, "se");
+  b.node("QuantizeLinear", {"v", "qs", "qz"}, {"q"}, "q").node("DequantizeLinear", {"q", "qs", "qz"}, {"y"}, "d");
+  b.output("y");
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE(std::to_string(threads) + " threads");
+    SessionOptions plain;
+    plain.threads = threads;
+    SessionOptions fused = plain;
+    fused.fuse = true;
+    Session a(b.graph(), plain), f(b.graph(), fused);
+    EXPECT_EQ(f.node_count(), 2);
+    const TensorMap feeds{{"x", tricky_input({2, 8, 20, 18}, 0.0625f, 53)},
+                          {"scale", random_tensor({2, 16, 1, 1}, 54, -2.f, 2.f)}};
+    expect_same_bits(a.run(feeds).at("y"), f.run(feeds).at("y"));
+    EXPECT_GE(f.channels_last_stats().produced, 2);  // the convolution's output and the Mul's
+  }
+}
+
 TEST(FakeQuantFusion, PairStaysSeparateWhenQuantizedValuesAreUsed) {
   ModelBuilder b;
   b.input("x", {2, 16})
