@@ -51,6 +51,12 @@ Shape channels_last_memory_shape(const Shape& s) {
   return mem;
 }
 
+Shape channels_last_logical_shape(const Shape& mem) {
+  Shape s = {mem[0], mem.back()};
+  s.insert(s.end(), mem.begin() + 1, mem.end() - 1);
+  return s;
+}
+
 std::optional<Shape> per_channel_memory_shape(const Shape& s, int r) {
   if (static_cast<int>(s.size()) > r || r < 3) return std::nullopt;
   Shape p(static_cast<size_t>(r) - s.size(), 1);

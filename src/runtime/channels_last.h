@@ -20,8 +20,10 @@ namespace dpl {
 Tensor channels_last_to_plain(const Tensor& t);
 Tensor plain_to_channels_last(const Tensor& t);
 
-// The memory shape [N, spatial..., C] of a channels-last tensor of logical shape s (rank >= 3).
+// The memory shape [N, spatial..., C] of a channels-last tensor of logical shape s (rank >= 3),
+// and back.
 Shape channels_last_memory_shape(const Shape& s);
+Shape channels_last_logical_shape(const Shape& mem);
 // An operand of shape s broadcast against a channels-last tensor of rank r: its shape in that
 // memory order when it varies along N and C only (its bytes are then the same in both
 // orders: a per-channel scale or bias); none when it varies along a spatial axis.

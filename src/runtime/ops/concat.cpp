@@ -55,18 +55,13 @@ class ConcatOp : public grad::MoveGradOp {  // backward: grad_util.h
       const Tensor& t = *in[k];
       DPL_CHECK(t.rank() >= 3, "internal: channels-last Concat input of rank {}", t.rank());
       const Tensor last = ctx.input_channels_last(k) ? t : plain_to_channels_last(t);
-      Shape mem = {t.dim(0)};
-      for (int d = 2; d < t.rank(); ++d) mem.push_back(t.dim(d));
-      mem.push_back(t.dim(1));
-      views.push_back(last.reshaped(mem));
+      views.push_back(last.reshaped(channels_last_memory_shape(t.shape())));
     }
     std::vector<const Tensor*> xs;
     for (const Tensor& v : views) xs.push_back(&v);
     const int r = views[0].rank();
-    Tensor y = concat(xs, r - 1, fq);
-    Shape logical = {y.dim(0), y.dim(r - 1)};
-    for (int d = 1; d < r - 1; ++d) logical.push_back(y.dim(d));
-    return y.reshaped(logical);
+    const Tensor y = concat(xs, r - 1, fq);
+    return y.reshaped(channels_last_logical_shape(y.shape()));
   }
 
   // The copies go through `fq` (plain copies when it is inactive).

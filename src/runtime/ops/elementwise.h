@@ -267,15 +267,14 @@ class BinaryOp : public Op {
     else
       return (void)input, false;
   }
-  void forward(OpContext& ctx, const std::vector<const Tensor*>& in_given, std::vector<Tensor>& out) override {
-    std::vector<const Tensor*> in = in_given;
-    std::vector<Tensor> plain;  // channels-last operands put back in plain order
-    if (ctx.input_channels_last(0) || ctx.input_channels_last(1)) {
-      if (forward_channels_last(ctx, in, out)) return;
-      plain.reserve(2);
-      for (size_t k = 0; k < 2 && k < in.size(); ++k)
-        if (ctx.input_channels_last(k) && in[k]) in[k] = &plain.emplace_back(channels_last_to_plain(*in[k]));
-    }
+  void forward(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    if (ctx.input_channels_last(0) || ctx.input_channels_last(1)) return forward_channels_last(ctx, in, out);
+    forward_plain(ctx, in, out);
+  }
+
+ private:
+  // Inputs in one memory order whatever it is (the result's order is theirs).
+  void forward_plain(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
     if (!fq_name_.empty()) return forward_fake_quantized(in, out);
     if (forward_f16_as_f32(*this, ctx, in, out)) return;
     const Tensor& a = required_input(in, 0);
@@ -298,49 +297,36 @@ class BinaryOp : public Op {
     });
   }
 
- private:
-  // A float32 channels-last operand and the other one channels-last too or varying along N
+  // A float32 channels-last operand with the other one channels-last too or varying along N
   // and C only: both as their memory shapes ([N, spatial..., C]), so the broadcast runs in
-  // memory order and the result is channels-last. False (nothing done) otherwise.
-  bool forward_channels_last(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-    if constexpr (Fn::template supports<float> && std::is_same_v<typename Fn::template out_t<float>, float>) {
-      if (in.size() < 2 || !in[0] || !in[1] || in[0]->dtype() != DType::F32 || in[1]->dtype() != DType::F32) return false;
-      const int r = ctx.input_channels_last(0) ? in[0]->rank() : in[1]->rank();
-      Tensor views[2];
-      for (size_t k = 0; k < 2; ++k) {
-        const Tensor& t = *in[k];
-        if (ctx.input_channels_last(k)) {
-          if (t.rank() != r) return false;
-          views[k] = t.reshaped(channels_last_memory_shape(t.shape()));
-        } else {
-          const std::optional<Shape> mem = per_channel_memory_shape(t.shape(), r);
-          if (!mem) return false;
-          views[k] = t.reshaped(*mem);
-        }
-      }
-      const std::vector<const Tensor*> mem_in = {&views[0], &views[1]};
-      std::vector<Tensor> mem_out(1);
-      if (!fq_name_.empty()) {
-        std::vector<const Tensor*> with_pair = in;  // the pair's operands follow
-        with_pair[0] = mem_in[0], with_pair[1] = mem_in[1];
-        forward_fake_quantized(with_pair, mem_out);
-      } else {
-        const Fn fn = fn_;
-        Tensor y(DType::F32, broadcast_shape(views[0].shape(), views[1].shape()));
-        broadcast_binary<float, float, float>(views[0], views[1], y, [fn](float p, float q) { return fn(p, q); },
-                                              Fn::heavy ? kElementwiseGrainHeavy : kElementwiseGrain);
-        mem_out[0] = std::move(y);
-      }
-      const Shape& m = mem_out[0].shape();
-      Shape logical = {m[0], m[static_cast<size_t>(r) - 1]};
-      logical.insert(logical.end(), m.begin() + 1, m.end() - 1);
-      out[0] = mem_out[0].reshaped(logical);
-      ctx.out_channels_last[0] = 1;
-      return true;
-    } else {
-      (void)ctx, (void)in, (void)out;
-      return false;
+  // memory order and the result is channels-last. Otherwise the channels-last operands are
+  // put back in plain order first. forward_plain runs with no input marked channels-last.
+  void forward_channels_last(OpContext& ctx, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+    OpContext plain_ctx = ctx;
+    plain_ctx.in_channels_last.clear();
+    std::vector<const Tensor*> ins = in;
+    Tensor held[2];  // the memory views, or the plain copies
+    bool views = in.size() >= 2 && in[0] && in[1] && in[0]->dtype() == DType::F32 && in[1]->dtype() == DType::F32;
+    const int r = ctx.input_channels_last(0) ? in[0]->rank() : in[1]->rank();
+    for (size_t k = 0; views && k < 2; ++k) {
+      const Tensor& t = *in[k];
+      const std::optional<Shape> mem = ctx.input_channels_last(k)
+                                           ? std::optional<Shape>(channels_last_memory_shape(t.shape()))
+                                           : per_channel_memory_shape(t.shape(), r);
+      views = mem && mem->size() == static_cast<size_t>(r);
+      if (views) held[k] = t.reshaped(*mem), ins[k] = &held[k];
     }
+    if (views) {
+      forward_plain(plain_ctx, ins, out);
+      out[0] = out[0].reshaped(channels_last_logical_shape(out[0].shape()));
+      ctx.out_channels_last[0] = 1;
+      return;
+    }
+    for (size_t k = 0; k < 2 && k < in.size(); ++k) {
+      ins[k] = in[k];
+      if (ctx.input_channels_last(k) && in[k]) held[k] = channels_last_to_plain(*in[k]), ins[k] = &held[k];
+    }
+    forward_plain(plain_ctx, ins, out);
   }
 
   // The op and its absorbed fake quantization: float32 in; each block of results is

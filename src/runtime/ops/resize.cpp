@@ -95,22 +95,10 @@ class ResizeOp : public Op {
   bool accepts_channels_last(size_t input) const override { return input == 0 && a_.mode == Mode::Nearest; }
 
   void forward(OpContext& ctx, const std::vector<const Tensor*>& in_all, std::vector<Tensor>& out) override {
-    if (!fq_.active()) return resize(ctx, in_all, out);
-    std::vector<const Tensor*> in(in_all.begin(), in_all.begin() + static_cast<long>(fq_.own_inputs(in_all.size())));
-    const Tensor& x = *in[0];
-    fq_.check_float(x);
-    Shape ys;
-    int first = 0;
-    tables(ctx, in, ys, first);
-    if (shape_numel(ys) <= x.numel()) {
-      resize(ctx, in, out);
-      fq_.apply(out[0]);
-      return;
-    }
-    Tensor xq(DType::F32, x.shape());  // in x's memory order: the channels-last flag holds for it
-    fq_.parallel_copy(xq.raw(), x.raw(), x.bytes());
-    in[0] = &xq;
+    const std::vector<const Tensor*> in(in_all.begin(), in_all.begin() + static_cast<long>(fq_.own_inputs(in_all.size())));
     resize(ctx, in, out);
+    // An absorbed fake quantization not applied to the input (the output is not larger).
+    if (fq_.active() && out[0].numel() <= in[0]->numel()) fq_.apply(out[0]);
   }
 
  private:
@@ -120,8 +108,17 @@ class ResizeOp : public Op {
     const std::vector<AxisTable> ax = tables(ctx, in, ys, first);
     // A channels-last X stays so when N and C are not resized; otherwise it runs plain.
     const bool last = ctx.input_channels_last(0) && first >= 2;
-    const Tensor converted = ctx.input_channels_last(0) && !last ? channels_last_to_plain(*in[0]) : Tensor();
-    const Tensor& x = converted.defined() ? converted : *in[0];
+    // An absorbed fake quantization goes on the smaller side: here, when the output is larger
+    // (in X's memory order: quantizing does not care).
+    Tensor quantized;
+    if (fq_.active() && shape_numel(ys) > in[0]->numel()) {
+      fq_.check_float(*in[0]);
+      quantized = Tensor(DType::F32, in[0]->shape());
+      fq_.parallel_copy(quantized.raw(), in[0]->raw(), in[0]->bytes());
+    }
+    const Tensor& x_in = quantized.defined() ? quantized : *in[0];
+    const Tensor converted = ctx.input_channels_last(0) && !last ? channels_last_to_plain(x_in) : Tensor();
+    const Tensor& x = converted.defined() ? converted : x_in;
     const int r = x.rank();
     out[0] = Tensor(x.dtype(), ys);
     if (last) ctx.out_channels_last[0] = 1;
